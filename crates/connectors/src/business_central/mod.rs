@@ -1,0 +1,209 @@
+//! Microsoft Dynamics 365 Business Central (`ms-dynamics-bc`), online (Entra OAuth) and on-premises
+//! (Basic auth with a web service access key, behind the SSRF guard).
+//!
+//! ```no_run
+//! use ledgerlink_connectors::business_central::{BcConfig, BusinessCentral, EntraApp};
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let mut config = BcConfig::default(); // Microsoft's endpoints
+//! config.login_base_url = "http://127.0.0.1:8080".parse()?; // or a simulator
+//! config.api_base_url = "http://127.0.0.1:8080".parse()?;
+//! config.app = Some(EntraApp::new("client-id", "secret".into(), "https://ll.example.com/cb".parse()?));
+//! let bc = BusinessCentral::new(config)?;
+//! # Ok(()) }
+//! ```
+
+mod discovery;
+mod entra;
+mod models;
+mod odata;
+
+use async_trait::async_trait;
+use reqwest::Client;
+use secrecy::SecretString;
+use url::Url;
+
+use crate::connector::{
+    AuthType, AuthorizationRequest, Connector, Discovery, ModelSupport, Page, PageRequest, Session,
+    Target,
+};
+use crate::error::ConnectorError;
+use crate::http::{HttpSettings, build_client};
+use crate::oauth::TokenSet;
+use crate::ssrf::SsrfPolicy;
+
+/// The provider name in the API.
+pub const PROVIDER_NAME: &str = "ms-dynamics-bc";
+/// Microsoft Entra's login host.
+pub const DEFAULT_LOGIN_BASE_URL: &str = "https://login.microsoftonline.com";
+/// Business Central online's API host.
+pub const DEFAULT_API_BASE_URL: &str = "https://api.businesscentral.dynamics.com";
+/// The BC resource's `.default` scope (all delegated/application permissions granted to the app).
+pub const BC_DEFAULT_SCOPE: &str = "https://api.businesscentral.dynamics.com/.default";
+
+/// The Entra (Azure AD) app registration the server uses for every cloud connection.
+#[derive(Debug, Clone)]
+pub struct EntraApp {
+    /// Application (client) id.
+    pub client_id: String,
+    /// Client secret.
+    pub client_secret: SecretString,
+    /// Redirect URI registered on the app (our OAuth callback).
+    pub redirect_uri: Url,
+}
+
+impl EntraApp {
+    /// An app registration.
+    pub fn new(
+        client_id: impl Into<String>,
+        client_secret: SecretString,
+        redirect_uri: Url,
+    ) -> Self {
+        Self {
+            client_id: client_id.into(),
+            client_secret,
+            redirect_uri,
+        }
+    }
+}
+
+/// Configuration of the Business Central connector. The base URLs are configuration so the same code
+/// runs against Microsoft and against bc-sim.
+#[derive(Debug, Clone)]
+pub struct BcConfig {
+    /// Entra login base (`https://login.microsoftonline.com`); `/{tenant}/oauth2/v2.0/…` is appended.
+    pub login_base_url: Url,
+    /// BC API base (`https://api.businesscentral.dynamics.com`); `/v2.0/{tenant}/{env}/api/…` and
+    /// `/environments/v1.2` are appended.
+    pub api_base_url: Url,
+    /// Tenant segment used to authorize a new connection (`common`: any work account).
+    pub authority_tenant: String,
+    /// Resource scope (`https://api.businesscentral.dynamics.com/.default`); `offline_access` is added
+    /// for the authorization-code flow.
+    pub resource_scope: String,
+    /// The Entra app; `None` when the server has none (cloud OAuth then fails with `NotConfigured`).
+    pub app: Option<EntraApp>,
+    /// Guard for user-supplied on-prem `api_url`s.
+    pub ssrf: SsrfPolicy,
+    /// Timeouts and body cap.
+    pub http: HttpSettings,
+    /// Default `odata.maxpagesize` (BC online allows up to 20,000).
+    pub page_size: u32,
+}
+
+impl Default for BcConfig {
+    fn default() -> Self {
+        Self {
+            login_base_url: Url::parse(DEFAULT_LOGIN_BASE_URL).expect("static URL"),
+            api_base_url: Url::parse(DEFAULT_API_BASE_URL).expect("static URL"),
+            authority_tenant: "common".into(),
+            resource_scope: BC_DEFAULT_SCOPE.into(),
+            app: None,
+            ssrf: SsrfPolicy::default(),
+            http: HttpSettings::default(),
+            page_size: 1000,
+        }
+    }
+}
+
+/// The Business Central connector. Build one per server and share it (`Arc<dyn Connector>`).
+#[derive(Debug, Clone)]
+pub struct BusinessCentral {
+    config: BcConfig,
+    /// For the configured (trusted) login and API hosts.
+    cloud: Client,
+    /// For user-supplied on-prem URLs: SSRF-guarded resolver, no proxy.
+    guarded: Client,
+}
+
+impl BusinessCentral {
+    /// A connector with this configuration. Fails only when an HTTP client cannot be built.
+    pub fn new(config: BcConfig) -> Result<Self, ConnectorError> {
+        let cloud = build_client(&config.http, None)?;
+        let guarded = build_client(&config.http, Some(config.ssrf.resolver()))?;
+        Ok(Self {
+            config,
+            cloud,
+            guarded,
+        })
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &BcConfig {
+        &self.config
+    }
+
+    /// Whether the server has an Entra app (else a cloud connection is `missing_settings`).
+    pub fn has_entra_app(&self) -> bool {
+        self.config.app.is_some()
+    }
+
+    /// Validates a user-supplied on-prem API URL (scheme, user info, resolved addresses) and normalises it
+    /// (no query, fragment or trailing slash). Use before storing it.
+    pub async fn check_api_url(&self, raw: &str) -> Result<Url, ConnectorError> {
+        let mut url = self.config.ssrf.check(raw).await?;
+        url.set_query(None);
+        url.set_fragment(None);
+        let path = url.path().trim_end_matches('/').to_owned();
+        url.set_path(&path);
+        Ok(url)
+    }
+}
+
+#[async_trait]
+impl Connector for BusinessCentral {
+    fn provider_name(&self) -> &'static str {
+        PROVIDER_NAME
+    }
+
+    fn auth_types(&self) -> &'static [AuthType] {
+        &[AuthType::Oauth2, AuthType::Basic]
+    }
+
+    fn models(&self) -> &'static [ModelSupport] {
+        models::MODELS
+    }
+
+    fn authorization_url(&self, req: &AuthorizationRequest) -> Result<Url, ConnectorError> {
+        self.authorize_url(req)
+    }
+
+    async fn exchange_code(
+        &self,
+        code: &str,
+        pkce_verifier: &SecretString,
+    ) -> Result<TokenSet, ConnectorError> {
+        self.redeem_code(code, pkce_verifier).await
+    }
+
+    async fn refresh(
+        &self,
+        target: &Target,
+        refresh_token: &SecretString,
+    ) -> Result<TokenSet, ConnectorError> {
+        self.redeem_refresh_token(target, refresh_token).await
+    }
+
+    async fn client_credentials(&self, tenant_id: &str) -> Result<TokenSet, ConnectorError> {
+        self.app_token(tenant_id).await
+    }
+
+    async fn validate_credentials(&self, session: &Session) -> Result<(), ConnectorError> {
+        self.validate(session).await
+    }
+
+    async fn discover(&self, session: &Session) -> Result<Discovery, ConnectorError> {
+        self.discover_account(session).await
+    }
+
+    async fn health_check(&self, session: &Session) -> Result<(), ConnectorError> {
+        self.check_health(session).await
+    }
+
+    async fn fetch_page(
+        &self,
+        session: &Session,
+        req: &PageRequest,
+    ) -> Result<Page, ConnectorError> {
+        self.read_page(session, req).await
+    }
+}

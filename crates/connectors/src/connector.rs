@@ -1,0 +1,244 @@
+//! The [`Connector`] trait: what the engine and the API need from an ERP/accounting provider.
+//!
+//! A connector is built once per server (it holds configuration and HTTP clients) and is stateless per
+//! connection: every call gets the connection's [`Session`] (where the account lives + credentials).
+//! Token storage, refresh locking, retries and health bookkeeping belong to the engine; the connector only
+//! performs single calls and classifies their failures ([`ConnectorError`]).
+
+use std::collections::BTreeMap;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use secrecy::SecretString;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use url::Url;
+
+use crate::error::ConnectorError;
+use crate::oauth::TokenSet;
+
+/// How a connection authenticates to its provider.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AuthType {
+    /// OAuth 2.0 authorization code (with refresh tokens); BC online.
+    Oauth2,
+    /// HTTP Basic with a user name and a key; BC on-premises.
+    Basic,
+    /// An API key (plus non-secret parameters); e.g. Bill.
+    ApiKey,
+}
+
+/// Credentials for one call. `Debug` never shows the secret parts.
+#[derive(Debug, Clone)]
+pub enum Credentials {
+    /// A bearer access token (OAuth 2.0).
+    Bearer(SecretString),
+    /// HTTP Basic: BC on-prem user name + web service access key.
+    Basic {
+        /// User name.
+        username: String,
+        /// Password or web service access key.
+        password: SecretString,
+    },
+    /// An API key and the provider's non-secret parameters (organisation id, user name, …).
+    ApiKey {
+        /// The key.
+        key: SecretString,
+        /// Non-secret parameters.
+        params: BTreeMap<String, String>,
+    },
+}
+
+/// Where a connection's data lives at the provider. Fields a provider doesn't use stay `None`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Target {
+    /// A user-supplied API base URL (BC on-prem, e.g. `https://bc.example.com:7048/BC`). `None` = the
+    /// provider's cloud endpoint from server configuration. Always checked by the SSRF guard before use.
+    pub api_url: Option<Url>,
+    /// The provider-side tenant/directory id (BC online: the Entra tenant id).
+    pub tenant_id: Option<String>,
+    /// The environment (BC: `Production`, `Sandbox`, …).
+    pub environment: Option<String>,
+    /// The company/entity id (BC: the company GUID).
+    pub company_id: Option<String>,
+}
+
+/// A connection as a connector sees it for one call.
+#[derive(Debug, Clone)]
+pub struct Session {
+    /// Where the account lives.
+    pub target: Target,
+    /// How to authenticate.
+    pub credentials: Credentials,
+}
+
+/// Parameters of an authorization URL. The caller owns `state` (signed, single-use, bound to the
+/// connection) and the PKCE verifier behind `code_challenge`.
+#[derive(Debug, Clone, Default)]
+pub struct AuthorizationRequest {
+    /// Opaque value echoed back on the redirect.
+    pub state: String,
+    /// PKCE S256 challenge ([`crate::Pkce::challenge`]).
+    pub code_challenge: String,
+    /// Pre-fills the sign-in name, when known.
+    pub login_hint: Option<String>,
+    /// Directory to sign in to, when known (re-authorization); else the provider's multi-tenant default.
+    pub tenant_id: Option<String>,
+}
+
+/// One environment of a provider account (BC online: from `GET /environments/v1.2`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Environment {
+    /// Environment name, used in URLs (`Production`).
+    pub name: String,
+    /// `production` or `sandbox`, when known.
+    pub kind: Option<String>,
+    /// Country code, when known.
+    pub country_code: Option<String>,
+}
+
+/// One company (legal entity) in an environment.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Company {
+    /// The provider's id (BC: a GUID).
+    pub id: String,
+    /// Short name (BC `name`).
+    pub name: String,
+    /// Display name (BC `displayName`; falls back to `name`).
+    pub display_name: String,
+}
+
+/// What setup needs to know about an account.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Discovery {
+    /// The directory the credentials belong to (BC online: token `tid`).
+    pub tenant_id: Option<String>,
+    /// All environments (empty for providers/deployments without environments, e.g. BC on-prem).
+    pub environments: Vec<Environment>,
+    /// The environment `companies` were listed in: the target's, or the only one. `None` when the choice is
+    /// ambiguous (then `companies` is empty).
+    pub environment: Option<String>,
+    /// Companies of `environment`.
+    pub companies: Vec<Company>,
+    /// The company the extension was probed in: the target's, or the only one.
+    pub company_id: Option<String>,
+    /// Whether the companion extension answered in `company_id`; `None` when not probed (no company).
+    pub extension_installed: Option<bool>,
+}
+
+/// The incremental window of a fetch. Both ends open = a full pass.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TimeWindow {
+    /// Only records modified strictly after this instant.
+    pub modified_after: Option<DateTime<Utc>>,
+    /// Only records modified at or before this instant.
+    pub modified_until: Option<DateTime<Utc>>,
+}
+
+/// One page request for a model.
+#[derive(Debug, Clone, Default)]
+pub struct PageRequest {
+    /// The unified model name (`customers`, `invoices`, …; see [`Connector::models`]).
+    pub model: String,
+    /// Where to continue: the `next` of the previous [`Page`]. When set, `window` and the other options
+    /// are ignored (the cursor already encodes them).
+    pub cursor: Option<String>,
+    /// Incremental window, for the first page.
+    pub window: TimeWindow,
+    /// Preferred page size; the provider may send fewer.
+    pub page_size: Option<u32>,
+    /// Include dimension lines in documents (BC `dimensionSetLines`).
+    pub include_dimension_lines: bool,
+}
+
+/// One page of raw provider records.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Page {
+    /// Records exactly as the provider sent them.
+    pub records: Vec<Value>,
+    /// Opaque cursor for the next page (BC: the `@odata.nextLink`); `None` on the last page.
+    pub next: Option<String>,
+}
+
+/// What a connector can do with one unified model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct ModelSupport {
+    /// Unified model name.
+    pub name: &'static str,
+    /// Can be read.
+    pub read: bool,
+    /// Can be written back.
+    pub write: bool,
+    /// Not a standard object of the provider (BC: served by the companion extension only).
+    pub is_custom_object: bool,
+    /// Needs the companion extension to be readable.
+    pub requires_extension: bool,
+}
+
+/// An ERP/accounting provider.
+///
+/// OAuth operations have defaults returning [`ConnectorError::Unsupported`], so an API-key provider
+/// implements only the data operations.
+#[async_trait]
+pub trait Connector: Send + Sync + 'static {
+    /// The provider's name in the API (`ms-dynamics-bc`, `bill`).
+    fn provider_name(&self) -> &'static str;
+
+    /// The authentication types this provider accepts.
+    fn auth_types(&self) -> &'static [AuthType];
+
+    /// The unified models this provider can sync.
+    fn models(&self) -> &'static [ModelSupport];
+
+    /// The URL to send a user to for consent.
+    fn authorization_url(&self, _req: &AuthorizationRequest) -> Result<Url, ConnectorError> {
+        Err(ConnectorError::Unsupported("OAuth authorization".into()))
+    }
+
+    /// Redeems an authorization code (with the PKCE verifier) for tokens.
+    async fn exchange_code(
+        &self,
+        _code: &str,
+        _pkce_verifier: &SecretString,
+    ) -> Result<TokenSet, ConnectorError> {
+        Err(ConnectorError::Unsupported("OAuth code exchange".into()))
+    }
+
+    /// Redeems a refresh token. The answer carries the *rotated* refresh token: persist it with the new
+    /// access token, atomically.
+    async fn refresh(
+        &self,
+        _target: &Target,
+        _refresh_token: &SecretString,
+    ) -> Result<TokenSet, ConnectorError> {
+        Err(ConnectorError::Unsupported("token refresh".into()))
+    }
+
+    /// An app-only token for a tenant (OAuth client credentials, service-to-service).
+    async fn client_credentials(&self, _tenant_id: &str) -> Result<TokenSet, ConnectorError> {
+        Err(ConnectorError::Unsupported("client credentials".into()))
+    }
+
+    /// Checks that credentials work with one cheap live call, before they are accepted.
+    async fn validate_credentials(&self, session: &Session) -> Result<(), ConnectorError>;
+
+    /// Lists what setup chooses from: environments, companies, whether the companion extension is there.
+    async fn discover(&self, session: &Session) -> Result<Discovery, ConnectorError>;
+
+    /// Checks that the configured target is reachable and readable with these credentials.
+    /// `Ok` = healthy; the error's kind says what is wrong.
+    async fn health_check(&self, session: &Session) -> Result<(), ConnectorError>;
+
+    /// Fetches one page of a model's raw records.
+    async fn fetch_page(
+        &self,
+        session: &Session,
+        req: &PageRequest,
+    ) -> Result<Page, ConnectorError>;
+
+    /// Revokes what the provider lets us revoke, on disconnect. Default: nothing to revoke.
+    async fn revoke(&self, _session: &Session) -> Result<(), ConnectorError> {
+        Ok(())
+    }
+}

@@ -1,0 +1,145 @@
+//! HTTP plumbing shared by connectors: clients that never follow redirects, size-capped body reads,
+//! JSON parsing that tells a truncated body (transient) from garbage (invalid).
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use reqwest::header::HeaderMap;
+use reqwest::redirect::Policy;
+use reqwest::{Client, RequestBuilder, Response, StatusCode};
+use serde::de::DeserializeOwned;
+
+use crate::error::{ConnectorError, classify_response, parse_retry_after};
+use crate::ssrf::GuardedResolver;
+
+/// Timeouts and limits of a connector's HTTP clients.
+#[derive(Debug, Clone)]
+pub struct HttpSettings {
+    /// TCP + TLS connect timeout.
+    pub connect_timeout: Duration,
+    /// Whole-request timeout (BC's own limit is 8–10 minutes; ours is shorter).
+    pub request_timeout: Duration,
+    /// Largest response body we read; larger ones fail as [`ConnectorError::Invalid`].
+    pub max_body_bytes: usize,
+    /// `User-Agent` header.
+    pub user_agent: String,
+}
+
+impl Default for HttpSettings {
+    fn default() -> Self {
+        Self {
+            connect_timeout: Duration::from_secs(10),
+            request_timeout: Duration::from_secs(120),
+            max_body_bytes: 64 * 1024 * 1024,
+            user_agent: concat!("ledgerlink/", env!("CARGO_PKG_VERSION")).to_owned(),
+        }
+    }
+}
+
+/// Builds a client that never follows redirects. With a resolver, it connects only to addresses the SSRF
+/// guard accepted and ignores proxy environment variables (a proxy would resolve names itself).
+pub(crate) fn build_client(
+    settings: &HttpSettings,
+    resolver: Option<Arc<GuardedResolver>>,
+) -> Result<Client, ConnectorError> {
+    let mut builder = Client::builder()
+        .redirect(Policy::none())
+        .connect_timeout(settings.connect_timeout)
+        .timeout(settings.request_timeout)
+        .user_agent(settings.user_agent.clone());
+    if let Some(resolver) = resolver {
+        builder = builder.dns_resolver(resolver).no_proxy();
+    }
+    builder
+        .build()
+        .map_err(|e| ConnectorError::NotConfigured(format!("cannot build HTTP client: {e}")))
+}
+
+/// A complete HTTP answer.
+#[derive(Debug)]
+pub(crate) struct Answer {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Vec<u8>,
+}
+
+impl Answer {
+    /// `Ok(self)` for 2xx, else the classified error.
+    pub fn success(self) -> Result<Self, ConnectorError> {
+        if self.status.is_success() {
+            return Ok(self);
+        }
+        let retry_after = parse_retry_after(&self.headers);
+        Err(classify_response(self.status, retry_after, &self.body))
+    }
+
+    /// The body as JSON of type `T` (after [`Answer::success`]).
+    pub fn json<T: DeserializeOwned>(&self) -> Result<T, ConnectorError> {
+        parse_json(&self.body)
+    }
+}
+
+/// Sends a request and reads the whole answer, whatever its status.
+pub(crate) async fn execute(
+    req: RequestBuilder,
+    max_body: usize,
+) -> Result<Answer, ConnectorError> {
+    let started = Instant::now();
+    let response = req.send().await.map_err(|e| {
+        let err = ConnectorError::from_reqwest(e);
+        tracing::debug!(error = %err, elapsed_ms = started.elapsed().as_millis() as u64, "request failed");
+        err
+    })?;
+    let status = response.status();
+    let headers = response.headers().clone();
+    let body = read_capped(response, max_body).await?;
+    tracing::debug!(
+        status = status.as_u16(),
+        bytes = body.len(),
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "response"
+    );
+    Ok(Answer {
+        status,
+        headers,
+        body,
+    })
+}
+
+/// Reads a body up to `max` bytes. Over the cap → `Invalid`; cut off mid-way → `Transient`.
+pub(crate) async fn read_capped(
+    mut response: Response,
+    max: usize,
+) -> Result<Vec<u8>, ConnectorError> {
+    let too_large = || ConnectorError::invalid(format!("response body larger than {max} bytes"));
+    if response
+        .content_length()
+        .is_some_and(|len| len > max as u64)
+    {
+        return Err(too_large());
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = response
+        .chunk()
+        .await
+        .map_err(ConnectorError::from_reqwest)?
+    {
+        if body.len() + chunk.len() > max {
+            return Err(too_large());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
+/// Parses JSON; a body that ends too early is a truncated transfer (transient), anything else that does
+/// not parse or has the wrong shape is invalid.
+pub(crate) fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ConnectorError> {
+    serde_json::from_slice(body).map_err(|e| {
+        if e.is_eof() && !body.is_empty() {
+            ConnectorError::transient(format!("response body ended early: {e}"))
+        } else {
+            ConnectorError::invalid(format!("response is not the expected JSON: {e}"))
+        }
+    })
+}
