@@ -43,8 +43,9 @@ const SPECS: &[EntitySpec] = &[
         model: "customers",
         api: Api::Standard,
         entity_set: "customers",
-        expand: None,
-        expand_with_dimensions: None,
+        // Balance due / overdue amounts (UNIFIED-MODELS.md `overdue_amount`).
+        expand: Some("customerFinancialDetail"),
+        expand_with_dimensions: Some("customerFinancialDetail"),
         incremental: true,
     },
     EntitySpec {
@@ -79,10 +80,14 @@ const SPECS: &[EntitySpec] = &[
     EntitySpec {
         model: "payments",
         api: Api::Standard,
-        entity_set: "customerPayments",
-        expand: None,
-        expand_with_dimensions: Some("dimensionSetLines"),
-        incremental: true,
+        // BC refuses `customerPayments` without a journal filter, so unposted payment lines are read per
+        // journal: each record is a journal with its `customerPayments` expanded. Journal timestamps don't
+        // move when their lines change, hence always a full pass. Posted payments come from the extension
+        // (`customer_ledger_entries`).
+        entity_set: "customerPaymentJournals",
+        expand: Some("customerPayments"),
+        expand_with_dimensions: Some("customerPayments($expand=dimensionSetLines)"),
+        incremental: false,
     },
     EntitySpec {
         model: "customer_ledger_entries",
@@ -156,6 +161,6 @@ mod tests {
         let inv = spec("invoices").unwrap();
         assert_eq!(inv.expand_for(false), Some("salesInvoiceLines"));
         assert!(inv.expand_for(true).unwrap().contains("dimensionSetLines"));
-        assert_eq!(spec("customers").unwrap().expand_for(true), None);
+        assert_eq!(spec("contacts").unwrap().expand_for(true), None);
     }
 }
