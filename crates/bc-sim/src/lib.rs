@@ -1,0 +1,370 @@
+//! `bc-sim`: a Microsoft Dynamics 365 Business Central (API v2.0) simulator.
+//!
+//! One HTTP listener serves Entra-shaped identity (`/{tenant}/oauth2/v2.0/authorize|token`),
+//! the environments list (`/environments/v1.2`), the cloud API
+//! (`/v2.0/{tenant}/{environment}/api/v2.0/…`), the on-prem API (`/{instance}/api/v2.0/…`,
+//! Basic auth), the ledgerlink companion extension (`/…/api/ledgerlink/ar/v1.0/…`) and an
+//! admin API under `/_sim/…`. See the crate README for the full contract.
+#![forbid(unsafe_code)]
+
+mod admin;
+mod api;
+mod clock;
+pub mod config;
+mod entities;
+mod error;
+mod expand;
+mod datagen;
+mod identity;
+mod limits;
+mod model;
+mod odata;
+mod serve;
+mod sets;
+mod store;
+mod value;
+mod webhooks;
+mod writes;
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+use serde_json::{json, Value};
+use tokio::sync::{oneshot, watch};
+use uuid::Uuid;
+
+pub use config::*;
+pub use limits::PrincipalStats;
+
+/// The `$metadata` document served at `…/api/v2.0/$metadata` (verbatim real BC EDMX).
+pub const METADATA_XML: &str = sets::METADATA;
+
+/// Shared server state.
+pub(crate) struct State {
+    pub cfg: SimConfig,
+    pub base_url: String,
+    pub world: RwLock<store::World>,
+    pub clock: clock::Clock,
+    pub identity: Mutex<identity::Identity>,
+    pub limits: limits::Limits,
+    pub faults: Mutex<limits::Faults>,
+    pub counts: Mutex<BTreeMap<String, u64>>,
+    pub hooks: webhooks::Hooks,
+    pub gate: watch::Sender<bool>,
+}
+
+impl State {
+    pub fn count(&self, key: &str) {
+        *self.counts.lock().expect("counts").entry(key.to_string()).or_default() += 1;
+    }
+
+    /// Wait while processing is paused (test hook).
+    pub async fn wait_gate(&self) {
+        let mut rx = self.gate.subscribe();
+        while *rx.borrow_and_update() {
+            if rx.changed().await.is_err() {
+                return;
+            }
+        }
+    }
+
+    pub fn set_limits(&self, l: LimitsConfig) {
+        *self.limits.cfg.lock().expect("limits") = l;
+        self.limits.reset();
+    }
+
+    pub fn info(&self) -> Value {
+        let w = self.world.read().expect("world");
+        let envs: Vec<Value> = w
+            .envs
+            .iter()
+            .map(|e| {
+                json!({
+                    "tenant": e.tenant, "name": e.name, "kind": e.kind, "removed": e.removed,
+                    "apiBase": if e.tenant.is_nil() { format!("{}/{}/api/v2.0", self.base_url, e.name) } else { format!("{}/v2.0/{}/{}/api/v2.0", self.base_url, e.tenant, e.name) },
+                    "companies": e.companies.rows.values().map(|c| json!({"id": c.id, "name": c.name, "extension": c.extension, "customers": c.customers.len(), "salesInvoices": c.invoices.len()})).collect::<Vec<_>>(),
+                })
+            })
+            .collect();
+        json!({
+            "baseUrl": self.base_url,
+            "clientId": self.cfg.app.client_id, "clientSecret": self.cfg.app.client_secret,
+            "redirectUris": self.cfg.app.redirect_uris, "user": self.cfg.user.upn,
+            "onPrem": self.cfg.onprem.as_ref().map(|o| json!({"instance": o.instance, "user": o.user, "accessKey": o.access_key})),
+            "environments": envs,
+        })
+    }
+}
+
+/// A running simulator.
+pub struct Sim {
+    state: Arc<State>,
+    addr: SocketAddr,
+    stop: Option<oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<()>,
+    ticker: tokio::task::JoinHandle<()>,
+}
+
+fn build_world(cfg: &SimConfig) -> store::World {
+    let mut w = store::World::default();
+    let mut ver = 0u64;
+    let mut n = 0usize;
+    let mut make_env = |tenant: Uuid, name: &str, kind: &str, ver: &mut u64| {
+        let mut env = store::Env { tenant, name: name.to_string(), kind: kind.to_string(), ..Default::default() };
+        for i in 0..cfg.data.companies {
+            let c = datagen::company(cfg.seed ^ ((n as u64) << 32), i, &cfg.data, ver, cfg.extension_installed);
+            env.companies.insert(c.id, c);
+        }
+        n += 1;
+        env
+    };
+    for t in &cfg.tenants {
+        for e in &t.environments {
+            let env = make_env(t.id, &e.name, &e.kind, &mut ver);
+            w.envs.push(env);
+        }
+    }
+    if let Some(op) = &cfg.onprem {
+        let env = make_env(Uuid::nil(), &op.instance, "OnPrem", &mut ver);
+        w.envs.push(env);
+    }
+    w.ver = ver;
+    w
+}
+
+impl Sim {
+    /// Generate the dataset, bind `config.listen` (default `127.0.0.1:0`) and serve.
+    pub async fn start(config: SimConfig) -> anyhow::Result<Sim> {
+        let cfg2 = config.clone();
+        let world = tokio::task::spawn_blocking(move || build_world(&cfg2)).await?;
+        let listen = config.listen.unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 0)));
+        let listener = tokio::net::TcpListener::bind(listen).await?;
+        let addr = listener.local_addr()?;
+        let (gate, _) = watch::channel(false);
+        let state = Arc::new(State {
+            base_url: format!("http://{addr}"),
+            world: RwLock::new(world),
+            clock: clock::Clock::default(),
+            identity: Mutex::new(identity::Identity::new(&config)),
+            limits: limits::Limits::new(config.limits.clone()),
+            faults: Mutex::new(limits::Faults::new(config.faults.clone(), config.seed)),
+            counts: Mutex::new(BTreeMap::new()),
+            hooks: webhooks::Hooks::default(),
+            gate,
+            cfg: config,
+        });
+        let st = state.clone();
+        let app = axum::Router::new().fallback(move |req: axum::extract::Request| {
+            let st = st.clone();
+            async move { api::handle(st, req).await }
+        });
+        let (stop, rx) = oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            let _ = axum::serve(listener, app)
+                .with_graceful_shutdown(async move {
+                    let _ = rx.await;
+                })
+                .await;
+        });
+        let st = state.clone();
+        let ticker = tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(Duration::from_millis(250)).await;
+                if st.hooks.due(st.cfg.webhook_delay) {
+                    st.hooks.flush(&st).await;
+                }
+            }
+        });
+        Ok(Sim { state, addr, stop: Some(stop), task, ticker })
+    }
+
+    /// `http://127.0.0.1:PORT` — every path shape is served here.
+    pub fn base_url(&self) -> String {
+        self.state.base_url.clone()
+    }
+
+    /// Bound address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The configuration the simulator runs with.
+    pub fn config(&self) -> &SimConfig {
+        &self.state.cfg
+    }
+
+    /// First tenant's id.
+    pub fn tenant_id(&self) -> Uuid {
+        self.state.cfg.tenants.first().map(|t| t.id).unwrap_or_default()
+    }
+
+    /// First environment's name of the first tenant.
+    pub fn environment(&self) -> String {
+        self.state.cfg.tenants.first().and_then(|t| t.environments.first()).map(|e| e.name.clone()).unwrap_or_default()
+    }
+
+    /// Application (client) id.
+    pub fn client_id(&self) -> String {
+        self.state.cfg.app.client_id.clone()
+    }
+
+    /// Client secret.
+    pub fn client_secret(&self) -> String {
+        self.state.cfg.app.client_secret.clone()
+    }
+
+    /// First registered redirect URI.
+    pub fn redirect_uri(&self) -> String {
+        self.state.cfg.app.redirect_uris.first().cloned().unwrap_or_default()
+    }
+
+    /// `{base}/{tenant}/oauth2/v2.0/authorize`.
+    pub fn authorize_url(&self) -> String {
+        format!("{}/{}/oauth2/v2.0/authorize", self.base_url(), self.tenant_id())
+    }
+
+    /// `{base}/{tenant}/oauth2/v2.0/token`.
+    pub fn token_url(&self) -> String {
+        format!("{}/{}/oauth2/v2.0/token", self.base_url(), self.tenant_id())
+    }
+
+    /// `{base}/v2.0/{tenant}/{environment}/api/v2.0` of the first environment.
+    pub fn api_base(&self) -> String {
+        format!("{}/v2.0/{}/{}/api/v2.0", self.base_url(), self.tenant_id(), self.environment())
+    }
+
+    /// `{base}/{instance}/api/v2.0` when on-prem is configured.
+    pub fn onprem_api_base(&self) -> Option<String> {
+        self.state.cfg.onprem.as_ref().map(|o| format!("{}/{}/api/v2.0", self.base_url(), o.instance))
+    }
+
+    /// On-prem Basic credentials (user, web service access key).
+    pub fn onprem_credentials(&self) -> Option<(String, String)> {
+        self.state.cfg.onprem.as_ref().map(|o| (o.user.clone(), o.access_key.clone()))
+    }
+
+    /// Company ids of the first environment (in creation order).
+    pub fn company_ids(&self) -> Vec<Uuid> {
+        self.companies_of(0)
+    }
+
+    /// Company ids of the on-prem instance.
+    pub fn onprem_company_ids(&self) -> Vec<Uuid> {
+        let w = self.state.world.read().expect("world");
+        w.envs.iter().position(|e| e.tenant.is_nil()).map(|i| w.envs[i].companies.rows.values().map(|c| c.id).collect()).unwrap_or_default()
+    }
+
+    fn companies_of(&self, env: usize) -> Vec<Uuid> {
+        let w = self.state.world.read().expect("world");
+        w.envs.get(env).map(|e| e.companies.rows.values().map(|c| c.id).collect()).unwrap_or_default()
+    }
+
+    /// Same as `GET /_sim/info`.
+    pub fn info(&self) -> Value {
+        self.state.info()
+    }
+
+    /// Move the simulated clock forward.
+    pub fn advance_clock(&self, by: Duration) {
+        self.state.clock.advance(by.as_millis() as i64);
+    }
+
+    /// Simulated now (epoch ms).
+    pub fn now_ms(&self) -> i64 {
+        self.state.clock.now_ms()
+    }
+
+    /// Replace the fault configuration at runtime.
+    pub fn set_faults(&self, f: FaultConfig) {
+        self.state.faults.lock().expect("faults").cfg = f;
+    }
+
+    /// Replace the limits at runtime (resets per-principal state).
+    pub fn set_limits(&self, l: LimitsConfig) {
+        self.state.set_limits(l);
+    }
+
+    /// Per-principal limit counters.
+    pub fn limit_stats(&self) -> std::collections::HashMap<String, PrincipalStats> {
+        self.state.limits.stats()
+    }
+
+    /// Hold every API request after admission until `resume` (deterministic queue tests).
+    pub fn pause(&self) {
+        self.state.gate.send_replace(true);
+    }
+
+    /// Release paused requests.
+    pub fn resume(&self) {
+        self.state.gate.send_replace(false);
+    }
+
+    /// Revoke a tenant's consent: its refresh tokens die and issued access tokens are rejected.
+    pub fn revoke_consent(&self, tenant: Uuid) {
+        let now = self.now_ms();
+        self.state.identity.lock().expect("identity").revoke_consent(tenant, now);
+    }
+
+    /// Grant a tenant's consent again.
+    pub fn grant_consent(&self, tenant: Uuid) {
+        let now = self.now_ms();
+        self.state.identity.lock().expect("identity").grant_consent(tenant, now);
+    }
+
+    /// Revoke every token issued so far.
+    pub fn revoke_tokens(&self) {
+        let now = self.now_ms();
+        self.state.identity.lock().expect("identity").revoke_all_tokens(now);
+    }
+
+    /// Install or remove the companion extension in a company.
+    pub fn set_extension(&self, company: Uuid, installed: bool) -> bool {
+        let mut w = self.state.world.write().expect("world");
+        let Some((e, k)) = w.find_company(&company) else { return false };
+        if let Some(c) = w.envs[e].companies.rows.get_mut(&k) {
+            c.extension = installed;
+        }
+        true
+    }
+
+    /// Remove (or restore) an environment.
+    pub fn set_environment_removed(&self, tenant: Uuid, env: &str, removed: bool) -> bool {
+        let mut w = self.state.world.write().expect("world");
+        match w.env_index(tenant, env) {
+            Some(i) => {
+                w.envs[i].removed = removed;
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Delete a company.
+    pub fn remove_company(&self, company: Uuid) -> bool {
+        let mut w = self.state.world.write().expect("world");
+        let Some((e, _)) = w.find_company(&company) else { return false };
+        w.envs[e].companies.remove(&company).is_some()
+    }
+
+    /// Deliver pending webhook notifications now; returns how many were delivered.
+    pub async fn flush_webhooks(&self) -> usize {
+        self.state.hooks.flush(&self.state).await
+    }
+
+    /// Request counts per endpoint (`"GET /api/v2.0/companies/salesInvoices"` → n).
+    pub fn request_counts(&self) -> BTreeMap<String, u64> {
+        self.state.counts.lock().expect("counts").clone()
+    }
+
+    /// Stop serving.
+    pub async fn shutdown(mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        self.ticker.abort();
+        let _ = tokio::time::timeout(Duration::from_secs(5), &mut self.task).await;
+        self.task.abort();
+    }
+}

@@ -1,0 +1,90 @@
+//! The world: environments, companies and their tables.
+
+use std::collections::BTreeMap;
+
+use uuid::Uuid;
+
+use crate::model::*;
+
+/// A company and all its tables.
+#[derive(Debug, Default)]
+pub struct Company {
+    pub id: Uuid,
+    pub ver: u64,
+    pub name: Box<str>,
+    pub display_name: Box<str>,
+    pub created: i64,
+    pub modified: i64,
+    /// Local currency code.
+    pub lcy: Box<str>,
+    /// Companion extension (customerLedgerEntries) installed.
+    pub extension: bool,
+    pub items: Vec<Item>,
+    pub customers: Table<Customer>,
+    pub contacts: Table<Contact>,
+    pub invoices: Table<SalesDoc>,
+    pub credit_memos: Table<SalesDoc>,
+    pub journals: Table<PaymentJournal>,
+    pub payments: Table<Payment>,
+    pub dimensions: Table<Dimension>,
+    pub dim_values: Table<DimValue>,
+    /// Dimension sets; index 0 is the empty set.
+    pub dim_sets: Vec<Vec<DimEntry>>,
+    pub ledger: Table<LedgerEntry>,
+    /// Invoice id → key of its ledger entry.
+    pub invoice_cle: std::collections::HashMap<Uuid, Uuid>,
+    pub next_entry_no: i64,
+    pub next_invoice_no: u64,
+}
+
+impl Company {
+    /// Find a line of a document by line id.
+    pub fn doc_line<'a>(doc: &'a SalesDoc, line_id: &Uuid) -> Option<&'a Line> {
+        doc.lines.iter().find(|l| &l.id == line_id)
+    }
+}
+
+/// A BC environment (cloud) or on-prem server instance.
+#[derive(Debug, Default)]
+pub struct Env {
+    /// Tenant id (nil for on-prem).
+    pub tenant: Uuid,
+    /// Environment name / server instance.
+    pub name: String,
+    /// `Production` / `Sandbox` / `OnPrem`.
+    pub kind: String,
+    /// Removed at runtime (fault).
+    pub removed: bool,
+    pub companies: Table<Company>,
+    /// Webhook subscriptions by id.
+    pub subscriptions: BTreeMap<String, Subscription>,
+}
+
+/// All data behind one lock.
+#[derive(Debug, Default)]
+pub struct World {
+    pub envs: Vec<Env>,
+    /// Row-version counter (drives ETags).
+    pub ver: u64,
+}
+
+impl World {
+    /// Next row version.
+    pub fn next_ver(&mut self) -> u64 {
+        self.ver += 1;
+        self.ver
+    }
+    /// Environment index by tenant + name (case-insensitive).
+    pub fn env_index(&self, tenant: Uuid, name: &str) -> Option<usize> {
+        self.envs
+            .iter()
+            .position(|e| e.tenant == tenant && e.name.eq_ignore_ascii_case(name))
+    }
+    /// Find a company anywhere (admin API).
+    pub fn find_company(&self, id: &Uuid) -> Option<(usize, u64)> {
+        self.envs
+            .iter()
+            .enumerate()
+            .find_map(|(i, e)| e.companies.ids.get(id).map(|k| (i, *k)))
+    }
+}
