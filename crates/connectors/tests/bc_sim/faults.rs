@@ -1,0 +1,252 @@
+use bc_sim::{FaultConfig, LimitsConfig};
+use ledgerlink_connectors::business_central::{BcConfig, BusinessCentral};
+use ledgerlink_connectors::{
+    Connector, ConnectorError, ErrorKind, PageRequest, Session, SsrfPolicy,
+};
+
+use crate::{authorize, cloud, config, connector, first_company, on_prem, sim};
+
+async fn cloud_session(sim: &bc_sim::Sim, bc: &BusinessCentral) -> Session {
+    let tokens = authorize(bc).await;
+    cloud(sim, &tokens, Some(first_company(sim)))
+}
+
+fn customers() -> PageRequest {
+    PageRequest {
+        model: "customers".into(),
+        ..Default::default()
+    }
+}
+
+#[tokio::test]
+async fn missing_permission_is_forbidden() {
+    let sim = sim().await;
+    let bc = connector(&sim);
+    let session = cloud_session(&sim, &bc).await;
+    sim.set_faults(FaultConfig {
+        forbidden: true,
+        ..Default::default()
+    });
+    let err = bc.health_check(&session).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Forbidden, "{err}");
+    assert!(!err.is_retryable());
+    sim.set_faults(FaultConfig::default());
+    bc.health_check(&session).await.unwrap();
+}
+
+#[tokio::test]
+async fn expired_tokens_are_unauthorized() {
+    let sim = sim().await;
+    let bc = connector(&sim);
+    let session = cloud_session(&sim, &bc).await;
+    sim.set_faults(FaultConfig {
+        tokens_expired: true,
+        ..Default::default()
+    });
+    let err = bc.fetch_page(&session, &customers()).await.unwrap_err();
+    assert!(err.requires_reauthentication(), "{err}");
+}
+
+#[tokio::test]
+async fn a_removed_company_is_not_found() {
+    let sim = sim().await;
+    let bc = connector(&sim);
+    let session = cloud_session(&sim, &bc).await;
+    sim.remove_company(sim.company_ids()[0]);
+    let err = bc.health_check(&session).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::NotFound, "{err}");
+    assert_eq!(err.provider_code(), Some("Internal_CompanyNotFound"));
+}
+
+#[tokio::test]
+async fn a_removed_environment_is_not_found_and_comes_back() {
+    let sim = sim().await;
+    let bc = connector(&sim);
+    let session = cloud_session(&sim, &bc).await;
+    sim.set_environment_removed(sim.tenant_id(), &sim.environment(), true);
+    let err = bc.health_check(&session).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::NotFound, "{err}");
+    sim.set_environment_removed(sim.tenant_id(), &sim.environment(), false);
+    bc.health_check(&session).await.unwrap();
+}
+
+#[tokio::test]
+async fn throttling_is_rate_limited() {
+    let sim = sim().await;
+    let bc = connector(&sim);
+    let session = cloud_session(&sim, &bc).await;
+    sim.set_faults(FaultConfig {
+        throttle_rate: 1.0,
+        ..Default::default()
+    });
+    let err = bc.fetch_page(&session, &customers()).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::RateLimited, "{err}");
+    assert!(err.is_retryable());
+}
+
+#[tokio::test]
+async fn the_request_budget_is_rate_limited() {
+    let sim = sim().await;
+    let bc = connector(&sim);
+    let session = cloud_session(&sim, &bc).await;
+    sim.set_limits(LimitsConfig {
+        requests_per_window: 2,
+        ..Default::default()
+    });
+    let mut last = None;
+    for _ in 0..4 {
+        if let Err(e) = bc.fetch_page(&session, &customers()).await {
+            last = Some(e);
+            break;
+        }
+    }
+    let err = last.expect("the budget runs out");
+    assert_eq!(err.kind(), ErrorKind::RateLimited, "{err}");
+}
+
+#[tokio::test]
+async fn server_errors_are_retryable() {
+    let sim = sim().await;
+    let bc = connector(&sim);
+    let session = cloud_session(&sim, &bc).await;
+    sim.set_faults(FaultConfig {
+        error_5xx_rate: 1.0,
+        ..Default::default()
+    });
+    for _ in 0..8 {
+        let err = bc.fetch_page(&session, &customers()).await.unwrap_err();
+        assert!(
+            matches!(err.kind(), ErrorKind::Transient | ErrorKind::RateLimited),
+            "{err}"
+        );
+        assert!(err.is_retryable());
+    }
+}
+
+#[tokio::test]
+async fn dropped_and_truncated_bodies_are_transient() {
+    let sim = sim().await;
+    let bc = connector(&sim);
+    let session = cloud_session(&sim, &bc).await;
+    for faults in [
+        FaultConfig {
+            drop_rate: 1.0,
+            ..Default::default()
+        },
+        FaultConfig {
+            truncate_rate: 1.0,
+            ..Default::default()
+        },
+    ] {
+        sim.set_faults(faults);
+        let err = bc.fetch_page(&session, &customers()).await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Transient, "{err}");
+    }
+}
+
+#[tokio::test]
+async fn a_closed_port_is_unreachable() {
+    let sim = sim().await;
+    let bc = connector(&sim);
+    let mut session = on_prem(&sim, None);
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = closed.local_addr().unwrap().port();
+    drop(closed);
+    session.target.api_url = Some(format!("http://127.0.0.1:{port}/BC").parse().unwrap());
+    let err = bc.validate_credentials(&session).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Unreachable, "{err}");
+}
+
+#[tokio::test]
+async fn on_prem_urls_outside_the_allow_list_are_blocked() {
+    let sim = sim().await;
+    let bc = BusinessCentral::new(BcConfig {
+        ssrf: SsrfPolicy::default().with_http(true),
+        ..config(&sim)
+    })
+    .unwrap();
+    let session = on_prem(&sim, None);
+    let err = bc.validate_credentials(&session).await.unwrap_err();
+    assert!(matches!(err, ConnectorError::Blocked(_)), "{err}");
+    let port = sim.addr().port();
+    for url in [
+        format!("http://localhost:{port}/BC"),
+        format!("http://127.0.0.1:{port}/BC"),
+        format!("http://[::ffff:127.0.0.1]:{port}/BC"),
+        format!("http://0x7f.1:{port}/BC"),
+    ] {
+        let err = bc.check_api_url(&url).await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Blocked, "{url}: {err}");
+        let mut s = session.clone();
+        s.target.api_url = Some(url.parse().unwrap());
+        let err = bc.discover(&s).await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Blocked, "{url}: {err}");
+    }
+    // https only unless http is allowed.
+    let strict = BusinessCentral::new(BcConfig {
+        ssrf: SsrfPolicy::default().allow("127.0.0.1"),
+        ..config(&sim)
+    })
+    .unwrap();
+    assert!(
+        strict
+            .check_api_url(&format!("http://127.0.0.1:{port}/BC"))
+            .await
+            .is_err()
+    );
+    // Allow-listed: accepted and normalised.
+    let ok = connector(&sim)
+        .check_api_url(&format!("http://127.0.0.1:{port}/BC/?x=1#f"))
+        .await
+        .unwrap();
+    assert_eq!(ok.as_str(), format!("http://127.0.0.1:{port}/BC"));
+}
+
+/// A host name from /etc/hosts that maps to a loopback address and is not refused by its spelling
+/// (the machine's own host name usually is one).
+fn loopback_alias() -> Option<String> {
+    let hosts = std::fs::read_to_string("/etc/hosts").ok()?;
+    hosts.lines().find_map(|line| {
+        let mut words = line.split('#').next()?.split_whitespace();
+        let addr: std::net::IpAddr = words.next()?.parse().ok()?;
+        let name = words.find(|w| !w.contains("localhost") && !w.ends_with(".internal"))?;
+        (addr.is_loopback() && addr.is_ipv4()).then(|| name.to_owned())
+    })
+}
+
+#[tokio::test]
+async fn names_resolving_to_refused_addresses_never_get_a_connection() {
+    let sim = sim().await;
+    let port = sim.addr().port();
+    let mut session = on_prem(&sim, None);
+    // An allow-listed *name* goes through wherever it resolves.
+    let by_name = BusinessCentral::new(BcConfig {
+        ssrf: SsrfPolicy::default().with_http(true).allow("localhost"),
+        ..config(&sim)
+    })
+    .unwrap();
+    session.target.api_url = Some(format!("http://localhost:{port}/BC").parse().unwrap());
+    by_name.validate_credentials(&session).await.unwrap();
+    // A name that passes the spelling check but resolves to loopback is refused by the resolver the
+    // HTTP client connects through.
+    let alias = loopback_alias().expect("/etc/hosts has a loopback alias (the host name)");
+    let guarded = BusinessCentral::new(BcConfig {
+        ssrf: SsrfPolicy::default().with_http(true),
+        ..config(&sim)
+    })
+    .unwrap();
+    session.target.api_url = Some(format!("http://{alias}:{port}/BC").parse().unwrap());
+    let err = guarded.validate_credentials(&session).await.unwrap_err();
+    assert!(
+        matches!(
+            err,
+            ConnectorError::Blocked(ledgerlink_connectors::SsrfError::Address { .. })
+        ),
+        "{alias}: {err:?}"
+    );
+    assert_eq!(
+        sim.request_counts().values().sum::<u64>(),
+        1,
+        "only the allowed call reached BC"
+    );
+}
