@@ -174,6 +174,9 @@ pub struct ModelSupport {
     pub is_custom_object: bool,
     /// Needs the companion extension to be readable.
     pub requires_extension: bool,
+    /// Honours [`PageRequest::window`]. When `false`, every fetch is a full pass (the provider has no
+    /// modification stamp to filter on), which the engine may treat as such (e.g. for deletions).
+    pub incremental: bool,
 }
 
 /// An ERP/accounting provider.
@@ -240,5 +243,62 @@ pub trait Connector: Send + Sync + 'static {
     /// Revokes what the provider lets us revoke, on disconnect. Default: nothing to revoke.
     async fn revoke(&self, _session: &Session) -> Result<(), ConnectorError> {
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An API-key provider implements only the data operations; OAuth calls answer `Unsupported`.
+    struct KeyOnly;
+
+    #[async_trait]
+    impl Connector for KeyOnly {
+        fn provider_name(&self) -> &'static str {
+            "bill"
+        }
+        fn auth_types(&self) -> &'static [AuthType] {
+            &[AuthType::ApiKey]
+        }
+        fn models(&self) -> &'static [ModelSupport] {
+            &[]
+        }
+        async fn validate_credentials(&self, _: &Session) -> Result<(), ConnectorError> {
+            Ok(())
+        }
+        async fn discover(&self, _: &Session) -> Result<Discovery, ConnectorError> {
+            Ok(Discovery::default())
+        }
+        async fn health_check(&self, _: &Session) -> Result<(), ConnectorError> {
+            Ok(())
+        }
+        async fn fetch_page(&self, _: &Session, _: &PageRequest) -> Result<Page, ConnectorError> {
+            Ok(Page::default())
+        }
+    }
+
+    #[tokio::test]
+    async fn oauth_defaults_are_unsupported() {
+        let c: Box<dyn Connector> = Box::new(KeyOnly);
+        let unsupported =
+            |r: Result<TokenSet, ConnectorError>| matches!(r, Err(ConnectorError::Unsupported(_)));
+        assert!(matches!(
+            c.authorization_url(&AuthorizationRequest::default()),
+            Err(ConnectorError::Unsupported(_))
+        ));
+        let secret = SecretString::from("x".to_owned());
+        assert!(unsupported(c.exchange_code("code", &secret).await));
+        assert!(unsupported(c.refresh(&Target::default(), &secret).await));
+        assert!(unsupported(c.client_credentials("t").await));
+        let session = Session {
+            target: Target::default(),
+            credentials: Credentials::ApiKey {
+                key: secret,
+                params: BTreeMap::from([("org".to_owned(), "o1".to_owned())]),
+            },
+        };
+        c.revoke(&session).await.unwrap();
+        assert!(!format!("{session:?}").contains("\"x\""));
     }
 }

@@ -143,3 +143,33 @@ pub(crate) fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, Connecto
         }
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::ErrorKind;
+
+    #[derive(Debug, serde::Deserialize)]
+    struct Shape {
+        #[allow(dead_code)]
+        value: Vec<serde_json::Value>,
+    }
+
+    #[test]
+    fn truncated_json_is_transient_garbage_is_invalid() {
+        let kind = |b: &[u8]| parse_json::<Shape>(b).unwrap_err().kind();
+        assert_eq!(kind(br#"{"value":[{"id":1},{"id""#), ErrorKind::Transient);
+        assert_eq!(kind(b"<html>oops</html>"), ErrorKind::Invalid);
+        assert_eq!(kind(b""), ErrorKind::Invalid);
+        assert_eq!(kind(br#"{"value":{}}"#), ErrorKind::Invalid);
+        assert_eq!(kind(br#"{"other":[]}"#), ErrorKind::Invalid);
+        assert!(parse_json::<Shape>(br#"{"value":[]}"#).is_ok());
+    }
+
+    #[test]
+    fn clients_build_with_and_without_the_guard() {
+        let settings = HttpSettings::default();
+        build_client(&settings, None).unwrap();
+        build_client(&settings, Some(crate::SsrfPolicy::default().resolver())).unwrap();
+    }
+}

@@ -207,3 +207,18 @@ impl Connector for BusinessCentral {
         self.read_page(session, req).await
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+
+    #[test]
+    fn usable_as_a_shared_trait_object() {
+        let bc: Arc<dyn Connector> = Arc::new(BusinessCentral::new(BcConfig::default()).unwrap());
+        assert_eq!(bc.provider_name(), "ms-dynamics-bc");
+        assert_eq!(bc.models().len(), 7);
+        assert!(bc.auth_types().contains(&AuthType::Oauth2));
+    }
+}

@@ -108,23 +108,27 @@ const SPECS: &[EntitySpec] = &[
 ];
 
 /// The models of `ms-dynamics-bc` (PRODUCT.md §4).
+/// `payments` is writable in the product (journal line + post); the write call itself is not part of
+/// the connector yet.
 pub(crate) const MODELS: &[ModelSupport] = &[
-    model("customers", false, false),
-    model("contacts", false, false),
-    model("invoices", false, false),
-    model("credit_memos", false, false),
-    model("payments", true, false),
-    model("customer_ledger_entries", false, true),
-    model("dimensions", false, false),
+    model(&SPECS[0], false),
+    model(&SPECS[1], false),
+    model(&SPECS[2], false),
+    model(&SPECS[3], false),
+    model(&SPECS[4], true),
+    model(&SPECS[5], false),
+    model(&SPECS[6], false),
 ];
 
-const fn model(name: &'static str, write: bool, extension: bool) -> ModelSupport {
+const fn model(spec: &EntitySpec, write: bool) -> ModelSupport {
+    let extension = matches!(spec.api, Api::Extension);
     ModelSupport {
-        name,
+        name: spec.model,
         read: true,
         write,
         is_custom_object: extension,
         requires_extension: extension,
+        incremental: spec.incremental,
     }
 }
 
@@ -154,6 +158,17 @@ mod tests {
             assert!(spec(m.name).is_some(), "{} has no entity spec", m.name);
         }
         assert!(spec("vendors").is_none());
+    }
+
+    #[test]
+    fn model_flags_follow_the_specs() {
+        let find = |n: &str| MODELS.iter().find(|m| m.name == n).unwrap();
+        assert!(find("customer_ledger_entries").requires_extension);
+        assert!(!find("invoices").requires_extension);
+        assert!(!find("contacts").incremental && !find("payments").incremental);
+        assert!(find("invoices").incremental);
+        assert!(find("payments").write && !find("customers").write);
+        assert_eq!(MODELS.len(), SPECS.len());
     }
 
     #[test]
