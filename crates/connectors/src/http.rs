@@ -166,6 +166,27 @@ mod tests {
         assert!(parse_json::<Shape>(br#"{"value":[]}"#).is_ok());
     }
 
+    #[tokio::test]
+    async fn redirects_are_never_followed() {
+        let sim = bc_sim::Sim::start(bc_sim::SimConfig::default())
+            .await
+            .unwrap();
+        let mut url = url::Url::parse(&sim.authorize_url()).unwrap();
+        url.query_pairs_mut()
+            .append_pair("client_id", &sim.client_id())
+            .append_pair("redirect_uri", &sim.redirect_uri())
+            .append_pair("response_type", "code");
+        let policy = crate::SsrfPolicy::default()
+            .with_http(true)
+            .allow("127.0.0.1");
+        for resolver in [None, Some(policy.resolver())] {
+            let client = build_client(&HttpSettings::default(), resolver).unwrap();
+            let answer = execute(client.get(url.clone()), 1 << 20).await.unwrap();
+            assert_eq!(answer.status, StatusCode::FOUND);
+            assert_eq!(answer.success().unwrap_err().kind(), ErrorKind::Invalid);
+        }
+    }
+
     #[test]
     fn clients_build_with_and_without_the_guard() {
         let settings = HttpSettings::default();

@@ -177,7 +177,13 @@ impl BusinessCentral {
     #[tracing::instrument(
         name = "bc.fetch_page",
         skip_all,
-        fields(provider = super::PROVIDER_NAME, model = %req.model, continued = req.cursor.is_some())
+        fields(
+            provider = super::PROVIDER_NAME,
+            model = %req.model,
+            environment = ?session.target.environment,
+            company = ?session.target.company_id,
+            continued = req.cursor.is_some()
+        )
     )]
     pub(super) async fn read_page(
         &self,
