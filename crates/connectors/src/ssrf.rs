@@ -59,17 +59,29 @@ pub struct SsrfPolicy {
 }
 
 impl SsrfPolicy {
-    /// Adds an allow-list entry: a CIDR (`10.0.0.0/8`), an address (`127.0.0.1`, `::1`) or a host name.
-    pub fn allow(mut self, entry: &str) -> Self {
+    /// Adds an allow-list entry: a CIDR (`10.0.0.0/8`), an address (`127.0.0.1`, `[::1]`) or a host
+    /// name (`bc.lan`). Malformed entries are ignored; use [`SsrfPolicy::try_allow`] for configuration.
+    pub fn allow(self, entry: &str) -> Self {
+        let fallback = self.clone();
+        self.try_allow(entry).unwrap_or(fallback)
+    }
+
+    /// Like [`SsrfPolicy::allow`], but refuses entries that are neither a CIDR, an address nor a host name
+    /// (for validating configuration at start-up).
+    pub fn try_allow(mut self, entry: &str) -> Result<Self, String> {
         let entry = entry.trim().trim_end_matches('.').to_ascii_lowercase();
         if let Ok(net) = entry.parse::<IpNet>() {
             self.allowed_networks.push(net);
         } else if let Ok(ip) = entry.trim_matches(['[', ']']).parse::<IpAddr>() {
             self.allowed_networks.push(IpNet::from(ip));
-        } else if !entry.is_empty() {
+        } else if is_host_name(&entry) {
             self.allowed_hosts.push(entry);
+        } else {
+            return Err(format!(
+                "`{entry}` is not a host name, an IP address or a CIDR network"
+            ));
         }
-        self
+        Ok(self)
     }
 
     /// Allows plain http as well as https.
@@ -184,6 +196,14 @@ impl SsrfPolicy {
             policy: Arc::new(self.clone()),
         })
     }
+}
+
+/// Letters, digits, `-` and `.`, with no empty label; not all-numeric (that would be an address).
+fn is_host_name(name: &str) -> bool {
+    let labels_ok = name.split('.').all(|l| {
+        !l.is_empty() && l.len() <= 63 && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+    });
+    labels_ok && name.len() <= 253 && !name.chars().all(|c| c.is_ascii_digit() || c == '.')
 }
 
 #[derive(Debug)]

@@ -194,3 +194,30 @@ async fn resolver_refuses_names_that_resolve_to_refused_addresses() {
     }
     assert!(policy.check_ip("x", "127.0.0.1".parse().unwrap()).is_err());
 }
+
+#[test]
+fn allow_list_entries_are_validated() {
+    for good in [
+        "10.0.0.0/8",
+        "127.0.0.1",
+        "[::1]",
+        "fd00::/8",
+        "bc.lan",
+        "BC-01.Contoso.com.",
+    ] {
+        assert!(SsrfPolicy::default().try_allow(good).is_ok(), "{good}");
+    }
+    for bad in [
+        "",
+        "10.0.0.0/33",
+        "300.1.1.1",
+        "http://bc.lan",
+        "bc lan",
+        "a..b",
+        "*.lan",
+    ] {
+        assert!(SsrfPolicy::default().try_allow(bad).is_err(), "{bad}");
+    }
+    let lenient = SsrfPolicy::default().allow("10.0.0.0/33");
+    assert!(lenient.allowed_hosts.is_empty() && lenient.allowed_networks.is_empty());
+}

@@ -2,6 +2,7 @@
 
 mod discovery;
 mod faults;
+mod logs;
 mod oauth;
 mod paging;
 
