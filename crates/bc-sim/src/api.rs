@@ -192,6 +192,11 @@ async fn environments(state: &State, req: Request) -> Result<Response, ApiError>
 /// Resolve the path shape, authenticate, apply limits and faults, then route.
 async fn api(state: Arc<State>, segs: &[String], req: Request) -> Result<Response, ApiError> {
     let s: Vec<&str> = segs.iter().map(|x| x.as_str()).collect();
+    if let Some(p) = s.iter().position(|x| *x == "api") {
+        state.count(&format!("{} {}", req.method(), endpoint_name(&segs[p + 1..])));
+    } else {
+        state.count(&format!("{} {}", req.method(), req.uri().path()));
+    }
     // Cloud: /v2.0/{tenant}/{env}/api/... or /v2.0/{env}/api/...
     let (env_idx, prefix, rest, principal, user) = if s.first() == Some(&"v2.0") && s.len() >= 3 {
         let claims = bearer(&state, req.headers())?;
@@ -236,7 +241,6 @@ async fn api(state: Arc<State>, segs: &[String], req: Request) -> Result<Respons
         return Err(ApiError::new(404, "BadRequest_NotFound", format!("No HTTP resource was found that matches the request URI '{}'.", req.uri())));
     };
     let api_segs: Vec<String> = segs[rest..].to_vec();
-    state.count(&format!("{} {}", req.method(), endpoint_name(&api_segs)));
     let _slot = state.limits.admit(&principal, state.clock.now_ms()).await?;
     state.wait_gate().await;
     let fault = state.faults.lock().expect("faults").roll();
