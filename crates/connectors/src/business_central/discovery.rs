@@ -10,8 +10,10 @@ use crate::connector::{Company, Credentials, Discovery, Environment, Session, Ta
 use crate::error::ConnectorError;
 use crate::oauth::jwt_tenant_id;
 
-/// Largest number of companies/environments read (BC allows 300 companies per environment).
+/// Page size for companies (BC allows 300 companies per environment; on-prem servers may cap pages lower).
 const LIST_PAGE_SIZE: u32 = 1000;
+/// Pages of companies/environments we follow before calling the answer invalid.
+const MAX_LIST_PAGES: usize = 50;
 
 impl BusinessCentral {
     /// `GET {api_base}/environments/v1.2`: the environments the token can reach (cloud only).
@@ -24,8 +26,8 @@ impl BusinessCentral {
             .map_err(|_| ConnectorError::NotConfigured("API base URL cannot be a base".into()))?
             .pop_if_empty()
             .extend(["environments", "v1.2"]);
-        let page = self.get_collection(session, url, None).await?;
-        Ok(page.records.iter().filter_map(parse_environment).collect())
+        let records = self.get_all(session, url, None, MAX_LIST_PAGES).await?;
+        Ok(records.iter().filter_map(parse_environment).collect())
     }
 
     /// `GET {api root}/companies`.
@@ -38,10 +40,10 @@ impl BusinessCentral {
         url.path_segments_mut()
             .map_err(|_| ConnectorError::NotConfigured("API URL cannot be a base".into()))?
             .push("companies");
-        let page = self
-            .get_collection(session, url, Some(LIST_PAGE_SIZE))
+        let records = self
+            .get_all(session, url, Some(LIST_PAGE_SIZE), MAX_LIST_PAGES)
             .await?;
-        page.records.iter().map(parse_company).collect()
+        records.iter().map(parse_company).collect()
     }
 
     /// Whether the companion extension answers in the target's company (404 / unknown route = no).

@@ -173,6 +173,39 @@ impl BusinessCentral {
         parse_page(&answer.json::<Value>()?, &base)
     }
 
+    /// Every record of a small collection (companies, environments), following next links within the
+    /// same API for at most `max_pages` pages.
+    pub(super) async fn get_all(
+        &self,
+        session: &Session,
+        url: Url,
+        page_size: Option<u32>,
+        max_pages: usize,
+    ) -> Result<Vec<Value>, ConnectorError> {
+        let first = url.clone();
+        let mut page = self.get_collection(session, url, page_size).await?;
+        let mut records = std::mem::take(&mut page.records);
+        for _ in 1..max_pages {
+            let Some(next) = page.next.take() else {
+                return Ok(records);
+            };
+            let next = Url::parse(&next).map_err(|e| ConnectorError::invalid(e.to_string()))?;
+            if next.origin() != first.origin() || next.path() != first.path() {
+                return Err(ConnectorError::invalid(
+                    "next link points outside the collection",
+                ));
+            }
+            page = self.get_collection(session, next, page_size).await?;
+            records.append(&mut page.records);
+        }
+        match page.next {
+            None => Ok(records),
+            Some(_) => Err(ConnectorError::invalid(format!(
+                "collection has more than {max_pages} pages"
+            ))),
+        }
+    }
+
     /// One page of a unified model (first page from the request, later ones from the cursor).
     #[tracing::instrument(
         name = "bc.fetch_page",

@@ -105,3 +105,26 @@ async fn health_is_ok_when_everything_is_there() {
         .await
         .unwrap();
 }
+
+#[tokio::test]
+async fn companies_are_read_across_pages() {
+    let sim = sim_with(SimConfig {
+        data: DataConfig {
+            companies: 5,
+            customers: 1,
+            invoices: 1,
+            credit_memos: 1,
+            ..Default::default()
+        },
+        ..Default::default()
+    })
+    .await;
+    sim.set_limits(bc_sim::LimitsConfig {
+        max_page_size: 2,
+        ..Default::default()
+    });
+    let bc = connector(&sim);
+    let found = bc.discover(&on_prem(&sim, None)).await.unwrap();
+    assert_eq!(found.companies.len(), 5);
+    assert_eq!(found.company_id, None);
+}
