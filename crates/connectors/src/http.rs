@@ -23,6 +23,8 @@ pub struct HttpSettings {
     pub max_body_bytes: usize,
     /// `User-Agent` header.
     pub user_agent: String,
+    /// Extra trusted root certificates (a PEM bundle), for on-prem servers behind an internal CA.
+    pub extra_root_certificates_pem: Option<String>,
 }
 
 impl Default for HttpSettings {
@@ -32,6 +34,7 @@ impl Default for HttpSettings {
             request_timeout: Duration::from_secs(120),
             max_body_bytes: 64 * 1024 * 1024,
             user_agent: concat!("ledgerlink/", env!("CARGO_PKG_VERSION")).to_owned(),
+            extra_root_certificates_pem: None,
         }
     }
 }
@@ -50,9 +53,26 @@ pub(crate) fn build_client(
     if let Some(resolver) = resolver {
         builder = builder.dns_resolver(resolver).no_proxy();
     }
+    for cert in extra_roots(settings)? {
+        builder = builder.add_root_certificate(cert);
+    }
     builder
         .build()
         .map_err(|e| ConnectorError::NotConfigured(format!("cannot build HTTP client: {e}")))
+}
+
+fn extra_roots(settings: &HttpSettings) -> Result<Vec<reqwest::Certificate>, ConnectorError> {
+    let Some(pem) = &settings.extra_root_certificates_pem else {
+        return Ok(Vec::new());
+    };
+    let bad =
+        |why: String| ConnectorError::NotConfigured(format!("extra root certificates: {why}"));
+    let certs =
+        reqwest::Certificate::from_pem_bundle(pem.as_bytes()).map_err(|e| bad(e.to_string()))?;
+    if certs.is_empty() {
+        return Err(bad("no certificate in the PEM bundle".into()));
+    }
+    Ok(certs)
 }
 
 /// A complete HTTP answer.
@@ -192,5 +212,19 @@ mod tests {
         let settings = HttpSettings::default();
         build_client(&settings, None).unwrap();
         build_client(&settings, Some(crate::SsrfPolicy::default().resolver())).unwrap();
+        let garbage = HttpSettings {
+            extra_root_certificates_pem: Some("not a certificate".into()),
+            ..Default::default()
+        };
+        let err = build_client(&garbage, None).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::NotConfigured, "{err}");
+        // A self-signed test CA (certificate only; its key was discarded).
+        let internal_ca = HttpSettings {
+            extra_root_certificates_pem: Some(
+                include_str!("../tests/fixtures/test-root-ca.pem").to_owned(),
+            ),
+            ..Default::default()
+        };
+        build_client(&internal_ca, None).unwrap();
     }
 }
