@@ -2,21 +2,25 @@
 
 use std::sync::Arc;
 
+use axum::Json;
 use axum::extract::Request;
 use axum::http::{Method, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::Json;
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 use uuid::Uuid;
 
+use crate::State;
 use crate::config::{FaultConfig, LimitsConfig};
 use crate::model::*;
 use crate::value::{empty_date, parse_dec};
 use crate::webhooks::Change;
-use crate::State;
 
 fn err(status: u16, msg: impl Into<String>) -> Response {
-    (StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST), Json(json!({"error": msg.into()}))).into_response()
+    (
+        StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST),
+        Json(json!({"error": msg.into()})),
+    )
+        .into_response()
 }
 
 fn ok(v: Value) -> Response {
@@ -26,8 +30,14 @@ fn ok(v: Value) -> Response {
 /// Handle `/_sim/{rest}`.
 pub async fn handle(state: Arc<State>, rest: String, req: Request) -> Response {
     let method = req.method().clone();
-    let bytes = axum::body::to_bytes(req.into_body(), 16 << 20).await.unwrap_or_default();
-    let body: Value = if bytes.is_empty() { json!({}) } else { serde_json::from_slice(&bytes).unwrap_or(json!({})) };
+    let bytes = axum::body::to_bytes(req.into_body(), 16 << 20)
+        .await
+        .unwrap_or_default();
+    let body: Value = if bytes.is_empty() {
+        json!({})
+    } else {
+        serde_json::from_slice(&bytes).unwrap_or(json!({}))
+    };
     let segs: Vec<&str> = rest.split('/').filter(|s| !s.is_empty()).collect();
     let now = state.clock.now_ms();
     match (method.clone(), segs.as_slice()) {
@@ -69,7 +79,9 @@ pub async fn handle(state: Arc<State>, rest: String, req: Request) -> Response {
             ok(json!({"paused": false}))
         }
         (Method::POST, ["tenants", t, "consent", action]) => {
-            let Ok(t) = Uuid::parse_str(t) else { return err(400, "bad tenant id") };
+            let Ok(t) = Uuid::parse_str(t) else {
+                return err(400, "bad tenant id");
+            };
             let mut id = state.identity.lock().expect("identity");
             match *action {
                 "revoke" => id.revoke_consent(t, now),
@@ -79,19 +91,33 @@ pub async fn handle(state: Arc<State>, rest: String, req: Request) -> Response {
             ok(json!({}))
         }
         (Method::POST, ["tokens", "revoke"]) => {
-            state.identity.lock().expect("identity").revoke_all_tokens(now);
+            state
+                .identity
+                .lock()
+                .expect("identity")
+                .revoke_all_tokens(now);
             ok(json!({}))
         }
         (Method::POST, ["environments", t, env, action]) => {
-            let tenant = if *t == "onprem" { Uuid::nil() } else { Uuid::parse_str(t).unwrap_or_default() };
+            let tenant = if *t == "onprem" {
+                Uuid::nil()
+            } else {
+                Uuid::parse_str(t).unwrap_or_default()
+            };
             let mut w = state.world.write().expect("world");
-            let Some(i) = w.env_index(tenant, env) else { return err(404, "no such environment") };
+            let Some(i) = w.env_index(tenant, env) else {
+                return err(404, "no such environment");
+            };
             w.envs[i].removed = *action == "remove";
             ok(json!({"removed": w.envs[i].removed}))
         }
-        (Method::POST, ["webhooks", "flush"]) => ok(json!({"delivered": state.hooks.flush(&state).await})),
+        (Method::POST, ["webhooks", "flush"]) => {
+            ok(json!({"delivered": state.hooks.flush(&state).await}))
+        }
         (_, ["companies", cid, tail @ ..]) => {
-            let Ok(cid) = Uuid::parse_str(cid) else { return err(400, "bad company id") };
+            let Ok(cid) = Uuid::parse_str(cid) else {
+                return err(400, "bad company id");
+            };
             match records(&state, &method, cid, tail, &body, now) {
                 Ok(v) => ok(v),
                 Err((s, m)) => err(s, m),
@@ -108,26 +134,34 @@ fn str_of(b: &Value, k: &str) -> Option<Box<str>> {
 }
 
 fn dec_of(b: &Value, k: &str) -> Option<i64> {
-    b.get(k).and_then(|v| parse_dec(v.to_string().trim_matches('"')))
+    b.get(k)
+        .and_then(|v| parse_dec(v.to_string().trim_matches('"')))
 }
 
 fn date_of(b: &Value, k: &str) -> Result<Option<chrono::NaiveDate>, (u16, String)> {
     match b.get(k).and_then(|v| v.as_str()) {
         None => Ok(None),
-        Some(s) => chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d").map(Some).map_err(|_| (400, format!("bad date {s}"))),
+        Some(s) => chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d")
+            .map(Some)
+            .map_err(|_| (400, format!("bad date {s}"))),
     }
 }
 
 fn records(state: &State, method: &Method, cid: Uuid, tail: &[&str], b: &Value, now: i64) -> R {
     let mut w = state.world.write().expect("world");
     let ver = w.next_ver();
-    let (ei, _) = w.find_company(&cid).ok_or((404, "no such company".to_string()))?;
+    let (ei, _) = w
+        .find_company(&cid)
+        .ok_or((404, "no such company".to_string()))?;
     let env = &mut w.envs[ei];
     if tail.is_empty() && *method == Method::DELETE {
         env.companies.remove(&cid);
         return Ok(json!({}));
     }
-    let co = env.companies.get_mut(&cid).ok_or((404, "no such company".to_string()))?;
+    let co = env
+        .companies
+        .get_mut(&cid)
+        .ok_or((404, "no such company".to_string()))?;
     let mut changes = Vec::new();
     let out = match (method.clone(), tail) {
         (Method::PUT, ["extension"]) => {
@@ -171,7 +205,10 @@ fn records(state: &State, method: &Method, cid: Uuid, tail: &[&str], b: &Value, 
         }
         (Method::PATCH, ["customers", id]) => {
             let id = Uuid::parse_str(id).map_err(|_| (400, "bad id".to_string()))?;
-            let c = co.customers.get_mut(&id).ok_or((404, "no such customer".to_string()))?;
+            let c = co
+                .customers
+                .get_mut(&id)
+                .ok_or((404, "no such customer".to_string()))?;
             let mut p = (*c.party).clone();
             if let Some(v) = str_of(b, "displayName") {
                 p.name = v;
@@ -190,7 +227,10 @@ fn records(state: &State, method: &Method, cid: Uuid, tail: &[&str], b: &Value, 
             }
             c.party = Arc::new(p);
             if let Some(v) = b.get("blocked").and_then(|v| v.as_str()) {
-                c.blocked = ["_x0020_", "Ship", "Invoice", "All"].iter().position(|x| *x == v).unwrap_or(0) as u8;
+                c.blocked = ["_x0020_", "Ship", "Invoice", "All"]
+                    .iter()
+                    .position(|x| *x == v)
+                    .unwrap_or(0) as u8;
             }
             if let Some(v) = dec_of(b, "creditLimit") {
                 c.credit_limit = v;
@@ -201,7 +241,10 @@ fn records(state: &State, method: &Method, cid: Uuid, tail: &[&str], b: &Value, 
             json!({"id": id})
         }
         (Method::POST, ["salesInvoices"]) => {
-            let cust_id = b.get("customerId").and_then(|v| v.as_str()).and_then(|s| Uuid::parse_str(s).ok());
+            let cust_id = b
+                .get("customerId")
+                .and_then(|v| v.as_str())
+                .and_then(|s| Uuid::parse_str(s).ok());
             let cust = match cust_id {
                 Some(id) => co.customers.get(&id),
                 None => co.customers.rows.values().next(),
@@ -209,9 +252,17 @@ fn records(state: &State, method: &Method, cid: Uuid, tail: &[&str], b: &Value, 
             .ok_or((400, "no such customer".to_string()))?
             .clone();
             let id = Uuid::new_v4();
-            let date = date_of(b, "invoiceDate")?.unwrap_or_else(|| chrono::DateTime::from_timestamp_millis(now).unwrap_or_default().date_naive());
+            let date = date_of(b, "invoiceDate")?.unwrap_or_else(|| {
+                chrono::DateTime::from_timestamp_millis(now)
+                    .unwrap_or_default()
+                    .date_naive()
+            });
             let mut lines = Vec::new();
-            let specs = b.get("lines").and_then(|v| v.as_array()).cloned().unwrap_or_else(|| vec![json!({"quantity": 1, "unitPrice": 100})]);
+            let specs = b
+                .get("lines")
+                .and_then(|v| v.as_array())
+                .cloned()
+                .unwrap_or_else(|| vec![json!({"quantity": 1, "unitPrice": 100})]);
             for (i, l) in specs.iter().enumerate() {
                 lines.push(Line {
                     id: Uuid::new_v4(),
@@ -228,7 +279,10 @@ fn records(state: &State, method: &Method, cid: Uuid, tail: &[&str], b: &Value, 
                 });
             }
             let status = match b.get("status").and_then(|v| v.as_str()) {
-                Some(s) => INVOICE_STATUS.iter().position(|x| *x == s).ok_or((400, format!("bad status {s}")))? as u8,
+                Some(s) => INVOICE_STATUS
+                    .iter()
+                    .position(|x| *x == s)
+                    .ok_or((400, format!("bad status {s}")))? as u8,
                 None => INV_OPEN,
             };
             let no = co.next_invoice_no;
@@ -270,7 +324,10 @@ fn records(state: &State, method: &Method, cid: Uuid, tail: &[&str], b: &Value, 
         }
         (Method::PATCH, ["salesInvoices", id]) => {
             let id = Uuid::parse_str(id).map_err(|_| (400, "bad id".to_string()))?;
-            let d = co.invoices.get_mut(&id).ok_or((404, "no such invoice".to_string()))?;
+            let d = co
+                .invoices
+                .get_mut(&id)
+                .ok_or((404, "no such invoice".to_string()))?;
             if let Some(v) = str_of(b, "externalDocumentNumber") {
                 d.external_doc_no = v;
             }
@@ -278,7 +335,10 @@ fn records(state: &State, method: &Method, cid: Uuid, tail: &[&str], b: &Value, 
                 d.due_date = v;
             }
             if let Some(s) = b.get("status").and_then(|v| v.as_str()) {
-                d.status = INVOICE_STATUS.iter().position(|x| *x == s).ok_or((400, format!("bad status {s}")))? as u8;
+                d.status = INVOICE_STATUS
+                    .iter()
+                    .position(|x| *x == s)
+                    .ok_or((400, format!("bad status {s}")))? as u8;
             }
             if let Some(p) = dec_of(b, "paidAmount") {
                 d.paid = p;
@@ -293,7 +353,10 @@ fn records(state: &State, method: &Method, cid: Uuid, tail: &[&str], b: &Value, 
             let (found, hook): (bool, Option<&'static str>) = match *set {
                 "customers" => (co.customers.remove(&id).is_some(), Some("customers")),
                 "salesInvoices" => (co.invoices.remove(&id).is_some(), Some("salesInvoices")),
-                "salesCreditMemos" => (co.credit_memos.remove(&id).is_some(), Some("salesCreditMemos")),
+                "salesCreditMemos" => (
+                    co.credit_memos.remove(&id).is_some(),
+                    Some("salesCreditMemos"),
+                ),
                 "customerContacts" => (co.contacts.remove(&id).is_some(), None),
                 "customerPayments" => (co.payments.remove(&id).is_some(), None),
                 "customerLedgerEntries" => (co.ledger.remove(&id).is_some(), None),
@@ -307,7 +370,12 @@ fn records(state: &State, method: &Method, cid: Uuid, tail: &[&str], b: &Value, 
             }
             json!({})
         }
-        _ => return Err((404, format!("unknown admin record route {method} {}", tail.join("/")))),
+        _ => {
+            return Err((
+                404,
+                format!("unknown admin record route {method} {}", tail.join("/")),
+            ));
+        }
     };
     drop(w);
     for c in changes {

@@ -6,16 +6,16 @@ use std::time::Duration;
 
 use axum::body::{Body, Bytes};
 use axum::extract::Request;
-use axum::http::{header, HeaderMap, Method, StatusCode};
+use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use uuid::Uuid;
 
+use crate::State;
 use crate::error::ApiError;
 use crate::identity::Identity;
 use crate::limits::Fault;
 use crate::odata::Query;
-use crate::State;
 
 /// Everything a routed API request needs.
 pub struct Rc {
@@ -60,11 +60,21 @@ pub struct Out {
 impl Out {
     /// 200 JSON.
     pub fn json(body: Vec<u8>) -> Self {
-        Out { status: StatusCode::OK, headers: Vec::new(), body, ctype: "application/json; odata.metadata=minimal; odata.streaming=true" }
+        Out {
+            status: StatusCode::OK,
+            headers: Vec::new(),
+            body,
+            ctype: "application/json; odata.metadata=minimal; odata.streaming=true",
+        }
     }
     /// 204.
     pub fn no_content() -> Self {
-        Out { status: StatusCode::NO_CONTENT, headers: Vec::new(), body: Vec::new(), ctype: "" }
+        Out {
+            status: StatusCode::NO_CONTENT,
+            headers: Vec::new(),
+            body: Vec::new(),
+            ctype: "",
+        }
     }
 }
 
@@ -73,12 +83,13 @@ fn pct_decode(s: &str) -> String {
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
     while i < b.len() {
-        if b[i] == b'%' && i + 2 < b.len() + 0 && i + 2 <= b.len() - 1 {
-            if let Ok(v) = u8::from_str_radix(&s[i + 1..i + 3], 16) {
-                out.push(v);
-                i += 3;
-                continue;
-            }
+        if b[i] == b'%'
+            && i + 2 < b.len()
+            && let Ok(v) = u8::from_str_radix(&s[i + 1..i + 3], 16)
+        {
+            out.push(v);
+            i += 3;
+            continue;
         }
         out.push(b[i]);
         i += 1;
@@ -92,7 +103,11 @@ pub async fn handle(state: Arc<State>, req: Request) -> Response {
     if let Some(rest) = path.strip_prefix("/_sim/") {
         return crate::admin::handle(state, rest.to_string(), req).await;
     }
-    let segs: Vec<String> = path.trim_start_matches('/').split('/').map(pct_decode).collect();
+    let segs: Vec<String> = path
+        .trim_start_matches('/')
+        .split('/')
+        .map(pct_decode)
+        .collect();
     let s: Vec<&str> = segs.iter().map(|x| x.as_str()).collect();
     match s.as_slice() {
         [tenant, "oauth2", "v2.0", "authorize"] => {
@@ -105,7 +120,9 @@ pub async fn handle(state: Arc<State>, req: Request) -> Response {
         }
         ["environments", "v1.2"] => {
             state.count("GET /environments/v1.2");
-            return environments(&state, req).await.unwrap_or_else(|e| e.into_response());
+            return environments(&state, req)
+                .await
+                .unwrap_or_else(|e| e.into_response());
         }
         _ => {}
     }
@@ -117,9 +134,16 @@ pub async fn handle(state: Arc<State>, req: Request) -> Response {
 }
 
 async fn authorize(state: &State, tenant: &str, req: Request) -> Response {
-    let q: HashMap<String, String> = url::form_urlencoded::parse(req.uri().query().unwrap_or("").as_bytes()).into_owned().collect();
+    let q: HashMap<String, String> =
+        url::form_urlencoded::parse(req.uri().query().unwrap_or("").as_bytes())
+            .into_owned()
+            .collect();
     let now = state.clock.now_ms();
-    let r = state.identity.lock().expect("identity").authorize(&state.cfg, tenant, &q, now);
+    let r = state
+        .identity
+        .lock()
+        .expect("identity")
+        .authorize(&state.cfg, tenant, &q, now);
     match r {
         Ok(loc) => (StatusCode::FOUND, [(header::LOCATION, loc)]).into_response(),
         Err((status, msg)) => (
@@ -132,38 +156,76 @@ async fn authorize(state: &State, tenant: &str, req: Request) -> Response {
 }
 
 async fn token(state: &State, tenant: &str, req: Request) -> Response {
-    let body = axum::body::to_bytes(req.into_body(), 1 << 20).await.unwrap_or_default();
+    let body = axum::body::to_bytes(req.into_body(), 1 << 20)
+        .await
+        .unwrap_or_default();
     let f: HashMap<String, String> = url::form_urlencoded::parse(&body).into_owned().collect();
     let now = state.clock.now_ms();
-    let r = state.identity.lock().expect("identity").token(&state.cfg, tenant, &f, now);
+    let r = state
+        .identity
+        .lock()
+        .expect("identity")
+        .token(&state.cfg, tenant, &f, now);
     match r {
-        Ok(v) => (StatusCode::OK, [(header::CACHE_CONTROL, "no-store, no-cache")], axum::Json(v)).into_response(),
-        Err(e) => (StatusCode::from_u16(e.status).unwrap_or(StatusCode::BAD_REQUEST), axum::Json(e.body(now))).into_response(),
+        Ok(v) => (
+            StatusCode::OK,
+            [(header::CACHE_CONTROL, "no-store, no-cache")],
+            axum::Json(v),
+        )
+            .into_response(),
+        Err(e) => (
+            StatusCode::from_u16(e.status).unwrap_or(StatusCode::BAD_REQUEST),
+            axum::Json(e.body(now)),
+        )
+            .into_response(),
     }
 }
 
 fn bearer(state: &State, headers: &HeaderMap) -> Result<crate::identity::Claims, ApiError> {
     let www = |tid: &str| {
-        format!("Bearer authorization_uri=\"{}/{tid}/oauth2/authorize\", resource_id=\"{}\"", state.base_url, crate::identity::AUDIENCE)
+        format!(
+            "Bearer authorization_uri=\"{}/{tid}/oauth2/authorize\", resource_id=\"{}\"",
+            state.base_url,
+            crate::identity::AUDIENCE
+        )
     };
-    let tid0 = state.cfg.tenants.first().map(|t| t.id.to_string()).unwrap_or_default();
+    let tid0 = state
+        .cfg
+        .tenants
+        .first()
+        .map(|t| t.id.to_string())
+        .unwrap_or_default();
     let tok = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
         .ok_or_else(|| ApiError::unauthorized().header("WWW-Authenticate", www(&tid0)))?;
     if state.faults.lock().expect("faults").cfg.tokens_expired {
-        return Err(ApiError::new(401, "Authentication_InvalidCredentials", "The token has expired.").header("WWW-Authenticate", www(&tid0)));
+        return Err(ApiError::new(
+            401,
+            "Authentication_InvalidCredentials",
+            "The token has expired.",
+        )
+        .header("WWW-Authenticate", www(&tid0)));
     }
     let now = state.clock.now_ms();
-    state.identity.lock().expect("identity").verify(tok, now).map_err(|why| {
-        let msg = match why {
-            "expired" => "The token has expired.",
-            "revoked" => "The token has been revoked.",
-            _ => "The server has rejected the client credentials.",
-        };
-        ApiError::new(401, "Authentication_InvalidCredentials", msg).header("WWW-Authenticate", www(&tid0))
-    })
+    state
+        .identity
+        .lock()
+        .expect("identity")
+        .verify(tok, now)
+        .map_err(|why| {
+            let msg = match why {
+                "expired" => "The token has expired.",
+                "revoked" => "The token has been revoked.",
+                _ => "The server has rejected the client credentials.",
+            };
+            ApiError::new(401, "Authentication_InvalidCredentials", msg)
+                .header("WWW-Authenticate", www(&tid0))
+        })
 }
 
 async fn environments(state: &State, req: Request) -> Result<Response, ApiError> {
@@ -193,7 +255,11 @@ async fn environments(state: &State, req: Request) -> Result<Response, ApiError>
 async fn api(state: Arc<State>, segs: &[String], req: Request) -> Result<Response, ApiError> {
     let s: Vec<&str> = segs.iter().map(|x| x.as_str()).collect();
     if let Some(p) = s.iter().position(|x| *x == "api") {
-        state.count(&format!("{} {}", req.method(), endpoint_name(&segs[p + 1..])));
+        state.count(&format!(
+            "{} {}",
+            req.method(),
+            endpoint_name(&segs[p + 1..])
+        ));
     } else {
         state.count(&format!("{} {}", req.method(), req.uri().path()));
     }
@@ -214,31 +280,71 @@ async fn api(state: Arc<State>, segs: &[String], req: Request) -> Result<Respons
         }
         let idx = {
             let w = state.world.read().expect("world");
-            w.env_index(tenant, env_name).filter(|i| !w.envs[*i].removed)
+            w.env_index(tenant, env_name)
+                .filter(|i| !w.envs[*i].removed)
         };
         let Some(idx) = idx else {
-            return Err(ApiError::new(404, "NoEnvironment", format!("The environment '{env_name}' does not exist for tenant '{tenant}'.")));
+            return Err(ApiError::new(
+                404,
+                "NoEnvironment",
+                format!("The environment '{env_name}' does not exist for tenant '{tenant}'."),
+            ));
         };
-        (idx, prefix, rest_at + 1, format!("{}/{}", claims.tid, claims.oid), claims.oid)
+        (
+            idx,
+            prefix,
+            rest_at + 1,
+            format!("{}/{}", claims.tid, claims.oid),
+            claims.oid,
+        )
     } else if let (Some(op), Some(first)) = (&state.cfg.onprem, s.first()) {
         if !first.eq_ignore_ascii_case(&op.instance) || s.get(1) != Some(&"api") {
-            return Err(ApiError::new(404, "BadRequest_NotFound", format!("No HTTP resource was found that matches the request URI '{}'.", req.uri())));
+            return Err(ApiError::new(
+                404,
+                "BadRequest_NotFound",
+                format!(
+                    "No HTTP resource was found that matches the request URI '{}'.",
+                    req.uri()
+                ),
+            ));
         }
         let ok = req
             .headers()
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.strip_prefix("Basic "))
-            .and_then(|b| base64::engine::general_purpose::STANDARD.decode(b.trim()).ok())
+            .and_then(|b| {
+                base64::engine::general_purpose::STANDARD
+                    .decode(b.trim())
+                    .ok()
+            })
             .and_then(|b| String::from_utf8(b).ok())
             .is_some_and(|up| up == format!("{}:{}", op.user, op.access_key));
         if !ok {
             return Err(ApiError::unauthorized().header("WWW-Authenticate", "Basic realm=\"\""));
         }
-        let idx = state.world.read().expect("world").env_index(Uuid::nil(), &op.instance).ok_or_else(ApiError::unauthorized)?;
-        (idx, format!("/{}", first), 2, format!("onprem/{}", op.user), crate::identity::name_uuid(&op.user))
+        let idx = state
+            .world
+            .read()
+            .expect("world")
+            .env_index(Uuid::nil(), &op.instance)
+            .ok_or_else(ApiError::unauthorized)?;
+        (
+            idx,
+            format!("/{}", first),
+            2,
+            format!("onprem/{}", op.user),
+            crate::identity::name_uuid(&op.user),
+        )
     } else {
-        return Err(ApiError::new(404, "BadRequest_NotFound", format!("No HTTP resource was found that matches the request URI '{}'.", req.uri())));
+        return Err(ApiError::new(
+            404,
+            "BadRequest_NotFound",
+            format!(
+                "No HTTP resource was found that matches the request URI '{}'.",
+                req.uri()
+            ),
+        ));
     };
     let api_segs: Vec<String> = segs[rest..].to_vec();
     let _slot = state.limits.admit(&principal, state.clock.now_ms()).await?;
@@ -246,30 +352,74 @@ async fn api(state: Arc<State>, segs: &[String], req: Request) -> Result<Respons
     let fault = state.faults.lock().expect("faults").roll();
     match fault {
         Fault::Status5xx(code) => {
-            let e = ApiError::new(code, if code == 503 { "Internal_ServiceUnavailable" } else { "Internal_ServerError" }, "Sorry, we encountered an unexpected error. Please try again later.");
-            return Err(if code == 502 || code == 503 { e.header("Retry-After", "5") } else { e });
+            let e = ApiError::new(
+                code,
+                if code == 503 {
+                    "Internal_ServiceUnavailable"
+                } else {
+                    "Internal_ServerError"
+                },
+                "Sorry, we encountered an unexpected error. Please try again later.",
+            );
+            return Err(if code == 502 || code == 503 {
+                e.header("Retry-After", "5")
+            } else {
+                e
+            });
         }
-        Fault::Throttle => return Err(ApiError::new(429, "Application_TooManyRequests", "Too many requests reached.")),
+        Fault::Throttle => {
+            return Err(ApiError::new(
+                429,
+                "Application_TooManyRequests",
+                "Too many requests reached.",
+            ));
+        }
         Fault::Slow(ms) => tokio::time::sleep(Duration::from_millis(ms)).await,
         _ => {}
     }
     if state.faults.lock().expect("faults").cfg.forbidden {
-        return Err(ApiError::new(403, "Authorization_InsufficientPermissions", "Sorry, the current permissions prevented the action. (TableData 18 Customer Read: Base Application)"));
+        return Err(ApiError::new(
+            403,
+            "Authorization_InsufficientPermissions",
+            "Sorry, the current permissions prevented the action. (TableData 18 Customer Read: Base Application)",
+        ));
     }
     let method = req.method().clone();
     let headers = req.headers().clone();
     let raw_path = req.uri().path().to_string();
     let q = Query::parse(req.uri().query().unwrap_or(""))?;
-    let body = axum::body::to_bytes(req.into_body(), 64 << 20).await.map_err(|_| ApiError::new(413, "BadRequest", "Request Entity Too Large"))?;
+    let body = axum::body::to_bytes(req.into_body(), 64 << 20)
+        .await
+        .map_err(|_| ApiError::new(413, "BadRequest", "Request Entity Too Large"))?;
     let cap = state.limits.cfg.lock().expect("limits").max_page_size;
     let page = headers
         .get_all("prefer")
         .iter()
         .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(',').map(|x| x.trim().to_string()).collect::<Vec<_>>())
-        .find_map(|p| p.strip_prefix("odata.maxpagesize=").and_then(|n| n.trim().parse::<usize>().ok()))
+        .flat_map(|v| {
+            v.split(',')
+                .map(|x| x.trim().to_string())
+                .collect::<Vec<_>>()
+        })
+        .find_map(|p| {
+            p.strip_prefix("odata.maxpagesize=")
+                .and_then(|n| n.trim().parse::<usize>().ok())
+        })
         .map(|n| n.clamp(1, cap));
-    let rc = Rc { env: env_idx, prefix, base: state.base_url.clone(), q, page: page.unwrap_or(cap), method, headers, body, user, segs: api_segs, path: raw_path, today: state.clock.today() };
+    let rc = Rc {
+        env: env_idx,
+        prefix,
+        base: state.base_url.clone(),
+        q,
+        page: page.unwrap_or(cap),
+        method,
+        headers,
+        body,
+        user,
+        segs: api_segs,
+        path: raw_path,
+        today: state.clock.today(),
+    };
     let out = if crate::webhooks::is_subscription_route(&rc.segs) {
         crate::webhooks::route(state.clone(), rc).await?
     } else {
@@ -310,19 +460,27 @@ fn finish(out: Out, page: Option<usize>) -> Response {
     for (k, v) in out.headers {
         b = b.header(k, v);
     }
-    b.body(Body::from(out.body)).unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
+    b.body(Body::from(out.body))
+        .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
 }
 
 /// Replace the body with one that fails: `div` 0 = before any byte, 2 = after half.
 async fn mangle(resp: Response, div: usize) -> Response {
     let (mut parts, body) = resp.into_parts();
-    let bytes = axum::body::to_bytes(body, usize::MAX).await.unwrap_or_default();
-    let keep = if div == 0 { 0 } else { bytes.len() / div };
-    parts.headers.insert(header::CONTENT_LENGTH, bytes.len().into());
+    let bytes = axum::body::to_bytes(body, usize::MAX)
+        .await
+        .unwrap_or_default();
+    let keep = bytes.len().checked_div(div).unwrap_or(0);
+    parts
+        .headers
+        .insert(header::CONTENT_LENGTH, bytes.len().into());
     let head = bytes.slice(..keep);
     let stream = futures::stream::iter(vec![
         Ok::<Bytes, std::io::Error>(head),
-        Err(std::io::Error::new(std::io::ErrorKind::ConnectionReset, "fault: connection dropped")),
+        Err(std::io::Error::new(
+            std::io::ErrorKind::ConnectionReset,
+            "fault: connection dropped",
+        )),
     ]);
     Response::from_parts(parts, Body::from_stream(stream))
 }

@@ -19,6 +19,8 @@ impl Clock {
     }
     /// Today's date on the simulated clock.
     pub fn today(&self) -> chrono::NaiveDate {
-        chrono::DateTime::from_timestamp_millis(self.now_ms()).unwrap_or_default().date_naive()
+        chrono::DateTime::from_timestamp_millis(self.now_ms())
+            .unwrap_or_default()
+            .date_naive()
     }
 }

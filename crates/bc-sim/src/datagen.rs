@@ -10,7 +10,7 @@ use uuid::Uuid;
 use crate::config::DataConfig;
 use crate::model::*;
 use crate::store::Company;
-use crate::value::{empty_date, NEVER_MS};
+use crate::value::{NEVER_MS, empty_date};
 
 /// A seeded UUID (version-4 shaped).
 pub fn uuid(rng: &mut StdRng) -> Uuid {
@@ -19,11 +19,32 @@ pub fn uuid(rng: &mut StdRng) -> Uuid {
 }
 
 const FIRST: [&str; 16] = [
-    "Adatum", "Trey", "School of", "Alpine", "Relecloud", "Coho", "Fabrikam", "Litware",
-    "Northwind", "Proseware", "Contoso", "Wide World", "Tailspin", "Woodgrove", "Lamna", "Fourth",
+    "Adatum",
+    "Trey",
+    "School of",
+    "Alpine",
+    "Relecloud",
+    "Coho",
+    "Fabrikam",
+    "Litware",
+    "Northwind",
+    "Proseware",
+    "Contoso",
+    "Wide World",
+    "Tailspin",
+    "Woodgrove",
+    "Lamna",
+    "Fourth",
 ];
 const SECOND: [&str; 8] = [
-    "Corporation", "Research", "Fine Art", "Ski House", "Winery", "Traders", "Inc.", "Ltd.",
+    "Corporation",
+    "Research",
+    "Fine Art",
+    "Ski House",
+    "Winery",
+    "Traders",
+    "Inc.",
+    "Ltd.",
 ];
 const CITIES: [(&str, &str, &str, &str); 6] = [
     ("Atlanta", "GA", "US", "31772"),
@@ -37,25 +58,50 @@ const PEOPLE: [&str; 10] = [
     "Robert", "Ian", "Jesper", "Meagan", "Kim", "Sara", "Lars", "Mia", "Tomas", "Anna",
 ];
 const SURNAMES: [&str; 10] = [
-    "Townes", "Deberry", "Aaberg", "Bond", "Abercrombie", "Lind", "Holm", "Ito", "Novak", "Berg",
+    "Townes",
+    "Deberry",
+    "Aaberg",
+    "Bond",
+    "Abercrombie",
+    "Lind",
+    "Holm",
+    "Ito",
+    "Novak",
+    "Berg",
 ];
 const ITEMS: [&str; 10] = [
-    "ATHENS Desk", "PARIS Guest Chair, black", "ATHENS Mobile Pedestal", "LONDON Swivel Chair, blue",
-    "ANTWERP Conference Table", "CONFERENCE Bundle 1-6", "AMSTERDAM Lamp", "BERLIN Guest Chair, yellow",
-    "GRENOBLE Whiteboard, red", "ROME Guest Chair, green",
+    "ATHENS Desk",
+    "PARIS Guest Chair, black",
+    "ATHENS Mobile Pedestal",
+    "LONDON Swivel Chair, blue",
+    "ANTWERP Conference Table",
+    "CONFERENCE Bundle 1-6",
+    "AMSTERDAM Lamp",
+    "BERLIN Guest Chair, yellow",
+    "GRENOBLE Whiteboard, red",
+    "ROME Guest Chair, green",
 ];
 
 fn ms(d: NaiveDate, secs: u32) -> i64 {
-    d.and_hms_opt(0, 0, 0).expect("time").and_utc().timestamp_millis() + secs as i64 * 1000
+    d.and_hms_opt(0, 0, 0)
+        .expect("time")
+        .and_utc()
+        .timestamp_millis()
+        + secs as i64 * 1000
 }
 
 /// Generate one company.
 pub fn company(seed: u64, index: usize, cfg: &DataConfig, ver: &mut u64, ext: bool) -> Company {
-    let mut rng = StdRng::seed_from_u64(seed ^ (index as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15));
+    let mut rng =
+        StdRng::seed_from_u64(seed ^ (index as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15));
     let base = NaiveDate::from_ymd_opt(2024, 1, 1).expect("date");
     let mut c = Company {
         id: uuid(&mut rng),
-        name: if index == 0 { "CRONUS USA, Inc.".into() } else { format!("CRONUS {index}").into() },
+        name: if index == 0 {
+            "CRONUS USA, Inc.".into()
+        } else {
+            format!("CRONUS {index}").into()
+        },
         created: ms(base, 0),
         modified: ms(base, 3600),
         lcy: "USD".into(),
@@ -141,7 +187,11 @@ pub fn company(seed: u64, index: usize, cfg: &DataConfig, ver: &mut u64, ext: bo
             "{} {}{}",
             FIRST[i % FIRST.len()],
             SECOND[(i / FIRST.len()) % SECOND.len()],
-            if i >= FIRST.len() * SECOND.len() { format!(" {}", i) } else { String::new() }
+            if i >= FIRST.len() * SECOND.len() {
+                format!(" {}", i)
+            } else {
+                String::new()
+            }
         );
         let person = format!("{} {}", PEOPLE[i % 10], SURNAMES[(i / 10) % 10]);
         let party = Arc::new(Party {
@@ -169,12 +219,20 @@ pub fn company(seed: u64, index: usize, cfg: &DataConfig, ver: &mut u64, ext: bo
             tax_liable: true,
             tax_reg_no: "".into(),
             currency_code: if foreign { "EUR".into() } else { "".into() },
-            currency_id: if foreign { Uuid::from_u128(0xE0E0) } else { Uuid::nil() },
+            currency_id: if foreign {
+                Uuid::from_u128(0xE0E0)
+            } else {
+                Uuid::nil()
+            },
             payment_terms_id: Uuid::from_u128(0x30D),
             shipment_method_id: Uuid::nil(),
             payment_method_id: Uuid::nil(),
             blocked: if i % 29 == 28 { 3 } else { 0 },
-            modified: if i % 10 == 9 { NEVER_MS } else { ms(base, 60 * i as u32) },
+            modified: if i % 10 == 9 {
+                NEVER_MS
+            } else {
+                ms(base, 60 * i as u32)
+            },
         };
         for k in 0..cfg.contacts_per_customer {
             let ct = Contact {
@@ -183,13 +241,23 @@ pub fn company(seed: u64, index: usize, cfg: &DataConfig, ver: &mut u64, ext: bo
                 customer_id: cu.id,
                 first_name: PEOPLE[(i + k) % 10].into(),
                 last_name: SURNAMES[(i + 3 * k) % 10].into(),
-                title: if k == 0 { "Accounts Payable".into() } else { "".into() },
+                title: if k == 0 {
+                    "Accounts Payable".into()
+                } else {
+                    "".into()
+                },
                 email: format!("ap{}.{}@example.com", i, k).into(),
                 phone: "".into(),
             };
             c.contacts.insert(ct.id, ct);
         }
-        cust.push((cu.id, cu.number.clone(), cu.party.clone(), cu.currency_code.clone(), cu.currency_id));
+        cust.push((
+            cu.id,
+            cu.number.clone(),
+            cu.party.clone(),
+            cu.currency_code.clone(),
+            cu.currency_id,
+        ));
         c.customers.insert(cu.id, cu);
     }
     // Invoices.
@@ -237,7 +305,11 @@ pub fn company(seed: u64, index: usize, cfg: &DataConfig, ver: &mut u64, ext: bo
             } else {
                 format!("{}", 103_001 + i).into()
             },
-            external_doc_no: if i % 3 == 0 { format!("PO-{}", 5000 + i).into() } else { "".into() },
+            external_doc_no: if i % 3 == 0 {
+                format!("PO-{}", 5000 + i).into()
+            } else {
+                "".into()
+            },
             doc_date: date,
             posting_date: date,
             due_date: date + Days::new(30),
@@ -248,8 +320,14 @@ pub fn company(seed: u64, index: usize, cfg: &DataConfig, ver: &mut u64, ext: bo
             party,
             currency_code: cur,
             currency_id: cur_id,
-            dim1: c.dim_sets[dim_set as usize].first().map(|e| e.value_code.clone()).unwrap_or_default(),
-            dim2: c.dim_sets[dim_set as usize].get(1).map(|e| e.value_code.clone()).unwrap_or_default(),
+            dim1: c.dim_sets[dim_set as usize]
+                .first()
+                .map(|e| e.value_code.clone())
+                .unwrap_or_default(),
+            dim2: c.dim_sets[dim_set as usize]
+                .get(1)
+                .map(|e| e.value_code.clone())
+                .unwrap_or_default(),
             payment_terms_id: Uuid::from_u128(0x30D),
             shipment_method_id: Uuid::nil(),
             salesperson: "JO".into(),
@@ -371,7 +449,14 @@ pub fn company(seed: u64, index: usize, cfg: &DataConfig, ver: &mut u64, ext: bo
         .values()
         .filter(|d| d.status == INV_OPEN)
         .take(cfg.open_payments)
-        .map(|d| (d.id, d.number.clone(), d.customer_id, d.customer_number.clone()))
+        .map(|d| {
+            (
+                d.id,
+                d.number.clone(),
+                d.customer_id,
+                d.customer_number.clone(),
+            )
+        })
         .collect();
     for (k, (iid, ino, cid, cno)) in open.into_iter().enumerate() {
         let p = Payment {
@@ -405,7 +490,11 @@ fn ver_next(ver: &mut u64) -> u64 {
 /// Create the ledger entry of a posted invoice (and a closed payment entry for what is paid).
 pub fn add_invoice_cle(c: &mut Company, doc: &SalesDoc, total: i64, ver: u64) {
     let id = Uuid::from_u128(doc.id.as_u128() ^ 0x5A5A_5A5A);
-    let remaining = if doc.status == INV_CANCELED { 0 } else { total - doc.paid };
+    let remaining = if doc.status == INV_CANCELED {
+        0
+    } else {
+        total - doc.paid
+    };
     let e = LedgerEntry {
         id,
         ver,
@@ -422,8 +511,16 @@ pub fn add_invoice_cle(c: &mut Company, doc: &SalesDoc, total: i64, ver: u64) {
         amount: total,
         remaining,
         open: remaining != 0,
-        closed_by_entry_no: if remaining == 0 { c.next_entry_no + 1 } else { 0 },
-        closed_at: if remaining == 0 { doc.posting_date } else { empty_date() },
+        closed_by_entry_no: if remaining == 0 {
+            c.next_entry_no + 1
+        } else {
+            0
+        },
+        closed_at: if remaining == 0 {
+            doc.posting_date
+        } else {
+            empty_date()
+        },
         document_id: doc.id,
         modified: doc.modified,
     };

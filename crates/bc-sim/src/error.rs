@@ -34,7 +34,11 @@ impl ApiError {
     }
     /// `BadRequest_ResourceNotFound` for an unknown segment (404).
     pub fn no_segment(seg: &str) -> Self {
-        Self::new(404, "BadRequest_ResourceNotFound", format!("Resource not found for the segment '{seg}'."))
+        Self::new(
+            404,
+            "BadRequest_ResourceNotFound",
+            format!("Resource not found for the segment '{seg}'."),
+        )
     }
     /// `Internal_RecordNotFound`-style 404 for a missing key.
     pub fn not_found(entity: &str, id: &str) -> Self {
@@ -46,7 +50,11 @@ impl ApiError {
     }
     /// 401 `Authentication_InvalidCredentials`.
     pub fn unauthorized() -> Self {
-        Self::new(401, "Authentication_InvalidCredentials", "The server has rejected the client credentials.")
+        Self::new(
+            401,
+            "Authentication_InvalidCredentials",
+            "The server has rejected the client credentials.",
+        )
     }
 }
 

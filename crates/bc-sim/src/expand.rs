@@ -32,7 +32,9 @@ pub const NONE: &[&str] = &[];
 
 /// Version of a line (derived from its document).
 pub fn line_ver(doc_ver: u64, l: &Line) -> u64 {
-    doc_ver.wrapping_mul(1_000_003).wrapping_add(l.sequence as u64)
+    doc_ver
+        .wrapping_mul(1_000_003)
+        .wrapping_add(l.sequence as u64)
 }
 
 fn no_exp<T>(_: &mut Vec<u8>, _: &T, _: &Expand, _: &Ctx<'_>) -> Result<(), ApiError> {
@@ -40,9 +42,26 @@ fn no_exp<T>(_: &mut Vec<u8>, _: &T, _: &Expand, _: &Ctx<'_>) -> Result<(), ApiE
 }
 
 /// Write `dimensionSetLines` of a set for a parent.
-pub fn dims(out: &mut Vec<u8>, e: &Expand, ctx: &Ctx<'_>, set: u32, parent: Uuid, ptype: &'static str) -> Result<(), ApiError> {
-    let c2 = Ctx { co: ctx.co, parent_id: parent, parent_type: ptype, fin: None };
-    let entries = ctx.co.dim_sets.get(set as usize).map(|v| v.as_slice()).unwrap_or(&[]);
+pub fn dims(
+    out: &mut Vec<u8>,
+    e: &Expand,
+    ctx: &Ctx<'_>,
+    set: u32,
+    parent: Uuid,
+    ptype: &'static str,
+) -> Result<(), ApiError> {
+    let c2 = Ctx {
+        co: ctx.co,
+        parent_id: parent,
+        parent_type: ptype,
+        fin: None,
+    };
+    let entries = ctx
+        .co
+        .dim_sets
+        .get(set as usize)
+        .map(|v| v.as_slice())
+        .unwrap_or(&[]);
     write_nested(
         out,
         "dimensionSetLines",
@@ -50,7 +69,9 @@ pub fn dims(out: &mut Vec<u8>, e: &Expand, ctx: &Ctx<'_>, set: u32, parent: Uuid
         "dimensionSetLine",
         e,
         NONE,
-        entries.iter().map(|d| (d, d.value_id.as_u128() as u64 ^ parent.as_u128() as u64)),
+        entries
+            .iter()
+            .map(|d| (d, d.value_id.as_u128() as u64 ^ parent.as_u128() as u64)),
         &c2,
         &no_exp,
     )
@@ -81,8 +102,20 @@ pub fn invoice(out: &mut Vec<u8>, d: &SalesDoc, e: &Expand, ctx: &Ctx<'_>) -> Re
 }
 
 /// salesInvoiceLine expansions.
-pub fn invoice_line(out: &mut Vec<u8>, l: &Line, e: &Expand, ctx: &Ctx<'_>) -> Result<(), ApiError> {
-    dims(out, e, ctx, l.dim_set, l.id, "Sales_x0020_Invoice_x0020_Line")
+pub fn invoice_line(
+    out: &mut Vec<u8>,
+    l: &Line,
+    e: &Expand,
+    ctx: &Ctx<'_>,
+) -> Result<(), ApiError> {
+    dims(
+        out,
+        e,
+        ctx,
+        l.dim_set,
+        l.id,
+        "Sales_x0020_Invoice_x0020_Line",
+    )
 }
 
 /// salesCreditMemo expansions.
@@ -99,23 +132,55 @@ pub fn crmemo(out: &mut Vec<u8>, d: &SalesDoc, e: &Expand, ctx: &Ctx<'_>) -> Res
             ctx,
             &crmemo_line,
         ),
-        "dimensionSetLines" => dims(out, e, ctx, d.dim_set, d.id, "Sales_x0020_Credit_x0020_Memo"),
+        "dimensionSetLines" => dims(
+            out,
+            e,
+            ctx,
+            d.dim_set,
+            d.id,
+            "Sales_x0020_Credit_x0020_Memo",
+        ),
         _ => customer(out, e, ctx, &d.customer_id),
     }
 }
 
 /// salesCreditMemoLine expansions.
 pub fn crmemo_line(out: &mut Vec<u8>, l: &Line, e: &Expand, ctx: &Ctx<'_>) -> Result<(), ApiError> {
-    dims(out, e, ctx, l.dim_set, l.id, "Sales_x0020_Credit_x0020_Memo_x0020_Line")
+    dims(
+        out,
+        e,
+        ctx,
+        l.dim_set,
+        l.id,
+        "Sales_x0020_Credit_x0020_Memo_x0020_Line",
+    )
 }
 
 /// customer expansions.
-pub fn customer_exp(out: &mut Vec<u8>, c: &Customer, e: &Expand, ctx: &Ctx<'_>) -> Result<(), ApiError> {
-    write_single(out, "customerFinancialDetail", CUSTOMER_FIN, "customerFinancialDetail", e, Some((c, c.ver)), ctx)
+pub fn customer_exp(
+    out: &mut Vec<u8>,
+    c: &Customer,
+    e: &Expand,
+    ctx: &Ctx<'_>,
+) -> Result<(), ApiError> {
+    write_single(
+        out,
+        "customerFinancialDetail",
+        CUSTOMER_FIN,
+        "customerFinancialDetail",
+        e,
+        Some((c, c.ver)),
+        ctx,
+    )
 }
 
 /// customerPaymentJournal expansions.
-pub fn journal(out: &mut Vec<u8>, j: &PaymentJournal, e: &Expand, ctx: &Ctx<'_>) -> Result<(), ApiError> {
+pub fn journal(
+    out: &mut Vec<u8>,
+    j: &PaymentJournal,
+    e: &Expand,
+    ctx: &Ctx<'_>,
+) -> Result<(), ApiError> {
     write_nested(
         out,
         "customerPayments",
@@ -123,7 +188,12 @@ pub fn journal(out: &mut Vec<u8>, j: &PaymentJournal, e: &Expand, ctx: &Ctx<'_>)
         "customerPayment",
         e,
         PAYMENT_NAVS,
-        ctx.co.payments.rows.values().filter(|p| p.journal_id == j.id).map(|p| (p, p.ver)),
+        ctx.co
+            .payments
+            .rows
+            .values()
+            .filter(|p| p.journal_id == j.id)
+            .map(|p| (p, p.ver)),
         ctx,
         &payment,
     )
@@ -138,7 +208,12 @@ pub fn payment(out: &mut Vec<u8>, p: &Payment, e: &Expand, ctx: &Ctx<'_>) -> Res
 }
 
 /// dimension expansions.
-pub fn dimension(out: &mut Vec<u8>, d: &Dimension, e: &Expand, ctx: &Ctx<'_>) -> Result<(), ApiError> {
+pub fn dimension(
+    out: &mut Vec<u8>,
+    d: &Dimension,
+    e: &Expand,
+    ctx: &Ctx<'_>,
+) -> Result<(), ApiError> {
     write_nested(
         out,
         "dimensionValues",
@@ -146,14 +221,24 @@ pub fn dimension(out: &mut Vec<u8>, d: &Dimension, e: &Expand, ctx: &Ctx<'_>) ->
         "dimensionValue",
         e,
         NONE,
-        ctx.co.dim_values.rows.values().filter(|v| v.dimension_id == d.id).map(|v| (v, v.ver)),
+        ctx.co
+            .dim_values
+            .rows
+            .values()
+            .filter(|v| v.dimension_id == d.id)
+            .map(|v| (v, v.ver)),
         ctx,
         &no_exp,
     )
 }
 
 /// dimensionValue expansions.
-pub fn dim_value(out: &mut Vec<u8>, v: &DimValue, e: &Expand, ctx: &Ctx<'_>) -> Result<(), ApiError> {
+pub fn dim_value(
+    out: &mut Vec<u8>,
+    v: &DimValue,
+    e: &Expand,
+    ctx: &Ctx<'_>,
+) -> Result<(), ApiError> {
     let row = ctx.co.dimensions.get(&v.dimension_id).map(|d| (d, d.ver));
     write_single(out, "dimension", DIMENSION, "dimension", e, row, ctx)
 }

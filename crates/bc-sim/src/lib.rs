@@ -11,10 +11,10 @@ mod admin;
 mod api;
 mod clock;
 pub mod config;
+mod datagen;
 mod entities;
 mod error;
 mod expand;
-mod datagen;
 mod identity;
 mod limits;
 mod model;
@@ -31,7 +31,7 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 use tokio::sync::{oneshot, watch};
 use uuid::Uuid;
 
@@ -57,7 +57,12 @@ pub(crate) struct State {
 
 impl State {
     pub fn count(&self, key: &str) {
-        *self.counts.lock().expect("counts").entry(key.to_string()).or_default() += 1;
+        *self
+            .counts
+            .lock()
+            .expect("counts")
+            .entry(key.to_string())
+            .or_default() += 1;
     }
 
     /// Wait while processing is paused (test hook).
@@ -112,9 +117,20 @@ fn build_world(cfg: &SimConfig) -> store::World {
     let mut ver = 0u64;
     let mut n = 0usize;
     let mut make_env = |tenant: Uuid, name: &str, kind: &str, ver: &mut u64| {
-        let mut env = store::Env { tenant, name: name.to_string(), kind: kind.to_string(), ..Default::default() };
+        let mut env = store::Env {
+            tenant,
+            name: name.to_string(),
+            kind: kind.to_string(),
+            ..Default::default()
+        };
         for i in 0..cfg.data.companies {
-            let c = datagen::company(cfg.seed ^ ((n as u64) << 32), i, &cfg.data, ver, cfg.extension_installed);
+            let c = datagen::company(
+                cfg.seed ^ ((n as u64) << 32),
+                i,
+                &cfg.data,
+                ver,
+                cfg.extension_installed,
+            );
             env.companies.insert(c.id, c);
         }
         n += 1;
@@ -139,7 +155,9 @@ impl Sim {
     pub async fn start(config: SimConfig) -> anyhow::Result<Sim> {
         let cfg2 = config.clone();
         let world = tokio::task::spawn_blocking(move || build_world(&cfg2)).await?;
-        let listen = config.listen.unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 0)));
+        let listen = config
+            .listen
+            .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 0)));
         let listener = tokio::net::TcpListener::bind(listen).await?;
         let addr = listener.local_addr()?;
         let (gate, _) = watch::channel(false);
@@ -177,7 +195,13 @@ impl Sim {
                 }
             }
         });
-        Ok(Sim { state, addr, stop: Some(stop), task, ticker })
+        Ok(Sim {
+            state,
+            addr,
+            stop: Some(stop),
+            task,
+            ticker,
+        })
     }
 
     /// `http://127.0.0.1:PORT` — every path shape is served here.
@@ -197,12 +221,23 @@ impl Sim {
 
     /// First tenant's id.
     pub fn tenant_id(&self) -> Uuid {
-        self.state.cfg.tenants.first().map(|t| t.id).unwrap_or_default()
+        self.state
+            .cfg
+            .tenants
+            .first()
+            .map(|t| t.id)
+            .unwrap_or_default()
     }
 
     /// First environment's name of the first tenant.
     pub fn environment(&self) -> String {
-        self.state.cfg.tenants.first().and_then(|t| t.environments.first()).map(|e| e.name.clone()).unwrap_or_default()
+        self.state
+            .cfg
+            .tenants
+            .first()
+            .and_then(|t| t.environments.first())
+            .map(|e| e.name.clone())
+            .unwrap_or_default()
     }
 
     /// Application (client) id.
@@ -217,12 +252,22 @@ impl Sim {
 
     /// First registered redirect URI.
     pub fn redirect_uri(&self) -> String {
-        self.state.cfg.app.redirect_uris.first().cloned().unwrap_or_default()
+        self.state
+            .cfg
+            .app
+            .redirect_uris
+            .first()
+            .cloned()
+            .unwrap_or_default()
     }
 
     /// `{base}/{tenant}/oauth2/v2.0/authorize`.
     pub fn authorize_url(&self) -> String {
-        format!("{}/{}/oauth2/v2.0/authorize", self.base_url(), self.tenant_id())
+        format!(
+            "{}/{}/oauth2/v2.0/authorize",
+            self.base_url(),
+            self.tenant_id()
+        )
     }
 
     /// `{base}/{tenant}/oauth2/v2.0/token`.
@@ -232,17 +277,30 @@ impl Sim {
 
     /// `{base}/v2.0/{tenant}/{environment}/api/v2.0` of the first environment.
     pub fn api_base(&self) -> String {
-        format!("{}/v2.0/{}/{}/api/v2.0", self.base_url(), self.tenant_id(), self.environment())
+        format!(
+            "{}/v2.0/{}/{}/api/v2.0",
+            self.base_url(),
+            self.tenant_id(),
+            self.environment()
+        )
     }
 
     /// `{base}/{instance}/api/v2.0` when on-prem is configured.
     pub fn onprem_api_base(&self) -> Option<String> {
-        self.state.cfg.onprem.as_ref().map(|o| format!("{}/{}/api/v2.0", self.base_url(), o.instance))
+        self.state
+            .cfg
+            .onprem
+            .as_ref()
+            .map(|o| format!("{}/{}/api/v2.0", self.base_url(), o.instance))
     }
 
     /// On-prem Basic credentials (user, web service access key).
     pub fn onprem_credentials(&self) -> Option<(String, String)> {
-        self.state.cfg.onprem.as_ref().map(|o| (o.user.clone(), o.access_key.clone()))
+        self.state
+            .cfg
+            .onprem
+            .as_ref()
+            .map(|o| (o.user.clone(), o.access_key.clone()))
     }
 
     /// Company ids of the first environment (in creation order).
@@ -253,12 +311,19 @@ impl Sim {
     /// Company ids of the on-prem instance.
     pub fn onprem_company_ids(&self) -> Vec<Uuid> {
         let w = self.state.world.read().expect("world");
-        w.envs.iter().position(|e| e.tenant.is_nil()).map(|i| w.envs[i].companies.rows.values().map(|c| c.id).collect()).unwrap_or_default()
+        w.envs
+            .iter()
+            .position(|e| e.tenant.is_nil())
+            .map(|i| w.envs[i].companies.rows.values().map(|c| c.id).collect())
+            .unwrap_or_default()
     }
 
     fn companies_of(&self, env: usize) -> Vec<Uuid> {
         let w = self.state.world.read().expect("world");
-        w.envs.get(env).map(|e| e.companies.rows.values().map(|c| c.id).collect()).unwrap_or_default()
+        w.envs
+            .get(env)
+            .map(|e| e.companies.rows.values().map(|c| c.id).collect())
+            .unwrap_or_default()
     }
 
     /// Same as `GET /_sim/info`.
@@ -304,25 +369,39 @@ impl Sim {
     /// Revoke a tenant's consent: its refresh tokens die and issued access tokens are rejected.
     pub fn revoke_consent(&self, tenant: Uuid) {
         let now = self.now_ms();
-        self.state.identity.lock().expect("identity").revoke_consent(tenant, now);
+        self.state
+            .identity
+            .lock()
+            .expect("identity")
+            .revoke_consent(tenant, now);
     }
 
     /// Grant a tenant's consent again.
     pub fn grant_consent(&self, tenant: Uuid) {
         let now = self.now_ms();
-        self.state.identity.lock().expect("identity").grant_consent(tenant, now);
+        self.state
+            .identity
+            .lock()
+            .expect("identity")
+            .grant_consent(tenant, now);
     }
 
     /// Revoke every token issued so far.
     pub fn revoke_tokens(&self) {
         let now = self.now_ms();
-        self.state.identity.lock().expect("identity").revoke_all_tokens(now);
+        self.state
+            .identity
+            .lock()
+            .expect("identity")
+            .revoke_all_tokens(now);
     }
 
     /// Install or remove the companion extension in a company.
     pub fn set_extension(&self, company: Uuid, installed: bool) -> bool {
         let mut w = self.state.world.write().expect("world");
-        let Some((e, k)) = w.find_company(&company) else { return false };
+        let Some((e, k)) = w.find_company(&company) else {
+            return false;
+        };
         if let Some(c) = w.envs[e].companies.rows.get_mut(&k) {
             c.extension = installed;
         }
@@ -344,7 +423,9 @@ impl Sim {
     /// Delete a company.
     pub fn remove_company(&self, company: Uuid) -> bool {
         let mut w = self.state.world.write().expect("world");
-        let Some((e, _)) = w.find_company(&company) else { return false };
+        let Some((e, _)) = w.find_company(&company) else {
+            return false;
+        };
         w.envs[e].companies.remove(&company).is_some()
     }
 

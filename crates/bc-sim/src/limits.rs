@@ -57,7 +57,10 @@ pub struct PrincipalStats {
 impl Limits {
     /// New limits.
     pub fn new(cfg: LimitsConfig) -> Self {
-        Limits { cfg: Mutex::new(cfg), per: Mutex::new(HashMap::new()) }
+        Limits {
+            cfg: Mutex::new(cfg),
+            per: Mutex::new(HashMap::new()),
+        }
     }
 
     fn principal(&self, who: &str, cfg: &LimitsConfig) -> Arc<Principal> {
@@ -102,7 +105,10 @@ impl Limits {
     pub async fn admit(&self, who: &str, now: i64) -> Result<Slot, ApiError> {
         let cfg = self.cfg.lock().expect("limits").clone();
         if !cfg.enabled {
-            return Ok(Slot { _permit: None, running: None });
+            return Ok(Slot {
+                _permit: None,
+                running: None,
+            });
         }
         let p = self.principal(who, &cfg);
         {
@@ -149,13 +155,16 @@ impl Limits {
                             "Internal_ServiceUnavailable",
                             "The request waited too long in the queue. Please try again later.",
                         )
-                        .header("Retry-After", "30"))
+                        .header("Retry-After", "30"));
                     }
                 }
             }
         };
         p.running.fetch_add(1, Ordering::SeqCst);
-        Ok(Slot { _permit: Some(permit), running: Some(p.running.clone()) })
+        Ok(Slot {
+            _permit: Some(permit),
+            running: Some(p.running.clone()),
+        })
     }
 }
 
@@ -187,13 +196,17 @@ pub struct Faults {
 impl Faults {
     /// New dice.
     pub fn new(cfg: FaultConfig, seed: u64) -> Self {
-        Faults { cfg, rng: StdRng::seed_from_u64(seed ^ 0xFA17) }
+        Faults {
+            cfg,
+            rng: StdRng::seed_from_u64(seed ^ 0xFA17),
+        }
     }
 
     /// Roll for one request.
     pub fn roll(&mut self) -> Fault {
         let c = &self.cfg;
-        let total = c.error_5xx_rate + c.throttle_rate + c.slow_rate + c.drop_rate + c.truncate_rate;
+        let total =
+            c.error_5xx_rate + c.throttle_rate + c.slow_rate + c.drop_rate + c.truncate_rate;
         if total <= 0.0 {
             return Fault::None;
         }

@@ -91,9 +91,15 @@ struct Args {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt().with_env_filter(tracing_subscriber::EnvFilter::from_default_env()).init();
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .init();
     let a = Args::parse();
-    let mut c = SimConfig { listen: Some(a.listen), seed: a.seed, ..Default::default() };
+    let mut c = SimConfig {
+        listen: Some(a.listen),
+        seed: a.seed,
+        ..Default::default()
+    };
     c.data.companies = a.companies;
     c.data.customers = a.customers;
     c.data.invoices = a.invoices;

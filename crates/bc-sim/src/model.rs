@@ -18,7 +18,11 @@ pub struct Table<T> {
 
 impl<T> Default for Table<T> {
     fn default() -> Self {
-        Table { rows: BTreeMap::new(), ids: HashMap::new(), next: 1 }
+        Table {
+            rows: BTreeMap::new(),
+            ids: HashMap::new(),
+            next: 1,
+        }
     }
 }
 
@@ -159,7 +163,12 @@ impl Line {
         let discount = round_div(gross as i128 * self.discount_pct as i128, 10_000);
         let excl = gross - discount;
         let tax = round_div(excl as i128 * self.tax_pct as i128, 10_000);
-        LineAmounts { discount, excl, tax, incl: excl + tax }
+        LineAmounts {
+            discount,
+            excl,
+            tax,
+            incl: excl + tax,
+        }
     }
 }
 
@@ -212,7 +221,11 @@ pub struct DocTotals {
 impl SalesDoc {
     /// Totals over the lines.
     pub fn totals(&self) -> DocTotals {
-        let mut t = DocTotals { excl: 0, tax: 0, incl: 0 };
+        let mut t = DocTotals {
+            excl: 0,
+            tax: 0,
+            incl: 0,
+        };
         for l in &self.lines {
             let a = l.amounts();
             t.excl += a.excl;
@@ -224,11 +237,24 @@ impl SalesDoc {
 }
 
 /// Invoice status members (`invoiceEntityAggregateStatus`).
-pub const INVOICE_STATUS: [&str; 7] =
-    ["_x0020_", "Draft", "In_x0020_Review", "Open", "Paid", "Canceled", "Corrective"];
+pub const INVOICE_STATUS: [&str; 7] = [
+    "_x0020_",
+    "Draft",
+    "In_x0020_Review",
+    "Open",
+    "Paid",
+    "Canceled",
+    "Corrective",
+];
 /// Credit memo status members (`salesCrMemoEntityBufferStatus`).
-pub const CRMEMO_STATUS: [&str; 6] =
-    ["Draft", "In_x0020_Review", "Open", "Canceled", "Corrective", "Paid"];
+pub const CRMEMO_STATUS: [&str; 6] = [
+    "Draft",
+    "In_x0020_Review",
+    "Open",
+    "Canceled",
+    "Corrective",
+    "Paid",
+];
 /// Invoice status index: Open.
 pub const INV_OPEN: u8 = 3;
 /// Invoice status index: Paid.

@@ -4,7 +4,7 @@ use chrono::NaiveDate;
 use uuid::Uuid;
 
 use crate::error::ApiError;
-use crate::value::{parse_dec, parse_dt, Key, Kind};
+use crate::value::{Key, Kind, parse_dec, parse_dt};
 
 /// Comparison operator.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -102,8 +102,20 @@ impl Query {
                 "$select" => q.select = Some(split_list(&v)),
                 "$expand" => q.expand = parse_expand(&v)?,
                 "$orderby" => q.orderby = parse_orderby(&v)?,
-                "$top" => q.top = Some(v.trim().parse().map_err(|_| err(format!("Invalid value for $top: '{v}'.")))?),
-                "$skip" => q.skip = Some(v.trim().parse().map_err(|_| err(format!("Invalid value for $skip: '{v}'.")))?),
+                "$top" => {
+                    q.top = Some(
+                        v.trim()
+                            .parse()
+                            .map_err(|_| err(format!("Invalid value for $top: '{v}'.")))?,
+                    )
+                }
+                "$skip" => {
+                    q.skip = Some(
+                        v.trim()
+                            .parse()
+                            .map_err(|_| err(format!("Invalid value for $skip: '{v}'.")))?,
+                    )
+                }
                 "$skiptoken" => {
                     q.skiptoken = Some(v);
                     continue;
@@ -118,7 +130,10 @@ impl Query {
 }
 
 fn split_list(s: &str) -> Vec<String> {
-    s.split(',').map(|x| x.trim().to_string()).filter(|x| !x.is_empty()).collect()
+    s.split(',')
+        .map(|x| x.trim().to_string())
+        .filter(|x| !x.is_empty())
+        .collect()
 }
 
 fn parse_orderby(s: &str) -> Result<Vec<(String, bool)>, ApiError> {
@@ -170,18 +185,27 @@ pub fn parse_expand(s: &str) -> Result<Vec<Expand>, ApiError> {
             Some(_) => return Err(err(format!("Syntax error in $expand: '{item}'."))),
             None => (item, ""),
         };
-        let mut e = Expand { name: name.trim().to_string(), ..Default::default() };
+        let mut e = Expand {
+            name: name.trim().to_string(),
+            ..Default::default()
+        };
         for opt in split_top(opts, ';') {
             let opt = opt.trim();
             if opt.is_empty() {
                 continue;
             }
-            let (k, v) = opt.split_once('=').ok_or_else(|| err(format!("Syntax error in $expand: '{opt}'.")))?;
+            let (k, v) = opt
+                .split_once('=')
+                .ok_or_else(|| err(format!("Syntax error in $expand: '{opt}'.")))?;
             match k.trim() {
                 "$select" => e.select = Some(split_list(v)),
                 "$expand" => e.expand = parse_expand(v)?,
                 "$filter" => e.filter = Some(parse_filter(v)?),
-                other => return Err(err(format!("The query option '{other}' is not supported in $expand."))),
+                other => {
+                    return Err(err(format!(
+                        "The query option '{other}' is not supported in $expand."
+                    )));
+                }
             }
         }
         out.push(e);
@@ -223,7 +247,11 @@ fn tokenize(s: &str) -> Result<Vec<Tok>, ApiError> {
                 i += 1;
                 loop {
                     match cs.get(i) {
-                        None => return Err(err(format!("There is an unterminated string literal at position {i} in '{s}'."))),
+                        None => {
+                            return Err(err(format!(
+                                "There is an unterminated string literal at position {i} in '{s}'."
+                            )));
+                        }
                         Some('\'') if cs.get(i + 1) == Some(&'\'') => {
                             v.push('\'');
                             i += 2
@@ -263,7 +291,10 @@ impl P {
         matches!(self.t.get(self.i), Some(Tok::Word(x)) if x.eq_ignore_ascii_case(w))
     }
     fn fail(&self) -> ApiError {
-        err(format!("Expression expected at position {} in '{}'.", self.i, self.src))
+        err(format!(
+            "Expression expected at position {} in '{}'.",
+            self.i, self.src
+        ))
     }
     fn or(&mut self) -> Result<Expr, ApiError> {
         let mut l = self.and()?;
@@ -290,11 +321,11 @@ impl P {
             Some(Tok::Str(s)) => Ok(Lit::Quoted(s)),
             Some(Tok::Word(w)) => {
                 // Typed enum literal: Microsoft.NAV.x'Open'
-                if let Some(Tok::Str(s)) = self.t.get(self.i).cloned() {
-                    if w.contains('.') {
-                        self.i += 1;
-                        return Ok(Lit::Quoted(s));
-                    }
+                if let Some(Tok::Str(s)) = self.t.get(self.i).cloned()
+                    && w.contains('.')
+                {
+                    self.i += 1;
+                    return Ok(Lit::Quoted(s));
                 }
                 Ok(Lit::Bare(w))
             }
@@ -323,7 +354,11 @@ impl P {
                         "startswith" => Op::StartsWith,
                         "endswith" => Op::EndsWith,
                         "contains" => Op::Contains,
-                        _ => return Err(err(format!("An unknown function with name '{w}' was found."))),
+                        _ => {
+                            return Err(err(format!(
+                                "An unknown function with name '{w}' was found."
+                            )));
+                        }
                     };
                     self.i += 1;
                     let f = match self.t.get(self.i).cloned() {
@@ -358,7 +393,12 @@ impl P {
                         "ge" => Op::Ge,
                         "lt" => Op::Lt,
                         "le" => Op::Le,
-                        _ => return Err(err(format!("Syntax error at position {} in '{}'.", self.i, self.src))),
+                        _ => {
+                            return Err(err(format!(
+                                "Syntax error at position {} in '{}'.",
+                                self.i, self.src
+                            )));
+                        }
                     },
                     _ => return Err(self.fail()),
                 };
@@ -373,7 +413,11 @@ impl P {
 
 /// Parse a `$filter` expression.
 pub fn parse_filter(s: &str) -> Result<Expr, ApiError> {
-    let mut p = P { t: tokenize(s)?, i: 0, src: s.to_string() };
+    let mut p = P {
+        t: tokenize(s)?,
+        i: 0,
+        src: s.to_string(),
+    };
     let e = p.or()?;
     if p.i != p.t.len() {
         return Err(err(format!("Syntax error at position {} in '{}'.", p.i, s)));
@@ -448,7 +492,9 @@ pub fn lit_key(l: &Lit, kind: Kind, field: &str) -> Result<Key, ApiError> {
         ApiError::new(
             400,
             "BadRequest",
-            format!("A binary operator with incompatible types was detected. Found operand types for '{field}' and '{s}'."),
+            format!(
+                "A binary operator with incompatible types was detected. Found operand types for '{field}' and '{s}'."
+            ),
         )
     };
     Ok(match kind {
@@ -457,7 +503,11 @@ pub fn lit_key(l: &Lit, kind: Kind, field: &str) -> Result<Key, ApiError> {
         Kind::Dt => Key::Num(parse_dt(s).ok_or_else(bad)? as i128),
         Kind::Date => {
             let d = NaiveDate::parse_from_str(s, "%Y-%m-%d").map_err(|_| bad())?;
-            Key::Num(d.and_hms_opt(0, 0, 0).map(|x| x.and_utc().timestamp_millis()).unwrap_or(0) as i128)
+            Key::Num(
+                d.and_hms_opt(0, 0, 0)
+                    .map(|x| x.and_utc().timestamp_millis())
+                    .unwrap_or(0) as i128,
+            )
         }
         Kind::Dec | Kind::Int => {
             if quoted {
@@ -479,19 +529,35 @@ pub fn compile(e: &Expr, schema: &[(&'static str, Kind)], ty: &str) -> Result<CF
         Expr::Cmp(f, op, l) => {
             let i = field_index(schema, f, ty)?;
             let kind = schema[i].1;
-            if matches!(op, Op::StartsWith | Op::EndsWith | Op::Contains) && !matches!(kind, Kind::Str | Kind::Enum) {
-                return Err(ApiError::new(400, "BadRequest", format!("The function is not supported on field '{f}'.")));
+            if matches!(op, Op::StartsWith | Op::EndsWith | Op::Contains)
+                && !matches!(kind, Kind::Str | Kind::Enum)
+            {
+                return Err(ApiError::new(
+                    400,
+                    "BadRequest",
+                    format!("The function is not supported on field '{f}'."),
+                ));
             }
             CFilter::Cmp(i, *op, lit_key(l, kind, f)?)
         }
-        Expr::And(a, b) => CFilter::And(Box::new(compile(a, schema, ty)?), Box::new(compile(b, schema, ty)?)),
-        Expr::Or(a, b) => CFilter::Or(Box::new(compile(a, schema, ty)?), Box::new(compile(b, schema, ty)?)),
+        Expr::And(a, b) => CFilter::And(
+            Box::new(compile(a, schema, ty)?),
+            Box::new(compile(b, schema, ty)?),
+        ),
+        Expr::Or(a, b) => CFilter::Or(
+            Box::new(compile(a, schema, ty)?),
+            Box::new(compile(b, schema, ty)?),
+        ),
         Expr::Not(a) => CFilter::Not(Box::new(compile(a, schema, ty)?)),
     })
 }
 
 /// Index of a property, or BC's error for an unknown one.
-pub fn field_index(schema: &[(&'static str, Kind)], name: &str, ty: &str) -> Result<usize, ApiError> {
+pub fn field_index(
+    schema: &[(&'static str, Kind)],
+    name: &str,
+    ty: &str,
+) -> Result<usize, ApiError> {
     schema.iter().position(|(n, _)| *n == name).ok_or_else(|| {
         ApiError::new(
             400,

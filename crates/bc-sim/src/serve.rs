@@ -5,8 +5,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::entities::{Ctx, Field};
 use crate::error::ApiError;
-use crate::odata::{compile, eval, field_index, CFilter, Expand, Expr, Query};
-use crate::value::{push_etag, push_value, Key, Kind};
+use crate::odata::{CFilter, Expand, Expr, Query, compile, eval, field_index};
+use crate::value::{Key, Kind, push_etag, push_value};
 
 /// Name/kind list of an entity.
 pub fn schema<T>(fields: &'static [Field<T>]) -> Vec<(&'static str, Kind)> {
@@ -58,7 +58,10 @@ pub fn bind<T>(
             return Err(ApiError::new(
                 400,
                 "BadRequest_NotFound",
-                format!("Could not find a property named '{}' on type 'Microsoft.NAV.{ty}'.", e.name),
+                format!(
+                    "Could not find a property named '{}' on type 'Microsoft.NAV.{ty}'.",
+                    e.name
+                ),
             ));
         }
     }
@@ -66,7 +69,11 @@ pub fn bind<T>(
         Some(f) => Some(compile(f, &sch, ty)?),
         None => None,
     };
-    Ok(Bound { sel, filter, expand: expand.to_vec() })
+    Ok(Bound {
+        sel,
+        filter,
+        expand: expand.to_vec(),
+    })
 }
 
 /// Whether a row passes the bound filter.
@@ -175,7 +182,8 @@ pub struct Token {
 impl Token {
     /// Encode.
     pub fn encode(&self) -> String {
-        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(serde_json::to_vec(self).unwrap_or_default())
+        base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .encode(serde_json::to_vec(self).unwrap_or_default())
     }
     /// Decode or fail as BC does for a bad token.
     pub fn decode(s: &str) -> Result<Token, ApiError> {
@@ -205,6 +213,7 @@ pub struct PageOut {
     pub next: Option<String>,
 }
 
+#[allow(clippy::too_many_arguments)]
 /// Write `"value":[…]` for a keyed collection, paging by internal key (or `$orderby` + key).
 pub fn write_page<'r, T: 'r>(
     out: &mut Vec<u8>,
@@ -223,9 +232,16 @@ pub fn write_page<'r, T: 'r>(
         None => None,
     };
     let served = tok.as_ref().map(|t| t.n).unwrap_or(0);
-    let remaining_top = q.top.map(|t| t.saturating_sub(served)).unwrap_or(usize::MAX);
+    let remaining_top = q
+        .top
+        .map(|t| t.saturating_sub(served))
+        .unwrap_or(usize::MAX);
     let limit = remaining_top.min(req.page);
-    let mut skip = if tok.is_none() { q.skip.unwrap_or(0) } else { 0 };
+    let mut skip = if tok.is_none() {
+        q.skip.unwrap_or(0)
+    } else {
+        0
+    };
     out.extend_from_slice(b"\"value\":[");
     let mut count = 0usize;
     let mut last: Option<(u64, Vec<Key>)> = None;
@@ -260,7 +276,11 @@ pub fn write_page<'r, T: 'r>(
         for (f, desc) in &q.orderby {
             ob.push((field_index(&sch, f, req.ty)?, *desc));
         }
-        let sort_key = |r: &T| -> Vec<Key> { ob.iter().map(|(i, _)| (fields[*i].get)(r, ctx).key()).collect() };
+        let sort_key = |r: &T| -> Vec<Key> {
+            ob.iter()
+                .map(|(i, _)| (fields[*i].get)(r, ctx).key())
+                .collect()
+        };
         let cmp = |a: &(Vec<Key>, u64), b: &(Vec<Key>, u64)| {
             for (n, (_, desc)) in ob.iter().enumerate() {
                 let o = a.0[n].cmp(&b.0[n]);
@@ -271,8 +291,10 @@ pub fn write_page<'r, T: 'r>(
             }
             a.1.cmp(&b.1)
         };
-        let mut all: Vec<((Vec<Key>, u64), &T)> =
-            rows.filter(|(_, r)| matches(fields, &b, r, ctx)).map(|(k, r)| ((sort_key(r), k), r)).collect();
+        let mut all: Vec<((Vec<Key>, u64), &T)> = rows
+            .filter(|(_, r)| matches(fields, &b, r, ctx))
+            .map(|(k, r)| ((sort_key(r), k), r))
+            .collect();
         all.sort_by(|a, b| cmp(&a.0, &b.0));
         let start = match &tok {
             Some(t) => {
@@ -298,7 +320,14 @@ pub fn write_page<'r, T: 'r>(
     }
     out.push(b']');
     let next = match (more, last) {
-        (true, Some((k, o))) => Some(Token { k, o, n: served + count }.encode()),
+        (true, Some((k, o))) => Some(
+            Token {
+                k,
+                o,
+                n: served + count,
+            }
+            .encode(),
+        ),
         _ => None,
     };
     Ok(PageOut { next })

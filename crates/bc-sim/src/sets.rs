@@ -3,6 +3,7 @@
 use axum::http::Method;
 use uuid::Uuid;
 
+use crate::State;
 use crate::api::{Out, Rc};
 use crate::entities::docs::*;
 use crate::entities::*;
@@ -10,10 +11,9 @@ use crate::error::ApiError;
 use crate::expand::{self, *};
 use crate::model::*;
 use crate::odata::{Expr, Lit, Op};
-use crate::serve::{bind, write_page, write_row, ExpandFn, PageReq};
+use crate::serve::{ExpandFn, PageReq, bind, write_page, write_row};
 use crate::store::Company;
 use crate::value::write_str;
-use crate::State;
 
 /// Split `name(key)` into name and key (quotes stripped).
 pub fn seg(s: &str) -> (&str, Option<&str>) {
@@ -29,13 +29,23 @@ pub fn seg(s: &str) -> (&str, Option<&str>) {
 
 /// Parse a key as GUID or fail like BC.
 pub fn guid(k: &str) -> Result<Uuid, ApiError> {
-    Uuid::parse_str(k).map_err(|_| ApiError::new(400, "BadRequest", format!("The key value '{k}' is not a valid GUID.")))
+    Uuid::parse_str(k).map_err(|_| {
+        ApiError::new(
+            400,
+            "BadRequest",
+            format!("The key value '{k}' is not a valid GUID."),
+        )
+    })
 }
 
 /// Route a request (reads here, writes delegated).
 pub fn route(state: &State, rc: Rc) -> Result<Out, ApiError> {
     let segs = rc.segs.clone();
-    let s: Vec<&str> = segs.iter().map(|x| x.as_str()).filter(|x| !x.is_empty()).collect();
+    let s: Vec<&str> = segs
+        .iter()
+        .map(|x| x.as_str())
+        .filter(|x| !x.is_empty())
+        .collect();
     let (std_api, rest) = match s.as_slice() {
         ["v2.0", rest @ ..] => (true, rest),
         ["ledgerlink", "ar", "v1.0", rest @ ..] => (false, rest),
@@ -56,13 +66,34 @@ pub fn route(state: &State, rc: Rc) -> Result<Out, ApiError> {
     let (co, rest2): (&Company, Vec<&str>) = match seg(rest[0]) {
         ("companies", None) if rest.len() == 1 => {
             let url = ctx_url(&rc, std_api, "companies");
-            return list(&rc, url, COMPANY, "company", NONE, env.companies.rows.iter().map(|(k, v)| (*k, v)), |k| Box::new(env.companies.rows.range(k + 1..).map(|(k, v)| (*k, v))), |c| c.ver, &Ctx::new(&NO_COMPANY), &expand::none);
+            return list(
+                &rc,
+                url,
+                COMPANY,
+                "company",
+                NONE,
+                env.companies.rows.iter().map(|(k, v)| (*k, v)),
+                |k| Box::new(env.companies.rows.range(k + 1..).map(|(k, v)| (*k, v))),
+                |c| c.ver,
+                &Ctx::new(&NO_COMPANY),
+                &expand::none,
+            );
         }
         ("companies", Some(id)) => {
             let co = find_company(env, id)?;
             if rest.len() == 1 {
                 let url = format!("{}/$entity", ctx_url(&rc, std_api, "companies"));
-                return single(&rc, url, COMPANY, "company", NONE, co, co.ver, &Ctx::new(&NO_COMPANY), &expand::none);
+                return single(
+                    &rc,
+                    url,
+                    COMPANY,
+                    "company",
+                    NONE,
+                    co,
+                    co.ver,
+                    &Ctx::new(&NO_COMPANY),
+                    &expand::none,
+                );
             }
             (co, rest[1..].to_vec())
         }
@@ -72,12 +103,33 @@ pub fn route(state: &State, rc: Rc) -> Result<Out, ApiError> {
                     .companies
                     .rows
                     .values()
-                    .find(|x| x.id.to_string().eq_ignore_ascii_case(c) || x.name.eq_ignore_ascii_case(c))
+                    .find(|x| {
+                        x.id.to_string().eq_ignore_ascii_case(c) || x.name.eq_ignore_ascii_case(c)
+                    })
                     .ok_or_else(|| company_not_found(c))?;
                 (co, rest.clone())
             }
-            None if std_api && matches!(name, "customers" | "salesInvoices" | "salesCreditMemos" | "customerPayments" | "customerPaymentJournals" | "dimensions" | "dimensionValues" | "customerContacts" | "customerFinancialDetails" | "salesInvoiceLines" | "salesCreditMemoLines") => {
-                return Err(ApiError::new(400, "Internal_CompanyNotFound", "Cannot process the request because the default company cannot be found. You can specify a default company in the service configuration file, or specify one for each tenant, or you can add a query string in the form of company=[name]."));
+            None if std_api
+                && matches!(
+                    name,
+                    "customers"
+                        | "salesInvoices"
+                        | "salesCreditMemos"
+                        | "customerPayments"
+                        | "customerPaymentJournals"
+                        | "dimensions"
+                        | "dimensionValues"
+                        | "customerContacts"
+                        | "customerFinancialDetails"
+                        | "salesInvoiceLines"
+                        | "salesCreditMemoLines"
+                ) =>
+            {
+                return Err(ApiError::new(
+                    400,
+                    "Internal_CompanyNotFound",
+                    "Cannot process the request because the default company cannot be found. You can specify a default company in the service configuration file, or specify one for each tenant, or you can add a query string in the form of company=[name].",
+                ));
             }
             None => return Err(ApiError::no_segment(name)),
         },
@@ -89,12 +141,39 @@ pub fn route(state: &State, rc: Rc) -> Result<Out, ApiError> {
             return Err(ApiError::no_segment(seg(rest2[0]).0));
         }
         let ctx = Ctx::new(co);
-        let url = format!("{}{}/api/ledgerlink/ar/v1.0/$metadata#companies({})/customerLedgerEntries", rc.base, rc.prefix, co.id);
+        let url = format!(
+            "{}{}/api/ledgerlink/ar/v1.0/$metadata#companies({})/customerLedgerEntries",
+            rc.base, rc.prefix, co.id
+        );
         match seg(rest2[0]).1 {
-            None => list(&rc, url, LEDGER_ENTRY, "customerLedgerEntry", NONE, co.ledger.rows.iter().map(|(k, v)| (*k, v)), |k| Box::new(co.ledger.rows.range(k + 1..).map(|(k, v)| (*k, v))), |r| r.ver, &ctx, &expand::none),
+            None => list(
+                &rc,
+                url,
+                LEDGER_ENTRY,
+                "customerLedgerEntry",
+                NONE,
+                co.ledger.rows.iter().map(|(k, v)| (*k, v)),
+                |k| Box::new(co.ledger.rows.range(k + 1..).map(|(k, v)| (*k, v))),
+                |r| r.ver,
+                &ctx,
+                &expand::none,
+            ),
             Some(id) => {
-                let r = co.ledger.get(&guid(id)?).ok_or_else(|| ApiError::not_found("customerLedgerEntry", id))?;
-                single(&rc, format!("{url}/$entity"), LEDGER_ENTRY, "customerLedgerEntry", NONE, r, r.ver, &ctx, &expand::none)
+                let r = co
+                    .ledger
+                    .get(&guid(id)?)
+                    .ok_or_else(|| ApiError::not_found("customerLedgerEntry", id))?;
+                single(
+                    &rc,
+                    format!("{url}/$entity"),
+                    LEDGER_ENTRY,
+                    "customerLedgerEntry",
+                    NONE,
+                    r,
+                    r.ver,
+                    &ctx,
+                    &expand::none,
+                )
             }
         }
     }
@@ -108,23 +187,56 @@ pub fn find_company<'a>(env: &'a crate::store::Env, id: &str) -> Result<&'a Comp
 
 /// BC's answer for an unknown company.
 pub fn company_not_found(id: &str) -> ApiError {
-    ApiError::new(400, "Internal_CompanyNotFound", format!("Cannot find company '{id}'. The company does not exist or you do not have access to it."))
+    ApiError::new(
+        400,
+        "Internal_CompanyNotFound",
+        format!(
+            "Cannot find company '{id}'. The company does not exist or you do not have access to it."
+        ),
+    )
 }
 
 /// `@odata.context` base for a company-level set.
 pub fn ctx_url(rc: &Rc, std_api: bool, tail: &str) -> String {
-    let api = if std_api { "v2.0" } else { "ledgerlink/ar/v1.0" };
+    let api = if std_api {
+        "v2.0"
+    } else {
+        "ledgerlink/ar/v1.0"
+    };
     format!("{}{}/api/{}/$metadata#{}", rc.base, rc.prefix, api, tail)
 }
 
 fn service_doc(rc: &Rc, std_api: bool) -> Out {
     let sets: &[&str] = if std_api {
-        &["companies", "subscriptions", "customers", "customerFinancialDetails", "customerContacts", "salesInvoices", "salesInvoiceLines", "salesCreditMemos", "salesCreditMemoLines", "customerPaymentJournals", "customerPayments", "journals", "dimensions", "dimensionValues", "dimensionSetLines"]
+        &[
+            "companies",
+            "subscriptions",
+            "customers",
+            "customerFinancialDetails",
+            "customerContacts",
+            "salesInvoices",
+            "salesInvoiceLines",
+            "salesCreditMemos",
+            "salesCreditMemoLines",
+            "customerPaymentJournals",
+            "customerPayments",
+            "journals",
+            "dimensions",
+            "dimensionValues",
+            "dimensionSetLines",
+        ]
     } else {
         &["companies", "customerLedgerEntries"]
     };
-    let value: Vec<serde_json::Value> = sets.iter().map(|s| serde_json::json!({"name": s, "kind": "EntitySet", "url": s})).collect();
-    let api = if std_api { "v2.0" } else { "ledgerlink/ar/v1.0" };
+    let value: Vec<serde_json::Value> = sets
+        .iter()
+        .map(|s| serde_json::json!({"name": s, "kind": "EntitySet", "url": s}))
+        .collect();
+    let api = if std_api {
+        "v2.0"
+    } else {
+        "ledgerlink/ar/v1.0"
+    };
     let v = serde_json::json!({"@odata.context": format!("{}{}/api/{}/$metadata", rc.base, rc.prefix, api), "value": value});
     Out::json(serde_json::to_vec(&v).unwrap_or_default())
 }
@@ -133,8 +245,17 @@ fn service_doc(rc: &Rc, std_api: bool) -> Out {
 pub const METADATA: &str = include_str!("../data/metadata.xml");
 
 fn metadata(std_api: bool) -> Out {
-    let body = if std_api { METADATA.as_bytes().to_vec() } else { extension_metadata().into_bytes() };
-    Out { status: axum::http::StatusCode::OK, headers: Vec::new(), body, ctype: "application/xml" }
+    let body = if std_api {
+        METADATA.as_bytes().to_vec()
+    } else {
+        extension_metadata().into_bytes()
+    };
+    Out {
+        status: axum::http::StatusCode::OK,
+        headers: Vec::new(),
+        body,
+        ctype: "application/xml",
+    }
 }
 
 /// EDMX of the companion extension.
@@ -153,7 +274,11 @@ pub fn extension_metadata() -> String {
         };
         props.push_str(&format!("<Property Name=\"{}\" Type=\"{}\" />", f.name, t));
     }
-    let members: String = CLE_DOC_TYPE.iter().enumerate().map(|(i, m)| format!("<Member Name=\"{m}\" Value=\"{i}\" />")).collect();
+    let members: String = CLE_DOC_TYPE
+        .iter()
+        .enumerate()
+        .map(|(i, m)| format!("<Member Name=\"{m}\" Value=\"{i}\" />"))
+        .collect();
     format!(
         "<?xml version=\"1.0\" encoding=\"utf-8\"?><edmx:Edmx Version=\"4.0\" xmlns:edmx=\"http://docs.oasis-open.org/odata/ns/edmx\"><edmx:DataServices><Schema Namespace=\"Microsoft.NAV\" xmlns=\"http://docs.oasis-open.org/odata/ns/edm\"><EnumType Name=\"customerLedgerEntryDocumentType\">{members}</EnumType><EntityType Name=\"customerLedgerEntry\"><Key><PropertyRef Name=\"id\" /></Key>{props}</EntityType><EntityContainer Name=\"NAV\"><EntitySet Name=\"customerLedgerEntries\" EntityType=\"Microsoft.NAV.customerLedgerEntry\" /></EntityContainer></Schema></edmx:DataServices></edmx:Edmx>"
     )
@@ -190,7 +315,21 @@ pub fn list<'r, T: 'r>(
     out.extend_from_slice(b"{\"@odata.context\":");
     write_str(&mut out, &url);
     out.push(b',');
-    let po = write_page(&mut out, fields, &PageReq { q: &rc.q, ty, navs, page: rc.page }, rows, after, ver, ctx, exp)?;
+    let po = write_page(
+        &mut out,
+        fields,
+        &PageReq {
+            q: &rc.q,
+            ty,
+            navs,
+            page: rc.page,
+        },
+        rows,
+        after,
+        ver,
+        ctx,
+        exp,
+    )?;
     if let Some(t) = po.next {
         out.extend_from_slice(b",\"@odata.nextLink\":");
         write_str(&mut out, &next_link(rc, &t));
@@ -237,13 +376,49 @@ pub fn filter_eq(e: &Option<Expr>, field: &str) -> Option<String> {
     e.as_ref().and_then(|e| walk(e, field))
 }
 
-fn lines_page<'r>(rc: &Rc, url: String, d: &'r SalesDoc, inv: bool, ctx: &Ctx<'_>) -> Result<Out, ApiError> {
+fn lines_page<'r>(
+    rc: &Rc,
+    url: String,
+    d: &'r SalesDoc,
+    inv: bool,
+    ctx: &Ctx<'_>,
+) -> Result<Out, ApiError> {
     let rows = d.lines.iter().enumerate().map(|(i, l)| (i as u64, l));
-    let after = move |k: u64| -> Box<dyn Iterator<Item = (u64, &'r Line)> + 'r> { Box::new(d.lines.iter().enumerate().skip(k as usize + 1).map(|(i, l)| (i as u64, l))) };
+    let after = move |k: u64| -> Box<dyn Iterator<Item = (u64, &'r Line)> + 'r> {
+        Box::new(
+            d.lines
+                .iter()
+                .enumerate()
+                .skip(k as usize + 1)
+                .map(|(i, l)| (i as u64, l)),
+        )
+    };
     if inv {
-        list(rc, url, SALES_INVOICE_LINE, "salesInvoiceLine", INVOICE_LINE_NAVS, rows, after, move |l: &Line| line_ver(d.ver, l), ctx, &expand::invoice_line)
+        list(
+            rc,
+            url,
+            SALES_INVOICE_LINE,
+            "salesInvoiceLine",
+            INVOICE_LINE_NAVS,
+            rows,
+            after,
+            move |l: &Line| line_ver(d.ver, l),
+            ctx,
+            &expand::invoice_line,
+        )
     } else {
-        list(rc, url, SALES_CREDIT_MEMO_LINE, "salesCreditMemoLine", CRMEMO_LINE_NAVS, rows, after, move |l: &Line| line_ver(d.ver, l), ctx, &expand::crmemo_line)
+        list(
+            rc,
+            url,
+            SALES_CREDIT_MEMO_LINE,
+            "salesCreditMemoLine",
+            CRMEMO_LINE_NAVS,
+            rows,
+            after,
+            move |l: &Line| line_ver(d.ver, l),
+            ctx,
+            &expand::crmemo_line,
+        )
     }
 }
 
@@ -256,11 +431,34 @@ fn company_get(rc: &Rc, co: &Company, rest: &[&str]) -> Result<Out, ApiError> {
             let t = &$tbl;
             match key {
                 None if rest.len() == 1 => {
-                    return list(rc, base(name), $fields, $ty, $navs, t.rows.iter().map(|(k, v)| (*k, v)), |k| Box::new(t.rows.range(k + 1..).map(|(k, v)| (*k, v))), |r| r.ver, $ctx, $exp)
+                    return list(
+                        rc,
+                        base(name),
+                        $fields,
+                        $ty,
+                        $navs,
+                        t.rows.iter().map(|(k, v)| (*k, v)),
+                        |k| Box::new(t.rows.range(k + 1..).map(|(k, v)| (*k, v))),
+                        |r| r.ver,
+                        $ctx,
+                        $exp,
+                    );
                 }
                 Some(id) if rest.len() == 1 => {
-                    let r = t.get(&guid(id)?).ok_or_else(|| ApiError::not_found($ty, id))?;
-                    return single(rc, format!("{}/$entity", base(name)), $fields, $ty, $navs, r, r.ver, $ctx, $exp);
+                    let r = t
+                        .get(&guid(id)?)
+                        .ok_or_else(|| ApiError::not_found($ty, id))?;
+                    return single(
+                        rc,
+                        format!("{}/$entity", base(name)),
+                        $fields,
+                        $ty,
+                        $navs,
+                        r,
+                        r.ver,
+                        $ctx,
+                        $exp,
+                    );
                 }
                 _ => {}
             }
@@ -269,16 +467,40 @@ fn company_get(rc: &Rc, co: &Company, rest: &[&str]) -> Result<Out, ApiError> {
     match name {
         "customers" | "customerFinancialDetails" => {
             let fin = customer_fin(co, rc.today);
-            let ctx = Ctx { fin: Some(&fin), ..Ctx::new(co) };
+            let ctx = Ctx {
+                fin: Some(&fin),
+                ..Ctx::new(co)
+            };
             if name == "customers" {
-                table!(co.customers, CUSTOMER, "customer", CUSTOMER_NAVS, &ctx, &expand::customer_exp);
+                table!(
+                    co.customers,
+                    CUSTOMER,
+                    "customer",
+                    CUSTOMER_NAVS,
+                    &ctx,
+                    &expand::customer_exp
+                );
             } else {
-                table!(co.customers, CUSTOMER_FIN, "customerFinancialDetail", NONE, &ctx, &expand::none);
+                table!(
+                    co.customers,
+                    CUSTOMER_FIN,
+                    "customerFinancialDetail",
+                    NONE,
+                    &ctx,
+                    &expand::none
+                );
             }
             Err(ApiError::no_segment(rest[1]))
         }
         "customerContacts" => {
-            table!(co.contacts, CUSTOMER_CONTACT, "customerContact", NONE, &ctx, &expand::none);
+            table!(
+                co.contacts,
+                CUSTOMER_CONTACT,
+                "customerContact",
+                NONE,
+                &ctx,
+                &expand::none
+            );
             Err(ApiError::no_segment(rest[1]))
         }
         "salesInvoices" | "salesCreditMemos" => {
@@ -286,29 +508,97 @@ fn company_get(rc: &Rc, co: &Company, rest: &[&str]) -> Result<Out, ApiError> {
             let t = if inv { &co.invoices } else { &co.credit_memos };
             if rest.len() == 1 {
                 if inv {
-                    table!(co.invoices, SALES_INVOICE, "salesInvoice", INVOICE_NAVS, &ctx, &expand::invoice);
+                    table!(
+                        co.invoices,
+                        SALES_INVOICE,
+                        "salesInvoice",
+                        INVOICE_NAVS,
+                        &ctx,
+                        &expand::invoice
+                    );
                 } else {
-                    table!(co.credit_memos, SALES_CREDIT_MEMO, "salesCreditMemo", CRMEMO_NAVS, &ctx, &expand::crmemo);
+                    table!(
+                        co.credit_memos,
+                        SALES_CREDIT_MEMO,
+                        "salesCreditMemo",
+                        CRMEMO_NAVS,
+                        &ctx,
+                        &expand::crmemo
+                    );
                 }
             }
             let id = key.ok_or_else(|| ApiError::no_segment(rest[1]))?;
-            let d = t.get(&guid(id)?).ok_or_else(|| ApiError::not_found(if inv { "salesInvoice" } else { "salesCreditMemo" }, id))?;
-            let lines_name = if inv { "salesInvoiceLines" } else { "salesCreditMemoLines" };
-            let ptype = if inv { "Sales_x0020_Invoice" } else { "Sales_x0020_Credit_x0020_Memo" };
-            let lptype = if inv { "Sales_x0020_Invoice_x0020_Line" } else { "Sales_x0020_Credit_x0020_Memo_x0020_Line" };
+            let d = t.get(&guid(id)?).ok_or_else(|| {
+                ApiError::not_found(
+                    if inv {
+                        "salesInvoice"
+                    } else {
+                        "salesCreditMemo"
+                    },
+                    id,
+                )
+            })?;
+            let lines_name = if inv {
+                "salesInvoiceLines"
+            } else {
+                "salesCreditMemoLines"
+            };
+            let ptype = if inv {
+                "Sales_x0020_Invoice"
+            } else {
+                "Sales_x0020_Credit_x0020_Memo"
+            };
+            let lptype = if inv {
+                "Sales_x0020_Invoice_x0020_Line"
+            } else {
+                "Sales_x0020_Credit_x0020_Memo_x0020_Line"
+            };
             let (sub, subkey) = seg(rest[1]);
             let url = format!("{}({})/{}", base(name), d.id, sub);
             match (sub, subkey, rest.len()) {
                 (s, None, 2) if s == lines_name => lines_page(rc, url, d, inv, &ctx),
                 (s, Some(lid), 2) if s == lines_name => {
-                    let l = Company::doc_line(d, &guid(lid)?).ok_or_else(|| ApiError::not_found(lines_name, lid))?;
-                    let (f, ty, navs, exp): (_, _, _, ExpandFn<'_, Line>) = if inv { (SALES_INVOICE_LINE, "salesInvoiceLine", INVOICE_LINE_NAVS, &expand::invoice_line) } else { (SALES_CREDIT_MEMO_LINE, "salesCreditMemoLine", CRMEMO_LINE_NAVS, &expand::crmemo_line) };
-                    single(rc, format!("{url}/$entity"), f, ty, navs, l, line_ver(d.ver, l), &ctx, exp)
+                    let l = Company::doc_line(d, &guid(lid)?)
+                        .ok_or_else(|| ApiError::not_found(lines_name, lid))?;
+                    let (f, ty, navs, exp): (_, _, _, ExpandFn<'_, Line>) = if inv {
+                        (
+                            SALES_INVOICE_LINE,
+                            "salesInvoiceLine",
+                            INVOICE_LINE_NAVS,
+                            &expand::invoice_line,
+                        )
+                    } else {
+                        (
+                            SALES_CREDIT_MEMO_LINE,
+                            "salesCreditMemoLine",
+                            CRMEMO_LINE_NAVS,
+                            &expand::crmemo_line,
+                        )
+                    };
+                    single(
+                        rc,
+                        format!("{url}/$entity"),
+                        f,
+                        ty,
+                        navs,
+                        l,
+                        line_ver(d.ver, l),
+                        &ctx,
+                        exp,
+                    )
                 }
                 ("dimensionSetLines", None, 2) => dim_lines(rc, url, co, d.dim_set, d.id, ptype),
                 (s, Some(lid), 3) if s == lines_name && rest[2] == "dimensionSetLines" => {
-                    let l = Company::doc_line(d, &guid(lid)?).ok_or_else(|| ApiError::not_found(lines_name, lid))?;
-                    dim_lines(rc, format!("{url}({lid})/dimensionSetLines"), co, l.dim_set, l.id, lptype)
+                    let l = Company::doc_line(d, &guid(lid)?)
+                        .ok_or_else(|| ApiError::not_found(lines_name, lid))?;
+                    dim_lines(
+                        rc,
+                        format!("{url}({lid})/dimensionSetLines"),
+                        co,
+                        l.dim_set,
+                        l.id,
+                        lptype,
+                    )
                 }
                 _ => Err(ApiError::no_segment(sub)),
             }
@@ -318,72 +608,273 @@ fn company_get(rc: &Rc, co: &Company, rest: &[&str]) -> Result<Out, ApiError> {
             let t = if inv { &co.invoices } else { &co.credit_memos };
             if let Some(lid) = key {
                 let lid = guid(lid)?;
-                let (d, l) = t.rows.values().find_map(|d| Company::doc_line(d, &lid).map(|l| (d, l))).ok_or_else(|| ApiError::not_found(name, &lid.to_string()))?;
-                let (f, ty, navs, exp): (_, _, _, ExpandFn<'_, Line>) = if inv { (SALES_INVOICE_LINE, "salesInvoiceLine", INVOICE_LINE_NAVS, &expand::invoice_line) } else { (SALES_CREDIT_MEMO_LINE, "salesCreditMemoLine", CRMEMO_LINE_NAVS, &expand::crmemo_line) };
-                return single(rc, format!("{}/$entity", base(name)), f, ty, navs, l, line_ver(d.ver, l), &ctx, exp);
+                let (d, l) = t
+                    .rows
+                    .values()
+                    .find_map(|d| Company::doc_line(d, &lid).map(|l| (d, l)))
+                    .ok_or_else(|| ApiError::not_found(name, &lid.to_string()))?;
+                let (f, ty, navs, exp): (_, _, _, ExpandFn<'_, Line>) = if inv {
+                    (
+                        SALES_INVOICE_LINE,
+                        "salesInvoiceLine",
+                        INVOICE_LINE_NAVS,
+                        &expand::invoice_line,
+                    )
+                } else {
+                    (
+                        SALES_CREDIT_MEMO_LINE,
+                        "salesCreditMemoLine",
+                        CRMEMO_LINE_NAVS,
+                        &expand::crmemo_line,
+                    )
+                };
+                return single(
+                    rc,
+                    format!("{}/$entity", base(name)),
+                    f,
+                    ty,
+                    navs,
+                    l,
+                    line_ver(d.ver, l),
+                    &ctx,
+                    exp,
+                );
             }
-            let doc = filter_eq(&rc.q.filter, "documentId").ok_or_else(|| ApiError::new(400, "Application_DialogException", "You must specify a document id to get the lines."))?;
-            let d = t.get(&guid(&doc)?).ok_or_else(|| ApiError::not_found(name, &doc))?;
+            let doc = filter_eq(&rc.q.filter, "documentId").ok_or_else(|| {
+                ApiError::new(
+                    400,
+                    "Application_DialogException",
+                    "You must specify a document id to get the lines.",
+                )
+            })?;
+            let d = t
+                .get(&guid(&doc)?)
+                .ok_or_else(|| ApiError::not_found(name, &doc))?;
             lines_page(rc, base(name), d, inv, &ctx)
         }
         "customerPaymentJournals" => {
-            table!(co.journals, PAYMENT_JOURNAL, "customerPaymentJournal", JOURNAL_NAVS, &ctx, &expand::journal);
+            table!(
+                co.journals,
+                PAYMENT_JOURNAL,
+                "customerPaymentJournal",
+                JOURNAL_NAVS,
+                &ctx,
+                &expand::journal
+            );
             let jid = guid(key.unwrap_or_default())?;
-            let j = co.journals.get(&jid).ok_or_else(|| ApiError::not_found("customerPaymentJournal", &jid.to_string()))?;
+            let j = co
+                .journals
+                .get(&jid)
+                .ok_or_else(|| ApiError::not_found("customerPaymentJournal", &jid.to_string()))?;
             let (sub, subkey) = seg(rest[1]);
             if sub != "customerPayments" || rest.len() > 2 {
                 return Err(ApiError::no_segment(sub));
             }
-            payments(rc, format!("{}({})/customerPayments", base(name), jid), co, j.id, subkey)
+            payments(
+                rc,
+                format!("{}({})/customerPayments", base(name), jid),
+                co,
+                j.id,
+                subkey,
+            )
         }
         "customerPayments" => {
             if let Some(id) = key {
-                let p = co.payments.get(&guid(id)?).ok_or_else(|| ApiError::not_found("customerPayment", id))?;
+                let p = co
+                    .payments
+                    .get(&guid(id)?)
+                    .ok_or_else(|| ApiError::not_found("customerPayment", id))?;
                 return match rest.get(1) {
-                    None => single(rc, format!("{}/$entity", base(name)), PAYMENT, "customerPayment", PAYMENT_NAVS, p, p.ver, &ctx, &expand::payment),
-                    Some(&"dimensionSetLines") => dim_lines(rc, format!("{}({})/dimensionSetLines", base(name), p.id), co, 0, p.id, "Journal_x0020_Line"),
+                    None => single(
+                        rc,
+                        format!("{}/$entity", base(name)),
+                        PAYMENT,
+                        "customerPayment",
+                        PAYMENT_NAVS,
+                        p,
+                        p.ver,
+                        &ctx,
+                        &expand::payment,
+                    ),
+                    Some(&"dimensionSetLines") => dim_lines(
+                        rc,
+                        format!("{}({})/dimensionSetLines", base(name), p.id),
+                        co,
+                        0,
+                        p.id,
+                        "Journal_x0020_Line",
+                    ),
                     Some(s) => Err(ApiError::no_segment(s)),
                 };
             }
-            let jid = match (filter_eq(&rc.q.filter, "journalId"), filter_eq(&rc.q.filter, "journalDisplayName")) {
+            let jid = match (
+                filter_eq(&rc.q.filter, "journalId"),
+                filter_eq(&rc.q.filter, "journalDisplayName"),
+            ) {
                 (Some(j), _) => guid(&j)?,
-                (None, Some(code)) => co.journals.rows.values().find(|j| j.code.eq_ignore_ascii_case(&code)).map(|j| j.id).ok_or_else(|| ApiError::not_found("customerPaymentJournal", &code))?,
-                _ => return Err(ApiError::new(400, "Application_DialogException", "You must specify a journal batch ID or a journal ID to get a journal line.")),
+                (None, Some(code)) => co
+                    .journals
+                    .rows
+                    .values()
+                    .find(|j| j.code.eq_ignore_ascii_case(&code))
+                    .map(|j| j.id)
+                    .ok_or_else(|| ApiError::not_found("customerPaymentJournal", &code))?,
+                _ => {
+                    return Err(ApiError::new(
+                        400,
+                        "Application_DialogException",
+                        "You must specify a journal batch ID or a journal ID to get a journal line.",
+                    ));
+                }
             };
             payments(rc, base(name), co, jid, None)
         }
         "dimensions" => {
-            table!(co.dimensions, DIMENSION, "dimension", DIMENSION_NAVS, &ctx, &expand::dimension);
+            table!(
+                co.dimensions,
+                DIMENSION,
+                "dimension",
+                DIMENSION_NAVS,
+                &ctx,
+                &expand::dimension
+            );
             let did = guid(key.unwrap_or_default())?;
             if rest.get(1) != Some(&"dimensionValues") || rest.len() > 2 {
                 return Err(ApiError::no_segment(rest[1]));
             }
-            let vals: Vec<(u64, &DimValue)> = co.dim_values.rows.iter().filter(|(_, v)| v.dimension_id == did).map(|(k, v)| (*k, v)).collect();
+            let vals: Vec<(u64, &DimValue)> = co
+                .dim_values
+                .rows
+                .iter()
+                .filter(|(_, v)| v.dimension_id == did)
+                .map(|(k, v)| (*k, v))
+                .collect();
             let vals2 = vals.clone();
-            list(rc, format!("{}({})/dimensionValues", base(name), did), DIMENSION_VALUE, "dimensionValue", DIMVALUE_NAVS, vals.into_iter(), move |k| Box::new(vals2.clone().into_iter().filter(move |(x, _)| *x > k)), |r| r.ver, &ctx, &expand::dim_value)
+            list(
+                rc,
+                format!("{}({})/dimensionValues", base(name), did),
+                DIMENSION_VALUE,
+                "dimensionValue",
+                DIMVALUE_NAVS,
+                vals.into_iter(),
+                move |k| Box::new(vals2.clone().into_iter().filter(move |(x, _)| *x > k)),
+                |r| r.ver,
+                &ctx,
+                &expand::dim_value,
+            )
         }
         "dimensionValues" => {
-            table!(co.dim_values, DIMENSION_VALUE, "dimensionValue", DIMVALUE_NAVS, &ctx, &expand::dim_value);
+            table!(
+                co.dim_values,
+                DIMENSION_VALUE,
+                "dimensionValue",
+                DIMVALUE_NAVS,
+                &ctx,
+                &expand::dim_value
+            );
             Err(ApiError::no_segment(rest[1]))
         }
-        "journals" => Err(ApiError::new(405, "BadRequest_MethodNotAllowed", "'GET' requests for 'journals' of EdmType 'Entity' are not allowed within Dynamics 365 Business Central OData web services.")),
+        "journals" => Err(ApiError::new(
+            405,
+            "BadRequest_MethodNotAllowed",
+            "'GET' requests for 'journals' of EdmType 'Entity' are not allowed within Dynamics 365 Business Central OData web services.",
+        )),
         _ => Err(ApiError::no_segment(name)),
     }
 }
 
-fn payments(rc: &Rc, url: String, co: &Company, jid: Uuid, key: Option<&str>) -> Result<Out, ApiError> {
+fn payments(
+    rc: &Rc,
+    url: String,
+    co: &Company,
+    jid: Uuid,
+    key: Option<&str>,
+) -> Result<Out, ApiError> {
     let ctx = Ctx::new(co);
     if let Some(id) = key {
-        let p = co.payments.get(&guid(id)?).filter(|p| p.journal_id == jid).ok_or_else(|| ApiError::not_found("customerPayment", id))?;
-        return single(rc, format!("{url}/$entity"), PAYMENT, "customerPayment", PAYMENT_NAVS, p, p.ver, &ctx, &expand::payment);
+        let p = co
+            .payments
+            .get(&guid(id)?)
+            .filter(|p| p.journal_id == jid)
+            .ok_or_else(|| ApiError::not_found("customerPayment", id))?;
+        return single(
+            rc,
+            format!("{url}/$entity"),
+            PAYMENT,
+            "customerPayment",
+            PAYMENT_NAVS,
+            p,
+            p.ver,
+            &ctx,
+            &expand::payment,
+        );
     }
-    let rows = co.payments.rows.iter().filter(move |(_, p)| p.journal_id == jid).map(|(k, v)| (*k, v));
-    list(rc, url, PAYMENT, "customerPayment", PAYMENT_NAVS, rows, move |k| Box::new(co.payments.rows.range(k + 1..).filter(move |(_, p)| p.journal_id == jid).map(|(k, v)| (*k, v))), |r| r.ver, &ctx, &expand::payment)
+    let rows = co
+        .payments
+        .rows
+        .iter()
+        .filter(move |(_, p)| p.journal_id == jid)
+        .map(|(k, v)| (*k, v));
+    list(
+        rc,
+        url,
+        PAYMENT,
+        "customerPayment",
+        PAYMENT_NAVS,
+        rows,
+        move |k| {
+            Box::new(
+                co.payments
+                    .rows
+                    .range(k + 1..)
+                    .filter(move |(_, p)| p.journal_id == jid)
+                    .map(|(k, v)| (*k, v)),
+            )
+        },
+        |r| r.ver,
+        &ctx,
+        &expand::payment,
+    )
 }
 
-fn dim_lines(rc: &Rc, url: String, co: &Company, set: u32, parent: Uuid, ptype: &'static str) -> Result<Out, ApiError> {
-    let ctx = Ctx { co, parent_id: parent, parent_type: ptype, fin: None };
-    let entries: &[DimEntry] = co.dim_sets.get(set as usize).map(|v| v.as_slice()).unwrap_or(&[]);
+fn dim_lines(
+    rc: &Rc,
+    url: String,
+    co: &Company,
+    set: u32,
+    parent: Uuid,
+    ptype: &'static str,
+) -> Result<Out, ApiError> {
+    let ctx = Ctx {
+        co,
+        parent_id: parent,
+        parent_type: ptype,
+        fin: None,
+    };
+    let entries: &[DimEntry] = co
+        .dim_sets
+        .get(set as usize)
+        .map(|v| v.as_slice())
+        .unwrap_or(&[]);
     let rows = entries.iter().enumerate().map(|(i, e)| (i as u64, e));
-    list(rc, url, DIMENSION_SET_LINE, "dimensionSetLine", NONE, rows, move |k| Box::new(entries.iter().enumerate().skip(k as usize + 1).map(|(i, e)| (i as u64, e))), |e| e.value_id.as_u128() as u64, &ctx, &expand::none)
+    list(
+        rc,
+        url,
+        DIMENSION_SET_LINE,
+        "dimensionSetLine",
+        NONE,
+        rows,
+        move |k| {
+            Box::new(
+                entries
+                    .iter()
+                    .enumerate()
+                    .skip(k as usize + 1)
+                    .map(|(i, e)| (i as u64, e)),
+            )
+        },
+        |e| e.value_id.as_u128() as u64,
+        &ctx,
+        &expand::none,
+    )
 }

@@ -75,7 +75,9 @@ impl V<'_> {
 }
 
 /// A comparable, owned form of a value.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
 pub enum Key {
     /// Null literal.
     Null,
@@ -183,7 +185,7 @@ pub fn push_dec(out: &mut Vec<u8>, c: i64) {
     let f = a % 100;
     if f != 0 {
         out.push(b'.');
-        if f % 10 == 0 {
+        if f.is_multiple_of(10) {
             push_num(out, f / 10, 1);
         } else {
             push_num(out, f, 2);

@@ -5,9 +5,10 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use axum::http::{Method, StatusCode};
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 use uuid::Uuid;
 
+use crate::State;
 use crate::api::{Out, Rc};
 use crate::entities::*;
 use crate::error::ApiError;
@@ -15,12 +16,18 @@ use crate::model::Subscription;
 use crate::sets::{ctx_url, list, seg, single};
 use crate::value::dt_string;
 use crate::writes::check_if_match;
-use crate::State;
 
 /// Subscription lifetime: 3 days.
 pub const LIFETIME_MS: i64 = 3 * 24 * 3600 * 1000;
 /// Entity sets that support webhooks (of those we serve).
-pub const SUPPORTED: &[&str] = &["customers", "salesInvoices", "salesCreditMemos", "customerPaymentJournals", "journals", "dimensions"];
+pub const SUPPORTED: &[&str] = &[
+    "customers",
+    "salesInvoices",
+    "salesCreditMemos",
+    "customerPaymentJournals",
+    "journals",
+    "dimensions",
+];
 
 /// A change to a record.
 #[derive(Debug, Clone)]
@@ -41,8 +48,22 @@ pub struct Change {
 
 impl Change {
     /// New change.
-    pub fn new(env: usize, company: Uuid, set: &'static str, id: Uuid, kind: &'static str, at: i64) -> Self {
-        Change { env, company, set, id, kind, at }
+    pub fn new(
+        env: usize,
+        company: Uuid,
+        set: &'static str,
+        id: Uuid,
+        kind: &'static str,
+        at: i64,
+    ) -> Self {
+        Change {
+            env,
+            company,
+            set,
+            id,
+            kind,
+            at,
+        }
     }
 }
 
@@ -61,7 +82,10 @@ impl Default for Hooks {
             pending: Mutex::new(Vec::new()),
             first: Mutex::new(None),
             retry: Mutex::new(Vec::new()),
-            client: reqwest::Client::builder().timeout(Duration::from_secs(5)).build().unwrap_or_default(),
+            client: reqwest::Client::builder()
+                .timeout(Duration::from_secs(5))
+                .build()
+                .unwrap_or_default(),
         }
     }
 }
@@ -85,12 +109,19 @@ impl Hooks {
     /// Record a change.
     pub fn push(&self, c: Change) {
         self.pending.lock().expect("hooks").push(c);
-        self.first.lock().expect("hooks").get_or_insert_with(Instant::now);
+        self.first
+            .lock()
+            .expect("hooks")
+            .get_or_insert_with(Instant::now);
     }
 
     /// Whether the batching delay has passed.
     pub fn due(&self, delay: Duration) -> bool {
-        self.first.lock().expect("hooks").is_some_and(|t| t.elapsed() >= delay) || !self.retry.lock().expect("hooks").is_empty()
+        self.first
+            .lock()
+            .expect("hooks")
+            .is_some_and(|t| t.elapsed() >= delay)
+            || !self.retry.lock().expect("hooks").is_empty()
     }
 
     /// Deliver everything pending now. Returns the number of notifications delivered.
@@ -106,12 +137,16 @@ impl Hooks {
             }
             let mut per_sub: HashMap<String, (String, Vec<Value>, Vec<i64>)> = HashMap::new();
             for c in &changes {
-                let Some(env) = w.envs.get(c.env) else { continue };
+                let Some(env) = w.envs.get(c.env) else {
+                    continue;
+                };
                 for s in env.subscriptions.values() {
                     if parse_resource(&s.resource) != Some((c.company, c.set.to_string())) {
                         continue;
                     }
-                    let e = per_sub.entry(s.id.to_string()).or_insert_with(|| (s.notification_url.to_string(), Vec::new(), Vec::new()));
+                    let e = per_sub.entry(s.id.to_string()).or_insert_with(|| {
+                        (s.notification_url.to_string(), Vec::new(), Vec::new())
+                    });
                     e.1.push(json!({
                         "subscriptionId": s.id, "clientState": s.client_state,
                         "expirationDateTime": dt_string(s.expires),
@@ -124,7 +159,11 @@ impl Hooks {
             }
             for (sid, (url, mut items, ats)) in per_sub {
                 if items.len() > 1000 {
-                    let s = w.envs.iter().find_map(|e| e.subscriptions.get(&sid)).cloned();
+                    let s = w
+                        .envs
+                        .iter()
+                        .find_map(|e| e.subscriptions.get(&sid))
+                        .cloned();
                     if let Some(s) = s {
                         let first = ats.iter().min().copied().unwrap_or(now) - 50;
                         items = vec![json!({
@@ -139,18 +178,29 @@ impl Hooks {
                 by_url.entry(url).or_default().extend(items);
             }
         }
-        let mut batches: Vec<(String, Vec<Value>, u32)> = by_url.into_iter().map(|(u, v)| (u, v, 0)).collect();
+        let mut batches: Vec<(String, Vec<Value>, u32)> =
+            by_url.into_iter().map(|(u, v)| (u, v, 0)).collect();
         batches.extend(std::mem::take(&mut *self.retry.lock().expect("hooks")));
         let mut delivered = 0;
         for (url, items, attempts) in batches {
             let id = Uuid::new_v4().to_string();
-            let r = self.client.post(&url).header("clientRequestId", &id).header("x-ms-correlation-id", &id).json(&json!({ "value": items })).send().await;
+            let r = self
+                .client
+                .post(&url)
+                .header("clientRequestId", &id)
+                .header("x-ms-correlation-id", &id)
+                .json(&json!({ "value": items }))
+                .send()
+                .await;
             let status = r.as_ref().map(|r| r.status().as_u16()).unwrap_or(503);
             if (200..300).contains(&status) {
                 delivered += items.len();
             } else if matches!(status, 408 | 429) || status >= 500 {
                 if attempts + 1 < 5 {
-                    self.retry.lock().expect("hooks").push((url, items, attempts + 1));
+                    self.retry
+                        .lock()
+                        .expect("hooks")
+                        .push((url, items, attempts + 1));
                 }
             } else {
                 // Any other answer deletes the subscriptions behind this URL.
@@ -166,9 +216,21 @@ impl Hooks {
     /// The validation handshake: POST `notificationUrl?validationToken=…`, expect the token back.
     pub async fn handshake(&self, url: &str) -> Result<(), ApiError> {
         let token = Uuid::new_v4().to_string();
-        let mut u = url::Url::parse(url).map_err(|_| ApiError::new(400, "BadRequest", format!("The notification URL '{url}' is not valid.")))?;
+        let mut u = url::Url::parse(url).map_err(|_| {
+            ApiError::new(
+                400,
+                "BadRequest",
+                format!("The notification URL '{url}' is not valid."),
+            )
+        })?;
         u.query_pairs_mut().append_pair("validationToken", &token);
-        let fail = || ApiError::new(400, "BadRequest", "The subscription could not be created because the notification URL did not return the validation token.");
+        let fail = || {
+            ApiError::new(
+                400,
+                "BadRequest",
+                "The subscription could not be created because the notification URL did not return the validation token.",
+            )
+        };
         let r = self.client.post(u).send().await.map_err(|_| fail())?;
         if r.status() != reqwest::StatusCode::OK {
             return Err(fail());
@@ -189,7 +251,11 @@ pub fn is_subscription_route(segs: &[String]) -> bool {
 fn body(rc: &Rc) -> Result<serde_json::Map<String, Value>, ApiError> {
     match serde_json::from_slice::<Value>(&rc.body) {
         Ok(Value::Object(m)) => Ok(m),
-        _ => Err(ApiError::new(400, "BadRequest", "The request body must be a JSON object.")),
+        _ => Err(ApiError::new(
+            400,
+            "BadRequest",
+            "The request body must be a JSON object.",
+        )),
     }
 }
 
@@ -203,29 +269,91 @@ pub async fn route(state: Arc<State>, rc: Rc) -> Result<Out, ApiError> {
             let mut w = state.world.write().expect("world");
             let env = &mut w.envs[rc.env];
             env.subscriptions.retain(|_, s| s.expires > now);
-            let rows: Vec<(u64, &Subscription)> = env.subscriptions.values().enumerate().map(|(i, s)| (i as u64, s)).collect();
+            let rows: Vec<(u64, &Subscription)> = env
+                .subscriptions
+                .values()
+                .enumerate()
+                .map(|(i, s)| (i as u64, s))
+                .collect();
             let rows2 = rows.clone();
-            list(&rc, url, SUBSCRIPTION, "subscriptions", &[], rows.into_iter(), move |k| Box::new(rows2.clone().into_iter().skip(k as usize + 1)), |s| s.ver, &Ctx::new(&NO_COMPANY), &|_, _, _, _| Ok(()))
+            list(
+                &rc,
+                url,
+                SUBSCRIPTION,
+                "subscriptions",
+                &[],
+                rows.into_iter(),
+                move |k| Box::new(rows2.clone().into_iter().skip(k as usize + 1)),
+                |s| s.ver,
+                &Ctx::new(&NO_COMPANY),
+                &|_, _, _, _| Ok(()),
+            )
         }
         (Method::GET, Some(id)) => {
             let w = state.world.read().expect("world");
-            let s = w.envs[rc.env].subscriptions.get(&id).filter(|s| s.expires > now).ok_or_else(|| ApiError::not_found("subscriptions", &id))?;
-            single(&rc, format!("{url}/$entity"), SUBSCRIPTION, "subscriptions", &[], s, s.ver, &Ctx::new(&NO_COMPANY), &|_, _, _, _| Ok(()))
+            let s = w.envs[rc.env]
+                .subscriptions
+                .get(&id)
+                .filter(|s| s.expires > now)
+                .ok_or_else(|| ApiError::not_found("subscriptions", &id))?;
+            single(
+                &rc,
+                format!("{url}/$entity"),
+                SUBSCRIPTION,
+                "subscriptions",
+                &[],
+                s,
+                s.ver,
+                &Ctx::new(&NO_COMPANY),
+                &|_, _, _, _| Ok(()),
+            )
         }
         (Method::POST, None) => {
             let m = body(&rc)?;
-            let nurl = m.get("notificationUrl").and_then(|v| v.as_str()).unwrap_or_default().to_string();
-            let resource = m.get("resource").and_then(|v| v.as_str()).unwrap_or_default().to_string();
-            let client_state = m.get("clientState").and_then(|v| v.as_str()).unwrap_or_default().to_string();
+            let nurl = m
+                .get("notificationUrl")
+                .and_then(|v| v.as_str())
+                .unwrap_or_default()
+                .to_string();
+            let resource = m
+                .get("resource")
+                .and_then(|v| v.as_str())
+                .unwrap_or_default()
+                .to_string();
+            let client_state = m
+                .get("clientState")
+                .and_then(|v| v.as_str())
+                .unwrap_or_default()
+                .to_string();
             if nurl.is_empty() || resource.is_empty() {
-                return Err(ApiError::new(400, "BadRequest_RequiredParamNotProvided", "Field 'notificationUrl' and 'resource' must not be blank."));
+                return Err(ApiError::new(
+                    400,
+                    "BadRequest_RequiredParamNotProvided",
+                    "Field 'notificationUrl' and 'resource' must not be blank.",
+                ));
             }
             if client_state.len() > 2048 {
-                return Err(ApiError::new(400, "Application_StringExceededLength", "The length of the clientState must be less than or equal to 2048 characters."));
+                return Err(ApiError::new(
+                    400,
+                    "Application_StringExceededLength",
+                    "The length of the clientState must be less than or equal to 2048 characters.",
+                ));
             }
-            let (cid, set) = parse_resource(&resource).ok_or_else(|| ApiError::new(400, "BadRequest", format!("The resource '{resource}' is not valid.")))?;
+            let (cid, set) = parse_resource(&resource).ok_or_else(|| {
+                ApiError::new(
+                    400,
+                    "BadRequest",
+                    format!("The resource '{resource}' is not valid."),
+                )
+            })?;
             if !SUPPORTED.contains(&set.as_str()) {
-                return Err(ApiError::new(400, "BadRequest", format!("The resource '{resource}' is not supported for webhook subscriptions.")));
+                return Err(ApiError::new(
+                    400,
+                    "BadRequest",
+                    format!(
+                        "The resource '{resource}' is not supported for webhook subscriptions."
+                    ),
+                ));
             }
             {
                 let w = state.world.read().expect("world");
@@ -234,7 +362,11 @@ pub async fn route(state: Arc<State>, rc: Rc) -> Result<Out, ApiError> {
                     return Err(crate::sets::company_not_found(&cid.to_string()));
                 }
                 if env.subscriptions.len() >= 200 {
-                    return Err(ApiError::new(400, "BadRequest", "The maximum number of subscriptions (200) has been reached."));
+                    return Err(ApiError::new(
+                        400,
+                        "BadRequest",
+                        "The maximum number of subscriptions (200) has been reached.",
+                    ));
                 }
             }
             state.hooks.handshake(&nurl).await?;
@@ -254,22 +386,44 @@ pub async fn route(state: Arc<State>, rc: Rc) -> Result<Out, ApiError> {
             };
             w.envs[rc.env].subscriptions.insert(id.clone(), s);
             let s = &w.envs[rc.env].subscriptions[&id];
-            let mut o = single(&rc, format!("{url}/$entity"), SUBSCRIPTION, "subscriptions", &[], s, s.ver, &Ctx::new(&NO_COMPANY), &|_, _, _, _| Ok(()))?;
+            let mut o = single(
+                &rc,
+                format!("{url}/$entity"),
+                SUBSCRIPTION,
+                "subscriptions",
+                &[],
+                s,
+                s.ver,
+                &Ctx::new(&NO_COMPANY),
+                &|_, _, _, _| Ok(()),
+            )?;
             o.status = StatusCode::CREATED;
             Ok(o)
         }
         (Method::PATCH, Some(id)) => {
             let (cur, m) = {
                 let w = state.world.read().expect("world");
-                let s = w.envs[rc.env].subscriptions.get(&id).filter(|s| s.expires > now).cloned().ok_or_else(|| ApiError::not_found("subscriptions", &id))?;
+                let s = w.envs[rc.env]
+                    .subscriptions
+                    .get(&id)
+                    .filter(|s| s.expires > now)
+                    .cloned()
+                    .ok_or_else(|| ApiError::not_found("subscriptions", &id))?;
                 (s, body(&rc)?)
             };
             check_if_match(&rc, cur.ver)?;
-            let nurl = m.get("notificationUrl").and_then(|v| v.as_str()).map(|s| s.to_string()).unwrap_or_else(|| cur.notification_url.to_string());
+            let nurl = m
+                .get("notificationUrl")
+                .and_then(|v| v.as_str())
+                .map(|s| s.to_string())
+                .unwrap_or_else(|| cur.notification_url.to_string());
             state.hooks.handshake(&nurl).await?;
             let mut w = state.world.write().expect("world");
             let ver = w.next_ver();
-            let s = w.envs[rc.env].subscriptions.get_mut(&id).ok_or_else(|| ApiError::not_found("subscriptions", &id))?;
+            let s = w.envs[rc.env]
+                .subscriptions
+                .get_mut(&id)
+                .ok_or_else(|| ApiError::not_found("subscriptions", &id))?;
             s.notification_url = nurl.into();
             if let Some(cs) = m.get("clientState").and_then(|v| v.as_str()) {
                 s.client_state = cs.into();
@@ -278,13 +432,30 @@ pub async fn route(state: Arc<State>, rc: Rc) -> Result<Out, ApiError> {
             s.modified = now;
             s.ver = ver;
             let s = &w.envs[rc.env].subscriptions[&id];
-            single(&rc, format!("{url}/$entity"), SUBSCRIPTION, "subscriptions", &[], s, s.ver, &Ctx::new(&NO_COMPANY), &|_, _, _, _| Ok(()))
+            single(
+                &rc,
+                format!("{url}/$entity"),
+                SUBSCRIPTION,
+                "subscriptions",
+                &[],
+                s,
+                s.ver,
+                &Ctx::new(&NO_COMPANY),
+                &|_, _, _, _| Ok(()),
+            )
         }
         (Method::DELETE, Some(id)) => {
             let mut w = state.world.write().expect("world");
-            w.envs[rc.env].subscriptions.remove(&id).ok_or_else(|| ApiError::not_found("subscriptions", &id))?;
+            w.envs[rc.env]
+                .subscriptions
+                .remove(&id)
+                .ok_or_else(|| ApiError::not_found("subscriptions", &id))?;
             Ok(Out::no_content())
         }
-        (m, _) => Err(ApiError::new(405, "BadRequest_MethodNotAllowed", format!("'{m}' requests for 'subscriptions' are not allowed."))),
+        (m, _) => Err(ApiError::new(
+            405,
+            "BadRequest_MethodNotAllowed",
+            format!("'{m}' requests for 'subscriptions' are not allowed."),
+        )),
     }
 }

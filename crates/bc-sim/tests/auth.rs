@@ -11,17 +11,26 @@ use serde_json::Value;
 use sha2::Digest;
 
 fn pkce(verifier: &str) -> String {
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(sha2::Sha256::digest(verifier.as_bytes()))
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .encode(sha2::Sha256::digest(verifier.as_bytes()))
 }
 
-async fn authorize(sim: &bc_sim::Sim, redirect: &str, challenge: &str, state: &str) -> reqwest::Response {
+async fn authorize(
+    sim: &bc_sim::Sim,
+    redirect: &str,
+    challenge: &str,
+    state: &str,
+) -> reqwest::Response {
     client()
         .get(sim.authorize_url())
         .query(&[
             ("client_id", sim.client_id().as_str()),
             ("response_type", "code"),
             ("redirect_uri", redirect),
-            ("scope", "https://api.businesscentral.dynamics.com/.default offline_access"),
+            (
+                "scope",
+                "https://api.businesscentral.dynamics.com/.default offline_access",
+            ),
             ("state", state),
             ("code_challenge", challenge),
             ("code_challenge_method", "S256"),
@@ -34,7 +43,11 @@ async fn authorize(sim: &bc_sim::Sim, redirect: &str, challenge: &str, state: &s
 fn code_of(r: &reqwest::Response) -> (String, Option<String>) {
     let loc = r.headers()["location"].to_str().unwrap();
     let u = url::Url::parse(loc).unwrap();
-    let get = |k: &str| u.query_pairs().find(|(a, _)| a == k).map(|(_, v)| v.into_owned());
+    let get = |k: &str| {
+        u.query_pairs()
+            .find(|(a, _)| a == k)
+            .map(|(_, v)| v.into_owned())
+    };
     (get("code").unwrap_or_default(), get("state"))
 }
 
@@ -58,7 +71,12 @@ async fn redeem(sim: &bc_sim::Sim, code: &str, redirect: &str, verifier: &str) -
 async fn refresh(sim: &bc_sim::Sim, rt: &str) -> (u16, Value) {
     let r = client()
         .post(sim.token_url())
-        .form(&[("grant_type", "refresh_token"), ("client_id", &sim.client_id()), ("client_secret", &sim.client_secret()), ("refresh_token", rt)])
+        .form(&[
+            ("grant_type", "refresh_token"),
+            ("client_id", &sim.client_id()),
+            ("client_secret", &sim.client_secret()),
+            ("refresh_token", rt),
+        ])
         .send()
         .await
         .unwrap();
@@ -67,7 +85,12 @@ async fn refresh(sim: &bc_sim::Sim, rt: &str) -> (u16, Value) {
 
 fn claims(jwt: &str) -> Value {
     let p = jwt.split('.').nth(1).unwrap();
-    serde_json::from_slice(&base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(p).unwrap()).unwrap()
+    serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(p)
+            .unwrap(),
+    )
+    .unwrap()
 }
 
 #[tokio::test]
@@ -80,7 +103,12 @@ async fn authorization_code_with_pkce_then_refresh_rotation() {
     assert_eq!(r.status(), 302);
     let (code, st) = code_of(&r);
     assert_eq!(st.as_deref(), Some(state), "state must come back untouched");
-    assert!(r.headers()["location"].to_str().unwrap().starts_with(&redirect));
+    assert!(
+        r.headers()["location"]
+            .to_str()
+            .unwrap()
+            .starts_with(&redirect)
+    );
     let (s, tok) = redeem(&sim, &code, &redirect, verifier).await;
     assert_eq!(s, 200, "{tok}");
     assert_eq!(tok["token_type"], "Bearer");
@@ -102,8 +130,17 @@ async fn authorization_code_with_pkce_then_refresh_rotation() {
     let rt2 = t2["refresh_token"].as_str().unwrap().to_string();
     assert_ne!(rt1, rt2);
     let (s, e) = refresh(&sim, &rt1).await;
-    assert_eq!((s, e["error"].as_str()), (400, Some("invalid_grant")), "{e}");
-    assert!(e["error_description"].as_str().unwrap().starts_with("AADSTS"));
+    assert_eq!(
+        (s, e["error"].as_str()),
+        (400, Some("invalid_grant")),
+        "{e}"
+    );
+    assert!(
+        e["error_description"]
+            .as_str()
+            .unwrap()
+            .starts_with("AADSTS")
+    );
     for k in ["error_codes", "timestamp", "trace_id", "correlation_id"] {
         assert!(e.get(k).is_some(), "{k} missing in {e}");
     }
@@ -116,9 +153,21 @@ async fn authorization_code_with_pkce_then_refresh_rotation() {
 async fn pkce_failure_and_redirect_checks() {
     let sim = start().await;
     let redirect = sim.redirect_uri();
-    let r = authorize(&sim, &redirect, &pkce("right-verifier-right-verifier-right-verifier"), "s").await;
+    let r = authorize(
+        &sim,
+        &redirect,
+        &pkce("right-verifier-right-verifier-right-verifier"),
+        "s",
+    )
+    .await;
     let (code, _) = code_of(&r);
-    let (s, e) = redeem(&sim, &code, &redirect, "wrong-verifier-wrong-verifier-wrong-verifier").await;
+    let (s, e) = redeem(
+        &sim,
+        &code,
+        &redirect,
+        "wrong-verifier-wrong-verifier-wrong-verifier",
+    )
+    .await;
     assert_eq!(s, 400);
     assert_eq!(e["error"], "invalid_grant");
     assert_eq!(e["error_codes"][0], 501481, "{e}");
@@ -128,9 +177,21 @@ async fn pkce_failure_and_redirect_checks() {
     assert!(r.headers().get("location").is_none());
     assert!(r.text().await.unwrap().contains("AADSTS50011"));
     // Redemption with a different redirect_uri than authorize.
-    let r = authorize(&sim, &redirect, &pkce("v-v-v-v-v-v-v-v-v-v-v-v-v-v-v-v-v-v-v-v-v-v"), "s").await;
+    let r = authorize(
+        &sim,
+        &redirect,
+        &pkce("v-v-v-v-v-v-v-v-v-v-v-v-v-v-v-v-v-v-v-v-v-v"),
+        "s",
+    )
+    .await;
     let (code, _) = code_of(&r);
-    let (s, e) = redeem(&sim, &code, "http://localhost/other", "v-v-v-v-v-v-v-v-v-v-v-v-v-v-v-v-v-v-v-v-v-v").await;
+    let (s, e) = redeem(
+        &sim,
+        &code,
+        "http://localhost/other",
+        "v-v-v-v-v-v-v-v-v-v-v-v-v-v-v-v-v-v-v-v-v-v",
+    )
+    .await;
     assert_eq!((s, e["error"].as_str()), (400, Some("invalid_grant")));
     sim.shutdown().await;
 }
@@ -142,7 +203,12 @@ async fn client_credentials_and_bad_secret() {
     assert_eq!(claims(&tok)["tid"], sim.tenant_id().to_string());
     let r = client()
         .post(sim.token_url())
-        .form(&[("grant_type", "client_credentials"), ("client_id", &sim.client_id()), ("client_secret", "nope"), ("scope", "https://api.businesscentral.dynamics.com/.default")])
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", &sim.client_id()),
+            ("client_secret", "nope"),
+            ("scope", "https://api.businesscentral.dynamics.com/.default"),
+        ])
         .send()
         .await
         .unwrap();
@@ -164,14 +230,23 @@ async fn expiry_on_simulated_clock_and_consent_revocation() {
     let url = format!("{}/companies", sim.api_base());
     assert_eq!(get(&tok, &url).await.0, 200);
     sim.advance_clock(Duration::from_secs(61));
-    assert_eq!(get(&tok, &url).await.0, 401, "token must expire on the simulated clock");
+    assert_eq!(
+        get(&tok, &url).await.0,
+        401,
+        "token must expire on the simulated clock"
+    );
     // Revoked consent: tokens rejected and client credentials refused until granted again.
     let tok = app_token(&sim).await;
     sim.revoke_consent(sim.tenant_id());
     assert_eq!(get(&tok, &url).await.0, 401);
     let r = client()
         .post(sim.token_url())
-        .form(&[("grant_type", "client_credentials"), ("client_id", &sim.client_id()), ("client_secret", &sim.client_secret()), ("scope", "https://api.businesscentral.dynamics.com/.default")])
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", &sim.client_id()),
+            ("client_secret", &sim.client_secret()),
+            ("scope", "https://api.businesscentral.dynamics.com/.default"),
+        ])
         .send()
         .await
         .unwrap();
@@ -189,17 +264,37 @@ async fn onprem_basic_auth() {
     let sim = start().await;
     let base = sim.onprem_api_base().unwrap();
     let (user, key) = sim.onprem_credentials().unwrap();
-    let r = client().get(format!("{base}/companies")).basic_auth(&user, Some(&key)).send().await.unwrap();
+    let r = client()
+        .get(format!("{base}/companies"))
+        .basic_auth(&user, Some(&key))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200);
     let v: Value = r.json().await.unwrap();
     let cid = v["value"][0]["id"].as_str().unwrap().to_string();
     assert_eq!(cid, sim.onprem_company_ids()[0].to_string());
-    let r = client().get(format!("{base}/companies({cid})/salesInvoices?$top=2")).basic_auth(&user, Some(&key)).send().await.unwrap();
+    let r = client()
+        .get(format!("{base}/companies({cid})/salesInvoices?$top=2"))
+        .basic_auth(&user, Some(&key))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200);
     let v: Value = r.json().await.unwrap();
     assert_eq!(v["value"].as_array().unwrap().len(), 2);
-    assert!(v["@odata.context"].as_str().unwrap().contains("/BC/api/v2.0/$metadata#"));
-    let r = client().get(format!("{base}/companies")).basic_auth(&user, Some("wrong-key")).send().await.unwrap();
+    assert!(
+        v["@odata.context"]
+            .as_str()
+            .unwrap()
+            .contains("/BC/api/v2.0/$metadata#")
+    );
+    let r = client()
+        .get(format!("{base}/companies"))
+        .basic_auth(&user, Some("wrong-key"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 401);
     let v: Value = r.json().await.unwrap();
     assert_bc_error(&v, "Authentication_InvalidCredentials");

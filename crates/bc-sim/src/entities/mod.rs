@@ -53,11 +53,19 @@ pub static NO_COMPANY: LazyLock<Company> = LazyLock::new(Company::default);
 impl<'a> Ctx<'a> {
     /// Plain context.
     pub fn new(co: &'a Company) -> Self {
-        Ctx { co, parent_id: Uuid::nil(), parent_type: "_x0020_", fin: None }
+        Ctx {
+            co,
+            parent_id: Uuid::nil(),
+            parent_type: "_x0020_",
+            fin: None,
+        }
     }
     /// Figures of a customer.
     pub fn fin(&self, id: &Uuid) -> Fin {
-        self.fin.and_then(|m| m.get(id)).copied().unwrap_or_default()
+        self.fin
+            .and_then(|m| m.get(id))
+            .copied()
+            .unwrap_or_default()
     }
     /// Currency code as BC shows it (LCY code for blank).
     pub fn cur(&self, code: &'a str) -> &'a str {
@@ -68,7 +76,11 @@ impl<'a> Ctx<'a> {
 /// Build a field.
 macro_rules! field {
     ($n:literal, $k:ident, |$r:ident, $c:ident| $e:expr) => {
-        $crate::entities::Field { name: $n, kind: $crate::value::Kind::$k, get: |$r, $c| $e }
+        $crate::entities::Field {
+            name: $n,
+            kind: $crate::value::Kind::$k,
+            get: |$r, $c| $e,
+        }
     };
 }
 pub(crate) use field;
@@ -116,7 +128,9 @@ pub static CUSTOMER: &[Field<Customer>] = &[
     field!("id", Guid, |r, _c| V::Guid(r.id)),
     field!("number", Str, |r, _c| V::Str(&r.number)),
     field!("displayName", Str, |r, _c| V::Str(&r.party.name)),
-    field!("type", Enum, |r, _c| V::Enum(CONTACT_TYPE[r.kind as usize % 2])),
+    field!("type", Enum, |r, _c| V::Enum(
+        CONTACT_TYPE[r.kind as usize % 2]
+    )),
     field!("addressLine1", Str, |r, _c| V::Str(&r.party.addr1)),
     field!("addressLine2", Str, |r, _c| V::Str(&r.party.addr2)),
     field!("city", Str, |r, _c| V::Str(&r.party.city)),
@@ -136,9 +150,15 @@ pub static CUSTOMER: &[Field<Customer>] = &[
     field!("currencyId", Guid, |r, _c| V::Guid(r.currency_id)),
     field!("currencyCode", Str, |r, c| V::Str(c.cur(&r.currency_code))),
     field!("paymentTermsId", Guid, |r, _c| V::Guid(r.payment_terms_id)),
-    field!("shipmentMethodId", Guid, |r, _c| V::Guid(r.shipment_method_id)),
-    field!("paymentMethodId", Guid, |r, _c| V::Guid(r.payment_method_id)),
-    field!("blocked", Enum, |r, _c| V::Enum(BLOCKED[r.blocked as usize % 4])),
+    field!("shipmentMethodId", Guid, |r, _c| V::Guid(
+        r.shipment_method_id
+    )),
+    field!("paymentMethodId", Guid, |r, _c| V::Guid(
+        r.payment_method_id
+    )),
+    field!("blocked", Enum, |r, _c| V::Enum(
+        BLOCKED[r.blocked as usize % 4]
+    )),
     field!("lastModifiedDateTime", Dt, |r, _c| V::Dt(r.modified)),
 ];
 
@@ -147,7 +167,9 @@ pub static CUSTOMER_FIN: &[Field<Customer>] = &[
     field!("id", Guid, |r, _c| V::Guid(r.id)),
     field!("number", Str, |r, _c| V::Str(&r.number)),
     field!("balance", Dec, |r, c| V::Dec(c.fin(&r.id).balance)),
-    field!("totalSalesExcludingTax", Dec, |r, c| V::Dec(c.fin(&r.id).sales)),
+    field!("totalSalesExcludingTax", Dec, |r, c| V::Dec(
+        c.fin(&r.id).sales
+    )),
     field!("overdueAmount", Dec, |r, c| V::Dec(c.fin(&r.id).overdue)),
     field!("lastModifiedDateTime", Dt, |r, _c| V::Dt(r.modified)),
 ];
@@ -161,7 +183,10 @@ pub static CUSTOMER_CONTACT: &[Field<Contact>] = &[
     field!("professionalTitle", Str, |r, _c| V::Str(&r.title)),
     field!("customerId", Guid, |r, _c| V::Guid(r.customer_id)),
     field!("customerName", Str, |r, c| V::Str(
-        c.co.customers.get(&r.customer_id).map(|x| &*x.party.name).unwrap_or("")
+        c.co.customers
+            .get(&r.customer_id)
+            .map(|x| &*x.party.name)
+            .unwrap_or("")
     )),
     field!("primaryPhoneNumber", Str, |r, _c| V::Str(&r.phone)),
 ];
@@ -195,7 +220,9 @@ pub static DIMENSION_SET_LINE: &[Field<DimEntry>] = &[
     field!("displayName", Str, |r, _c| V::Str(&r.name)),
     field!("valueId", Guid, |r, _c| V::Guid(r.value_id)),
     field!("valueCode", Str, |r, _c| V::Str(&r.value_code)),
-    field!("valueConsolidationCode", Str, |r, _c| V::Str(&r.value_consolidation)),
+    field!("valueConsolidationCode", Str, |r, _c| V::Str(
+        &r.value_consolidation
+    )),
     field!("valueDisplayName", Str, |r, _c| V::Str(&r.value_name)),
 ];
 
@@ -205,8 +232,12 @@ pub static PAYMENT_JOURNAL: &[Field<PaymentJournal>] = &[
     field!("code", Str, |r, _c| V::Str(&r.code)),
     field!("displayName", Str, |r, _c| V::Str(&r.name)),
     field!("lastModifiedDateTime", Dt, |r, _c| V::Dt(r.modified)),
-    field!("balancingAccountId", Guid, |r, _c| V::Guid(r.bal_account_id)),
-    field!("balancingAccountNumber", Str, |r, _c| V::Str(&r.bal_account_no)),
+    field!("balancingAccountId", Guid, |r, _c| V::Guid(
+        r.bal_account_id
+    )),
+    field!("balancingAccountNumber", Str, |r, _c| V::Str(
+        &r.bal_account_no
+    )),
 ];
 
 /// `customerPayment`.
@@ -214,17 +245,26 @@ pub static PAYMENT: &[Field<Payment>] = &[
     field!("id", Guid, |r, _c| V::Guid(r.id)),
     field!("journalId", Guid, |r, _c| V::Guid(r.journal_id)),
     field!("journalDisplayName", Str, |r, c| V::Str(
-        c.co.journals.get(&r.journal_id).map(|j| &*j.code).unwrap_or("")
+        c.co.journals
+            .get(&r.journal_id)
+            .map(|j| &*j.code)
+            .unwrap_or("")
     )),
     field!("lineNumber", Int, |r, _c| V::Int(r.line_number)),
     field!("customerId", Guid, |r, _c| V::Guid(r.customer_id)),
     field!("customerNumber", Str, |r, _c| V::Str(&r.customer_number)),
     field!("postingDate", Date, |r, _c| V::Date(r.posting_date)),
     field!("documentNumber", Str, |r, _c| V::Str(&r.document_number)),
-    field!("externalDocumentNumber", Str, |r, _c| V::Str(&r.external_doc_no)),
+    field!("externalDocumentNumber", Str, |r, _c| V::Str(
+        &r.external_doc_no
+    )),
     field!("amount", Dec, |r, _c| V::Dec(r.amount)),
-    field!("appliesToInvoiceId", Guid, |r, _c| V::Guid(r.applies_to_invoice_id)),
-    field!("appliesToInvoiceNumber", Str, |r, _c| V::Str(&r.applies_to_invoice_no)),
+    field!("appliesToInvoiceId", Guid, |r, _c| V::Guid(
+        r.applies_to_invoice_id
+    )),
+    field!("appliesToInvoiceNumber", Str, |r, _c| V::Str(
+        &r.applies_to_invoice_no
+    )),
     field!("description", Str, |r, _c| V::Str(&r.description)),
     field!("comment", Str, |r, _c| V::Str(&r.comment)),
     field!("lastModifiedDateTime", Dt, |r, _c| V::Dt(r.modified)),
@@ -254,15 +294,21 @@ pub static LEDGER_ENTRY: &[Field<LedgerEntry>] = &[
     field!("customerNumber", Str, |r, _c| V::Str(&r.customer_number)),
     field!("postingDate", Date, |r, _c| V::Date(r.posting_date)),
     field!("dueDate", Date, |r, _c| V::Date(r.due_date)),
-    field!("documentType", Enum, |r, _c| V::Enum(CLE_DOC_TYPE[r.doc_type as usize % 4])),
+    field!("documentType", Enum, |r, _c| V::Enum(
+        CLE_DOC_TYPE[r.doc_type as usize % 4]
+    )),
     field!("documentNumber", Str, |r, _c| V::Str(&r.document_number)),
-    field!("externalDocumentNumber", Str, |r, _c| V::Str(&r.external_doc_no)),
+    field!("externalDocumentNumber", Str, |r, _c| V::Str(
+        &r.external_doc_no
+    )),
     field!("description", Str, |r, _c| V::Str(&r.description)),
     field!("currencyCode", Str, |r, c| V::Str(c.cur(&r.currency_code))),
     field!("amount", Dec, |r, _c| V::Dec(r.amount)),
     field!("remainingAmount", Dec, |r, _c| V::Dec(r.remaining)),
     field!("open", Bool, |r, _c| V::Bool(r.open)),
-    field!("closedByEntryNumber", Int, |r, _c| V::Int(r.closed_by_entry_no)),
+    field!("closedByEntryNumber", Int, |r, _c| V::Int(
+        r.closed_by_entry_no
+    )),
     field!("closedAtDate", Date, |r, _c| V::Date(r.closed_at)),
     field!("documentId", Guid, |r, _c| V::Guid(r.document_id)),
     field!("lastModifiedDateTime", Dt, |r, _c| V::Dt(r.modified)),

@@ -5,7 +5,10 @@ use bc_sim::{Sim, SimConfig};
 use serde_json::Value;
 
 pub fn client() -> reqwest::Client {
-    reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap()
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
 }
 
 pub async fn start() -> Sim {
@@ -46,7 +49,13 @@ pub async fn get(tok: &str, url: &str) -> (u16, Value) {
 
 /// GET with a page size preference.
 pub async fn get_paged(tok: &str, url: &str, size: usize) -> (u16, Value) {
-    let r = client().get(url).bearer_auth(tok).header("Prefer", format!("odata.maxpagesize={size}")).send().await.unwrap();
+    let r = client()
+        .get(url)
+        .bearer_auth(tok)
+        .header("Prefer", format!("odata.maxpagesize={size}"))
+        .send()
+        .await
+        .unwrap();
     let s = r.status().as_u16();
     (s, r.json().await.unwrap_or(Value::Null))
 }
@@ -71,5 +80,11 @@ pub async fn all_pages(tok: &str, url: &str, size: usize) -> Vec<Value> {
 
 pub fn assert_bc_error(v: &Value, code: &str) {
     assert_eq!(v["error"]["code"], code, "{v}");
-    assert!(v["error"]["message"].as_str().unwrap().contains("CorrelationId"), "{v}");
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("CorrelationId"),
+        "{v}"
+    );
 }

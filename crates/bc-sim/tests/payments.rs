@@ -1,0 +1,250 @@
+//! Customer payments (POST / PATCH / DELETE with If-Match) and posting a payment journal.
+
+mod common;
+
+use common::*;
+use serde_json::{Value, json};
+
+async fn send(
+    tok: &str,
+    m: reqwest::Method,
+    url: &str,
+    if_match: Option<&str>,
+    body: Option<Value>,
+) -> (u16, Value, Option<String>) {
+    let mut r = client().request(m, url).bearer_auth(tok);
+    if let Some(e) = if_match {
+        r = r.header("If-Match", e);
+    }
+    if let Some(b) = body {
+        r = r.json(&b);
+    }
+    let r = r.send().await.unwrap();
+    let s = r.status().as_u16();
+    let etag = r
+        .headers()
+        .get("etag")
+        .map(|v| v.to_str().unwrap().to_string());
+    let b = r.bytes().await.unwrap();
+    (s, serde_json::from_slice(&b).unwrap_or(Value::Null), etag)
+}
+
+#[tokio::test]
+async fn payment_crud_with_if_match() {
+    let sim = start().await;
+    let tok = app_token(&sim).await;
+    let co = company_url(&sim);
+    let (_, j) = get(&tok, &format!("{co}/customerPaymentJournals")).await;
+    let jid = j["value"][0]["id"].as_str().unwrap().to_string();
+    let (_, inv) = get(
+        &tok,
+        &format!("{co}/salesInvoices?$filter=status eq 'Open'&$top=1"),
+    )
+    .await;
+    let inv = &inv["value"][0];
+    let (s, p, _) = send(
+        &tok,
+        reqwest::Method::POST,
+        &format!("{co}/customerPaymentJournals({jid})/customerPayments"),
+        None,
+        Some(json!({"customerId": inv["customerId"], "amount": -12.5, "appliesToInvoiceId": inv["id"], "externalDocumentNumber": "LL-1", "postingDate": "2025-06-30"})),
+    )
+    .await;
+    assert_eq!(s, 201, "{p}");
+    assert_eq!(p["amount"], json!(-12.5));
+    assert_eq!(p["appliesToInvoiceNumber"], inv["number"]);
+    assert_eq!(p["journalId"], jid);
+    let pid = p["id"].as_str().unwrap().to_string();
+    let etag = p["@odata.etag"].as_str().unwrap().to_string();
+    let purl = format!("{co}/customerPayments({pid})");
+    // PATCH without If-Match → refused; stale → 409; current → 200 with a new etag.
+    let (s, v, _) = send(
+        &tok,
+        reqwest::Method::PATCH,
+        &purl,
+        None,
+        Some(json!({"description": "x"})),
+    )
+    .await;
+    assert_eq!(s, 400, "{v}");
+    let (s, v, _) = send(
+        &tok,
+        reqwest::Method::PATCH,
+        &purl,
+        Some(&etag),
+        Some(json!({"description": "first"})),
+    )
+    .await;
+    assert_eq!(s, 200, "{v}");
+    let etag2 = v["@odata.etag"].as_str().unwrap().to_string();
+    assert_ne!(etag, etag2);
+    let (s, v, _) = send(
+        &tok,
+        reqwest::Method::PATCH,
+        &purl,
+        Some(&etag),
+        Some(json!({"description": "second"})),
+    )
+    .await;
+    assert_eq!(s, 409);
+    assert_bc_error(&v, "Request_EntityChanged");
+    // Unknown property.
+    let (s, _, _) = send(
+        &tok,
+        reqwest::Method::PATCH,
+        &purl,
+        Some("*"),
+        Some(json!({"bogus": 1})),
+    )
+    .await;
+    assert_eq!(s, 400);
+    // GET needs a journal filter at top level.
+    let (s, v) = get(&tok, &format!("{co}/customerPayments")).await;
+    assert_eq!(s, 400, "{v}");
+    let (s, v) = get(
+        &tok,
+        &format!("{co}/customerPayments?$filter=journalId eq {jid}"),
+    )
+    .await;
+    assert_eq!(s, 200);
+    assert!(
+        v["value"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["id"] == pid.as_str())
+    );
+    // DELETE with If-Match.
+    let (s, _, _) = send(&tok, reqwest::Method::DELETE, &purl, Some(&etag2), None).await;
+    assert_eq!(s, 204);
+    assert_eq!(get(&tok, &purl).await.0, 404);
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn posting_a_payment_journal_lowers_remaining_amount() {
+    let sim = start_with(|c| c.data.open_payments = 0).await;
+    let tok = app_token(&sim).await;
+    let co = company_url(&sim);
+    let (s, j, _) = send(
+        &tok,
+        reqwest::Method::POST,
+        &format!("{co}/customerPaymentJournals"),
+        None,
+        Some(json!({"code": "LEDGERLINK", "displayName": "ledgerlink"})),
+    )
+    .await;
+    assert_eq!(s, 201, "{j}");
+    let jid = j["id"].as_str().unwrap().to_string();
+    // Nothing to post yet.
+    let (s, v, _) = send(
+        &tok,
+        reqwest::Method::POST,
+        &format!("{co}/journals({jid})/Microsoft.NAV.post"),
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(s, 400);
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("nothing to post")
+    );
+    let (_, invs) = get(
+        &tok,
+        &format!("{co}/salesInvoices?$filter=status eq 'Open'&$top=2"),
+    )
+    .await;
+    let a = invs["value"][0].clone();
+    let b = invs["value"][1].clone();
+    let ra = a["remainingAmount"].as_f64().unwrap();
+    let rb = b["remainingAmount"].as_f64().unwrap();
+    // Partial payment of a, full payment of b (by number).
+    let pay = |inv: &Value, amount: f64, by_number: bool| {
+        let mut m = json!({"amount": -amount, "documentNumber": "PAY1"});
+        if by_number {
+            m["appliesToInvoiceNumber"] = inv["number"].clone();
+        } else {
+            m["appliesToInvoiceId"] = inv["id"].clone();
+        }
+        m
+    };
+    for body in [pay(&a, 10.0, false), pay(&b, rb, true)] {
+        let (s, v, _) = send(
+            &tok,
+            reqwest::Method::POST,
+            &format!("{co}/customerPaymentJournals({jid})/customerPayments"),
+            None,
+            Some(body),
+        )
+        .await;
+        assert_eq!(s, 201, "{v}");
+    }
+    let (s, v, _) = send(
+        &tok,
+        reqwest::Method::POST,
+        &format!("{co}/journals({jid})/Microsoft.NAV.post"),
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(s, 204, "{v}");
+    let (_, a2) = get(
+        &tok,
+        &format!("{co}/salesInvoices({})", a["id"].as_str().unwrap()),
+    )
+    .await;
+    let (_, b2) = get(
+        &tok,
+        &format!("{co}/salesInvoices({})", b["id"].as_str().unwrap()),
+    )
+    .await;
+    assert!(
+        (a2["remainingAmount"].as_f64().unwrap() - (ra - 10.0)).abs() < 0.001,
+        "{a2}"
+    );
+    assert_eq!(a2["status"], "Open");
+    assert_eq!(
+        a2["lastModifiedDateTime"], a["lastModifiedDateTime"],
+        "partial payment does not bump lastModifiedDateTime"
+    );
+    assert_eq!(b2["remainingAmount"].as_f64().unwrap(), 0.0);
+    assert_eq!(b2["status"], "Paid");
+    assert_ne!(b2["lastModifiedDateTime"], b["lastModifiedDateTime"]);
+    // Lines are gone after posting.
+    let (_, v) = get(
+        &tok,
+        &format!("{co}/customerPaymentJournals({jid})/customerPayments"),
+    )
+    .await;
+    assert_eq!(v["value"].as_array().unwrap().len(), 0);
+    // A positive amount is refused at posting and nothing is posted.
+    let (s, _, _) = send(
+        &tok,
+        reqwest::Method::POST,
+        &format!("{co}/customerPaymentJournals({jid})/customerPayments"),
+        None,
+        Some(json!({"amount": 5, "appliesToInvoiceId": a["id"]})),
+    )
+    .await;
+    assert_eq!(s, 201);
+    let (s, v, _) = send(
+        &tok,
+        reqwest::Method::POST,
+        &format!("{co}/journals({jid})/Microsoft.NAV.post"),
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(s, 400);
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("must be negative"),
+        "{v}"
+    );
+    sim.shutdown().await;
+}

@@ -1,0 +1,179 @@
+//! Webhook subscriptions: handshake, notifications, expiry after 3 simulated days, renewal.
+
+mod common;
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::extract::{Query, State};
+use axum::routing::post;
+use common::*;
+use serde_json::{Value, json};
+
+#[derive(Default)]
+struct Rx {
+    handshakes: usize,
+    notes: Vec<Value>,
+    fail_handshake: bool,
+}
+
+async fn receiver() -> (String, Arc<Mutex<Rx>>) {
+    let rx = Arc::new(Mutex::new(Rx::default()));
+    async fn hook(
+        State(rx): State<Arc<Mutex<Rx>>>,
+        Query(q): Query<std::collections::HashMap<String, String>>,
+        body: String,
+    ) -> (axum::http::StatusCode, String) {
+        let mut r = rx.lock().unwrap();
+        if let Some(t) = q.get("validationToken") {
+            r.handshakes += 1;
+            if r.fail_handshake {
+                return (axum::http::StatusCode::OK, "wrong".into());
+            }
+            return (axum::http::StatusCode::OK, t.clone());
+        }
+        let v: Value = serde_json::from_str(&body).unwrap();
+        r.notes
+            .extend(v["value"].as_array().unwrap().iter().cloned());
+        (axum::http::StatusCode::ACCEPTED, String::new())
+    }
+    let app = axum::Router::new()
+        .route("/hook", post(hook))
+        .with_state(rx.clone());
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(l, app).await.unwrap() });
+    (format!("http://{addr}/hook"), rx)
+}
+
+#[tokio::test]
+async fn subscribe_notify_expire_renew() {
+    let sim = start().await;
+    let tok = app_token(&sim).await;
+    let (hook, rx) = receiver().await;
+    let cid = sim.company_ids()[0];
+    let subs = format!("{}/subscriptions", sim.api_base());
+    let resource = format!("/api/v2.0/companies({cid})/customers");
+    let r = client()
+        .post(&subs)
+        .bearer_auth(&tok)
+        .json(
+            &json!({"notificationUrl": hook, "resource": resource, "clientState": "secret-state"}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let sub: Value = r.json().await.unwrap();
+    assert_eq!(rx.lock().unwrap().handshakes, 1);
+    let sid = sub["subscriptionId"].as_str().unwrap().to_string();
+    let exp =
+        chrono::DateTime::parse_from_rfc3339(sub["expirationDateTime"].as_str().unwrap()).unwrap();
+    let now = chrono::DateTime::from_timestamp_millis(sim.now_ms()).unwrap();
+    assert!((exp.timestamp() - now.timestamp() - 3 * 86400).abs() < 5);
+
+    // Create, update, delete a customer through the admin API → three notifications.
+    let admin = format!("{}/_sim/companies/{cid}/customers", sim.base_url());
+    let v: Value = client()
+        .post(&admin)
+        .json(&json!({"displayName": "Hooked"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = v["id"].as_str().unwrap().to_string();
+    client()
+        .patch(format!("{admin}/{id}"))
+        .json(&json!({"email": "x@y.z"}))
+        .send()
+        .await
+        .unwrap();
+    client()
+        .delete(format!("{admin}/{id}"))
+        .send()
+        .await
+        .unwrap();
+    // An invoice change does not concern a customers subscription.
+    client()
+        .post(format!(
+            "{}/_sim/companies/{cid}/salesInvoices",
+            sim.base_url()
+        ))
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(sim.flush_webhooks().await, 3);
+    {
+        let r = rx.lock().unwrap();
+        let kinds: Vec<&str> = r
+            .notes
+            .iter()
+            .map(|n| n["changeType"].as_str().unwrap())
+            .collect();
+        assert_eq!(kinds, vec!["created", "updated", "deleted"]);
+        for n in &r.notes {
+            assert_eq!(n["subscriptionId"], sid.as_str());
+            assert_eq!(n["clientState"], "secret-state");
+            assert!(
+                n["resource"]
+                    .as_str()
+                    .unwrap()
+                    .ends_with(&format!("customers({id})"))
+            );
+        }
+    }
+    // Renewal by PATCH (If-Match) re-validates and extends.
+    sim.advance_clock(Duration::from_secs(2 * 86400));
+    let tok = app_token(&sim).await;
+    let r = client()
+        .patch(format!("{subs}('{sid}')"))
+        .bearer_auth(&tok)
+        .header("If-Match", sub["@odata.etag"].as_str().unwrap())
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let renewed: Value = r.json().await.unwrap();
+    assert!(
+        renewed["expirationDateTime"].as_str().unwrap()
+            > sub["expirationDateTime"].as_str().unwrap()
+    );
+    assert_eq!(rx.lock().unwrap().handshakes, 2);
+    // Expiry after 3 days without renewal.
+    sim.advance_clock(Duration::from_secs(3 * 86400 + 60));
+    let tok = app_token(&sim).await;
+    let (s, v) = get(&tok, &subs).await;
+    assert_eq!(s, 200);
+    assert_eq!(
+        v["value"].as_array().unwrap().len(),
+        0,
+        "expired subscription still listed"
+    );
+    client()
+        .post(&admin)
+        .json(&json!({"displayName": "After expiry"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(sim.flush_webhooks().await, 0);
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn failed_handshake_and_unsupported_resource() {
+    let sim = start().await;
+    let tok = app_token(&sim).await;
+    let (hook, rx) = receiver().await;
+    rx.lock().unwrap().fail_handshake = true;
+    let cid = sim.company_ids()[0];
+    let subs = format!("{}/subscriptions", sim.api_base());
+    let r = client().post(&subs).bearer_auth(&tok).json(&json!({"notificationUrl": hook, "resource": format!("/api/v2.0/companies({cid})/customers")})).send().await.unwrap();
+    assert_eq!(r.status(), 400);
+    let r = client().post(&subs).bearer_auth(&tok).json(&json!({"notificationUrl": hook, "resource": format!("/api/v2.0/companies({cid})/salesInvoiceLines")})).send().await.unwrap();
+    assert_eq!(r.status(), 400);
+    sim.shutdown().await;
+}
