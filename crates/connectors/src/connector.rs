@@ -150,6 +150,8 @@ pub struct PageRequest {
     pub page_size: Option<u32>,
     /// Include dimension lines in documents (BC `dimensionSetLines`).
     pub include_dimension_lines: bool,
+    /// Only these top-level provider fields (BC `$select`); `None` = all. Expanded children are kept.
+    pub fields: Option<Vec<String>>,
 }
 
 /// One page of raw provider records.

@@ -249,9 +249,11 @@ impl BusinessCentral {
         } else {
             None
         };
+        let select = req.fields.as_deref().map(select_list).transpose()?;
         Query {
             filter,
             expand: spec.expand_for(req.include_dimension_lines),
+            select: select.as_deref(),
             ..Default::default()
         }
         .apply_to(&mut url);
@@ -274,6 +276,19 @@ impl BusinessCentral {
             ));
         }
         Ok(url)
+    }
+}
+
+/// `a,b,c` for `$select`; only plain property names (they go into the URL unescaped).
+fn select_list(fields: &[String]) -> Result<String, ConnectorError> {
+    let plain =
+        |f: &String| !f.is_empty() && f.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+    match fields.iter().find(|f| !plain(f)) {
+        Some(bad) => Err(ConnectorError::invalid(format!(
+            "`{bad}` is not a field name"
+        ))),
+        None if fields.is_empty() => Err(ConnectorError::invalid("empty field list")),
+        None => Ok(fields.join(",")),
     }
 }
 

@@ -98,6 +98,18 @@ fn first_page_url_has_filter_and_expand() {
             "$filter=lastModifiedDateTime%20gt%202025-01-02T03:04:05.000Z&$expand=salesInvoiceLines"
         )
     );
+    let mut selected = req.clone();
+    selected.fields = Some(vec!["id".into(), "number".into()]);
+    let spec = models::spec("invoices").unwrap();
+    let url = bc.first_page_url(&cloud(), spec, &selected).unwrap();
+    assert!(
+        url.query().unwrap().ends_with("&$select=id,number"),
+        "{url}"
+    );
+    for bad in [vec![], vec!["id&$top=1".to_owned()], vec!["".to_owned()]] {
+        selected.fields = Some(bad);
+        assert!(bc.first_page_url(&cloud(), spec, &selected).is_err());
+    }
     let contacts = PageRequest {
         model: "contacts".into(),
         ..req

@@ -181,3 +181,23 @@ async fn bodies_over_the_cap_are_invalid() {
         .unwrap_err();
     assert!(matches!(err, ConnectorError::Invalid { .. }), "{err}");
 }
+
+#[tokio::test]
+async fn fields_restrict_the_payload() {
+    let sim = sim().await;
+    let bc = connector(&sim);
+    let session = on_prem(&sim, Some(sim.onprem_company_ids()[0].to_string()));
+    let mut req = request("invoices", 5);
+    req.fields = Some(vec![
+        "id".into(),
+        "number".into(),
+        "lastModifiedDateTime".into(),
+    ]);
+    let page = bc.fetch_page(&session, &req).await.unwrap();
+    let invoice = page.records[0].as_object().unwrap();
+    assert!(invoice.contains_key("number") && invoice.contains_key("salesInvoiceLines"));
+    assert!(!invoice.contains_key("customerName"));
+    req.fields = Some(vec!["noSuchField".into()]);
+    let err = bc.fetch_page(&session, &req).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Rejected, "{err}");
+}
