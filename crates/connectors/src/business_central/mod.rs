@@ -138,12 +138,17 @@ impl BusinessCentral {
     }
 
     /// Validates a user-supplied on-prem API URL (scheme, user info, resolved addresses) and normalises it
-    /// (no query, fragment or trailing slash). Use before storing it.
+    /// to the server instance root: no query, fragment, trailing slash or pasted `/api/v2.0` suffix
+    /// (`https://bc:7048/BC/api/v2.0/` → `https://bc:7048/BC`). Use before storing it.
     pub async fn check_api_url(&self, raw: &str) -> Result<Url, ConnectorError> {
         let mut url = self.config.ssrf.check(raw).await?;
         url.set_query(None);
         url.set_fragment(None);
-        let path = url.path().trim_end_matches('/').to_owned();
+        let mut path = url.path().trim_end_matches('/');
+        if path.to_ascii_lowercase().ends_with("/api/v2.0") {
+            path = &path[..path.len() - "/api/v2.0".len()];
+        }
+        let path = path.to_owned();
         url.set_path(&path);
         Ok(url)
     }
@@ -213,6 +218,21 @@ mod tests {
     use std::sync::Arc;
 
     use super::*;
+
+    #[tokio::test]
+    async fn api_urls_are_normalised_to_the_instance_root() {
+        let bc = BusinessCentral::new(BcConfig::default()).unwrap();
+        for raw in [
+            "https://8.8.8.8:7048/BC",
+            "https://8.8.8.8:7048/BC/",
+            "https://8.8.8.8:7048/BC/api/v2.0",
+            "https://8.8.8.8:7048/BC/API/V2.0/?company=x#top",
+        ] {
+            let url = bc.check_api_url(raw).await.unwrap();
+            assert_eq!(url.as_str(), "https://8.8.8.8:7048/BC", "{raw}");
+        }
+        assert!(bc.check_api_url("https://10.0.0.5:7048/BC").await.is_err());
+    }
 
     #[test]
     fn usable_as_a_shared_trait_object() {
