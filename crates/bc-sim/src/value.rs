@@ -225,21 +225,59 @@ pub fn push_value(out: &mut Vec<u8>, v: &V<'_>) {
     }
 }
 
+fn etag_raw(ver: u64, raw: &mut [u8; 48]) -> usize {
+    let n = ver.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 4;
+    let mut digits = [0u8; 20];
+    let mut i = 20;
+    let mut v = n;
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (v % 10) as u8;
+        v /= 10;
+        if v == 0 {
+            break;
+        }
+    }
+    let d = &digits[i..];
+    let mut len = 0;
+    let mut push = |bytes: &[u8]| {
+        raw[len..len + bytes.len()].copy_from_slice(bytes);
+        len += bytes.len();
+    };
+    push(b"'");
+    let dl = d.len();
+    if dl >= 10 {
+        push(&[b'0' + (dl / 10) as u8]);
+    }
+    push(&[b'0' + (dl % 10) as u8]);
+    push(b";");
+    push(d);
+    push(b";00;'");
+    len
+}
+
 /// The ETag value for a row version, e.g. `W/"JzIwOzE2NzI4NzUyNjQ5OTA1ODk3MzEwMTswMDsn"`
 /// (base64 of `'<len>;<version>;00;'`, as BC builds it).
 pub fn etag(ver: u64) -> String {
-    let n = (ver.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 4).to_string();
-    let raw = format!("'{};{};00;'", n.len(), n);
+    let mut raw = [0u8; 48];
+    let n = etag_raw(ver, &mut raw);
     format!(
         "W/\"{}\"",
-        base64::engine::general_purpose::STANDARD.encode(raw)
+        base64::engine::general_purpose::STANDARD.encode(&raw[..n])
     )
 }
 
-/// Append `"@odata.etag":"W/\"…\""` (no separator).
+/// Append `"@odata.etag":"W/\"…\""` (no separator), without allocating.
 pub fn push_etag(out: &mut Vec<u8>, ver: u64) {
-    out.extend_from_slice(b"\"@odata.etag\":");
-    write_str(out, &etag(ver));
+    let mut raw = [0u8; 48];
+    let n = etag_raw(ver, &mut raw);
+    let mut enc = [0u8; 64];
+    let m = base64::engine::general_purpose::STANDARD
+        .encode_slice(&raw[..n], &mut enc)
+        .unwrap_or(0);
+    out.extend_from_slice(b"\"@odata.etag\":\"W/\\\"");
+    out.extend_from_slice(&enc[..m]);
+    out.extend_from_slice(b"\\\"\"");
 }
 
 /// Parse a decimal literal into hundredths (rounded half away from zero).
@@ -277,4 +315,51 @@ pub fn parse_dt(s: &str) -> Option<i64> {
     }
     let d = NaiveDate::parse_from_str(s, "%Y-%m-%d").ok()?;
     Some(d.and_hms_opt(0, 0, 0)?.and_utc().timestamp_millis())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn s(f: impl Fn(&mut Vec<u8>)) -> String {
+        let mut v = Vec::new();
+        f(&mut v);
+        String::from_utf8(v).unwrap()
+    }
+
+    #[test]
+    fn etag_bytes_match_the_string_form() {
+        for ver in [0, 1, 12345, u64::MAX] {
+            let mut want = Vec::new();
+            want.extend_from_slice(b"\"@odata.etag\":");
+            write_str(&mut want, &etag(ver));
+            assert_eq!(s(|o| push_etag(o, ver)), String::from_utf8(want).unwrap());
+        }
+        assert!(etag(1).starts_with("W/\"Jz"));
+    }
+
+    #[test]
+    fn wire_forms() {
+        assert_eq!(s(|o| push_dec(o, 33600)), "336");
+        assert_eq!(s(|o| push_dec(o, 7728)), "77.28");
+        assert_eq!(s(|o| push_dec(o, -50)), "-0.5");
+        assert_eq!(s(|o| push_dec(o, 5)), "0.05");
+        assert_eq!(s(|o| push_dt(o, NEVER_MS)), "0001-01-01T00:00:00Z");
+        assert_eq!(
+            s(|o| push_dt(o, 1_747_409_855_593)),
+            "2025-05-16T15:37:35.593Z"
+        );
+        assert_eq!(
+            s(|o| push_dt(o, 1_747_409_855_590)),
+            "2025-05-16T15:37:35.59Z"
+        );
+        assert_eq!(s(|o| push_date(o, empty_date())), "0001-01-01");
+        assert_eq!(parse_dec("-1500.125"), Some(-150013));
+        assert_eq!(parse_dec("12"), Some(1200));
+        assert_eq!(parse_dec("x"), None);
+        assert_eq!(
+            s(|o| write_str(o, "a\"b\\c\n\u{1}")),
+            "\"a\\\"b\\\\c\\n\\u0001\""
+        );
+    }
 }

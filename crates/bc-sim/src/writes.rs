@@ -12,7 +12,7 @@ use crate::expand;
 use crate::model::*;
 use crate::sets::{company_not_found, ctx_url, guid, seg, single};
 use crate::store::Company;
-use crate::value::{empty_date, etag, parse_dec};
+use crate::value::{etag, parse_dec};
 use crate::webhooks::Change;
 
 fn not_allowed(m: &Method, set: &str) -> ApiError {
@@ -279,7 +279,7 @@ pub fn route(state: &State, rc: &Rc, std_api: bool, rest: &[&str]) -> Result<Out
             )?)
         }
         (Method::POST, ("journals", Some(j)), 2) if rest[1] == "Microsoft.NAV.post" => {
-            post_journal(co, guid(j)?, now, ver, &mut changes, env_idx)?;
+            crate::posting::post_journal(co, guid(j)?, now, ver, &mut changes, env_idx)?;
             Ok(Out::no_content())
         }
         (m, (name, _), _) => Err(not_allowed(&m, name)),
@@ -545,128 +545,4 @@ fn delete_payment(rc: &Rc, co: &mut Company, id: Uuid) -> Result<Out, ApiError> 
     check_if_match(rc, cur.ver)?;
     co.payments.remove(&id);
     Ok(Out::no_content())
-}
-
-/// Post a payment journal batch: apply each line to its invoice, write ledger entries,
-/// remove the lines. All-or-nothing, as BC's posting transaction.
-pub fn post_journal(
-    co: &mut Company,
-    jid: Uuid,
-    now: i64,
-    ver: u64,
-    changes: &mut Vec<Change>,
-    env: usize,
-) -> Result<(), ApiError> {
-    let j = co
-        .journals
-        .get(&jid)
-        .ok_or_else(|| ApiError::not_found("journal", &jid.to_string()))?;
-    let jcode = j.code.clone();
-    let lines: Vec<Payment> = co
-        .payments
-        .rows
-        .values()
-        .filter(|p| p.journal_id == jid)
-        .cloned()
-        .collect();
-    if lines.is_empty() {
-        return Err(ApiError::new(
-            400,
-            "Application_DialogException",
-            "There is nothing to post.",
-        ));
-    }
-    for p in &lines {
-        if p.customer_id.is_nil() || co.customers.get(&p.customer_id).is_none() {
-            return Err(ApiError::new(
-                400,
-                "Application_DialogException",
-                format!(
-                    "Account No. must have a value in Gen. Journal Line: Journal Template Name=CASHRCPT, Journal Batch Name={jcode}, Line No.={}. It cannot be zero or empty.",
-                    p.line_number
-                ),
-            ));
-        }
-        if p.amount >= 0 {
-            return Err(ApiError::new(
-                400,
-                "Application_DialogException",
-                format!(
-                    "Amount must be negative in Gen. Journal Line Journal Template Name='CASHRCPT',Journal Batch Name='{jcode}',Line No.='{}'.",
-                    p.line_number
-                ),
-            ));
-        }
-    }
-    let cid = co.id;
-    for p in lines {
-        let mut left = -p.amount;
-        if let Some(inv) = co.invoices.get_mut(&p.applies_to_invoice_id) {
-            let total = inv.totals().incl;
-            let remaining = if inv.status == INV_CANCELED {
-                0
-            } else {
-                total - inv.paid
-            };
-            let applied = left.min(remaining.max(0));
-            inv.paid += applied;
-            left -= applied;
-            if inv.paid >= total && inv.status == INV_OPEN {
-                inv.status = INV_PAID;
-                inv.modified = now;
-                inv.ver = ver;
-                changes.push(Change::new(
-                    env,
-                    cid,
-                    "salesInvoices",
-                    inv.id,
-                    "updated",
-                    now,
-                ));
-            }
-            let inv_id = inv.id;
-            if let Some(cle_id) = co.invoice_cle.get(&inv_id).copied() {
-                let entry_no = co.next_entry_no;
-                if let Some(e) = co.ledger.get_mut(&cle_id) {
-                    e.remaining -= applied;
-                    e.open = e.remaining != 0;
-                    if !e.open {
-                        e.closed_by_entry_no = entry_no;
-                        e.closed_at = p.posting_date;
-                    }
-                    e.modified = now;
-                    e.ver = ver;
-                }
-            }
-        }
-        let e = LedgerEntry {
-            id: Uuid::new_v4(),
-            ver,
-            entry_no: co.next_entry_no,
-            customer_id: p.customer_id,
-            customer_number: p.customer_number.clone(),
-            posting_date: p.posting_date,
-            due_date: p.posting_date,
-            doc_type: 1,
-            document_number: p.document_number.clone(),
-            external_doc_no: p.external_doc_no.clone(),
-            description: p.description.clone(),
-            currency_code: "".into(),
-            amount: p.amount,
-            remaining: -left,
-            open: left != 0,
-            closed_by_entry_no: 0,
-            closed_at: if left == 0 {
-                p.posting_date
-            } else {
-                empty_date()
-            },
-            document_id: Uuid::nil(),
-            modified: now,
-        };
-        co.next_entry_no += 1;
-        co.ledger.insert(e.id, e);
-        co.payments.remove(&p.id);
-    }
-    Ok(())
 }
