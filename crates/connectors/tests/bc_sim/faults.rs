@@ -250,3 +250,49 @@ async fn names_resolving_to_refused_addresses_never_get_a_connection() {
         "only the allowed call reached BC"
     );
 }
+
+#[tokio::test]
+async fn slow_answers_time_out_as_transient() {
+    let sim = sim().await;
+    let mut cfg = config(&sim);
+    cfg.http.request_timeout = std::time::Duration::from_millis(300);
+    let bc = BusinessCentral::new(cfg).unwrap();
+    let session = cloud_session(&sim, &bc).await;
+    sim.set_faults(FaultConfig {
+        slow_rate: 1.0,
+        slow_ms: 3_000,
+        ..Default::default()
+    });
+    let err = bc.fetch_page(&session, &customers()).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Transient, "{err}");
+    assert!(err.to_string().contains("timed out"), "{err}");
+}
+
+#[tokio::test]
+async fn a_long_queue_is_rate_limited_with_retry_after() {
+    let sim = sim().await;
+    let bc = connector(&sim);
+    let session = cloud_session(&sim, &bc).await;
+    sim.set_limits(LimitsConfig {
+        max_concurrent: 1,
+        queue_timeout_ms: 200,
+        ..Default::default()
+    });
+    sim.pause();
+    let held = {
+        let (bc, session) = (bc.clone(), session.clone());
+        tokio::spawn(async move { bc.fetch_page(&session, &customers()).await })
+    };
+    for waited in 0.. {
+        if sim.limit_stats().values().map(|s| s.running).sum::<usize>() > 0 {
+            break;
+        }
+        assert!(waited < 500, "the first request never got admitted");
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    let err = bc.fetch_page(&session, &customers()).await.unwrap_err();
+    sim.resume();
+    assert_eq!(err.kind(), ErrorKind::RateLimited, "{err}");
+    assert_eq!(err.retry_after(), Some(std::time::Duration::from_secs(30)));
+    held.await.unwrap().unwrap();
+}
