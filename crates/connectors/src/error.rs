@@ -336,11 +336,12 @@ fn classify_code(code: Option<&str>, status: StatusCode, message: &str) -> Optio
         | "invalid_client"
         | "unauthorized_client"
         | "login_required"
+        | "access_denied"
         | "InvalidAuthenticationToken" => ConnectorError::Unauthorized {
             code: owned(),
             message,
         },
-        "temporarily_unavailable" => ConnectorError::Transient {
+        "temporarily_unavailable" | "server_error" => ConnectorError::Transient {
             message,
             retry_after: None,
         },

@@ -35,6 +35,8 @@ fn classification_table() {
         (400, None, entra("interaction_required"), Unauthorized),
         (400, None, entra("consent_required"), Unauthorized),
         (401, None, entra("invalid_client"), Unauthorized),
+        (400, None, entra("access_denied"), Unauthorized),
+        (400, None, entra("server_error"), Transient),
         (400, None, entra("invalid_request"), Rejected),
         (503, None, entra("temporarily_unavailable"), Transient),
         (403, None, bc("Authorization_NoPermission"), Forbidden),

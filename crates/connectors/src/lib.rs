@@ -19,5 +19,5 @@ pub use connector::{
 };
 pub use error::{ConnectorError, ErrorKind, classify_response};
 pub use http::HttpSettings;
-pub use oauth::{Pkce, TokenSet, jwt_tenant_id};
+pub use oauth::{Callback, Pkce, TokenSet, jwt_tenant_id, parse_callback};
 pub use ssrf::{SsrfError, SsrfPolicy};

@@ -89,6 +89,42 @@ impl TokenSet {
     }
 }
 
+/// What came back on the OAuth redirect (`?code=…&state=…` or `?error=…&error_description=…&state=…`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Callback {
+    /// The `state` echoed back, if any (verify it before anything else).
+    pub state: Option<String>,
+    /// The authorization code, or the classified error (`access_denied` → `Unauthorized`, …).
+    pub code: Result<String, ConnectorError>,
+}
+
+/// Reads an OAuth redirect's query string.
+pub fn parse_callback(query: &str) -> Callback {
+    let mut pairs: std::collections::HashMap<String, String> =
+        url::form_urlencoded::parse(query.as_bytes())
+            .into_owned()
+            .collect();
+    let state = pairs.remove("state").filter(|s| !s.is_empty());
+    let code = match (pairs.remove("code"), pairs.remove("error")) {
+        (_, Some(error)) => {
+            let body = serde_json::json!({
+                "error": error,
+                "error_description": pairs.remove("error_description").unwrap_or_default(),
+            });
+            Err(crate::error::classify_response(
+                reqwest::StatusCode::BAD_REQUEST,
+                None,
+                body.to_string().as_bytes(),
+            ))
+        }
+        (Some(code), None) if !code.is_empty() => Ok(code),
+        _ => Err(ConnectorError::invalid(
+            "the redirect carries neither a code nor an error",
+        )),
+    };
+    Callback { state, code }
+}
+
 /// Longest token whose payload we are willing to decode.
 const MAX_JWT_CHARS: usize = 16 * 1024;
 

@@ -95,3 +95,26 @@ fn token_response_parsing() {
     let err = TokenSet::from_token_response(&json!({"token_type":"Bearer"}), now).unwrap_err();
     assert!(matches!(err, ConnectorError::Invalid { .. }));
 }
+
+#[test]
+fn callbacks_with_code_or_error() {
+    let ok = parse_callback("code=1.Aabc&state=conn_1.sig&session_state=x");
+    assert_eq!(ok.state.as_deref(), Some("conn_1.sig"));
+    assert_eq!(ok.code, Ok("1.Aabc".to_owned()));
+    let denied =
+        parse_callback("error=access_denied&error_description=AADSTS65004%3A+declined&state=s");
+    assert_eq!(denied.state.as_deref(), Some("s"));
+    let err = denied.code.unwrap_err();
+    assert!(err.requires_reauthentication());
+    assert!(err.to_string().contains("AADSTS65004: declined"), "{err}");
+    let busy = parse_callback("error=temporarily_unavailable&state=s")
+        .code
+        .unwrap_err();
+    assert!(busy.is_retryable());
+    let odd = parse_callback("error=unsupported_response_type")
+        .code
+        .unwrap_err();
+    assert_eq!(odd.kind(), crate::ErrorKind::Rejected);
+    assert!(parse_callback("").code.is_err());
+    assert_eq!(parse_callback("code=&state=").state, None);
+}

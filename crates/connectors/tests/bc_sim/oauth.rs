@@ -146,3 +146,28 @@ async fn without_an_entra_app_nothing_is_handed_out() {
     assert!(matches!(err, ConnectorError::NotConfigured(_)));
     assert!(!bc.has_entra_app());
 }
+
+#[tokio::test]
+async fn declined_consent_comes_back_as_unauthorized() {
+    let mut cfg = bc_sim::SimConfig::default();
+    cfg.user.auto_consent = false;
+    let sim = crate::sim_with(cfg).await;
+    sim.revoke_consent(sim.tenant_id());
+    let bc = connector(&sim);
+    let url = bc
+        .authorization_url(&AuthorizationRequest {
+            state: "st".into(),
+            code_challenge: Pkce::generate().challenge,
+            ..Default::default()
+        })
+        .unwrap();
+    let back = browse(&url).await;
+    let query: String = url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(back.iter())
+        .finish();
+    let callback = ledgerlink_connectors::parse_callback(&query);
+    assert_eq!(callback.state.as_deref(), Some("st"));
+    let err = callback.code.unwrap_err();
+    assert!(err.requires_reauthentication(), "{err}");
+    assert_eq!(err.provider_code(), Some("access_denied"));
+}
