@@ -190,7 +190,7 @@ impl BusinessCentral {
                 return Ok(records);
             };
             let next = Url::parse(&next).map_err(|e| ConnectorError::invalid(e.to_string()))?;
-            if next.origin() != first.origin() || next.path() != first.path() {
+            if next.origin() != first.origin() || !next.path().eq_ignore_ascii_case(first.path()) {
                 return Err(ConnectorError::invalid(
                     "next link points outside the collection",
                 ));
@@ -233,7 +233,7 @@ impl BusinessCentral {
             Some(cursor) => self.next_link_url(&session.target, spec, cursor)?,
             None => self.first_page_url(&session.target, spec, req)?,
         };
-        let page_size = req.page_size.unwrap_or(self.config.page_size);
+        let page_size = req.page_size.unwrap_or(self.config.page_size).max(1);
         self.get_collection(session, url, Some(page_size)).await
     }
 
