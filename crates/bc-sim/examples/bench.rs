@@ -11,23 +11,9 @@
 use std::time::{Duration, Instant};
 
 use clap::Parser;
-use serde::Deserialize;
-use serde::de::IgnoredAny;
 use serde_json::Value;
 
-/// A page, parsed without materialising entities (the client must not be the bottleneck).
-#[derive(Deserialize)]
-struct Page {
-    value: Vec<Inv>,
-    #[serde(rename = "@odata.nextLink")]
-    next: Option<String>,
-}
 
-#[derive(Deserialize)]
-struct Inv {
-    #[serde(rename = "salesInvoiceLines", default)]
-    lines: Vec<IgnoredAny>,
-}
 
 /// Fetch every page of salesInvoices (with lines) and report entities/second and server RSS.
 #[derive(Parser, Debug)]
@@ -41,9 +27,9 @@ struct Args {
     /// Page size requested with `Prefer: odata.maxpagesize`.
     #[arg(long, default_value_t = 20_000)]
     page: usize,
-    /// Expand lines (`$expand=salesInvoiceLines`).
-    #[arg(long, default_value_t = true)]
-    lines: bool,
+    /// Do not expand lines (default: `$expand=salesInvoiceLines`).
+    #[arg(long)]
+    no_lines: bool,
     /// Stop after this many pages (0 = all).
     #[arg(long, default_value_t = 0)]
     max_pages: usize,
@@ -57,6 +43,40 @@ fn rss(pid: Option<u32>) -> String {
         .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+/// Count (invoices, lines) in a page body without building a JSON tree: every entity starts
+/// with `{"@odata.etag":`; invoices continue with `"number"` after the id, lines with
+/// `"documentId"`.
+fn count(body: &[u8]) -> (usize, usize) {
+    const START: &[u8] = b"{\"@odata.etag\":";
+    let (mut inv, mut lines) = (0, 0);
+    let mut i = 0;
+    while let Some(p) = body[i..].iter().position(|&b| b == b'{') {
+        let at = i + p;
+        if body[at..].starts_with(START) {
+            // Skip the etag value and the id: find `"id":"` then 36 chars.
+            if let Some(q) = body[at..].windows(6).position(|w| w == b"\"id\":\"") {
+                let after = at + q + 6 + 36 + 1;
+                if body[after..].starts_with(b",\"documentId\"") {
+                    lines += 1;
+                } else {
+                    inv += 1;
+                }
+            }
+        }
+        i = at + 1;
+    }
+    (inv, lines)
+}
+
+/// Server CPU time (user + system) in seconds, from /proc/{pid}/stat.
+fn cpu_secs(pid: Option<u32>) -> Option<f64> {
+    let s = std::fs::read_to_string(format!("/proc/{}/stat", pid?)).ok()?;
+    let rest = &s[s.rfind(')')? + 2..];
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: f64 = f.get(11)?.parse::<f64>().ok()? + f.get(12)?.parse::<f64>().ok()?;
+    Some(ticks / 100.0)
 }
 
 #[tokio::main(flavor = "current_thread")]
@@ -99,7 +119,7 @@ async fn main() -> anyhow::Result<()> {
     let mut next = Some(format!(
         "{}/companies({cid})/salesInvoices{}",
         env["apiBase"].as_str().unwrap_or_default(),
-        if a.lines {
+        if !a.no_lines {
             "?$expand=salesInvoiceLines"
         } else {
             ""
@@ -107,7 +127,9 @@ async fn main() -> anyhow::Result<()> {
     ));
     let (mut invoices, mut lines, mut bytes, mut pages) = (0usize, 0usize, 0usize, 0usize);
     let mut lat = Vec::new();
+    let cpu0 = cpu_secs(a.pid);
     let start = Instant::now();
+    let mut counting: Vec<tokio::task::JoinHandle<(usize, usize)>> = Vec::new();
     while let Some(u) = next.take() {
         let t = Instant::now();
         let body = http
@@ -119,17 +141,27 @@ async fn main() -> anyhow::Result<()> {
             .error_for_status()?
             .bytes()
             .await?;
-        let fetched = t.elapsed();
+        lat.push(t.elapsed());
         bytes += body.len();
-        let p: Page = serde_json::from_slice(&body)?;
-        invoices += p.value.len();
-        lines += p.value.iter().map(|i| i.lines.len()).sum::<usize>();
-        lat.push(fetched);
         pages += 1;
-        next = p.next;
+        // The nextLink is the last property of the envelope.
+        let tail = &body[body.len().saturating_sub(4096)..];
+        let key = b"\"@odata.nextLink\":\"";
+        next = tail.windows(key.len()).rposition(|w| w == key).map(|p| {
+            let rest = &tail[p + key.len()..];
+            let end = rest.iter().position(|&b| b == b'"').unwrap_or(rest.len());
+            String::from_utf8_lossy(&rest[..end]).replace("\\/", "/")
+        });
+        // Count while the next page is fetched.
+        counting.push(tokio::task::spawn_blocking(move || count(&body)));
         if a.max_pages > 0 && pages >= a.max_pages {
             break;
         }
+    }
+    for c in counting {
+        let (i, l) = c.await?;
+        invoices += i;
+        lines += l;
     }
     let secs = start.elapsed().as_secs_f64();
     lat.sort();
@@ -151,6 +183,15 @@ async fn main() -> anyhow::Result<()> {
             ms(lat[0]),
             ms(lat[lat.len() / 2]),
             ms(lat[lat.len() - 1])
+        );
+    }
+    if let (Some(c0), Some(c1)) = (cpu0, cpu_secs(a.pid)) {
+        let c = c1 - c0;
+        println!(
+            "server CPU {:.2}s ({:.0}% of wall) → {:.0} entities per server-CPU-second",
+            c,
+            100.0 * c / secs,
+            (invoices + lines) as f64 / c
         );
     }
     println!("server RSS after: {}", rss(a.pid));

@@ -101,9 +101,7 @@ pub fn write_row<T>(
     push_etag(out, ver);
     for &i in &b.sel {
         let f = &fields[i];
-        out.extend_from_slice(b",\"");
-        out.extend_from_slice(f.name.as_bytes());
-        out.extend_from_slice(b"\":");
+        out.extend_from_slice(f.key.as_bytes());
         push_value(out, &(f.get)(row, ctx));
     }
     for e in &b.expand {
@@ -267,8 +265,14 @@ pub fn write_page<'r, T: 'r>(
             if count > 0 {
                 out.push(b',');
             }
+            let before = out.len();
             write_row(out, fields, &b, r, ver(r), ctx, exp)?;
             count += 1;
+            if count == 1 && limit > 1 {
+                // One allocation for the whole page instead of repeated doubling.
+                let est = (out.len() - before + 1).saturating_mul(limit.min(20_000)) * 11 / 10;
+                out.reserve(est.min(1 << 30));
+            }
             last = Some((k, Vec::new()));
         }
     } else {

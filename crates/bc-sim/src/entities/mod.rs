@@ -18,6 +18,8 @@ pub type Getter<T> = for<'a> fn(&'a T, &'a Ctx<'a>) -> V<'a>;
 pub struct Field<T: 'static> {
     /// JSON / `$metadata` property name.
     pub name: &'static str,
+    /// `,"name":` — the bytes written before the value.
+    pub key: &'static str,
     /// Wire type.
     pub kind: Kind,
     /// Getter.
@@ -78,6 +80,7 @@ macro_rules! field {
     ($n:literal, $k:ident, |$r:ident, $c:ident| $e:expr) => {
         $crate::entities::Field {
             name: $n,
+            key: concat!(",\"", $n, "\":"),
             kind: $crate::value::Kind::$k,
             get: |$r, $c| $e,
         }
