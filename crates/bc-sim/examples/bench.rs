@@ -13,8 +13,6 @@ use std::time::{Duration, Instant};
 use clap::Parser;
 use serde_json::Value;
 
-
-
 /// Fetch every page of salesInvoices (with lines) and report entities/second and server RSS.
 #[derive(Parser, Debug)]
 struct Args {

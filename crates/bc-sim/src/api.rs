@@ -420,15 +420,20 @@ async fn api(state: Arc<State>, segs: &[String], req: Request) -> Result<Respons
         path: raw_path,
         today: state.clock.today(),
     };
-    let out = if crate::webhooks::is_subscription_route(&rc.segs) {
-        crate::webhooks::route(state.clone(), rc).await?
+    let answer = if crate::webhooks::is_subscription_route(&rc.segs) {
+        crate::stream::Answer::Full(crate::webhooks::route(state.clone(), rc).await?)
     } else {
         let st = state.clone();
-        tokio::task::spawn_blocking(move || crate::sets::route(&st, rc))
-            .await
-            .map_err(|_| ApiError::new(500, "Internal_ServerError", "panic"))??
+        crate::stream::run(move || crate::sets::route(&st, rc)).await?
     };
-    let mut resp = finish(out, page);
+    let mut resp = match answer {
+        crate::stream::Answer::Full(out) => finish(out, page),
+        crate::stream::Answer::Stream(body) => {
+            let mut r = finish(Out::json(Vec::new()), page);
+            *r.body_mut() = body;
+            r
+        }
+    };
     match fault {
         Fault::Drop => resp = mangle(resp, 0).await,
         Fault::Truncate => resp = mangle(resp, 2).await,

@@ -25,6 +25,7 @@ mod respond;
 mod serve;
 mod sets;
 mod store;
+mod stream;
 mod token;
 mod value;
 mod webhooks;

@@ -64,6 +64,8 @@ pub struct Expand {
     pub filter: Option<Expr>,
     /// Nested `$expand`.
     pub expand: Vec<Expand>,
+    /// Binding to the child entity type, computed once per request (not per row).
+    pub bound: std::sync::OnceLock<Result<crate::serve::Bound, ApiError>>,
 }
 
 /// All query options of a request.

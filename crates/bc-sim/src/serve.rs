@@ -124,20 +124,26 @@ pub fn write_nested<'r, T: 'r>(
     ctx: &Ctx<'_>,
     exp: ExpandFn<'_, T>,
 ) -> Result<(), ApiError> {
-    let b = bind(fields, ty, &e.select, &e.filter, &e.expand, navs)?;
+    let b = match e
+        .bound
+        .get_or_init(|| bind(fields, ty, &e.select, &e.filter, &e.expand, navs))
+    {
+        Ok(b) => b,
+        Err(err) => return Err(err.clone()),
+    };
     out.extend_from_slice(b",\"");
     out.extend_from_slice(name.as_bytes());
     out.extend_from_slice(b"\":[");
     let mut first = true;
     for (r, ver) in rows {
-        if !matches(fields, &b, r, ctx) {
+        if !matches(fields, b, r, ctx) {
             continue;
         }
         if !first {
             out.push(b',');
         }
         first = false;
-        write_row(out, fields, &b, r, ver, ctx, exp)?;
+        write_row(out, fields, b, r, ver, ctx, exp)?;
     }
     out.push(b']');
     Ok(())
@@ -154,12 +160,18 @@ pub fn write_single<T>(
     row: Option<(&T, u64)>,
     ctx: &Ctx<'_>,
 ) -> Result<(), ApiError> {
-    let b = bind(fields, ty, &e.select, &None, &[], &[])?;
+    let b = match e
+        .bound
+        .get_or_init(|| bind(fields, ty, &e.select, &None, &[], &[]))
+    {
+        Ok(b) => b,
+        Err(err) => return Err(err.clone()),
+    };
     out.extend_from_slice(b",\"");
     out.extend_from_slice(name.as_bytes());
     out.extend_from_slice(b"\":");
     match row {
-        Some((r, ver)) => write_row(out, fields, &b, r, ver, ctx, &|_, _, _, _| Ok(()))?,
+        Some((r, ver)) => write_row(out, fields, b, r, ver, ctx, &|_, _, _, _| Ok(()))?,
         None => out.extend_from_slice(b"null"),
     }
     Ok(())
@@ -268,7 +280,8 @@ pub fn write_page<'r, T: 'r>(
             let before = out.len();
             write_row(out, fields, &b, r, ver(r), ctx, exp)?;
             count += 1;
-            if count == 1 && limit > 1 {
+            crate::stream::maybe_flush(out);
+            if count == 1 && limit > 1 && !crate::stream::active() {
                 // One allocation for the whole page instead of repeated doubling.
                 let est = (out.len() - before + 1).saturating_mul(limit.min(20_000)) * 11 / 10;
                 out.reserve(est.min(1 << 30));
@@ -318,6 +331,7 @@ pub fn write_page<'r, T: 'r>(
                 out.push(b',');
             }
             write_row(out, fields, &b, r, ver(r), ctx, exp)?;
+            crate::stream::maybe_flush(out);
             count += 1;
             last = Some((key.1, key.0.clone()));
         }

@@ -403,3 +403,30 @@ async fn extension_ledger_entries_switchable() {
     assert_eq!(r.status(), 200);
     sim.shutdown().await;
 }
+
+#[tokio::test]
+async fn large_pages_are_streamed_intact() {
+    let sim = start_with(|c| {
+        c.data.companies = 1;
+        c.data.invoices = 1500;
+        c.data.lines_per_invoice = 5;
+    })
+    .await;
+    let tok = app_token(&sim).await;
+    let co = company_url(&sim);
+    // ~10 MB per page: several streamed chunks; the JSON must still be one valid document.
+    let all = all_pages(
+        &tok,
+        &format!("{co}/salesInvoices?$expand=salesInvoiceLines"),
+        1000,
+    )
+    .await;
+    assert_eq!(all.len(), 1500);
+    assert!(
+        all.iter()
+            .all(|i| i["salesInvoiceLines"].as_array().unwrap().len() == 5)
+    );
+    let ids: HashSet<&str> = all.iter().map(|i| i["id"].as_str().unwrap()).collect();
+    assert_eq!(ids.len(), 1500);
+    sim.shutdown().await;
+}
