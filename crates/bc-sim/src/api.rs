@@ -323,12 +323,18 @@ async fn api(state: Arc<State>, segs: &[String], req: Request) -> Result<Respons
         if !ok {
             return Err(ApiError::unauthorized().header("WWW-Authenticate", "Basic realm=\"\""));
         }
-        let idx = state
-            .world
-            .read()
-            .expect("world")
-            .env_index(Uuid::nil(), &op.instance)
-            .ok_or_else(ApiError::unauthorized)?;
+        let idx = {
+            let w = state.world.read().expect("world");
+            w.env_index(Uuid::nil(), &op.instance)
+                .filter(|i| !w.envs[*i].removed)
+        };
+        let Some(idx) = idx else {
+            return Err(ApiError::new(
+                503,
+                "Internal_TenantUnavailable",
+                format!("The server instance '{}' is not available.", op.instance),
+            ));
+        };
         (
             idx,
             format!("/{}", first),
