@@ -486,12 +486,27 @@ async fn mangle(resp: Response, div: usize) -> Response {
         .headers
         .insert(header::CONTENT_LENGTH, bytes.len().into());
     let head = bytes.slice(..keep);
-    let stream = futures::stream::iter(vec![
-        Ok::<Bytes, std::io::Error>(head),
-        Err(std::io::Error::new(
-            std::io::ErrorKind::ConnectionReset,
-            "fault: connection dropped",
-        )),
-    ]);
+    // Send the head, give the connection time to flush it, then fail the body.
+    let stream = futures::stream::unfold(if keep == 0 { 1u8 } else { 0u8 }, move |st| {
+        let head = head.clone();
+        async move {
+            match st {
+                0 => Some((Ok::<Bytes, std::io::Error>(head), 1)),
+                1 => {
+                    if keep > 0 {
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                    }
+                    Some((
+                        Err(std::io::Error::new(
+                            std::io::ErrorKind::ConnectionReset,
+                            "fault: connection dropped",
+                        )),
+                        2,
+                    ))
+                }
+                _ => None,
+            }
+        }
+    });
     Response::from_parts(parts, Body::from_stream(stream))
 }
