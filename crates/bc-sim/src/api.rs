@@ -383,6 +383,12 @@ async fn api(state: Arc<State>, segs: &[String], req: Request) -> Result<Respons
         Fault::Slow(ms) => tokio::time::sleep(Duration::from_millis(ms)).await,
         _ => {}
     }
+    fault_scope(
+        &state,
+        env_idx,
+        &segs[rest..],
+        req.uri().query().unwrap_or(""),
+    )?;
     if state.faults.lock().expect("faults").cfg.forbidden {
         return Err(ApiError::new(
             403,
@@ -446,6 +452,60 @@ async fn api(state: Arc<State>, segs: &[String], req: Request) -> Result<Respons
         _ => {}
     }
     Ok(resp)
+}
+
+/// Faults scoped to an environment, a company or the extension of a company.
+fn fault_scope(
+    state: &State,
+    env: usize,
+    api_segs: &[String],
+    query: &str,
+) -> Result<(), ApiError> {
+    let f = state.faults.lock().expect("faults").cfg.clone();
+    if f.removed_environments.is_empty()
+        && f.removed_companies.is_empty()
+        && f.extension_absent.is_empty()
+    {
+        return Ok(());
+    }
+    let name = state.world.read().expect("world").envs[env].name.clone();
+    if f.removed_environments
+        .iter()
+        .any(|e| e.eq_ignore_ascii_case(&name))
+    {
+        return Err(ApiError::new(
+            404,
+            "NoEnvironment",
+            format!("The environment '{name}' does not exist."),
+        ));
+    }
+    let company = api_segs
+        .iter()
+        .find_map(|s| {
+            crate::sets::seg(s)
+                .1
+                .filter(|_| s.starts_with("companies("))
+                .map(|k| k.to_string())
+        })
+        .or_else(|| {
+            url::form_urlencoded::parse(query.as_bytes())
+                .find(|(k, _)| k == "company")
+                .map(|(_, v)| v.into_owned())
+        })
+        .and_then(|c| Uuid::parse_str(&c).ok());
+    if let Some(c) = company {
+        if f.removed_companies.contains(&c) {
+            return Err(crate::sets::company_not_found(&c.to_string()));
+        }
+        if f.extension_absent.contains(&c)
+            && api_segs.first().map(|s| s.as_str()) == Some("ledgerlink")
+        {
+            return Err(ApiError::no_segment(
+                api_segs.last().map(|s| crate::sets::seg(s).0).unwrap_or(""),
+            ));
+        }
+    }
+    Ok(())
 }
 
 fn endpoint_name(segs: &[String]) -> String {

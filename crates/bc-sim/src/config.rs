@@ -183,6 +183,12 @@ pub struct FaultConfig {
     pub tokens_expired: bool,
     /// Every API call answers 403 (missing permissions).
     pub forbidden: bool,
+    /// Environments (by name, any tenant) answered as removed.
+    pub removed_environments: Vec<String>,
+    /// Companies answered as removed.
+    pub removed_companies: Vec<uuid::Uuid>,
+    /// Companies where the companion extension is absent.
+    pub extension_absent: Vec<uuid::Uuid>,
 }
 
 /// The on-premises server instance.

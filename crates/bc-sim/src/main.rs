@@ -75,6 +75,15 @@ struct Args {
     /// Fault: every API call answers 403 (missing permissions).
     #[arg(long)]
     fault_forbidden: bool,
+    /// Fault: answer this environment as removed (repeatable).
+    #[arg(long)]
+    fault_remove_environment: Vec<String>,
+    /// Fault: answer this company id as removed (repeatable).
+    #[arg(long)]
+    fault_remove_company: Vec<uuid::Uuid>,
+    /// Fault: the companion extension is absent in this company id (repeatable).
+    #[arg(long)]
+    fault_extension_absent: Vec<uuid::Uuid>,
     /// Start with the ledgerlink companion extension absent in every company.
     #[arg(long)]
     no_extension: bool,
@@ -121,6 +130,9 @@ async fn main() -> anyhow::Result<()> {
         truncate_rate: a.fault_truncate,
         forbidden: a.fault_forbidden,
         tokens_expired: false,
+        removed_environments: a.fault_remove_environment,
+        removed_companies: a.fault_remove_company,
+        extension_absent: a.fault_extension_absent,
     };
     c.extension_installed = !a.no_extension;
     if let Some(id) = a.client_id {

@@ -217,3 +217,48 @@ async fn forbidden_expired_removed_environment_and_company() {
     );
     sim.shutdown().await;
 }
+
+#[tokio::test]
+async fn scoped_faults_at_start_and_at_runtime() {
+    let sim = start_with(|c| c.faults.removed_environments = vec!["production".into()]).await;
+    let tok = app_token(&sim).await;
+    let (s, v) = get(&tok, &format!("{}/companies", sim.api_base())).await;
+    assert_eq!(s, 404);
+    assert_bc_error(&v, "NoEnvironment");
+    let [a, b] = [sim.company_ids()[0], sim.company_ids()[1]];
+    sim.set_faults(FaultConfig {
+        removed_companies: vec![a],
+        extension_absent: vec![b],
+        ..Default::default()
+    });
+    let (s, v) = get(
+        &tok,
+        &format!("{}/companies({a})/customers", sim.api_base()),
+    )
+    .await;
+    assert_eq!(s, 400);
+    assert_bc_error(&v, "Internal_CompanyNotFound");
+    assert_eq!(
+        get(
+            &tok,
+            &format!("{}/companies({b})/customers", sim.api_base())
+        )
+        .await
+        .0,
+        200
+    );
+    let ext = |c: uuid::Uuid| {
+        format!(
+            "{}/v2.0/{}/{}/api/ledgerlink/ar/v1.0/companies({c})/customerLedgerEntries",
+            sim.base_url(),
+            sim.tenant_id(),
+            sim.environment()
+        )
+    };
+    let (s, v) = get(&tok, &ext(b)).await;
+    assert_eq!(s, 404);
+    assert_bc_error(&v, "BadRequest_ResourceNotFound");
+    sim.set_faults(FaultConfig::default());
+    assert_eq!(get(&tok, &ext(b)).await.0, 200);
+    sim.shutdown().await;
+}
