@@ -11,6 +11,7 @@ mod admin;
 mod api;
 mod clock;
 pub mod config;
+mod customer_writes;
 mod datagen;
 mod doc_sets;
 mod entities;

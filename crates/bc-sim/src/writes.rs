@@ -179,6 +179,23 @@ pub fn route(state: &State, rc: &Rc, std_api: bool, rest: &[&str]) -> Result<Out
             )?;
             crate::payments::create(rc, co, guid(j)?, &m, now, ver)
         }
+        (Method::POST, ("customers", None), 1) => {
+            let (o, id) = crate::customer_writes::create(rc, co, now, ver)?;
+            changes.push(Change::new(env_idx, cid, "customers", id, "created", now));
+            Ok(o)
+        }
+        (Method::PATCH, ("customers", Some(id)), 1) => {
+            let id = guid(id)?;
+            let o = crate::customer_writes::patch(rc, co, id, now, ver)?;
+            changes.push(Change::new(env_idx, cid, "customers", id, "updated", now));
+            Ok(o)
+        }
+        (Method::DELETE, ("customers", Some(id)), 1) => {
+            let id = guid(id)?;
+            let o = crate::customer_writes::delete(rc, co, id)?;
+            changes.push(Change::new(env_idx, cid, "customers", id, "deleted", now));
+            Ok(o)
+        }
         (Method::PATCH, ("customerPayments", Some(id)), 1) => {
             crate::payments::patch(rc, co, guid(id)?, now, ver)
         }

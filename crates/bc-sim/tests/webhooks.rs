@@ -177,3 +177,79 @@ async fn failed_handshake_and_unsupported_resource() {
     assert_eq!(r.status(), 400);
     sim.shutdown().await;
 }
+
+#[tokio::test]
+async fn customer_api_writes_notify_subscribers() {
+    let sim = start().await;
+    let tok = app_token(&sim).await;
+    let (hook, rx) = receiver().await;
+    let cid = sim.company_ids()[0];
+    let r = client()
+        .post(format!("{}/subscriptions", sim.api_base()))
+        .bearer_auth(&tok)
+        .json(&json!({"notificationUrl": hook, "resource": format!("api/v2.0/companies({cid})/customers")}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let url = format!("{}/customers", company_url(&sim));
+    let r = client()
+        .post(&url)
+        .bearer_auth(&tok)
+        .json(&json!({"displayName": "API Customer", "number": "API-1", "blocked": "_x0020_"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let c: Value = r.json().await.unwrap();
+    assert_eq!(c["displayName"], "API Customer");
+    let id = c["id"].as_str().unwrap().to_string();
+    // Duplicate number refused.
+    let r = client()
+        .post(&url)
+        .bearer_auth(&tok)
+        .json(&json!({"displayName": "Dup", "number": "API-1"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    let one = format!("{}/customers({id})", company_url(&sim));
+    let r = client()
+        .patch(&one)
+        .bearer_auth(&tok)
+        .header("If-Match", c["@odata.etag"].as_str().unwrap())
+        .json(&json!({"email": "ap@api.example"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let c2: Value = r.json().await.unwrap();
+    assert_eq!(c2["email"], "ap@api.example");
+    assert_ne!(c2["lastModifiedDateTime"], "0001-01-01T00:00:00Z");
+    let r = client()
+        .delete(&one)
+        .bearer_auth(&tok)
+        .header("If-Match", c["@odata.etag"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 409, "stale etag");
+    let r = client()
+        .delete(&one)
+        .bearer_auth(&tok)
+        .header("If-Match", "*")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    assert_eq!(sim.flush_webhooks().await, 3);
+    let kinds: Vec<String> = rx
+        .lock()
+        .unwrap()
+        .notes
+        .iter()
+        .map(|n| n["changeType"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(kinds, vec!["created", "updated", "deleted"]);
+    sim.shutdown().await;
+}
