@@ -1,6 +1,5 @@
 //! The HTTP front door: path-shape routing, authentication, limits, faults.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -112,15 +111,15 @@ pub async fn handle(state: Arc<State>, req: Request) -> Response {
     match s.as_slice() {
         [tenant, "oauth2", "v2.0", "authorize"] => {
             state.count("GET /oauth2/v2.0/authorize");
-            return authorize(&state, tenant, req).await;
+            return crate::auth_http::authorize(&state, tenant, req).await;
         }
         [tenant, "oauth2", "v2.0", "token"] => {
             state.count("POST /oauth2/v2.0/token");
-            return token(&state, tenant, req).await;
+            return crate::auth_http::token(&state, tenant, req).await;
         }
         ["environments", "v1.2"] => {
             state.count("GET /environments/v1.2");
-            return environments(&state, req)
+            return crate::auth_http::environments(&state, req)
                 .await
                 .unwrap_or_else(|e| e.into_response());
         }
@@ -131,124 +130,6 @@ pub async fn handle(state: Arc<State>, req: Request) -> Response {
         Ok(r) => r,
         Err(e) => e.into_response(),
     }
-}
-
-async fn authorize(state: &State, tenant: &str, req: Request) -> Response {
-    let q: HashMap<String, String> =
-        url::form_urlencoded::parse(req.uri().query().unwrap_or("").as_bytes())
-            .into_owned()
-            .collect();
-    let now = state.clock.now_ms();
-    let r = state
-        .identity
-        .lock()
-        .expect("identity")
-        .authorize(&state.cfg, tenant, &q, now);
-    match r {
-        Ok(loc) => (StatusCode::FOUND, [(header::LOCATION, loc)]).into_response(),
-        Err((status, msg)) => (
-            StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST),
-            [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
-            format!("<html><body><h1>Sign in</h1><p>Sorry, but we're having trouble signing you in.</p><p>{msg}</p></body></html>"),
-        )
-            .into_response(),
-    }
-}
-
-async fn token(state: &State, tenant: &str, req: Request) -> Response {
-    let body = axum::body::to_bytes(req.into_body(), 1 << 20)
-        .await
-        .unwrap_or_default();
-    let f: HashMap<String, String> = url::form_urlencoded::parse(&body).into_owned().collect();
-    let now = state.clock.now_ms();
-    let r = state
-        .identity
-        .lock()
-        .expect("identity")
-        .token(&state.cfg, tenant, &f, now);
-    match r {
-        Ok(v) => (
-            StatusCode::OK,
-            [(header::CACHE_CONTROL, "no-store, no-cache")],
-            axum::Json(v),
-        )
-            .into_response(),
-        Err(e) => (
-            StatusCode::from_u16(e.status).unwrap_or(StatusCode::BAD_REQUEST),
-            axum::Json(e.body(now)),
-        )
-            .into_response(),
-    }
-}
-
-fn bearer(state: &State, headers: &HeaderMap) -> Result<crate::identity::Claims, ApiError> {
-    let www = |tid: &str| {
-        format!(
-            "Bearer authorization_uri=\"{}/{tid}/oauth2/authorize\", resource_id=\"{}\"",
-            state.base_url,
-            crate::identity::AUDIENCE
-        )
-    };
-    let tid0 = state
-        .cfg
-        .tenants
-        .first()
-        .map(|t| t.id.to_string())
-        .unwrap_or_default();
-    let tok = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| {
-            v.strip_prefix("Bearer ")
-                .or_else(|| v.strip_prefix("bearer "))
-        })
-        .ok_or_else(|| ApiError::unauthorized().header("WWW-Authenticate", www(&tid0)))?;
-    if state.faults.lock().expect("faults").cfg.tokens_expired {
-        return Err(ApiError::new(
-            401,
-            "Authentication_InvalidCredentials",
-            "The token has expired.",
-        )
-        .header("WWW-Authenticate", www(&tid0)));
-    }
-    let now = state.clock.now_ms();
-    state
-        .identity
-        .lock()
-        .expect("identity")
-        .verify(tok, now)
-        .map_err(|why| {
-            let msg = match why {
-                "expired" => "The token has expired.",
-                "revoked" => "The token has been revoked.",
-                _ => "The server has rejected the client credentials.",
-            };
-            ApiError::new(401, "Authentication_InvalidCredentials", msg)
-                .header("WWW-Authenticate", www(&tid0))
-        })
-}
-
-async fn environments(state: &State, req: Request) -> Result<Response, ApiError> {
-    let c = bearer(state, req.headers())?;
-    let w = state.world.read().expect("world");
-    let value: Vec<serde_json::Value> = w
-        .envs
-        .iter()
-        .filter(|e| e.tenant == c.tid && !e.removed)
-        .map(|e| {
-            serde_json::json!({
-                "aadTenantId": e.tenant,
-                "applicationFamily": "BusinessCentral",
-                "type": e.kind,
-                "name": e.name,
-                "countryCode": "US",
-                "webServiceUrl": format!("{}/v2.0/{}/{}", state.base_url, e.tenant, e.name),
-                "webClientLoginUrl": format!("{}/{}/{}", state.base_url, e.tenant, e.name),
-                "ringName": if e.kind == "Sandbox" { "PREVIEW" } else { "PROD" },
-            })
-        })
-        .collect();
-    Ok(axum::Json(serde_json::json!({ "value": value })).into_response())
 }
 
 /// Resolve the path shape, authenticate, apply limits and faults, then route.
@@ -265,7 +146,7 @@ async fn api(state: Arc<State>, segs: &[String], req: Request) -> Result<Respons
     }
     // Cloud: /v2.0/{tenant}/{env}/api/... or /v2.0/{env}/api/...
     let (env_idx, prefix, rest, principal, user) = if s.first() == Some(&"v2.0") && s.len() >= 3 {
-        let claims = bearer(&state, req.headers())?;
+        let claims = crate::auth_http::bearer(&state, req.headers())?;
         let (tenant, env_name, rest_at, prefix) = if s.get(2) == Some(&"api") {
             (claims.tid, s[1], 2, format!("/v2.0/{}", s[1]))
         } else {

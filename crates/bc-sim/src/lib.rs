@@ -9,6 +9,7 @@
 
 mod admin;
 mod api;
+mod auth_http;
 mod clock;
 pub mod config;
 mod customer_writes;
