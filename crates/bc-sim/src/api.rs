@@ -117,6 +117,14 @@ pub async fn handle(state: Arc<State>, req: Request) -> Response {
             state.count("POST /oauth2/v2.0/token");
             return crate::auth_http::token(&state, tenant, req).await;
         }
+        [tenant, "v2.0", ".well-known", "openid-configuration"] => {
+            state.count("GET /v2.0/.well-known/openid-configuration");
+            return crate::auth_http::openid_configuration(&state, tenant);
+        }
+        [tenant, "v2.0", "adminconsent"] => {
+            state.count("GET /v2.0/adminconsent");
+            return crate::auth_http::admin_consent(&state, tenant, &req);
+        }
         ["environments", "v1.2"] => {
             state.count("GET /environments/v1.2");
             return crate::auth_http::environments(&state, req)

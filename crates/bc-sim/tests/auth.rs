@@ -316,3 +316,60 @@ async fn environments_list() {
     assert_eq!(e["applicationFamily"], "BusinessCentral");
     sim.shutdown().await;
 }
+
+#[tokio::test]
+async fn client_secret_basic_discovery_and_admin_consent() {
+    let sim = start().await;
+    // client_secret_basic instead of form fields.
+    let r = client()
+        .post(sim.token_url())
+        .basic_auth(sim.client_id(), Some(sim.client_secret()))
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("scope", "https://api.businesscentral.dynamics.com/.default"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    // Discovery.
+    let (s, v) = get(
+        "",
+        &format!(
+            "{}/{}/v2.0/.well-known/openid-configuration",
+            sim.base_url(),
+            sim.tenant_id()
+        ),
+    )
+    .await;
+    assert_eq!(s, 200);
+    assert_eq!(v["token_endpoint"], sim.token_url());
+    // Admin consent restores a revoked tenant.
+    sim.revoke_consent(sim.tenant_id());
+    let r = client()
+        .get(format!(
+            "{}/{}/v2.0/adminconsent",
+            sim.base_url(),
+            sim.tenant_id()
+        ))
+        .query(&[
+            ("client_id", sim.client_id()),
+            ("redirect_uri", sim.redirect_uri()),
+            ("state", "xyz".into()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 302);
+    let loc = r.headers()["location"].to_str().unwrap().to_string();
+    assert!(
+        loc.contains("admin_consent=True") && loc.contains("state=xyz"),
+        "{loc}"
+    );
+    let tok = app_token(&sim).await;
+    assert_eq!(
+        get(&tok, &format!("{}/companies", sim.api_base())).await.0,
+        200
+    );
+    sim.shutdown().await;
+}
