@@ -297,3 +297,47 @@ fn checker_rejects_wrong_types() {
     );
     assert!(check_value("Edm.Date", &serde_json::json!("0001-01-01"), &enums).is_ok());
 }
+
+#[tokio::test]
+async fn extension_entities_match_their_own_metadata() {
+    let sim = start().await;
+    let tok = app_token(&sim).await;
+    let base = format!(
+        "{}/v2.0/{}/{}/api/ledgerlink/ar/v1.0",
+        sim.base_url(),
+        sim.tenant_id(),
+        sim.environment()
+    );
+    let xml = reqwest::Client::new()
+        .get(format!("{base}/$metadata"))
+        .bearer_auth(&tok)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let (types, enums) = parse_edmx(&xml);
+    let (s, v) = get(
+        &tok,
+        &format!(
+            "{base}/companies({})/customerLedgerEntries",
+            sim.company_ids()[0]
+        ),
+    )
+    .await;
+    assert_eq!(s, 200);
+    let mut seen = HashMap::new();
+    for e in v["value"].as_array().unwrap() {
+        check_entity(
+            "customerLedgerEntry",
+            e,
+            &HashMap::new(),
+            &types,
+            &enums,
+            &mut seen,
+        );
+    }
+    assert!(seen["customerLedgerEntry"] > 0);
+    sim.shutdown().await;
+}
