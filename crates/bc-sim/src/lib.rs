@@ -448,7 +448,7 @@ impl Sim {
         self.state.counts.lock().expect("counts").clone()
     }
 
-    /// Stop serving.
+    /// Stop serving (graceful: in-flight requests finish, up to 5 s).
     pub async fn shutdown(mut self) {
         if let Some(s) = self.stop.take() {
             let _ = s.send(());
@@ -456,5 +456,15 @@ impl Sim {
         self.ticker.abort();
         let _ = tokio::time::timeout(Duration::from_secs(5), &mut self.task).await;
         self.task.abort();
+    }
+}
+
+impl Drop for Sim {
+    fn drop(&mut self) {
+        // A simulator dropped without `shutdown` stops serving too.
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        self.ticker.abort();
     }
 }

@@ -151,6 +151,18 @@ fn next_link(rc: &Rc, tok: &str) -> String {
     s
 }
 
+/// `@odata.context` with the `$select` list, as OData writes it (`…/salesInvoices(id,number)`).
+fn with_select(rc: &Rc, url: &str) -> String {
+    let Some(sel) = &rc.q.select else {
+        return url.to_string();
+    };
+    let list = sel.join(",");
+    match url.strip_suffix("/$entity") {
+        Some(base) => format!("{base}({list})/$entity"),
+        None => format!("{url}({list})"),
+    }
+}
+
 /// Serve a collection page.
 #[allow(clippy::too_many_arguments)]
 pub fn list<'r, T: 'r>(
@@ -167,7 +179,7 @@ pub fn list<'r, T: 'r>(
 ) -> Result<Out, ApiError> {
     let mut out = Vec::with_capacity(64 * 1024);
     out.extend_from_slice(b"{\"@odata.context\":");
-    write_str(&mut out, &url);
+    write_str(&mut out, &with_select(rc, &url));
     out.push(b',');
     let po = write_page(
         &mut out,
@@ -210,7 +222,7 @@ pub fn single<T>(
     write_row(&mut buf, fields, &b, row, ver, ctx, exp)?;
     let mut out = Vec::with_capacity(buf.len() + 256);
     out.extend_from_slice(b"{\"@odata.context\":");
-    write_str(&mut out, &url);
+    write_str(&mut out, &with_select(rc, &url));
     out.push(b',');
     out.extend_from_slice(&buf[1..]);
     let mut o = Out::json(out);

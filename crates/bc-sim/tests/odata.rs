@@ -292,6 +292,13 @@ async fn filters_select_and_bc_quirks() {
         .map(|k| k.as_str())
         .collect();
     assert_eq!(keys, HashSet::from(["@odata.etag", "id", "number"]));
+    assert!(
+        v["@odata.context"]
+            .as_str()
+            .unwrap()
+            .ends_with("/salesInvoices(id,number)"),
+        "{v}"
+    );
     // Quirks: empty dates, zero GUIDs, never-modified stamp, decimals as numbers.
     assert!(all.iter().any(|i| i["promisedPayDate"] == "0001-01-01"));
     assert!(
