@@ -35,6 +35,9 @@ pub struct SimConfig {
     /// How long BC waits after the first change before sending webhook notifications
     /// (BC: 30 s). `Sim::flush_webhooks` sends immediately.
     pub webhook_delay: Duration,
+    /// Deliver webhook notifications automatically (a background task checks every 250 ms).
+    /// Turn off to deliver only through `Sim::flush_webhooks` (deterministic tests).
+    pub webhook_auto_delivery: bool,
 }
 
 /// Dataset sizes; all counts are per company.
@@ -240,6 +243,7 @@ impl Default for SimConfig {
             }),
             extension_installed: true,
             webhook_delay: Duration::from_secs(30),
+            webhook_auto_delivery: true,
         }
     }
 }

@@ -199,7 +199,9 @@ impl Sim {
         let ticker = tokio::spawn(async move {
             loop {
                 tokio::time::sleep(Duration::from_millis(250)).await;
-                if st.hooks.due(st.cfg.webhook_delay) {
+                if st.cfg.webhook_auto_delivery
+                    && st.hooks.due(st.cfg.webhook_delay, st.clock.now_ms())
+                {
                     st.hooks.flush(&st).await;
                 }
             }

@@ -67,12 +67,16 @@ impl Change {
     }
 }
 
+/// A failed delivery waiting for its next attempt.
+type Retry = (String, Vec<Value>, u32, i64);
+
 /// Pending notifications and the HTTP client that delivers them.
 #[derive(Debug)]
 pub struct Hooks {
     pending: Mutex<Vec<Change>>,
-    first: Mutex<Option<Instant>>,
-    retry: Mutex<Vec<(String, Vec<Value>, u32)>>,
+    first: Mutex<Option<(Instant, i64)>>,
+    /// (url, notifications, attempts so far, next attempt at simulated ms).
+    retry: Mutex<Vec<Retry>>,
     client: reqwest::Client,
 }
 
@@ -108,20 +112,21 @@ pub fn parse_resource(r: &str) -> Option<(Uuid, String)> {
 impl Hooks {
     /// Record a change.
     pub fn push(&self, c: Change) {
+        let at = c.at;
         self.pending.lock().expect("hooks").push(c);
         self.first
             .lock()
             .expect("hooks")
-            .get_or_insert_with(Instant::now);
+            .get_or_insert_with(|| (Instant::now(), at));
     }
 
-    /// Whether the batching delay has passed.
-    pub fn due(&self, delay: Duration) -> bool {
+    /// Whether the batching delay has passed (real or simulated time) or a retry is due.
+    pub fn due(&self, delay: Duration, now: i64) -> bool {
         self.first
             .lock()
             .expect("hooks")
-            .is_some_and(|t| t.elapsed() >= delay)
-            || !self.retry.lock().expect("hooks").is_empty()
+            .is_some_and(|(t, at)| t.elapsed() >= delay || now - at >= delay.as_millis() as i64)
+            || self.retry.lock().expect("hooks").iter().any(|r| r.3 <= now)
     }
 
     /// Deliver everything pending now. Returns the number of notifications delivered.
@@ -180,7 +185,14 @@ impl Hooks {
         }
         let mut batches: Vec<(String, Vec<Value>, u32)> =
             by_url.into_iter().map(|(u, v)| (u, v, 0)).collect();
-        batches.extend(std::mem::take(&mut *self.retry.lock().expect("hooks")));
+        {
+            let mut retry = self.retry.lock().expect("hooks");
+            let (due, later): (Vec<_>, Vec<_>) = std::mem::take(&mut *retry)
+                .into_iter()
+                .partition(|r| r.3 <= now);
+            *retry = later;
+            batches.extend(due.into_iter().map(|(u, v, a, _)| (u, v, a)));
+        }
         let mut delivered = 0;
         for (url, items, attempts) in batches {
             let id = Uuid::new_v4().to_string();
@@ -196,11 +208,15 @@ impl Hooks {
             if (200..300).contains(&status) {
                 delivered += items.len();
             } else if matches!(status, 408 | 429) || status >= 500 {
+                // BC: at most 5 attempts; delays 1, 1, 1, 10, 100 minutes.
                 if attempts + 1 < 5 {
-                    self.retry
-                        .lock()
-                        .expect("hooks")
-                        .push((url, items, attempts + 1));
+                    let delay_min = [1, 1, 1, 10, 100][attempts as usize];
+                    self.retry.lock().expect("hooks").push((
+                        url,
+                        items,
+                        attempts + 1,
+                        now + delay_min * 60_000,
+                    ));
                 }
             } else {
                 // Any other answer deletes the subscriptions behind this URL.

@@ -15,6 +15,8 @@ struct Rx {
     handshakes: usize,
     notes: Vec<Value>,
     fail_handshake: bool,
+    fail_notes: usize,
+    reject_notes: bool,
 }
 
 async fn receiver() -> (String, Arc<Mutex<Rx>>) {
@@ -32,6 +34,13 @@ async fn receiver() -> (String, Arc<Mutex<Rx>>) {
             }
             return (axum::http::StatusCode::OK, t.clone());
         }
+        if r.fail_notes > 0 {
+            r.fail_notes -= 1;
+            return (axum::http::StatusCode::SERVICE_UNAVAILABLE, String::new());
+        }
+        if r.reject_notes {
+            return (axum::http::StatusCode::GONE, String::new());
+        }
         let v: Value = serde_json::from_str(&body).unwrap();
         r.notes
             .extend(v["value"].as_array().unwrap().iter().cloned());
@@ -48,7 +57,7 @@ async fn receiver() -> (String, Arc<Mutex<Rx>>) {
 
 #[tokio::test]
 async fn subscribe_notify_expire_renew() {
-    let sim = start().await;
+    let sim = start_with(|c| c.webhook_auto_delivery = false).await;
     let tok = app_token(&sim).await;
     let (hook, rx) = receiver().await;
     let cid = sim.company_ids()[0];
@@ -165,7 +174,7 @@ async fn subscribe_notify_expire_renew() {
 
 #[tokio::test]
 async fn failed_handshake_and_unsupported_resource() {
-    let sim = start().await;
+    let sim = start_with(|c| c.webhook_auto_delivery = false).await;
     let tok = app_token(&sim).await;
     let (hook, rx) = receiver().await;
     rx.lock().unwrap().fail_handshake = true;
@@ -180,7 +189,7 @@ async fn failed_handshake_and_unsupported_resource() {
 
 #[tokio::test]
 async fn customer_api_writes_notify_subscribers() {
-    let sim = start().await;
+    let sim = start_with(|c| c.webhook_auto_delivery = false).await;
     let tok = app_token(&sim).await;
     let (hook, rx) = receiver().await;
     let cid = sim.company_ids()[0];
@@ -251,5 +260,86 @@ async fn customer_api_writes_notify_subscribers() {
         .map(|n| n["changeType"].as_str().unwrap().to_string())
         .collect();
     assert_eq!(kinds, vec!["created", "updated", "deleted"]);
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn retries_on_the_simulated_clock_and_removal_on_other_errors() {
+    let sim = start_with(|c| c.webhook_auto_delivery = false).await;
+    let tok = app_token(&sim).await;
+    let (hook, rx) = receiver().await;
+    let cid = sim.company_ids()[0];
+    let subs = format!("{}/subscriptions", sim.api_base());
+    let r = client()
+        .post(&subs)
+        .bearer_auth(&tok)
+        .json(&json!({"notificationUrl": hook, "resource": format!("/api/v2.0/companies({cid})/customers")}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let admin = format!("{}/_sim/companies/{cid}/customers", sim.base_url());
+    rx.lock().unwrap().fail_notes = 1;
+    client()
+        .post(&admin)
+        .json(&json!({"displayName": "Retry me"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(sim.flush_webhooks().await, 0, "503 → kept for retry");
+    assert_eq!(
+        sim.flush_webhooks().await,
+        0,
+        "retry not due before a minute"
+    );
+    sim.advance_clock(std::time::Duration::from_secs(61));
+    assert_eq!(sim.flush_webhooks().await, 1, "retried after a minute");
+    // Any other error removes the subscription.
+    rx.lock().unwrap().reject_notes = true;
+    client()
+        .post(&admin)
+        .json(&json!({"displayName": "Rejected"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(sim.flush_webhooks().await, 0);
+    let tok = app_token(&sim).await;
+    let (_, v) = get(&tok, &subs).await;
+    assert_eq!(
+        v["value"].as_array().unwrap().len(),
+        0,
+        "subscription must be deleted"
+    );
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn automatic_delivery_after_the_batching_delay() {
+    let sim = start_with(|c| c.webhook_delay = Duration::from_millis(100)).await;
+    let tok = app_token(&sim).await;
+    let (hook, rx) = receiver().await;
+    let cid = sim.company_ids()[0];
+    let r = client()
+        .post(format!("{}/subscriptions", sim.api_base()))
+        .bearer_auth(&tok)
+        .json(&json!({"notificationUrl": hook, "resource": format!("/api/v2.0/companies({cid})/customers")}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    client()
+        .post(format!("{}/_sim/companies/{cid}/customers", sim.base_url()))
+        .json(&json!({"displayName": "Auto"}))
+        .send()
+        .await
+        .unwrap();
+    // This tests the background path itself, so it waits (bounded) for the delivery.
+    for _ in 0..100 {
+        if !rx.lock().unwrap().notes.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(rx.lock().unwrap().notes.len(), 1);
     sim.shutdown().await;
 }
