@@ -199,3 +199,42 @@ pub fn add_invoice_cle(c: &mut Company, doc: &SalesDoc, total: i64, ver: u64) {
         c.ledger.insert(pid, p);
     }
 }
+
+/// `salesInvoices({id})/Microsoft.NAV.post` on a draft: the header id survives, the number
+/// becomes the posted number, line ids change (as BC), a ledger entry is written.
+pub fn post_draft_invoice(co: &mut Company, id: Uuid, now: i64, ver: u64) -> Result<(), ApiError> {
+    let no = co.next_invoice_no;
+    let d = co
+        .invoices
+        .get_mut(&id)
+        .ok_or_else(|| ApiError::not_found("salesInvoice", &id.to_string()))?;
+    if d.status != INV_DRAFT {
+        return Err(ApiError::new(
+            400,
+            "Application_DialogException",
+            format!("The invoice {} is already posted.", d.number),
+        ));
+    }
+    if d.lines.is_empty() {
+        return Err(ApiError::new(
+            400,
+            "Application_DialogException",
+            "There is nothing to post.",
+        ));
+    }
+    d.status = INV_OPEN;
+    d.number = format!("{no}").into();
+    d.posting_date = chrono::DateTime::from_timestamp_millis(now)
+        .unwrap_or_default()
+        .date_naive();
+    d.modified = now;
+    d.ver = ver;
+    for l in d.lines.iter_mut() {
+        l.id = Uuid::new_v4();
+    }
+    let doc = d.clone();
+    co.next_invoice_no += 1;
+    let total = doc.totals().incl;
+    add_invoice_cle(co, &doc, total, ver);
+    Ok(())
+}

@@ -300,6 +300,29 @@ pub fn route(state: &State, rc: &Rc, std_api: bool, rest: &[&str]) -> Result<Out
             crate::posting::post_journal(co, guid(j)?, now, ver, &mut changes, env_idx)?;
             Ok(Out::no_content())
         }
+        (Method::POST, ("salesInvoices", Some(id)), 2) if rest[1] == "Microsoft.NAV.post" => {
+            let id = guid(id)?;
+            crate::posting::post_draft_invoice(co, id, now, ver)?;
+            changes.push(Change::new(
+                env_idx,
+                cid,
+                "salesInvoices",
+                id,
+                "updated",
+                now,
+            ));
+            Ok(Out::no_content())
+        }
+        (Method::POST, ("salesInvoices", Some(_)), 2) if rest[1].starts_with("Microsoft.NAV.") => {
+            Err(ApiError::new(
+                501,
+                "BadRequest_MethodNotImplemented",
+                format!(
+                    "The bound action '{}' is not supported by the simulator.",
+                    rest[1]
+                ),
+            ))
+        }
         (m, (name, _), _) => Err(not_allowed(&m, name)),
     };
     drop(w);

@@ -248,3 +248,63 @@ async fn posting_a_payment_journal_lowers_remaining_amount() {
     );
     sim.shutdown().await;
 }
+
+#[tokio::test]
+async fn posting_a_draft_invoice_keeps_the_id_and_changes_number_and_line_ids() {
+    let sim = start().await;
+    let tok = app_token(&sim).await;
+    let co = company_url(&sim);
+    let cid = sim.company_ids()[0];
+    let v: Value = client()
+        .post(format!("{}/_sim/companies/{cid}/salesInvoices", sim.base_url()))
+        .json(&json!({"status": "Draft", "number": "S-INV-NEW", "lines": [{"quantity": 1, "unitPrice": 10}, {"quantity": 2, "unitPrice": 5}]}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = v["id"].as_str().unwrap().to_string();
+    let (_, d) = get(
+        &tok,
+        &format!("{co}/salesInvoices({id})?$expand=salesInvoiceLines"),
+    )
+    .await;
+    assert_eq!(d["status"], "Draft");
+    assert_eq!(d["remainingAmount"], json!(20));
+    let (s, v, _) = send(
+        &tok,
+        reqwest::Method::POST,
+        &format!("{co}/salesInvoices({id})/Microsoft.NAV.post"),
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(s, 204, "{v}");
+    let (_, p) = get(
+        &tok,
+        &format!("{co}/salesInvoices({id})?$expand=salesInvoiceLines"),
+    )
+    .await;
+    assert_eq!(p["id"], d["id"]);
+    assert_eq!(p["status"], "Open");
+    assert_ne!(p["number"], d["number"]);
+    assert_ne!(
+        p["salesInvoiceLines"][0]["id"],
+        d["salesInvoiceLines"][0]["id"]
+    );
+    assert_eq!(
+        p["salesInvoiceLines"][0]["sequence"],
+        d["salesInvoiceLines"][0]["sequence"]
+    );
+    let (s, _, _) = send(
+        &tok,
+        reqwest::Method::POST,
+        &format!("{co}/salesInvoices({id})/Microsoft.NAV.post"),
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(s, 400);
+    sim.shutdown().await;
+}
