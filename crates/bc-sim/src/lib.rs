@@ -6,6 +6,7 @@
 //! Basic auth), the ledgerlink companion extension (`/…/api/ledgerlink/ar/v1.0/…`) and an
 //! admin API under `/_sim/…`. See the crate README for the full contract.
 #![forbid(unsafe_code)]
+#![deny(missing_docs)]
 
 mod admin;
 mod api;
