@@ -159,16 +159,30 @@ pub struct LineAmounts {
 impl Line {
     /// Line amounts derived from quantity, price, discount and tax.
     pub fn amounts(&self) -> LineAmounts {
-        let gross = round_div(self.quantity as i128 * self.unit_price as i128, 100);
-        let discount = round_div(gross as i128 * self.discount_pct as i128, 10_000);
+        let gross = mul_div(self.quantity, self.unit_price, 100);
+        let discount = mul_div(gross, self.discount_pct, 10_000);
         let excl = gross - discount;
-        let tax = round_div(excl as i128 * self.tax_pct as i128, 10_000);
+        let tax = mul_div(excl, self.tax_pct, 10_000);
         LineAmounts {
             discount,
             excl,
             tax,
             incl: excl + tax,
         }
+    }
+}
+
+/// `a * b / d` rounded half away from zero; i64 fast path, i128 on overflow.
+pub fn mul_div(a: i64, b: i64, d: i64) -> i64 {
+    match a
+        .checked_mul(b)
+        .and_then(|n| Some((n, n.checked_abs()?.checked_add(d / 2)?)))
+    {
+        Some((n, up)) => {
+            let q = up / d;
+            if n < 0 { -q } else { q }
+        }
+        None => round_div(a as i128 * b as i128, d as i128),
     }
 }
 
@@ -371,4 +385,27 @@ pub struct Subscription {
     pub expires: i64,
     pub created: i64,
     pub modified: i64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rounding_matches_the_wide_path() {
+        for (a, b, d) in [
+            (700, 38818, 100),
+            (-150, 3, 100),
+            (5, 5, 10),
+            (-5, 5, 10),
+            (i64::MAX, 3, 100),
+            (i64::MIN, 1, 100),
+        ] {
+            assert_eq!(
+                mul_div(a, b, d),
+                round_div(a as i128 * b as i128, d as i128),
+                "{a} {b} {d}"
+            );
+        }
+    }
 }
