@@ -322,6 +322,11 @@ fn records(state: &State, method: &Method, cid: Uuid, tail: &[&str], b: &Value, 
             changes.push(Change::new(ei, cid, "salesInvoices", id, "created", now));
             json!({"id": id})
         }
+        (Method::POST, ["salesCreditMemos"]) => {
+            let id = crate::admin_docs::create_credit_memo(co, b, now, ver)?;
+            changes.push(Change::new(ei, cid, "salesCreditMemos", id, "created", now));
+            json!({"id": id})
+        }
         (Method::PATCH, ["salesInvoices", id]) => {
             let id = Uuid::parse_str(id).map_err(|_| (400, "bad id".to_string()))?;
             let d = co

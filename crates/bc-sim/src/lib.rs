@@ -9,6 +9,7 @@
 #![deny(missing_docs)]
 
 mod admin;
+mod admin_docs;
 mod api;
 mod auth_http;
 mod clock;

@@ -251,3 +251,41 @@ async fn a_token_for_one_tenant_cannot_read_another() {
     assert_eq!(envs["value"][0]["name"], "Sandbox");
     sim.shutdown().await;
 }
+
+#[tokio::test]
+async fn admin_credit_memo_applies_to_an_invoice() {
+    let sim = start().await;
+    let tok = app_token(&sim).await;
+    let cid = sim.company_ids()[0];
+    let co = company_url(&sim);
+    let (_, inv) = get(
+        &tok,
+        &format!("{co}/salesInvoices?$filter=status eq 'Open'&$top=1"),
+    )
+    .await;
+    let inv = &inv["value"][0];
+    let before = inv["remainingAmount"].as_f64().unwrap();
+    let (s, cm) = admin(
+        &sim,
+        reqwest::Method::POST,
+        &format!("companies/{cid}/salesCreditMemos"),
+        json!({"invoiceId": inv["id"], "lines": [{"quantity": 1, "unitPrice": 1}]}),
+    )
+    .await;
+    assert_eq!(s, 200, "{cm}");
+    let (_, got) = get(
+        &tok,
+        &format!("{co}/salesCreditMemos({})", cm["id"].as_str().unwrap()),
+    )
+    .await;
+    assert_eq!(got["invoiceId"], inv["id"]);
+    assert_eq!(got["customerId"], inv["customerId"]);
+    assert_eq!(got["totalAmountIncludingTax"], json!(1));
+    let (_, after) = get(
+        &tok,
+        &format!("{co}/salesInvoices({})", inv["id"].as_str().unwrap()),
+    )
+    .await;
+    assert!((after["remainingAmount"].as_f64().unwrap() - (before - 1.0)).abs() < 0.001);
+    sim.shutdown().await;
+}
