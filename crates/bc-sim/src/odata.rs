@@ -87,6 +87,8 @@ pub struct Query {
     pub skiptoken: Option<String>,
     /// `company=` query parameter.
     pub company: Option<String>,
+    /// `$count=true`.
+    pub count: bool,
     /// Raw query pairs except `$skiptoken` (kept for nextLink).
     pub raw: Vec<(String, String)>,
 }
@@ -125,6 +127,13 @@ impl Query {
                     continue;
                 }
                 "company" => q.company = Some(v.clone()),
+                "$count" => {
+                    q.count = match v.as_str() {
+                        "true" => true,
+                        "false" => false,
+                        _ => return Err(err(format!("'{v}' is not a valid count option."))),
+                    }
+                }
                 _ => {}
             }
             q.raw.push((k, v));

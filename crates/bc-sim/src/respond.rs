@@ -171,7 +171,7 @@ pub fn list<'r, T: 'r>(
     fields: &'static [Field<T>],
     ty: &'static str,
     navs: &'static [&'static str],
-    rows: impl Iterator<Item = (u64, &'r T)> + 'r,
+    rows: impl Iterator<Item = (u64, &'r T)> + Clone + 'r,
     after: impl Fn(u64) -> Box<dyn Iterator<Item = (u64, &'r T)> + 'r>,
     ver: impl Fn(&T) -> u64,
     ctx: &Ctx<'_>,

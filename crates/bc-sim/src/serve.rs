@@ -229,7 +229,7 @@ pub fn write_page<'r, T: 'r>(
     out: &mut Vec<u8>,
     fields: &'static [Field<T>],
     req: &PageReq<'_>,
-    rows: impl Iterator<Item = (u64, &'r T)> + 'r,
+    rows: impl Iterator<Item = (u64, &'r T)> + Clone + 'r,
     after: impl Fn(u64) -> Box<dyn Iterator<Item = (u64, &'r T)> + 'r>,
     ver: impl Fn(&T) -> u64,
     ctx: &Ctx<'_>,
@@ -252,6 +252,13 @@ pub fn write_page<'r, T: 'r>(
     } else {
         0
     };
+    if q.count {
+        let n = rows
+            .clone()
+            .filter(|(_, r)| matches(fields, &b, r, ctx))
+            .count();
+        out.extend_from_slice(format!("\"@odata.count\":{n},").as_bytes());
+    }
     out.extend_from_slice(b"\"value\":[");
     let mut count = 0usize;
     let mut last: Option<(u64, Vec<Key>)> = None;

@@ -171,6 +171,23 @@ async fn page_size_cap_top_and_orderby() {
     );
     let (_, v) = get(&tok, &format!("{co}/salesInvoices")).await;
     assert_eq!(v["value"].as_array().unwrap().len(), 50);
+    // $count=true counts every match, independent of paging and $top.
+    let (_, v) = get_paged(&tok, &format!("{co}/salesInvoices?$count=true&$top=3"), 2).await;
+    assert_eq!(v["@odata.count"], 120);
+    assert_eq!(v["value"].as_array().unwrap().len(), 2);
+    let (_, v) = get(
+        &tok,
+        &format!("{co}/salesInvoices?$count=true&$filter=status eq 'Open'"),
+    )
+    .await;
+    let open = all_pages(
+        &tok,
+        &format!("{co}/salesInvoices?$filter=status eq 'Open'"),
+        1000,
+    )
+    .await
+    .len();
+    assert_eq!(v["@odata.count"].as_u64().unwrap() as usize, open);
     // $top across pages.
     let all = all_pages(&tok, &format!("{co}/salesInvoices?$top=70"), 30).await;
     assert_eq!(all.len(), 70);
