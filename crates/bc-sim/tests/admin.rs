@@ -289,3 +289,22 @@ async fn admin_credit_memo_applies_to_an_invoice() {
     assert!((after["remainingAmount"].as_f64().unwrap() - (before - 1.0)).abs() < 0.001);
     sim.shutdown().await;
 }
+
+#[tokio::test]
+async fn the_generator_is_deterministic_per_seed() {
+    async fn snapshot(seed: u64) -> Vec<Value> {
+        let sim = start_with(|c| c.seed = seed).await;
+        let tok = app_token(&sim).await;
+        let all = all_pages(&tok, &format!("{}/salesInvoices?$expand=salesInvoiceLines&$select=id,number,customerId,totalAmountIncludingTax,lastModifiedDateTime", company_url(&sim)), 1000).await;
+        sim.shutdown().await;
+        all.into_iter()
+            .map(|mut v| {
+                v.as_object_mut().unwrap().remove("@odata.etag");
+                v
+            })
+            .collect()
+    }
+    let a = snapshot(1).await;
+    assert_eq!(a, snapshot(1).await);
+    assert_ne!(a, snapshot(2).await);
+}
