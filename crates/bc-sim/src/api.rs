@@ -17,6 +17,7 @@ use crate::limits::Fault;
 use crate::odata::Query;
 
 /// Everything a routed API request needs.
+#[derive(Clone)]
 pub struct Rc {
     /// Environment index.
     pub env: usize,

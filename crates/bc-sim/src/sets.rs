@@ -156,6 +156,9 @@ pub fn route(state: &State, rc: Rc) -> Result<Out, ApiError> {
 }
 
 fn company_get(rc: &Rc, co: &Company, rest: &[&str]) -> Result<Out, ApiError> {
+    if rest.len() > 1 && rest.last() == Some(&"$count") {
+        return count_path(rc, co, &rest[..rest.len() - 1]);
+    }
     let base = |set: &str| ctx_url(rc, true, &format!("companies({})/{}", co.id, set));
     let ctx = Ctx::new(co);
     let (name, key) = seg(rest[0]);
@@ -447,4 +450,24 @@ fn payments(
         &ctx,
         &expand::payment,
     )
+}
+
+/// `…/{set}/$count`: the number of matching entities as `text/plain`.
+fn count_path(rc: &Rc, co: &Company, rest: &[&str]) -> Result<Out, ApiError> {
+    if seg(rest[rest.len() - 1]).1.is_some() {
+        return Err(ApiError::no_segment("$count"));
+    }
+    let mut rc2 = rc.clone();
+    rc2.q.count = true;
+    rc2.q.top = Some(0);
+    rc2.q.expand.clear();
+    let out = company_get(&rc2, co, rest)?;
+    let v: serde_json::Value = serde_json::from_slice(&out.body).unwrap_or_default();
+    let n = v["@odata.count"].as_u64().unwrap_or(0);
+    Ok(Out {
+        status: axum::http::StatusCode::OK,
+        headers: Vec::new(),
+        body: n.to_string().into_bytes(),
+        ctype: "text/plain",
+    })
 }

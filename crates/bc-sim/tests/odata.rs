@@ -188,6 +188,15 @@ async fn page_size_cap_top_and_orderby() {
     .await
     .len();
     assert_eq!(v["@odata.count"].as_u64().unwrap() as usize, open);
+    let r = client()
+        .get(format!("{co}/salesInvoices/$count"))
+        .bearer_auth(&tok)
+        .query(&[("$filter", "status eq 'Open'")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.text().await.unwrap().parse::<usize>().unwrap(), open);
     // $top across pages.
     let all = all_pages(&tok, &format!("{co}/salesInvoices?$top=70"), 30).await;
     assert_eq!(all.len(), 70);
