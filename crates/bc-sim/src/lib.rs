@@ -12,6 +12,7 @@ mod admin;
 mod admin_docs;
 mod api;
 mod auth_http;
+mod batch;
 mod clock;
 pub mod config;
 mod customer_writes;

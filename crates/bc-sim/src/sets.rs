@@ -32,6 +32,9 @@ pub fn route(state: &State, rc: Rc) -> Result<Out, ApiError> {
     match rest.as_slice() {
         [] => return Ok(service_doc(&rc, std_api)),
         ["$metadata"] => return Ok(metadata(std_api)),
+        ["$batch"] if std_api && rc.method == Method::POST => {
+            return crate::batch::handle(state, &rc);
+        }
         _ => {}
     }
     if rc.method != Method::GET {

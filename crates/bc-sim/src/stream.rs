@@ -26,6 +26,14 @@ pub fn active() -> bool {
     SINK.with(|s| s.borrow().is_some())
 }
 
+/// Run `f` with streaming disabled (nested requests of a `$batch`).
+pub fn without_sink<R>(f: impl FnOnce() -> R) -> R {
+    let saved = SINK.with(|s| s.borrow_mut().take());
+    let r = f();
+    SINK.with(|s| *s.borrow_mut() = saved);
+    r
+}
+
 /// Hand over the buffer if it holds at least a chunk (called between entities).
 pub fn maybe_flush(out: &mut Vec<u8>) {
     if out.len() < CHUNK {

@@ -308,3 +308,54 @@ async fn posting_a_draft_invoice_keeps_the_id_and_changes_number_and_line_ids() 
     assert_eq!(s, 400);
     sim.shutdown().await;
 }
+
+#[tokio::test]
+async fn json_batch_runs_operations_in_order() {
+    let sim = start().await;
+    let tok = app_token(&sim).await;
+    let cid = sim.company_ids()[0];
+    let (_, j) = get(
+        &tok,
+        &format!("{}/customerPaymentJournals", company_url(&sim)),
+    )
+    .await;
+    let jid = j["value"][0]["id"].as_str().unwrap().to_string();
+    let (_, inv) = get(
+        &tok,
+        &format!(
+            "{}/salesInvoices?$filter=status eq 'Open'&$top=1",
+            company_url(&sim)
+        ),
+    )
+    .await;
+    let iid = inv["value"][0]["id"].as_str().unwrap().to_string();
+    let batch = json!({"requests": [
+        {"id": "1", "method": "GET", "url": format!("companies({cid})/customers?$top=1")},
+        {"id": "2", "method": "POST", "url": format!("companies({cid})/customerPaymentJournals({jid})/customerPayments"),
+         "headers": {"Content-Type": "application/json"}, "body": {"amount": -1, "appliesToInvoiceId": iid}},
+        {"id": "3", "method": "GET", "url": "customers?$top=1", "headers": {"Company": "CRONUS USA, Inc."}},
+        {"id": "4", "method": "GET", "url": format!("companies({cid})/nope")},
+    ]});
+    let (s, v, _) = send(
+        &tok,
+        reqwest::Method::POST,
+        &format!("{}/$batch", sim.api_base()),
+        None,
+        Some(batch),
+    )
+    .await;
+    assert_eq!(s, 200, "{v}");
+    let r = v["responses"].as_array().unwrap();
+    assert_eq!(r.len(), 4);
+    assert_eq!(
+        (r[0]["id"].as_str(), r[0]["status"].as_u64()),
+        (Some("1"), Some(200))
+    );
+    assert_eq!(r[0]["body"]["value"].as_array().unwrap().len(), 1);
+    assert_eq!(r[1]["status"], 201, "{}", r[1]);
+    assert_eq!(r[1]["body"]["appliesToInvoiceId"], iid.as_str());
+    assert_eq!(r[2]["status"], 200, "{}", r[2]);
+    assert_eq!(r[3]["status"], 404);
+    assert_eq!(r[3]["body"]["error"]["code"], "BadRequest_ResourceNotFound");
+    sim.shutdown().await;
+}
