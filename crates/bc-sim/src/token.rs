@@ -235,6 +235,23 @@ impl Identity {
             "ext_expires_in": life,
             "access_token": at,
         });
+        if scope.split_whitespace().any(|s| s == "openid") {
+            let id = self.jwt(
+                cfg,
+                tid,
+                cfg.user.object_id,
+                now,
+                life,
+                json!({
+                    "aud": cfg.app.client_id,
+                    "iss": format!("https://login.microsoftonline.com/{tid}/v2.0"),
+                    "preferred_username": cfg.user.upn,
+                    "name": cfg.user.upn.split('@').next().unwrap_or_default(),
+                    "ver": "2.0",
+                }),
+            );
+            out["id_token"] = json!(id);
+        }
         if scope.split_whitespace().any(|s| s == "offline_access") {
             let rt = self.opaque("0.A");
             self.refresh.insert(

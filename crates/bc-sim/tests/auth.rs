@@ -117,6 +117,7 @@ async fn authorization_code_with_pkce_then_refresh_rotation() {
     assert_eq!(c["tid"], sim.tenant_id().to_string());
     assert_eq!(c["aud"], "https://api.businesscentral.dynamics.com");
     assert!(c["exp"].as_i64().unwrap() > c["iat"].as_i64().unwrap());
+    assert!(tok.get("id_token").is_none(), "no id_token without openid");
     let (s, _) = get(at, &format!("{}/companies", sim.api_base())).await;
     assert_eq!(s, 200);
     // A code is single-use.
@@ -371,5 +372,34 @@ async fn client_secret_basic_discovery_and_admin_consent() {
         get(&tok, &format!("{}/companies", sim.api_base())).await.0,
         200
     );
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn openid_scope_adds_an_id_token() {
+    let sim = start().await;
+    let redirect = sim.redirect_uri();
+    let r = client()
+        .get(sim.authorize_url())
+        .query(&[
+            ("client_id", sim.client_id().as_str()),
+            ("response_type", "code"),
+            ("redirect_uri", redirect.as_str()),
+            (
+                "scope",
+                "openid profile offline_access https://api.businesscentral.dynamics.com/.default",
+            ),
+            ("state", "s"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    let (code, _) = code_of(&r);
+    let (s, tok) = redeem(&sim, &code, &redirect, "unused").await;
+    assert_eq!(s, 200, "{tok}");
+    let id = claims(tok["id_token"].as_str().unwrap());
+    assert_eq!(id["aud"], sim.client_id());
+    assert_eq!(id["tid"], sim.tenant_id().to_string());
+    assert_eq!(id["preferred_username"], sim.config().user.upn);
     sim.shutdown().await;
 }
