@@ -43,6 +43,8 @@ pub struct Rc {
     pub path: String,
     /// Simulated today.
     pub today: chrono::NaiveDate,
+    /// World version when the request was routed (cache key).
+    pub world_ver: u64,
 }
 
 /// A finished response body.
@@ -321,6 +323,7 @@ async fn api(state: Arc<State>, segs: &[String], req: Request) -> Result<Respons
         segs: api_segs,
         path: raw_path,
         today: state.clock.today(),
+        world_ver: 0,
     };
     let answer = if crate::webhooks::is_subscription_route(&rc.segs) {
         crate::stream::Answer::Full(crate::webhooks::route(state.clone(), rc).await?)

@@ -41,6 +41,8 @@ pub fn route(state: &State, rc: Rc) -> Result<Out, ApiError> {
         return crate::writes::route(state, &rc, std_api, &rest);
     }
     let w = state.world.read().expect("world");
+    let mut rc = rc;
+    rc.world_ver = w.ver;
     let env = &w.envs[rc.env];
     let (co, rest2): (&Company, Vec<&str>) = match seg(rest[0]) {
         ("companies", None) if rest.len() == 1 => {
@@ -205,7 +207,7 @@ fn company_get(rc: &Rc, co: &Company, rest: &[&str]) -> Result<Out, ApiError> {
     }
     match name {
         "customers" | "customerFinancialDetails" => {
-            let fin = customer_fin(co, rc.today);
+            let fin = customer_fin_cached(co, rc.today, rc.world_ver);
             let ctx = Ctx {
                 fin: Some(&fin),
                 ..Ctx::new(co)

@@ -35,6 +35,14 @@ pub struct Company {
     pub invoice_cle: std::collections::HashMap<Uuid, Uuid>,
     pub next_entry_no: i64,
     pub next_invoice_no: u64,
+    /// Customer figures cached per (world version, day): they scan every document.
+    pub fin_cache: std::sync::Mutex<
+        Option<(
+            u64,
+            chrono::NaiveDate,
+            std::sync::Arc<crate::entities::FinMap>,
+        )>,
+    >,
 }
 
 impl Company {

@@ -160,6 +160,11 @@ async fn posting_a_payment_journal_lowers_remaining_amount() {
     let a = invs["value"][0].clone();
     let b = invs["value"][1].clone();
     let ra = a["remainingAmount"].as_f64().unwrap();
+    let cust_url = format!(
+        "{co}/customers({})?$expand=customerFinancialDetail",
+        a["customerId"].as_str().unwrap()
+    );
+    let (_, cust_before) = get(&tok, &cust_url).await;
     let rb = b["remainingAmount"].as_f64().unwrap();
     // Partial payment of a, full payment of b (by number).
     let pay = |inv: &Value, amount: f64, by_number: bool| {
@@ -212,6 +217,23 @@ async fn posting_a_payment_journal_lowers_remaining_amount() {
     );
     assert_eq!(b2["remainingAmount"].as_f64().unwrap(), 0.0);
     assert_eq!(b2["status"], "Paid");
+    // Customer figures follow (cached per world version, so a change must invalidate them).
+    let (_, cust_after) = get(&tok, &cust_url).await;
+    let paid_for_a = if a["customerId"] == b["customerId"] {
+        10.0 + rb
+    } else {
+        10.0
+    };
+    let drop =
+        cust_before["balanceDue"].as_f64().unwrap() - cust_after["balanceDue"].as_f64().unwrap();
+    assert!(
+        (drop - paid_for_a).abs() < 0.001,
+        "{cust_before} {cust_after}"
+    );
+    assert_eq!(
+        cust_after["balanceDue"],
+        cust_after["customerFinancialDetail"]["balance"]
+    );
     assert_ne!(b2["lastModifiedDateTime"], b["lastModifiedDateTime"]);
     // Lines are gone after posting.
     let (_, v) = get(

@@ -37,6 +37,27 @@ pub struct Fin {
     pub overdue: i64,
 }
 
+/// Customer id → figures.
+pub type FinMap = HashMap<Uuid, Fin>;
+
+/// Customer figures, recomputed only when the world changed (`world_ver`) or the day did.
+pub fn customer_fin_cached(
+    co: &Company,
+    today: chrono::NaiveDate,
+    world_ver: u64,
+) -> std::sync::Arc<FinMap> {
+    let mut c = co.fin_cache.lock().expect("fin cache");
+    if let Some((v, d, m)) = &*c
+        && *v == world_ver
+        && *d == today
+    {
+        return m.clone();
+    }
+    let m = std::sync::Arc::new(customer_fin(co, today));
+    *c = Some((world_ver, today, m.clone()));
+    m
+}
+
 /// Serialization context.
 pub struct Ctx<'a> {
     /// The company the records belong to.
