@@ -260,7 +260,10 @@ pub fn company(seed: u64, index: usize, cfg: &DataConfig, ver: &mut u64, ext: bo
         ));
         c.customers.insert(cu.id, cu);
     }
-    // Invoices.
+    // Invoices (tables sized up front: no rehashing of million-entry maps).
+    c.invoices.reserve(cfg.invoices);
+    c.ledger.reserve(cfg.invoices * 3 / 2 + cfg.credit_memos);
+    c.invoice_cle.reserve(cfg.invoices);
     let n_items = c.items.len() as u32;
     let span_days = 730u64;
     for i in 0..cfg.invoices {

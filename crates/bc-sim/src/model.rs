@@ -1,10 +1,34 @@
 //! Compact in-memory records (plain structs; derived fields are computed at serialization).
 
 use std::collections::{BTreeMap, HashMap};
+use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::Arc;
 
 use chrono::NaiveDate;
 use uuid::Uuid;
+
+/// Hasher for (random, v4-shaped) UUID keys: folds the bytes, no SipHash rounds.
+#[derive(Default, Clone, Copy)]
+pub struct IdHasher(u64);
+
+impl Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        // Mix so that both hashbrown's top bits (control bytes) and low bits vary.
+        self.0.wrapping_mul(0x9E37_79B9_7F4A_7C15)
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for c in bytes.chunks(8) {
+            let mut b = [0u8; 8];
+            b[..c.len()].copy_from_slice(c);
+            self.0 =
+                (self.0.rotate_left(5) ^ u64::from_le_bytes(b)).wrapping_mul(0x517C_C1B7_2722_0A95);
+        }
+    }
+    fn write_usize(&mut self, _: usize) {}
+}
+
+/// Map keyed by UUID with the cheap hasher.
+pub type IdMap<V> = HashMap<Uuid, V, BuildHasherDefault<IdHasher>>;
 
 /// A table keyed by an internal monotonic key (the paging key) with an id index.
 #[derive(Debug)]
@@ -12,7 +36,7 @@ pub struct Table<T> {
     /// Rows by internal key, in insertion order.
     pub rows: BTreeMap<u64, T>,
     /// `id` → internal key.
-    pub ids: HashMap<Uuid, u64>,
+    pub ids: IdMap<u64>,
     next: u64,
 }
 
@@ -20,7 +44,7 @@ impl<T> Default for Table<T> {
     fn default() -> Self {
         Table {
             rows: BTreeMap::new(),
-            ids: HashMap::new(),
+            ids: IdMap::default(),
             next: 1,
         }
     }
@@ -34,6 +58,10 @@ impl<T> Table<T> {
         self.rows.insert(k, row);
         self.ids.insert(id, k);
         k
+    }
+    /// Reserve room for `n` more ids.
+    pub fn reserve(&mut self, n: usize) {
+        self.ids.reserve(n);
     }
     /// Row by id.
     pub fn get(&self, id: &Uuid) -> Option<&T> {

@@ -32,7 +32,7 @@ pub struct Company {
     pub dim_sets: Vec<Vec<DimEntry>>,
     pub ledger: Table<LedgerEntry>,
     /// Invoice id → key of its ledger entry.
-    pub invoice_cle: std::collections::HashMap<Uuid, Uuid>,
+    pub invoice_cle: IdMap<Uuid>,
     pub next_entry_no: i64,
     pub next_invoice_no: u64,
     /// Customer figures cached per (world version, day): they scan every document.
