@@ -232,7 +232,7 @@ async fn posting_a_payment_journal_lowers_remaining_amount() {
     );
     assert_eq!(
         cust_after["balanceDue"],
-        cust_after["customerFinancialDetail"]["balance"]
+        cust_after["customerFinancialDetail"]["overdueAmount"]
     );
     assert_ne!(b2["lastModifiedDateTime"], b["lastModifiedDateTime"]);
     // Lines are gone after posting.

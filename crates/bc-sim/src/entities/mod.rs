@@ -33,7 +33,7 @@ pub struct Fin {
     pub balance: i64,
     /// Sales excluding tax.
     pub sales: i64,
-    /// Overdue balance.
+    /// Balance due as of today (BC "Balance Due (LCY)").
     pub overdue: i64,
 }
 
@@ -115,7 +115,9 @@ pub fn customer_fin(co: &Company, today: chrono::NaiveDate) -> HashMap<Uuid, Fin
     for e in co.ledger.rows.values() {
         let f = m.entry(e.customer_id).or_default();
         f.balance += e.remaining;
-        if e.remaining > 0 && e.due_date < today {
+        // "Balance Due": remaining amounts whose due date is up to today (all signs, as the
+        // FlowField over detailed entries with Initial Entry Due Date ..today).
+        if e.due_date <= today {
             f.overdue += e.remaining;
         }
     }
@@ -165,7 +167,7 @@ pub static CUSTOMER: &[Field<Customer>] = &[
     field!("email", Str, |r, _c| V::Str(&r.party.email)),
     field!("website", Str, |r, _c| V::Str(&r.website)),
     field!("salespersonCode", Str, |r, _c| V::Str(&r.salesperson)),
-    field!("balanceDue", Dec, |r, c| V::Dec(c.fin(&r.id).balance)),
+    field!("balanceDue", Dec, |r, c| V::Dec(c.fin(&r.id).overdue)),
     field!("creditLimit", Dec, |r, _c| V::Dec(r.credit_limit)),
     field!("taxLiable", Bool, |r, _c| V::Bool(r.tax_liable)),
     field!("taxAreaId", Guid, |_r, _c| V::Guid(Uuid::nil())),
