@@ -22,6 +22,20 @@ pub async fn authorize(state: &State, tenant: &str, req: Request) -> Response {
         .expect("identity")
         .authorize(&state.cfg, tenant, &q, now);
     match r {
+        Ok(loc) if q.get("response_mode").map(|s| s.as_str()) == Some("form_post") => {
+            // Entra posts the parameters to redirect_uri from an auto-submitting form.
+            let (action, query) = loc.split_once('?').unwrap_or((&loc, ""));
+            let esc = |s: &str| s.replace('&', "&amp;").replace('"', "&quot;").replace('<', "&lt;");
+            let inputs: String = url::form_urlencoded::parse(query.as_bytes())
+                .map(|(k, v)| format!("<input type=\"hidden\" name=\"{}\" value=\"{}\" />", esc(&k), esc(&v)))
+                .collect();
+            (
+                StatusCode::OK,
+                [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+                format!("<html><head><title>Working...</title></head><body onload=\"document.forms[0].submit()\"><form method=\"POST\" name=\"hiddenform\" action=\"{}\">{inputs}<noscript><input type=\"submit\" value=\"Continue\" /></noscript></form></body></html>", esc(action)),
+            )
+                .into_response()
+        }
         Ok(loc) => (StatusCode::FOUND, [(header::LOCATION, loc)]).into_response(),
         Err((status, msg)) => (
             StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST),

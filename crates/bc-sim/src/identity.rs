@@ -259,6 +259,14 @@ impl Identity {
             (None, _) => None,
         };
         if let std::collections::hash_map::Entry::Vacant(e) = self.consent.entry(tenant) {
+            if q.get("prompt").map(|s| s.as_str()) == Some("none") {
+                // No interaction allowed, and consent is missing.
+                url.query_pairs_mut().append_pair("error", "consent_required").append_pair(
+                    "error_description",
+                    "AADSTS65001: The user or administrator has not consented to use the application.",
+                );
+                return Ok(with_state(url));
+            }
             if cfg.user.auto_consent {
                 e.insert(now);
             } else {

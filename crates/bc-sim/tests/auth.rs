@@ -403,3 +403,53 @@ async fn openid_scope_adds_an_id_token() {
     assert_eq!(id["preferred_username"], sim.config().user.upn);
     sim.shutdown().await;
 }
+
+#[tokio::test]
+async fn form_post_and_prompt_none() {
+    let sim = start().await;
+    let redirect = sim.redirect_uri();
+    let q = |extra: (&'static str, &'static str)| {
+        vec![
+            ("client_id", sim.client_id()),
+            ("response_type", "code".to_string()),
+            ("redirect_uri", redirect.clone()),
+            (
+                "scope",
+                "https://api.businesscentral.dynamics.com/.default".to_string(),
+            ),
+            ("state", "st8".to_string()),
+            (extra.0, extra.1.to_string()),
+        ]
+    };
+    let r = client()
+        .get(sim.authorize_url())
+        .query(&q(("response_mode", "form_post")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let html = r.text().await.unwrap();
+    assert!(
+        html.contains("method=\"POST\"")
+            && html.contains("name=\"code\"")
+            && html.contains("value=\"st8\""),
+        "{html}"
+    );
+    // prompt=none without consent → consent_required, no code.
+    sim.revoke_consent(sim.tenant_id());
+    let r = client()
+        .get(sim.authorize_url())
+        .query(&q(("prompt", "none")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 302);
+    let loc = r.headers()["location"].to_str().unwrap().to_string();
+    assert!(
+        loc.contains("error=consent_required")
+            && !loc.contains("code=")
+            && loc.contains("state=st8"),
+        "{loc}"
+    );
+    sim.shutdown().await;
+}
