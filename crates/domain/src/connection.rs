@@ -1,0 +1,248 @@
+//! Connections and their models: the state we store and the rules derived from it.
+
+use chrono::{DateTime, Utc};
+
+use crate::catalog::{ModelSpec, Provider};
+use crate::health::{Health, HealthStatus};
+use crate::ids::{OrgId, new_id};
+use crate::sync::Sync;
+
+/// A connection as stored, with its models.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Connection {
+    pub id: String,
+    pub org_id: OrgId,
+    pub provider_name: String,
+    pub name: Option<String>,
+    pub api_url: Option<String>,
+    pub is_on_premise: bool,
+    pub is_sync_disabled: bool,
+    pub include_dimension_lines: bool,
+    pub is_authentication_pending: bool,
+    pub is_running_setup: bool,
+    pub is_bc_extension_installed: bool,
+    pub company: Option<String>,
+    pub company_name: Option<String>,
+    pub environment: Option<String>,
+    pub tenant_id: Option<String>,
+    pub authorization_url: Option<String>,
+    pub owner_id: Option<String>,
+    pub linked_integration_id: Option<String>,
+    /// Settings that must be chosen before syncing (`environment`, `company`).
+    pub missing_settings: Vec<String>,
+    /// The last health verdict of a check; see [`Connection::health`] for what is reported.
+    pub health_status: HealthStatus,
+    /// A check's precise message, when it had one.
+    pub health_message: Option<String>,
+    pub health_checked_at: DateTime<Utc>,
+    pub created_at: DateTime<Utc>,
+    pub modified_at: DateTime<Utc>,
+    pub models: Vec<Model>,
+}
+
+/// One synced object type of a connection.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Model {
+    pub id: String,
+    pub connection_id: String,
+    pub name: String,
+    pub display_name: String,
+    pub is_read_enabled: bool,
+    pub is_write_enabled: bool,
+    pub is_read_supported: bool,
+    pub is_write_supported: bool,
+    pub is_sync_supported: bool,
+    pub is_custom_object: bool,
+    pub is_file_upload_enabled: bool,
+    pub is_webhooks_setup: bool,
+    pub sync_frequency_secs: i64,
+    pub next_sync_at: Option<DateTime<Utc>>,
+    pub last_sync: Option<Sync>,
+    pub created_at: DateTime<Utc>,
+    pub modified_at: DateTime<Utc>,
+}
+
+/// What a caller supplies to create a connection (already validated).
+#[derive(Debug, Clone)]
+pub struct NewConnection {
+    pub provider: &'static Provider,
+    pub name: Option<String>,
+    pub api_url: Option<String>,
+    pub is_on_premise: bool,
+}
+
+/// Changes to a connection; `None` leaves a field alone, `Some(None)` clears it.
+#[derive(Debug, Clone, Default)]
+pub struct ConnectionChanges {
+    pub name: Option<Option<String>>,
+    pub api_url: Option<Option<String>>,
+    pub company: Option<Option<String>>,
+    pub environment: Option<Option<String>>,
+    pub is_sync_disabled: Option<bool>,
+    pub include_dimension_lines: Option<bool>,
+}
+
+impl ConnectionChanges {
+    /// Whether nothing would change.
+    pub fn is_empty(&self) -> bool {
+        self.name.is_none()
+            && self.api_url.is_none()
+            && self.company.is_none()
+            && self.environment.is_none()
+            && self.is_sync_disabled.is_none()
+            && self.include_dimension_lines.is_none()
+    }
+}
+
+impl Connection {
+    /// A brand-new connection with one model per catalog entry, waiting for authentication.
+    pub fn create(org_id: OrgId, new: NewConnection, now: DateTime<Utc>) -> Connection {
+        let id = new_id("conn");
+        let models = new
+            .provider
+            .models
+            .iter()
+            .map(|spec| Model::create(&id, spec, false, now))
+            .collect();
+        Connection {
+            id,
+            org_id,
+            provider_name: new.provider.name.to_owned(),
+            name: new.name,
+            api_url: new.api_url,
+            is_on_premise: new.is_on_premise,
+            is_sync_disabled: false,
+            include_dimension_lines: false,
+            is_authentication_pending: true,
+            is_running_setup: false,
+            is_bc_extension_installed: false,
+            company: None,
+            company_name: None,
+            environment: None,
+            tenant_id: None,
+            authorization_url: None,
+            owner_id: None,
+            linked_integration_id: None,
+            missing_settings: Vec::new(),
+            health_status: HealthStatus::AuthenticationPending,
+            health_message: None,
+            health_checked_at: now,
+            created_at: now,
+            modified_at: now,
+            models,
+        }
+    }
+
+    /// Health as reported: pending authentication and paused syncs win over the last check.
+    pub fn health(&self) -> Health {
+        let status = if self.is_authentication_pending {
+            HealthStatus::AuthenticationPending
+        } else if !self.missing_settings.is_empty() {
+            HealthStatus::MissingSettings
+        } else if self.is_sync_disabled && self.health_status == HealthStatus::Healthy {
+            HealthStatus::SyncDisabled
+        } else {
+            self.health_status
+        };
+        let message = if status == self.health_status {
+            self.health_message.as_deref()
+        } else {
+            None
+        };
+        Health::new(status, message, self.health_checked_at)
+    }
+
+    /// Whether a setting must still be chosen.
+    pub fn requires_setup(&self) -> bool {
+        !self.missing_settings.is_empty()
+    }
+
+    /// Authenticated, set up, and nothing missing.
+    pub fn is_configured(&self) -> bool {
+        !self.is_authentication_pending && !self.is_running_setup && self.missing_settings.is_empty()
+    }
+
+    /// The earliest scheduled sync of its models.
+    pub fn next_sync_at(&self) -> Option<DateTime<Utc>> {
+        self.models.iter().filter_map(|m| m.next_sync_at).min()
+    }
+}
+
+impl Model {
+    /// A model of a new connection from its catalog entry.
+    pub fn create(
+        connection_id: &str,
+        spec: &ModelSpec,
+        extension_installed: bool,
+        now: DateTime<Utc>,
+    ) -> Model {
+        let read_supported = spec.is_read_supported(extension_installed);
+        Model {
+            id: new_id("mdl"),
+            connection_id: connection_id.to_owned(),
+            name: spec.name.to_owned(),
+            display_name: spec.display_name.to_owned(),
+            is_read_enabled: read_supported,
+            is_write_enabled: false,
+            is_read_supported: read_supported,
+            is_write_supported: spec.write_supported,
+            is_sync_supported: read_supported,
+            is_custom_object: spec.requires_extension,
+            is_file_upload_enabled: false,
+            is_webhooks_setup: false,
+            sync_frequency_secs: spec.default_frequency_secs,
+            next_sync_at: None,
+            last_sync: None,
+            created_at: now,
+            modified_at: now,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::catalog::provider;
+
+    fn new_bc() -> Connection {
+        let new = NewConnection {
+            provider: provider("ms-dynamics-bc").unwrap(),
+            name: Some("Acme".into()),
+            api_url: None,
+            is_on_premise: false,
+        };
+        Connection::create(OrgId("org_1".into()), new, Utc::now())
+    }
+
+    #[test]
+    fn a_new_connection_waits_for_authentication_with_every_model() {
+        let conn = new_bc();
+        let health = conn.health();
+        assert_eq!(health.status_code, HealthStatus::AuthenticationPending);
+        assert!(health.authentication_required && !health.healthy);
+        assert!(!conn.is_configured());
+        assert_eq!(conn.models.len(), 7);
+        let cle = conn
+            .models
+            .iter()
+            .find(|m| m.name == "customer_ledger_entries")
+            .unwrap();
+        assert!(cle.is_custom_object && !cle.is_read_supported && !cle.is_read_enabled);
+        assert!(conn.models.iter().all(|m| m.connection_id == conn.id));
+    }
+
+    #[test]
+    fn health_reports_missing_settings_then_paused_syncs() {
+        let mut conn = new_bc();
+        conn.is_authentication_pending = false;
+        conn.missing_settings = vec!["company".into()];
+        conn.health_status = HealthStatus::Healthy;
+        assert_eq!(conn.health().status_code, HealthStatus::MissingSettings);
+        assert!(conn.requires_setup());
+        conn.missing_settings.clear();
+        assert!(conn.is_configured());
+        assert_eq!(conn.health().status_code, HealthStatus::Healthy);
+        conn.is_sync_disabled = true;
+        assert_eq!(conn.health().status_code, HealthStatus::SyncDisabled);
+    }
+}

@@ -1,0 +1,22 @@
+#![forbid(unsafe_code)]
+//! ledgerlink's domain: identifiers, the provider and model catalogs, connections, models, syncs and
+//! their health. Pure types and rules; no I/O.
+
+pub mod catalog;
+pub mod connection;
+pub mod health;
+pub mod ids;
+pub mod sync;
+
+pub use catalog::{AuthType, ModelSpec, Provider};
+pub use connection::{Connection, ConnectionChanges, Model, NewConnection};
+pub use health::{Health, HealthStatus};
+pub use ids::{OrgId, new_id};
+pub use sync::{Sync, SyncStatus};
+
+/// The current time, truncated to microseconds: what both storage backends keep, so a value read
+/// back equals the value written.
+pub fn now() -> chrono::DateTime<chrono::Utc> {
+    use chrono::SubsecRound;
+    chrono::Utc::now().trunc_subsecs(6)
+}
