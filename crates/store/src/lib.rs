@@ -1,0 +1,106 @@
+#![forbid(unsafe_code)]
+//! Persistence for ledgerlink: one [`Store`] trait, implemented for SQLite (the embedded default) and
+//! Postgres (scale-out). Every query that touches tenant data takes the organization id, so tenant
+//! isolation is enforced here, not by each caller.
+
+mod api_keys;
+mod error;
+mod postgres;
+mod rows;
+mod shared;
+mod sqlite;
+
+use std::path::Path;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use ledgerlink_domain::{Connection, ConnectionChanges, OrgId};
+
+pub use api_keys::{ApiKey, generate_api_key, hash_api_key};
+pub use error::StoreError;
+pub use postgres::PgStore;
+pub use sqlite::SqliteStore;
+
+/// Result of a store call.
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// Which database a store runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// An embedded SQLite file.
+    Sqlite,
+    /// A Postgres server.
+    Postgres,
+}
+
+/// Filters and position for listing connections, newest first.
+#[derive(Debug, Clone, Default)]
+pub struct ListConnections {
+    /// Only connections to this provider.
+    pub provider_name: Option<String>,
+    /// Only connections created before this one (its id), for the next page.
+    pub starting_after: Option<String>,
+    /// Page size.
+    pub limit: u32,
+}
+
+/// Everything ledgerlink keeps.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Which database this is.
+    fn backend(&self) -> Backend;
+    /// Applies pending migrations.
+    async fn migrate(&self) -> Result<()>;
+    /// The database answers and every migration is applied.
+    async fn ready(&self) -> Result<()>;
+    /// Statements executed so far by this store (for metrics and query-count checks).
+    fn queries_executed(&self) -> u64;
+
+    /// Creates an organization; [`StoreError::Conflict`] when the name is taken.
+    async fn create_org(&self, name: &str, now: DateTime<Utc>) -> Result<OrgId>;
+    /// The organization with this name.
+    async fn org_by_name(&self, name: &str) -> Result<Option<OrgId>>;
+    /// How many organizations exist.
+    async fn count_orgs(&self) -> Result<i64>;
+    /// Records an API key (only its hash) for an organization.
+    async fn insert_api_key(&self, org: &OrgId, key: &ApiKey, now: DateTime<Utc>) -> Result<()>;
+    /// The organization owning the key with this hash.
+    async fn org_for_api_key(&self, key_hash: &str) -> Result<Option<OrgId>>;
+
+    /// Stores a new connection and its models, atomically.
+    async fn insert_connection(&self, connection: &Connection) -> Result<()>;
+    /// One of the organization's connections.
+    async fn get_connection(&self, org: &OrgId, id: &str) -> Result<Option<Connection>>;
+    /// The organization's connections, newest first.
+    async fn list_connections(&self, org: &OrgId, q: &ListConnections) -> Result<Vec<Connection>>;
+    /// Applies changes and stamps `modified_at`; `None` when the connection is not the org's.
+    async fn update_connection(
+        &self,
+        org: &OrgId,
+        id: &str,
+        changes: &ConnectionChanges,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Connection>>;
+    /// Deletes a connection with everything it owns; false when it was not the org's.
+    async fn delete_connection(&self, org: &OrgId, id: &str) -> Result<bool>;
+}
+
+/// Opens the store named by `database_url` (`postgres://…` or `sqlite://…`), or the embedded SQLite
+/// file `ledgerlink.db` in `data_dir` when there is none, and applies migrations.
+pub async fn open(database_url: Option<&str>, data_dir: &Path) -> Result<Arc<dyn Store>> {
+    let store: Arc<dyn Store> = match database_url {
+        Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
+            Arc::new(PgStore::connect(url).await?)
+        }
+        Some(url) if url.starts_with("sqlite:") => Arc::new(SqliteStore::connect_url(url).await?),
+        Some(_) => {
+            return Err(StoreError::Config(
+                "database URL must start with postgres://, postgresql:// or sqlite:".into(),
+            ));
+        }
+        None => Arc::new(SqliteStore::open_file(&data_dir.join("ledgerlink.db")).await?),
+    };
+    store.migrate().await?;
+    Ok(store)
+}

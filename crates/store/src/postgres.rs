@@ -1,0 +1,47 @@
+//! The Postgres backend, for scale-out deployments.
+
+use std::str::FromStr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::{PgPool, Postgres};
+
+use crate::shared::impl_shared_store;
+use crate::{Backend, Result, StoreError};
+
+/// A store on a Postgres database.
+pub struct PgStore {
+    pool: PgPool,
+    queries: AtomicU64,
+}
+
+impl PgStore {
+    const MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+
+    /// Connects to the database named by a `postgres://` URL.
+    pub async fn connect(url: &str) -> Result<Self> {
+        let options = PgConnectOptions::from_str(url)
+            .map_err(|e| StoreError::Config(format!("bad Postgres URL: {e}")))?;
+        Self::connect_with(options).await
+    }
+
+    /// Connects with explicit options (tests use this to pick a schema through `search_path`).
+    pub async fn connect_with(options: PgConnectOptions) -> Result<Self> {
+        let pool = PgPoolOptions::new()
+            .max_connections(16)
+            .acquire_timeout(Duration::from_secs(10))
+            .connect_with(options)
+            .await?;
+        Ok(PgStore {
+            pool,
+            queries: AtomicU64::new(0),
+        })
+    }
+
+    fn count(&self, n: u64) {
+        self.queries.fetch_add(n, Ordering::Relaxed);
+    }
+}
+
+impl_shared_store!(PgStore, Postgres, Backend::Postgres);

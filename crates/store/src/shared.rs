@@ -1,0 +1,315 @@
+//! The SQL both backends share, and a macro that implements the shared part of [`crate::Store`] for
+//! each backend's pool type. SQLite and Postgres agree on all of it (`$n` parameters, `RETURNING`,
+//! `ON CONFLICT`, `CAST`); what differs (connection set-up, migrations) lives in each backend's module.
+
+pub(crate) const CONNECTION_COLUMNS: &str = "id, org_id, provider_name, name, api_url, \
+    is_on_premise, is_sync_disabled, include_dimension_lines, is_authentication_pending, \
+    is_running_setup, is_bc_extension_installed, company, company_name, environment, tenant_id, \
+    authorization_url, owner_id, linked_integration_id, missing_settings, health_status, \
+    health_message, health_checked_at, created_at, modified_at";
+
+pub(crate) const MODEL_COLUMNS: &str = "id, connection_id, name, display_name, is_read_enabled, \
+    is_write_enabled, is_read_supported, is_write_supported, is_sync_supported, is_custom_object, \
+    is_file_upload_enabled, is_webhooks_setup, sync_frequency_secs, next_sync_at, created_at, \
+    modified_at";
+
+/// The filter of a connection listing; `$1` org, `$2` provider or null, `$3` cursor id or null.
+pub(crate) const LIST_FILTER: &str = "org_id = $1 \
+    AND (CAST($2 AS TEXT) IS NULL OR provider_name = $2) \
+    AND (CAST($3 AS TEXT) IS NULL OR id < $3) \
+    ORDER BY id DESC LIMIT $4";
+
+/// Implements [`crate::Store`]'s shared methods for a struct with `pool` and `queries` fields.
+/// `$backend` is the [`crate::Backend`], `$db` the sqlx database type.
+macro_rules! impl_shared_store {
+    ($store:ty, $db:ty, $backend:expr) => {
+        #[async_trait::async_trait]
+        impl $crate::Store for $store {
+            fn backend(&self) -> $crate::Backend {
+                $backend
+            }
+
+            async fn migrate(&self) -> $crate::Result<()> {
+                self.count(1);
+                Self::MIGRATOR.run(&self.pool).await?;
+                Ok(())
+            }
+
+            async fn ready(&self) -> $crate::Result<()> {
+                self.count(1);
+                let applied: i64 =
+                    sqlx::query_scalar("SELECT COUNT(*) FROM _sqlx_migrations WHERE success")
+                        .fetch_one(&self.pool)
+                        .await?;
+                let expected = Self::MIGRATOR.iter().count() as i64;
+                if applied < expected {
+                    return Err($crate::StoreError::Unavailable(format!(
+                        "{applied} of {expected} migrations applied"
+                    )));
+                }
+                Ok(())
+            }
+
+            fn queries_executed(&self) -> u64 {
+                self.queries.load(std::sync::atomic::Ordering::Relaxed)
+            }
+
+            async fn create_org(
+                &self,
+                name: &str,
+                now: chrono::DateTime<chrono::Utc>,
+            ) -> $crate::Result<ledgerlink_domain::OrgId> {
+                self.count(1);
+                let id = ledgerlink_domain::new_id("org");
+                sqlx::query("INSERT INTO organizations (id, name, created_at) VALUES ($1, $2, $3)")
+                    .bind(&id)
+                    .bind(name)
+                    .bind(now)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(ledgerlink_domain::OrgId(id))
+            }
+
+            async fn org_by_name(
+                &self,
+                name: &str,
+            ) -> $crate::Result<Option<ledgerlink_domain::OrgId>> {
+                self.count(1);
+                let id: Option<String> =
+                    sqlx::query_scalar("SELECT id FROM organizations WHERE name = $1")
+                        .bind(name)
+                        .fetch_optional(&self.pool)
+                        .await?;
+                Ok(id.map(ledgerlink_domain::OrgId))
+            }
+
+            async fn count_orgs(&self) -> $crate::Result<i64> {
+                self.count(1);
+                Ok(sqlx::query_scalar("SELECT COUNT(*) FROM organizations")
+                    .fetch_one(&self.pool)
+                    .await?)
+            }
+
+            async fn insert_api_key(
+                &self,
+                org: &ledgerlink_domain::OrgId,
+                key: &$crate::ApiKey,
+                now: chrono::DateTime<chrono::Utc>,
+            ) -> $crate::Result<()> {
+                self.count(1);
+                sqlx::query(
+                    "INSERT INTO api_keys (id, org_id, key_hash, prefix, created_at) \
+                     VALUES ($1, $2, $3, $4, $5)",
+                )
+                .bind(&key.id)
+                .bind(org.as_str())
+                .bind(&key.hash)
+                .bind(&key.prefix)
+                .bind(now)
+                .execute(&self.pool)
+                .await?;
+                Ok(())
+            }
+
+            async fn org_for_api_key(
+                &self,
+                key_hash: &str,
+            ) -> $crate::Result<Option<ledgerlink_domain::OrgId>> {
+                self.count(1);
+                let id: Option<String> =
+                    sqlx::query_scalar("SELECT org_id FROM api_keys WHERE key_hash = $1")
+                        .bind(key_hash)
+                        .fetch_optional(&self.pool)
+                        .await?;
+                Ok(id.map(ledgerlink_domain::OrgId))
+            }
+
+            async fn insert_connection(
+                &self,
+                c: &ledgerlink_domain::Connection,
+            ) -> $crate::Result<()> {
+                self.count(2);
+                let mut tx = self.pool.begin().await?;
+                let sql = format!(
+                    "INSERT INTO connections ({}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, \
+                     $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24)",
+                    $crate::shared::CONNECTION_COLUMNS
+                );
+                sqlx::query(&sql)
+                    .bind(&c.id)
+                    .bind(c.org_id.as_str())
+                    .bind(&c.provider_name)
+                    .bind(&c.name)
+                    .bind(&c.api_url)
+                    .bind(c.is_on_premise)
+                    .bind(c.is_sync_disabled)
+                    .bind(c.include_dimension_lines)
+                    .bind(c.is_authentication_pending)
+                    .bind(c.is_running_setup)
+                    .bind(c.is_bc_extension_installed)
+                    .bind(&c.company)
+                    .bind(&c.company_name)
+                    .bind(&c.environment)
+                    .bind(&c.tenant_id)
+                    .bind(&c.authorization_url)
+                    .bind(&c.owner_id)
+                    .bind(&c.linked_integration_id)
+                    .bind(sqlx::types::Json(&c.missing_settings))
+                    .bind(c.health_status.as_str())
+                    .bind(&c.health_message)
+                    .bind(c.health_checked_at)
+                    .bind(c.created_at)
+                    .bind(c.modified_at)
+                    .execute(&mut *tx)
+                    .await?;
+                if !c.models.is_empty() {
+                    let mut insert = sqlx::QueryBuilder::<$db>::new(format!(
+                        "INSERT INTO models ({}) ",
+                        $crate::shared::MODEL_COLUMNS
+                    ));
+                    insert.push_values(&c.models, |mut row, m| {
+                        row.push_bind(&m.id)
+                            .push_bind(&m.connection_id)
+                            .push_bind(&m.name)
+                            .push_bind(&m.display_name)
+                            .push_bind(m.is_read_enabled)
+                            .push_bind(m.is_write_enabled)
+                            .push_bind(m.is_read_supported)
+                            .push_bind(m.is_write_supported)
+                            .push_bind(m.is_sync_supported)
+                            .push_bind(m.is_custom_object)
+                            .push_bind(m.is_file_upload_enabled)
+                            .push_bind(m.is_webhooks_setup)
+                            .push_bind(m.sync_frequency_secs)
+                            .push_bind(m.next_sync_at)
+                            .push_bind(m.created_at)
+                            .push_bind(m.modified_at);
+                    });
+                    insert.build().execute(&mut *tx).await?;
+                }
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn get_connection(
+                &self,
+                org: &ledgerlink_domain::OrgId,
+                id: &str,
+            ) -> $crate::Result<Option<ledgerlink_domain::Connection>> {
+                self.count(1);
+                let sql = format!(
+                    "SELECT {} FROM connections WHERE org_id = $1 AND id = $2",
+                    $crate::shared::CONNECTION_COLUMNS
+                );
+                let row: Option<$crate::rows::ConnectionRow> = sqlx::query_as(&sql)
+                    .bind(org.as_str())
+                    .bind(id)
+                    .fetch_optional(&self.pool)
+                    .await?;
+                let Some(row) = row else { return Ok(None) };
+                self.count(1);
+                let sql = format!(
+                    "SELECT {} FROM models WHERE connection_id = $1 ORDER BY id",
+                    $crate::shared::MODEL_COLUMNS
+                );
+                let models: Vec<$crate::rows::ModelRow> =
+                    sqlx::query_as(&sql).bind(id).fetch_all(&self.pool).await?;
+                Ok($crate::rows::assemble(vec![row], models)?.pop())
+            }
+
+            async fn list_connections(
+                &self,
+                org: &ledgerlink_domain::OrgId,
+                q: &$crate::ListConnections,
+            ) -> $crate::Result<Vec<ledgerlink_domain::Connection>> {
+                self.count(2);
+                let sql = format!(
+                    "SELECT {} FROM connections WHERE {}",
+                    $crate::shared::CONNECTION_COLUMNS,
+                    $crate::shared::LIST_FILTER
+                );
+                let rows: Vec<$crate::rows::ConnectionRow> = sqlx::query_as(&sql)
+                    .bind(org.as_str())
+                    .bind(&q.provider_name)
+                    .bind(&q.starting_after)
+                    .bind(i64::from(q.limit))
+                    .fetch_all(&self.pool)
+                    .await?;
+                if rows.is_empty() {
+                    return Ok(Vec::new());
+                }
+                // One query for the models of the whole page, whatever its size.
+                let sql = format!(
+                    "SELECT {} FROM models WHERE connection_id IN \
+                     (SELECT id FROM connections WHERE {}) ORDER BY connection_id, id",
+                    $crate::shared::MODEL_COLUMNS,
+                    $crate::shared::LIST_FILTER
+                );
+                let models: Vec<$crate::rows::ModelRow> = sqlx::query_as(&sql)
+                    .bind(org.as_str())
+                    .bind(&q.provider_name)
+                    .bind(&q.starting_after)
+                    .bind(i64::from(q.limit))
+                    .fetch_all(&self.pool)
+                    .await?;
+                $crate::rows::assemble(rows, models)
+            }
+
+            async fn update_connection(
+                &self,
+                org: &ledgerlink_domain::OrgId,
+                id: &str,
+                changes: &ledgerlink_domain::ConnectionChanges,
+                now: chrono::DateTime<chrono::Utc>,
+            ) -> $crate::Result<Option<ledgerlink_domain::Connection>> {
+                self.count(1);
+                let mut update = sqlx::QueryBuilder::<$db>::new("UPDATE connections SET ");
+                {
+                    let mut set = update.separated(", ");
+                    if let Some(v) = &changes.name {
+                        set.push("name = ").push_bind_unseparated(v.clone());
+                    }
+                    if let Some(v) = &changes.api_url {
+                        set.push("api_url = ").push_bind_unseparated(v.clone());
+                    }
+                    if let Some(v) = &changes.company {
+                        set.push("company = ").push_bind_unseparated(v.clone());
+                    }
+                    if let Some(v) = &changes.environment {
+                        set.push("environment = ").push_bind_unseparated(v.clone());
+                    }
+                    if let Some(v) = changes.is_sync_disabled {
+                        set.push("is_sync_disabled = ").push_bind_unseparated(v);
+                    }
+                    if let Some(v) = changes.include_dimension_lines {
+                        set.push("include_dimension_lines = ").push_bind_unseparated(v);
+                    }
+                    set.push("modified_at = ").push_bind_unseparated(now);
+                }
+                update.push(" WHERE org_id = ").push_bind(org.as_str());
+                update.push(" AND id = ").push_bind(id);
+                let done = update.build().execute(&self.pool).await?;
+                if done.rows_affected() == 0 {
+                    return Ok(None);
+                }
+                self.get_connection(org, id).await
+            }
+
+            async fn delete_connection(
+                &self,
+                org: &ledgerlink_domain::OrgId,
+                id: &str,
+            ) -> $crate::Result<bool> {
+                self.count(1);
+                let done = sqlx::query("DELETE FROM connections WHERE org_id = $1 AND id = $2")
+                    .bind(org.as_str())
+                    .bind(id)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(done.rows_affected() > 0)
+            }
+        }
+    };
+}
+
+pub(crate) use impl_shared_store;
