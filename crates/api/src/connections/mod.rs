@@ -1,0 +1,297 @@
+//! `/v2/integrations/connections`: create, list, read, change and delete connections.
+
+mod dto;
+mod input;
+
+use axum::Json;
+use axum::extract::{FromRequestParts, Path, RawQuery, State};
+use axum::http::StatusCode;
+use axum::http::request::Parts;
+use ledgerlink_domain::{Connection, NewConnection, now};
+use ledgerlink_store::ListConnections;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+pub use dto::{ConnectionOut, ModelOut};
+pub use input::{ConnectionCreate, ConnectionPatch, InputRules};
+
+use crate::AppState;
+use crate::auth::Tenant;
+use crate::body::{JsonBody, Tri};
+use crate::error::{ApiError, ErrorBody, FieldError, ValidationErrorBody};
+use input::{PatchRequest, RawCreate, check_api_url};
+
+/// Default and largest page sizes of the list endpoint.
+const DEFAULT_LIMIT: u32 = 50;
+const MAX_LIMIT: u32 = 200;
+
+/// The `{connection_id}` path segment.
+pub struct ConnectionId(pub String);
+
+impl<S: Send + Sync> FromRequestParts<S> for ConnectionId {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        // A segment that is not even valid text cannot name a connection.
+        let Path(id) = Path::<String>::from_request_parts(parts, state)
+            .await
+            .map_err(|_| ApiError::connection_not_found())?;
+        Ok(ConnectionId(id))
+    }
+}
+
+/// List connections
+///
+/// The organization's connections, newest first, as a bare array. Page with `limit` and
+/// `starting_after` (the id of the last connection of the previous page).
+#[utoipa::path(
+    get,
+    path = "/v2/integrations/connections",
+    tag = "connections",
+    security(("bearer" = [])),
+    params(
+        ("limit" = Option<u32>, Query, description = "Page size, 1 to 200.", minimum = 1, maximum = 200),
+        ("starting_after" = Option<String>, Query, description = "Return connections created before this connection id (the last id of the previous page)."),
+        ("provider_name" = Option<String>, Query, description = "Only connections to this provider."),
+    ),
+    responses(
+        (status = 200, description = "Successful Response", body = Vec<ConnectionOut>),
+        (status = 401, description = "Missing or invalid API key", body = ErrorBody),
+        (status = 422, description = "Invalid query parameter", body = ValidationErrorBody),
+    )
+)]
+async fn list_connections(
+    tenant: Tenant,
+    State(state): State<AppState>,
+    RawQuery(query): RawQuery,
+) -> Result<Json<Vec<ConnectionOut>>, ApiError> {
+    let q = parse_list_query(query.as_deref().unwrap_or(""))?;
+    let connections = state.store.list_connections(&tenant.org_id, &q).await?;
+    Ok(Json(connections.into_iter().map(ConnectionOut::from).collect()))
+}
+
+fn parse_list_query(raw: &str) -> Result<ListConnections, ApiError> {
+    let mut q = ListConnections {
+        limit: DEFAULT_LIMIT,
+        ..ListConnections::default()
+    };
+    let mut errors = Vec::new();
+    for (key, value) in url::form_urlencoded::parse(raw.as_bytes()) {
+        match key.as_ref() {
+            "limit" => match value.parse::<u32>() {
+                Ok(n) if (1..=MAX_LIMIT).contains(&n) => q.limit = n,
+                Ok(_) => errors.push(FieldError::new(
+                    &["query", "limit"],
+                    "less_than_equal",
+                    format!("Input should be between 1 and {MAX_LIMIT}"),
+                )),
+                Err(_) => errors.push(FieldError::new(
+                    &["query", "limit"],
+                    "int_parsing",
+                    "Input should be a valid integer, unable to parse string as an integer",
+                )),
+            },
+            "starting_after" => q.starting_after = Some(value.into_owned()),
+            "provider_name" => q.provider_name = Some(value.into_owned()),
+            _ => {}
+        }
+    }
+    if errors.is_empty() {
+        Ok(q)
+    } else {
+        Err(ApiError::Validation(errors))
+    }
+}
+
+/// Create a Connection
+///
+/// Creates a connection waiting for authentication. Cloud Business Central connections are
+/// authorized through `authorization_url`; on-premises ones need `api_url` and credentials.
+#[utoipa::path(
+    post,
+    path = "/v2/integrations/connections",
+    tag = "connections",
+    security(("bearer" = [])),
+    request_body = ConnectionCreate,
+    responses(
+        (status = 201, description = "Successful Response", body = ConnectionOut),
+        (status = 401, description = "Missing or invalid API key", body = ErrorBody),
+        (status = 413, description = "Request body too large", body = ErrorBody),
+        (status = 422, description = "Validation Error", body = ValidationErrorBody),
+    )
+)]
+async fn create_connection(
+    tenant: Tenant,
+    State(state): State<AppState>,
+    JsonBody(raw): JsonBody<RawCreate>,
+) -> Result<(StatusCode, Json<ConnectionOut>), ApiError> {
+    let req = raw.validate(state.rules).map_err(ApiError::Validation)?;
+    let new = NewConnection {
+        provider: req.provider,
+        name: req.name,
+        api_url: req.api_url,
+        is_on_premise: req.is_on_premise,
+    };
+    let connection = Connection::create(tenant.org_id, new, now());
+    state.store.insert_connection(&connection).await?;
+    tracing::info!(connection_id = %connection.id, "connection created");
+    Ok((StatusCode::CREATED, Json(connection.into())))
+}
+
+/// Retrieve a Connection
+#[utoipa::path(
+    get,
+    path = "/v2/integrations/connections/{connection_id}",
+    tag = "connections",
+    security(("bearer" = [])),
+    params(("connection_id" = String, Path, description = "The connection id.")),
+    responses(
+        (status = 200, description = "Successful Response", body = ConnectionOut),
+        (status = 401, description = "Missing or invalid API key", body = ErrorBody),
+        (status = 404, description = "No such connection in this organization", body = ErrorBody),
+    )
+)]
+async fn get_connection(
+    tenant: Tenant,
+    State(state): State<AppState>,
+    ConnectionId(id): ConnectionId,
+) -> Result<Json<ConnectionOut>, ApiError> {
+    let connection = load(&state, &tenant, &id).await?;
+    Ok(Json(connection.into()))
+}
+
+async fn load(state: &AppState, tenant: &Tenant, id: &str) -> Result<Connection, ApiError> {
+    state
+        .store
+        .get_connection(&tenant.org_id, id)
+        .await?
+        .ok_or_else(ApiError::connection_not_found)
+}
+
+/// Update a Connection
+///
+/// Changes the fields present in the body; absent fields are left alone and `null` clears a
+/// nullable one. `provider_name` may be repeated but not changed.
+#[utoipa::path(
+    patch,
+    path = "/v2/integrations/connections/{connection_id}",
+    tag = "connections",
+    security(("bearer" = [])),
+    params(("connection_id" = String, Path, description = "The connection id.")),
+    request_body = ConnectionPatch,
+    responses(
+        (status = 200, description = "Successful Response", body = ConnectionOut),
+        (status = 401, description = "Missing or invalid API key", body = ErrorBody),
+        (status = 404, description = "No such connection in this organization", body = ErrorBody),
+        (status = 413, description = "Request body too large", body = ErrorBody),
+        (status = 422, description = "Validation Error", body = ValidationErrorBody),
+    )
+)]
+async fn update_connection(
+    tenant: Tenant,
+    State(state): State<AppState>,
+    ConnectionId(id): ConnectionId,
+    JsonBody(mut patch): JsonBody<PatchRequest>,
+) -> Result<Json<ConnectionOut>, ApiError> {
+    let current = load(&state, &tenant, &id).await?;
+    check_patch(&current, &mut patch, state.rules)?;
+    if patch.changes.is_empty() {
+        return Ok(Json(current.into()));
+    }
+    let updated = state
+        .store
+        .update_connection(&tenant.org_id, &id, &patch.changes, now())
+        .await?
+        .ok_or_else(ApiError::connection_not_found)?;
+    Ok(Json(updated.into()))
+}
+
+/// Rules of a patch that depend on the connection as it stands.
+fn check_patch(
+    current: &Connection,
+    patch: &mut PatchRequest,
+    rules: InputRules,
+) -> Result<(), ApiError> {
+    let mut errors = Vec::new();
+    if let Some(name) = &patch.provider_name
+        && name != &current.provider_name
+    {
+        errors.push(FieldError::new(
+            &["body", "provider_name"],
+            "value_error",
+            format!(
+                "provider_name cannot be changed (this connection is '{}')",
+                current.provider_name
+            ),
+        ));
+    }
+    if let Some(api_url) = patch.changes.api_url.take() {
+        let tri = api_url.map_or(Tri::Null, Tri::Value);
+        match check_api_url(current.is_on_premise, tri, rules) {
+            Ok(url) if current.is_on_premise => patch.changes.api_url = Some(url),
+            Ok(_) => {}
+            Err(e) => errors.push(e),
+        }
+    }
+    for (field, value) in [
+        ("environment", &patch.changes.environment),
+        ("company", &patch.changes.company),
+    ] {
+        if let Some(Some(value)) = value {
+            errors.push(undiscovered(field, value));
+        }
+    }
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(ApiError::Validation(errors))
+    }
+}
+
+/// A chosen environment or company must be one that setup discovered; none are discovered until
+/// the connection is authorized.
+fn undiscovered(field: &str, value: &str) -> FieldError {
+    FieldError::new(
+        &["body", field],
+        "value_error",
+        format!(
+            "'{value}' is not a {field} discovered for this connection; valid values: none yet \
+             (authorize the connection so that setup can discover them)"
+        ),
+    )
+}
+
+/// Delete a Connection
+///
+/// Disconnects: the connection and everything it owns are deleted. Afterwards it answers 404.
+#[utoipa::path(
+    delete,
+    path = "/v2/integrations/connections/{connection_id}",
+    tag = "connections",
+    security(("bearer" = [])),
+    params(("connection_id" = String, Path, description = "The connection id.")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 401, description = "Missing or invalid API key", body = ErrorBody),
+        (status = 404, description = "No such connection in this organization", body = ErrorBody),
+    )
+)]
+async fn delete_connection(
+    tenant: Tenant,
+    State(state): State<AppState>,
+    ConnectionId(id): ConnectionId,
+) -> Result<StatusCode, ApiError> {
+    if state.store.delete_connection(&tenant.org_id, &id).await? {
+        tracing::info!(connection_id = %id, "connection deleted");
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::connection_not_found())
+    }
+}
+
+/// The connections routes.
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_connections, create_connection))
+        .routes(routes!(get_connection, update_connection, delete_connection))
+}

@@ -1,0 +1,197 @@
+//! One error type for every response that is not a success, with a registry of stable codes.
+//!
+//! Validation failures answer FastAPI's 422 shape, `{"detail":[{"loc":[…],"msg":…,"type":…}]}`;
+//! everything else answers `{"detail": "…", "code": "…"}`. Internal errors are logged with their
+//! cause chain and answered opaquely with the request id.
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use serde_json::json;
+use utoipa::ToSchema;
+
+tokio::task_local! {
+    /// The id of the request being handled, for error bodies and logs.
+    pub static REQUEST_ID: String;
+}
+
+/// Stable, machine-readable error codes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorCode {
+    Unauthorized,
+    NotFound,
+    ConnectionNotFound,
+    MethodNotAllowed,
+    Conflict,
+    PayloadTooLarge,
+    UnsupportedMediaType,
+    ServiceUnavailable,
+    Internal,
+}
+
+impl ErrorCode {
+    /// The code's wire name and HTTP status.
+    pub fn parts(self) -> (&'static str, StatusCode) {
+        match self {
+            Self::Unauthorized => ("unauthorized", StatusCode::UNAUTHORIZED),
+            Self::NotFound => ("not_found", StatusCode::NOT_FOUND),
+            Self::ConnectionNotFound => ("connection_not_found", StatusCode::NOT_FOUND),
+            Self::MethodNotAllowed => ("method_not_allowed", StatusCode::METHOD_NOT_ALLOWED),
+            Self::Conflict => ("conflict", StatusCode::CONFLICT),
+            Self::PayloadTooLarge => ("payload_too_large", StatusCode::PAYLOAD_TOO_LARGE),
+            Self::UnsupportedMediaType => {
+                ("unsupported_media_type", StatusCode::UNSUPPORTED_MEDIA_TYPE)
+            }
+            Self::ServiceUnavailable => ("service_unavailable", StatusCode::SERVICE_UNAVAILABLE),
+            Self::Internal => ("internal_error", StatusCode::INTERNAL_SERVER_ERROR),
+        }
+    }
+}
+
+/// One invalid input, located FastAPI-style.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct FieldError {
+    /// Where the invalid value is: `["body", "provider_name"]`, `["query", "limit"]`.
+    #[schema(value_type = Vec<Object>)]
+    pub loc: Vec<serde_json::Value>,
+    /// What is wrong, for a person.
+    pub msg: String,
+    /// What is wrong, for a program (`missing`, `string_type`, `extra_forbidden`, …).
+    #[serde(rename = "type")]
+    pub kind: String,
+}
+
+impl FieldError {
+    /// An error at `loc` (e.g. `["body", "name"]`).
+    pub fn new(loc: &[&str], kind: &str, msg: impl Into<String>) -> Self {
+        FieldError {
+            loc: loc.iter().map(|s| json!(s)).collect(),
+            msg: msg.into(),
+            kind: kind.to_owned(),
+        }
+    }
+}
+
+/// The 422 body.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ValidationErrorBody {
+    /// Every invalid input found.
+    pub detail: Vec<FieldError>,
+}
+
+/// The body of every other error.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorBody {
+    /// What went wrong, for a person.
+    pub detail: String,
+    /// What went wrong, for a program: a stable code.
+    pub code: String,
+    /// The request's id, for internal errors: quote it when reporting a problem.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
+}
+
+/// Every way a request can fail.
+#[derive(Debug)]
+pub enum ApiError {
+    /// Invalid input; answered 422.
+    Validation(Vec<FieldError>),
+    /// A coded error with a message.
+    Coded { code: ErrorCode, detail: String },
+    /// A failure of ours; logged, answered 500 without details.
+    Internal(Box<dyn std::error::Error + Send + Sync + 'static>),
+}
+
+impl ApiError {
+    /// A coded error.
+    pub fn coded(code: ErrorCode, detail: impl Into<String>) -> Self {
+        ApiError::Coded {
+            code,
+            detail: detail.into(),
+        }
+    }
+
+    /// One validation error.
+    pub fn invalid(loc: &[&str], kind: &str, msg: impl Into<String>) -> Self {
+        ApiError::Validation(vec![FieldError::new(loc, kind, msg)])
+    }
+
+    /// The connection does not exist for this organization.
+    pub fn connection_not_found() -> Self {
+        Self::coded(ErrorCode::ConnectionNotFound, "Connection not found")
+    }
+}
+
+impl From<ledgerlink_store::StoreError> for ApiError {
+    fn from(err: ledgerlink_store::StoreError) -> Self {
+        use ledgerlink_store::StoreError;
+        match err {
+            StoreError::Unavailable(_) => {
+                tracing::warn!(error = %err, "database unavailable");
+                Self::coded(
+                    ErrorCode::ServiceUnavailable,
+                    "The database is unavailable; try again shortly",
+                )
+            }
+            StoreError::Conflict(what) => Self::coded(ErrorCode::Conflict, format!("Conflict: {what}")),
+            other => ApiError::Internal(Box::new(other)),
+        }
+    }
+}
+
+fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut chain = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        chain.push_str(": ");
+        chain.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    chain
+}
+
+fn current_request_id() -> Option<String> {
+    REQUEST_ID.try_with(|id| id.clone()).ok()
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        match self {
+            ApiError::Validation(detail) => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                axum::Json(ValidationErrorBody { detail }),
+            )
+                .into_response(),
+            ApiError::Coded { code, detail } => coded_response(code, detail, None),
+            ApiError::Internal(err) => {
+                let request_id = current_request_id();
+                tracing::error!(error = %error_chain(err.as_ref()), request_id, "internal error");
+                coded_response(ErrorCode::Internal, "Internal server error".into(), request_id)
+            }
+        }
+    }
+}
+
+/// A `{"detail","code"}` response.
+pub fn coded_response(code: ErrorCode, detail: String, request_id: Option<String>) -> Response {
+    let (name, status) = code.parts();
+    let body = ErrorBody {
+        detail,
+        code: name.to_owned(),
+        request_id,
+    };
+    let mut response = (status, axum::Json(body)).into_response();
+    if code == ErrorCode::Unauthorized {
+        response
+            .headers_mut()
+            .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+    }
+    response
+}
+
+/// The answer to a panic in a handler: an opaque 500, never a dropped connection.
+pub fn panic_response(_panic: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    let request_id = current_request_id();
+    tracing::error!(request_id, "handler panicked");
+    coded_response(ErrorCode::Internal, "Internal server error".into(), request_id)
+}

@@ -1,0 +1,162 @@
+#![forbid(unsafe_code)]
+//! ledgerlink's HTTP API: routers, extractors, DTOs, errors and the OpenAPI document.
+
+pub mod auth;
+pub mod body;
+pub mod connections;
+pub mod docs;
+pub mod error;
+pub mod metrics;
+pub mod ops;
+pub mod providers;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, Request};
+use axum::http::HeaderValue;
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use ledgerlink_store::Store;
+use tower_http::catch_panic::CatchPanicLayer;
+use utoipa::OpenApi;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa_axum::router::OpenApiRouter;
+
+pub use connections::InputRules;
+use error::{ApiError, ErrorCode, REQUEST_ID};
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    /// Where everything is kept.
+    pub store: Arc<dyn Store>,
+    /// Input rules that depend on configuration.
+    pub rules: InputRules,
+    /// Prometheus metrics.
+    pub metrics: Arc<metrics::Metrics>,
+}
+
+/// Settings of the HTTP layer.
+#[derive(Debug, Clone, Copy)]
+pub struct ApiSettings {
+    /// Largest request body accepted, in bytes.
+    pub max_body_bytes: usize,
+    /// Input rules that depend on configuration.
+    pub rules: InputRules,
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "ledgerlink",
+        description = "Keeps a finance platform's receivables data in sync with its customers' ERP \
+                       systems. Wire-compatible with Stuut's /v2/integrations API.",
+        license(name = "Apache-2.0", identifier = "Apache-2.0"),
+    ),
+    modifiers(&BearerAuth),
+    tags(
+        (name = "providers", description = "The ERP and accounting systems ledgerlink connects to."),
+        (name = "connections", description = "Connections to an organization's ERP."),
+    ),
+    components(schemas(error::FieldError, ledgerlink_domain::HealthStatus, ledgerlink_domain::SyncStatus))
+)]
+struct ApiDoc;
+
+struct BearerAuth;
+
+impl utoipa::Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some(
+                        "Bearer authentication header of the form Bearer <token>, where <token> \
+                         is your auth token.",
+                    ))
+                    .build(),
+            ),
+        );
+    }
+}
+
+fn api_router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .merge(providers::router())
+        .merge(connections::router())
+}
+
+/// The OpenAPI document of the API, generated from the routes.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    let (_, mut doc) = api_router().split_for_parts();
+    doc.info.version = env!("CARGO_PKG_VERSION").to_owned();
+    doc
+}
+
+/// The whole HTTP application.
+pub fn app(store: Arc<dyn Store>, settings: ApiSettings) -> Router {
+    let state = AppState {
+        store,
+        rules: settings.rules,
+        metrics: metrics::Metrics::new(),
+    };
+    let (api, _) = api_router().split_for_parts();
+    let doc = serde_json::to_value(openapi()).unwrap_or_default();
+    Router::new()
+        .merge(api)
+        .merge(ops::router())
+        .merge(docs::router(&doc))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(settings.max_body_bytes))
+        .layer(middleware::from_fn_with_state(state.clone(), metrics::track))
+        .layer(CatchPanicLayer::custom(error::panic_response))
+        .layer(middleware::from_fn(request_context))
+        .with_state(state)
+}
+
+async fn not_found() -> ApiError {
+    ApiError::coded(ErrorCode::NotFound, "Not Found")
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::coded(ErrorCode::MethodNotAllowed, "Method Not Allowed")
+}
+
+/// Gives each request an id (kept from `X-Request-Id` when sane), a tracing span, and echoes the id.
+async fn request_context(req: Request, next: Next) -> Response {
+    let id = req
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| !v.is_empty() && v.len() <= 64 && v.bytes().all(|b| b.is_ascii_graphic()))
+        .map(str::to_owned)
+        .unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string());
+    let span = tracing::info_span!(
+        "request",
+        method = %req.method(),
+        path = %req.uri().path(),
+        request_id = %id,
+        org_id = tracing::field::Empty,
+    );
+    let start = std::time::Instant::now();
+    let mut response = tracing::Instrument::instrument(
+        REQUEST_ID.scope(id.clone(), next.run(req)),
+        span.clone(),
+    )
+    .await;
+    span.in_scope(|| {
+        tracing::info!(
+            status = response.status().as_u16(),
+            elapsed_ms = start.elapsed().as_secs_f64() * 1000.0,
+            "request"
+        )
+    });
+    if let Ok(value) = HeaderValue::from_str(&id) {
+        response.headers_mut().insert("x-request-id", value);
+    }
+    response
+}
