@@ -96,6 +96,13 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
     doc
 }
 
+/// The OpenAPI document as committed in `openapi.json`: pretty-printed, ending with a newline.
+pub fn openapi_json() -> String {
+    let mut text = serde_json::to_string_pretty(&openapi()).unwrap_or_default();
+    text.push('\n');
+    text
+}
+
 /// The whole HTTP application.
 pub fn app(store: Arc<dyn Store>, settings: ApiSettings) -> Router {
     let state = AppState {
@@ -112,7 +119,10 @@ pub fn app(store: Arc<dyn Store>, settings: ApiSettings) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(settings.max_body_bytes))
-        .layer(middleware::from_fn_with_state(state.clone(), metrics::track))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            metrics::track,
+        ))
         .layer(CatchPanicLayer::custom(error::panic_response))
         .layer(middleware::from_fn(request_context))
         .with_state(state)
@@ -143,11 +153,9 @@ async fn request_context(req: Request, next: Next) -> Response {
         org_id = tracing::field::Empty,
     );
     let start = std::time::Instant::now();
-    let mut response = tracing::Instrument::instrument(
-        REQUEST_ID.scope(id.clone(), next.run(req)),
-        span.clone(),
-    )
-    .await;
+    let mut response =
+        tracing::Instrument::instrument(REQUEST_ID.scope(id.clone(), next.run(req)), span.clone())
+            .await;
     span.in_scope(|| {
         tracing::info!(
             status = response.status().as_u16(),

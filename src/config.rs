@@ -1,0 +1,268 @@
+//! Configuration: defaults, then an optional TOML file, then `LEDGERLINK_*` environment variables,
+//! then command-line flags; validated once at start-up.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+
+/// How logs are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Pretty,
+    /// One JSON object per line.
+    Json,
+}
+
+/// The server's configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Address the HTTP server listens on.
+    pub listen: SocketAddr,
+    /// Directory for the embedded SQLite database and other local state.
+    pub data_dir: PathBuf,
+    /// `postgres://…` (or `sqlite:…`) to use instead of the embedded SQLite file.
+    pub database_url: Option<SecretString>,
+    /// Log output format.
+    pub log_format: LogFormat,
+    /// Log filter, `tracing` syntax (`info`, `ledgerlink=debug,info`).
+    pub log_level: String,
+    /// Largest request body accepted, in bytes.
+    pub max_body_bytes: usize,
+    /// Accept plain `http://` on-premises API URLs (labs and tests only).
+    pub allow_http_api_url: bool,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            data_dir: PathBuf::from("./data"),
+            database_url: None,
+            log_format: LogFormat::Pretty,
+            log_level: "info".into(),
+            max_body_bytes: 1024 * 1024,
+            allow_http_api_url: false,
+        }
+    }
+}
+
+/// One layer of settings; absent values leave the layer below alone.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Layer {
+    pub listen: Option<String>,
+    pub data_dir: Option<PathBuf>,
+    pub database_url: Option<String>,
+    pub log_format: Option<String>,
+    pub log_level: Option<String>,
+    pub max_body_bytes: Option<String>,
+    pub allow_http_api_url: Option<String>,
+}
+
+/// A configuration problem, named precisely.
+#[derive(Debug, thiserror::Error)]
+#[error("configuration: {0}")]
+pub struct ConfigError(pub String);
+
+impl Layer {
+    /// The `LEDGERLINK_*` variables found by `get` (`DATABASE_URL` is accepted too).
+    pub fn from_env(get: impl Fn(&str) -> Option<String>) -> Layer {
+        let var = |name: &str| get(&format!("LEDGERLINK_{name}")).filter(|v| !v.is_empty());
+        Layer {
+            listen: var("LISTEN"),
+            data_dir: var("DATA_DIR").map(PathBuf::from),
+            database_url: var("DATABASE_URL")
+                .or_else(|| get("DATABASE_URL").filter(|v| !v.is_empty())),
+            log_format: var("LOG_FORMAT"),
+            log_level: var("LOG"),
+            max_body_bytes: var("MAX_BODY_BYTES"),
+            allow_http_api_url: var("ALLOW_HTTP_API_URL"),
+        }
+    }
+
+    /// A TOML file's settings; unknown keys are refused.
+    pub fn from_file(path: &Path) -> Result<Layer, ConfigError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| ConfigError(format!("cannot read {}: {e}", path.display())))?;
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct FileLayer {
+            listen: Option<String>,
+            data_dir: Option<PathBuf>,
+            database_url: Option<String>,
+            log_format: Option<String>,
+            log_level: Option<String>,
+            max_body_bytes: Option<u64>,
+            allow_http_api_url: Option<bool>,
+        }
+        let f: FileLayer =
+            toml::from_str(&text).map_err(|e| ConfigError(format!("{}: {e}", path.display())))?;
+        Ok(Layer {
+            listen: f.listen,
+            data_dir: f.data_dir,
+            database_url: f.database_url,
+            log_format: f.log_format,
+            log_level: f.log_level,
+            max_body_bytes: f.max_body_bytes.map(|n| n.to_string()),
+            allow_http_api_url: f.allow_http_api_url.map(|b| b.to_string()),
+        })
+    }
+}
+
+impl Config {
+    /// Applies `layer` on top of this configuration, validating each value it sets.
+    pub fn apply(mut self, layer: Layer) -> Result<Config, ConfigError> {
+        if let Some(v) = layer.listen {
+            self.listen = v.parse().map_err(|_| {
+                ConfigError(format!(
+                    "listen: {v:?} is not an address like 127.0.0.1:8080"
+                ))
+            })?;
+        }
+        if let Some(v) = layer.data_dir {
+            self.data_dir = v;
+        }
+        if let Some(v) = layer.database_url {
+            self.database_url = Some(SecretString::from(v));
+        }
+        if let Some(v) = layer.log_format {
+            self.log_format = match v.as_str() {
+                "pretty" => LogFormat::Pretty,
+                "json" => LogFormat::Json,
+                _ => {
+                    return Err(ConfigError(format!(
+                        "log_format: {v:?} is not pretty or json"
+                    )));
+                }
+            };
+        }
+        if let Some(v) = layer.log_level {
+            self.log_level = v;
+        }
+        if let Some(v) = layer.max_body_bytes {
+            self.max_body_bytes = v
+                .parse()
+                .ok()
+                .filter(|n| (1024..=64 * 1024 * 1024).contains(n))
+                .ok_or_else(|| {
+                    ConfigError(format!(
+                        "max_body_bytes: {v:?} is not between 1024 and 67108864"
+                    ))
+                })?;
+        }
+        if let Some(v) = layer.allow_http_api_url {
+            self.allow_http_api_url = parse_bool(&v).ok_or_else(|| {
+                ConfigError(format!("allow_http_api_url: {v:?} is not true or false"))
+            })?;
+        }
+        Ok(self)
+    }
+
+    /// Checks the combination of values.
+    pub fn validate(self) -> Result<Config, ConfigError> {
+        tracing_subscriber::EnvFilter::try_new(&self.log_level).map_err(|e| {
+            ConfigError(format!(
+                "log_level: {:?} is not a log filter: {e}",
+                self.log_level
+            ))
+        })?;
+        if let Some(url) = &self.database_url {
+            let url = url.expose_secret();
+            if !["postgres://", "postgresql://", "sqlite:"]
+                .iter()
+                .any(|p| url.starts_with(p))
+            {
+                return Err(ConfigError(
+                    "database_url must start with postgres://, postgresql:// or sqlite:".into(),
+                ));
+            }
+        }
+        Ok(self)
+    }
+
+    /// Defaults → file (if any) → environment → `cli`, validated.
+    pub fn load(
+        file: Option<&Path>,
+        env: impl Fn(&str) -> Option<String>,
+        cli: Layer,
+    ) -> Result<Config, ConfigError> {
+        let mut config = Config::default();
+        if let Some(path) = file {
+            config = config.apply(Layer::from_file(path)?)?;
+        }
+        config.apply(Layer::from_env(env))?.apply(cli)?.validate()
+    }
+}
+
+fn parse_bool(v: &str) -> Option<bool> {
+    match v.to_ascii_lowercase().as_str() {
+        "1" | "true" | "yes" | "on" => Some(true),
+        "0" | "false" | "no" | "off" => Some(false),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    #[test]
+    fn later_layers_win_defaults_file_env_cli() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("ledgerlink.toml");
+        std::fs::write(
+            &file,
+            "listen = \"127.0.0.1:9000\"\ndata_dir = \"/from/file\"\nlog_format = \"json\"\nmax_body_bytes = 4096\n",
+        )
+        .unwrap();
+        let env: HashMap<&str, &str> = [
+            ("LEDGERLINK_DATA_DIR", "/from/env"),
+            ("LEDGERLINK_LISTEN", "127.0.0.1:9100"),
+        ]
+        .into();
+        let cli = Layer {
+            listen: Some("127.0.0.1:9200".into()),
+            ..Layer::default()
+        };
+        let config = Config::load(Some(&file), |k| env.get(k).map(|v| v.to_string()), cli).unwrap();
+        assert_eq!(config.listen.port(), 9200, "cli beats env and file");
+        assert_eq!(
+            config.data_dir,
+            PathBuf::from("/from/env"),
+            "env beats file"
+        );
+        assert_eq!(config.log_format, LogFormat::Json, "file beats default");
+        assert_eq!(config.max_body_bytes, 4096);
+        assert_eq!(config.log_level, "info", "default stays");
+    }
+
+    #[test]
+    fn bad_values_and_unknown_keys_are_refused_by_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("c.toml");
+        std::fs::write(&file, "lisen = \"x\"\n").unwrap();
+        let err = Config::load(Some(&file), |_| None, Layer::default()).unwrap_err();
+        assert!(err.to_string().contains("lisen"), "{err}");
+        let env = |k: &str| (k == "LEDGERLINK_LISTEN").then(|| "nonsense".to_string());
+        assert!(
+            Config::load(None, env, Layer::default())
+                .unwrap_err()
+                .to_string()
+                .contains("listen")
+        );
+        let env = |k: &str| (k == "DATABASE_URL").then(|| "mysql://x".to_string());
+        assert!(Config::load(None, env, Layer::default()).is_err());
+        let env = |k: &str| (k == "DATABASE_URL").then(|| "postgres://localhost/x".to_string());
+        assert!(
+            Config::load(None, env, Layer::default())
+                .unwrap()
+                .database_url
+                .is_some()
+        );
+    }
+}

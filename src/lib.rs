@@ -1,0 +1,168 @@
+#![forbid(unsafe_code)]
+//! The `ledgerlink` service: configuration, start-up and shutdown. The binary in `main.rs` is a thin CLI
+//! over this library, and the black-box tests in `tests/` start the same server on port 0.
+
+pub mod config;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::Context;
+use ledgerlink_api::{ApiSettings, InputRules};
+use ledgerlink_store::{Store, generate_api_key};
+use secrecy::ExposeSecret;
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+pub use config::Config;
+
+/// Name of the organization created on an empty database.
+pub const DEFAULT_ORG: &str = "default";
+
+/// Opens the configured store and applies migrations.
+pub async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
+    let url = config
+        .database_url
+        .as_ref()
+        .map(|u| u.expose_secret().to_owned());
+    ledgerlink_store::open(url.as_deref(), &config.data_dir)
+        .await
+        .context("opening the database")
+}
+
+/// On a database with no organization, creates [`DEFAULT_ORG`] and an API key for it, and returns the
+/// key (the only time it exists in plaintext). `None` when the database was already set up.
+pub async fn bootstrap(store: &dyn Store) -> anyhow::Result<Option<String>> {
+    if store.count_orgs().await? > 0 {
+        return Ok(None);
+    }
+    match create_api_key(store, DEFAULT_ORG).await {
+        Ok(key) => Ok(Some(key)),
+        // Another process bootstrapped the same database at the same moment.
+        Err(_) if store.count_orgs().await? > 0 => Ok(None),
+        Err(err) => Err(err),
+    }
+}
+
+/// Creates an API key for the organization `org`, creating the organization if it does not exist.
+/// Returns the key's plaintext.
+pub async fn create_api_key(store: &dyn Store, org: &str) -> anyhow::Result<String> {
+    let org = org.trim();
+    anyhow::ensure!(
+        !org.is_empty() && org.len() <= 100,
+        "organization name must be 1 to 100 characters"
+    );
+    let now = ledgerlink_domain::now();
+    let org_id = match store.org_by_name(org).await? {
+        Some(id) => id,
+        None => store.create_org(org, now).await?,
+    };
+    let key = generate_api_key();
+    store.insert_api_key(&org_id, &key, now).await?;
+    Ok(key.plaintext)
+}
+
+/// The HTTP application for `config` over `store`.
+pub fn app(config: &Config, store: Arc<dyn Store>) -> axum::Router {
+    ledgerlink_api::app(
+        store,
+        ApiSettings {
+            max_body_bytes: config.max_body_bytes,
+            rules: InputRules {
+                allow_http_api_url: config.allow_http_api_url,
+            },
+        },
+    )
+}
+
+/// A server running in the background (what tests and `serve` use).
+pub struct Running {
+    /// Where it listens (the real port when the configuration said port 0).
+    pub addr: SocketAddr,
+    /// The store it uses.
+    pub store: Arc<dyn Store>,
+    /// The API key created on an empty database, if this start created one.
+    pub bootstrap_key: Option<String>,
+    stop: Option<oneshot::Sender<()>>,
+    task: JoinHandle<std::io::Result<()>>,
+}
+
+impl Running {
+    /// Base URL, e.g. `http://127.0.0.1:41234`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Stops accepting connections, lets requests in flight finish, and waits.
+    pub async fn shutdown(mut self) -> anyhow::Result<()> {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        (&mut self.task).await??;
+        Ok(())
+    }
+
+    /// Waits until the server stops on its own (its shutdown signal fired).
+    pub async fn wait(mut self) -> anyhow::Result<()> {
+        (&mut self.task).await??;
+        Ok(())
+    }
+}
+
+/// Opens the store, bootstraps it, binds `config.listen` and serves until `shutdown` completes or
+/// [`Running::shutdown`] is called.
+pub async fn start(
+    config: &Config,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<Running> {
+    let store = open_store(config).await?;
+    let bootstrap_key = bootstrap(&*store).await?;
+    let listener = TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", config.listen))?;
+    let addr = listener.local_addr()?;
+    let app = app(config, store.clone());
+    let (stop, stopped) = oneshot::channel::<()>();
+    let task = tokio::spawn(async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async move {
+                tokio::select! {
+                    _ = shutdown => {}
+                    _ = stopped => {}
+                }
+            })
+            .await
+    });
+    Ok(Running {
+        addr,
+        store,
+        bootstrap_key,
+        stop: Some(stop),
+        task,
+    })
+}
+
+/// Completes on SIGINT (Ctrl-C) or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = term => {}
+    }
+    tracing::info!("shutdown signal received; finishing requests in flight");
+}
