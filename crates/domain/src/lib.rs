@@ -6,6 +6,7 @@ pub mod catalog;
 pub mod connection;
 pub mod health;
 pub mod ids;
+pub mod records;
 pub mod sync;
 
 pub use catalog::{AuthType, ModelSpec, Provider};

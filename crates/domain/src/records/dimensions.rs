@@ -1,0 +1,26 @@
+//! `dimensions`: analysis dimensions and their values.
+
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+/// One value of a dimension (BC `dimensionValues`).
+#[derive(Serialize, Deserialize, ToSchema, Debug, Clone, PartialEq)]
+pub struct DimensionValue {
+    /// The ERP id of the value (BC `id`).
+    pub remote_id: String,
+    /// Value code (BC `code`), e.g. `SALES`.
+    pub code: String,
+    /// Value name (BC `displayName`).
+    pub name: Option<String>,
+}
+
+/// An analysis dimension with its values (model `dimensions`; BC `dimensions` + `dimensionValues`).
+#[derive(Serialize, Deserialize, ToSchema, Debug, Clone, PartialEq)]
+pub struct Dimension {
+    /// Dimension code (BC `code`), e.g. `DEPARTMENT`.
+    pub code: String,
+    /// Dimension name (BC `displayName`).
+    pub name: Option<String>,
+    /// Its values.
+    pub values: Vec<DimensionValue>,
+}

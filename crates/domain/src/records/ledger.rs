@@ -1,0 +1,62 @@
+//! `customer_ledger_entries`: the customer sub-ledger.
+
+use chrono::NaiveDate;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::{Decimal, open_enum};
+
+open_enum! {
+    /// The kind of document that created a ledger entry (BC `documentType`).
+    LedgerDocumentType {
+        /// A sales invoice.
+        Invoice = "invoice",
+        /// A payment received.
+        Payment = "payment",
+        /// A sales credit memo.
+        CreditMemo = "credit_memo",
+        /// Money paid back to the customer.
+        Refund = "refund",
+        /// A finance charge memo (interest, fees).
+        FinanceCharge = "finance_charge",
+        /// A payment reminder.
+        Reminder = "reminder",
+    }
+}
+
+/// One entry of a customer's ledger (model `customer_ledger_entries`; BC companion extension).
+#[derive(Serialize, Deserialize, ToSchema, Debug, Clone, PartialEq)]
+pub struct CustomerLedgerEntry {
+    /// Entry number, increasing in posting order (BC `entryNumber`).
+    pub entry_number: i64,
+    /// The ERP id of the customer (BC `customerId`).
+    pub customer_remote_id: Option<String>,
+    /// Customer number (BC `customerNumber`).
+    pub customer_number: Option<String>,
+    /// Kind of document; `null` when BC leaves it blank (e.g. opening balances).
+    pub document_type: Option<LedgerDocumentType>,
+    /// Number of the document (BC `documentNumber`).
+    pub document_number: Option<String>,
+    /// The ERP id of the document when known (BC `documentId`), e.g. the invoice's `remote_id`.
+    pub document_remote_id: Option<String>,
+    /// External reference (BC `externalDocumentNumber`).
+    pub external_document_number: Option<String>,
+    /// Description.
+    pub description: Option<String>,
+    /// Posting date.
+    pub posting_date: Option<NaiveDate>,
+    /// Due date.
+    pub due_date: Option<NaiveDate>,
+    /// Original amount, signed as in the ledger: positive raises what the customer owes (invoices),
+    /// negative lowers it (payments, credit memos).
+    pub amount: Decimal,
+    /// What is still open of `amount`, same sign convention.
+    pub remaining_amount: Decimal,
+    /// Whether the entry is still open.
+    pub open: bool,
+    /// ISO currency code of the amounts (BC `currencyCode`; the company's local currency when blank
+    /// and known).
+    pub currency: Option<String>,
+    /// The date the entry was closed (fully applied); `null` while open.
+    pub closed_at: Option<NaiveDate>,
+}

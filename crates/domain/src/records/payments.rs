@@ -1,0 +1,52 @@
+//! `payments`: money received from customers.
+
+use chrono::NaiveDate;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::{Decimal, open_enum};
+
+open_enum! {
+    /// Whether the payment is booked yet.
+    PaymentStatus {
+        /// A payment journal line not posted yet: it can still change or disappear.
+        Unposted = "unposted",
+        /// Posted to the customer's ledger.
+        Posted = "posted",
+    }
+}
+
+/// A customer payment (model `payments`; BC `customerPayments` in `customerPaymentJournals`).
+#[derive(Serialize, Deserialize, ToSchema, Debug, Clone, PartialEq)]
+pub struct Payment {
+    /// Posted or not.
+    pub status: PaymentStatus,
+    /// Code of the journal (batch) the line is in (BC `journalDisplayName`).
+    pub journal_code: Option<String>,
+    /// Line number in that journal (BC `lineNumber`).
+    pub line_number: i64,
+    /// The ERP id of the paying customer (BC `customerId`).
+    pub customer_remote_id: Option<String>,
+    /// Customer number (BC `customerNumber`).
+    pub customer_number: Option<String>,
+    /// Posting date.
+    pub posting_date: Option<NaiveDate>,
+    /// Document number (BC `documentNumber`).
+    pub document_number: Option<String>,
+    /// External reference, e.g. the bank transaction (BC `externalDocumentNumber`).
+    pub external_document_number: Option<String>,
+    /// Amount received: positive is money received. BC books receipts as negative amounts; the sign
+    /// is flipped here.
+    pub amount: Decimal,
+    /// ISO currency code of `amount`; `null` when the ERP does not say (BC payment journal lines).
+    pub currency: Option<String>,
+    /// The ERP id of the invoice the payment is applied to (BC `appliesToInvoiceId`); `null` when
+    /// unapplied.
+    pub applies_to_invoice_remote_id: Option<String>,
+    /// Number of that invoice (BC `appliesToInvoiceNumber`).
+    pub applies_to_invoice_number: Option<String>,
+    /// Description.
+    pub description: Option<String>,
+    /// Comment.
+    pub comment: Option<String>,
+}
