@@ -28,10 +28,9 @@ impl FromRequestParts<AppState> for Tenant {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let value = parts
-            .headers
-            .get(header::AUTHORIZATION)
-            .ok_or_else(|| unauthorized("Not authenticated: send Authorization: Bearer <api key>"))?;
+        let value = parts.headers.get(header::AUTHORIZATION).ok_or_else(|| {
+            unauthorized("Not authenticated: send Authorization: Bearer <api key>")
+        })?;
         let key = value
             .to_str()
             .ok()

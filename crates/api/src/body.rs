@@ -125,7 +125,8 @@ pub struct Fields {
 impl Fields {
     /// Records a problem with field `name`.
     pub fn error(&mut self, name: &str, kind: &str, msg: impl Into<String>) {
-        self.errors.push(FieldError::new(&["body", name], kind, msg));
+        self.errors
+            .push(FieldError::new(&["body", name], kind, msg));
     }
 
     /// Whether field `name` has a recorded problem.
@@ -141,7 +142,11 @@ impl Fields {
             None => Tri::Absent,
             Some(Value::Null) => Tri::Null,
             Some(Value::String(s)) if s.contains('\0') => {
-                self.error(name, "string_pattern_mismatch", "String must not contain NUL characters");
+                self.error(
+                    name,
+                    "string_pattern_mismatch",
+                    "String must not contain NUL characters",
+                );
                 Tri::Absent
             }
             Some(Value::String(s)) => Tri::Value(s.clone()),
@@ -266,11 +271,17 @@ mod tests {
     fn malformed_and_non_object_bodies_are_422() {
         for body in ["", "{", "[1]", "null", "\"a\"", "{\"a\":1e999999}"] {
             assert!(
-                matches!(parse::<Probe>(body.as_bytes()), Err(ApiError::Validation(_))),
+                matches!(
+                    parse::<Probe>(body.as_bytes()),
+                    Err(ApiError::Validation(_))
+                ),
                 "{body}"
             );
         }
         let deep = "[".repeat(100_000);
-        assert!(matches!(parse::<Probe>(deep.as_bytes()), Err(ApiError::Validation(_))));
+        assert!(matches!(
+            parse::<Probe>(deep.as_bytes()),
+            Err(ApiError::Validation(_))
+        ));
     }
 }

@@ -23,7 +23,12 @@ pub fn router(doc: &Value) -> Router<AppState> {
             "/openapi.json",
             get(move || {
                 let json = json.clone();
-                async move { ([(header::CONTENT_TYPE, "application/json")], json.to_string()) }
+                async move {
+                    (
+                        [(header::CONTENT_TYPE, "application/json")],
+                        json.to_string(),
+                    )
+                }
             }),
         )
         .route(
@@ -128,13 +133,19 @@ fn render_operation(out: &mut String, method: &str, path: &str, op: &Value) {
         esc(text(op, "description"))
     );
     if let Some(params) = op["parameters"].as_array().filter(|p| !p.is_empty()) {
-        out.push_str("<table><tr><th>Parameter</th><th>In</th><th>Type</th><th>Description</th></tr>");
+        out.push_str(
+            "<table><tr><th>Parameter</th><th>In</th><th>Type</th><th>Description</th></tr>",
+        );
         for p in params {
             let _ = write!(
                 out,
                 "<tr><td><code>{}</code>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
                 esc(text(p, "name")),
-                if p["required"] == Value::Bool(true) { " <i>required</i>" } else { "" },
+                if p["required"] == Value::Bool(true) {
+                    " <i>required</i>"
+                } else {
+                    ""
+                },
                 esc(text(p, "in")),
                 esc(&type_of(&p["schema"])),
                 esc(text(p, "description"))
@@ -167,10 +178,15 @@ fn render_operation(out: &mut String, method: &str, path: &str, op: &Value) {
 fn render_schema(out: &mut String, schema: &Value) {
     let _ = write!(out, "<p>{}</p>", esc(text(schema, "description")));
     if let Some(values) = schema["enum"].as_array() {
-        let list: Vec<String> = values.iter().map(|v| format!("<code>{}</code>", esc(&v.to_string()))).collect();
+        let list: Vec<String> = values
+            .iter()
+            .map(|v| format!("<code>{}</code>", esc(&v.to_string())))
+            .collect();
         let _ = write!(out, "<p>One of: {}</p>", list.join(", "));
     }
-    let Some(props) = schema["properties"].as_object() else { return };
+    let Some(props) = schema["properties"].as_object() else {
+        return;
+    };
     let required: Vec<&str> = schema["required"]
         .as_array()
         .map(|r| r.iter().filter_map(Value::as_str).collect())
@@ -181,7 +197,11 @@ fn render_schema(out: &mut String, schema: &Value) {
             out,
             "<tr><td><code>{}</code>{}</td><td>{}</td><td>{}</td></tr>",
             esc(name),
-            if required.contains(&name.as_str()) { " <i>required</i>" } else { "" },
+            if required.contains(&name.as_str()) {
+                " <i>required</i>"
+            } else {
+                ""
+            },
             link_type(prop),
             esc(text(prop, "description"))
         );
@@ -201,11 +221,19 @@ fn type_of(schema: &Value) -> String {
     }
     let base = match &schema["type"] {
         Value::String(t) => t.clone(),
-        Value::Array(ts) => ts.iter().filter_map(Value::as_str).collect::<Vec<_>>().join(" | "),
+        Value::Array(ts) => ts
+            .iter()
+            .filter_map(Value::as_str)
+            .collect::<Vec<_>>()
+            .join(" | "),
         _ => "any".to_owned(),
     };
     let base = if base.starts_with("array") {
-        base.replacen("array", &format!("array of {}", type_of(&schema["items"])), 1)
+        base.replacen(
+            "array",
+            &format!("array of {}", type_of(&schema["items"])),
+            1,
+        )
     } else {
         base
     };
@@ -219,7 +247,11 @@ fn link_type(schema: &Value) -> String {
     let mut html = esc(&type_of(schema));
     for r in refs(schema) {
         let name = r.rsplit('/').next().unwrap_or(&r).to_owned();
-        html = html.replacen(&name, &format!("<a href=\"#schema-{0}\">{0}</a>", esc(&name)), 1);
+        html = html.replacen(
+            &name,
+            &format!("<a href=\"#schema-{0}\">{0}</a>", esc(&name)),
+            1,
+        );
     }
     html
 }

@@ -133,7 +133,9 @@ impl From<ledgerlink_store::StoreError> for ApiError {
                     "The database is unavailable; try again shortly",
                 )
             }
-            StoreError::Conflict(what) => Self::coded(ErrorCode::Conflict, format!("Conflict: {what}")),
+            StoreError::Conflict(what) => {
+                Self::coded(ErrorCode::Conflict, format!("Conflict: {what}"))
+            }
             other => ApiError::Internal(Box::new(other)),
         }
     }
@@ -166,7 +168,11 @@ impl IntoResponse for ApiError {
             ApiError::Internal(err) => {
                 let request_id = current_request_id();
                 tracing::error!(error = %error_chain(err.as_ref()), request_id, "internal error");
-                coded_response(ErrorCode::Internal, "Internal server error".into(), request_id)
+                coded_response(
+                    ErrorCode::Internal,
+                    "Internal server error".into(),
+                    request_id,
+                )
             }
         }
     }
@@ -193,5 +199,9 @@ pub fn coded_response(code: ErrorCode, detail: String, request_id: Option<String
 pub fn panic_response(_panic: Box<dyn std::any::Any + Send + 'static>) -> Response {
     let request_id = current_request_id();
     tracing::error!(request_id, "handler panicked");
-    coded_response(ErrorCode::Internal, "Internal server error".into(), request_id)
+    coded_response(
+        ErrorCode::Internal,
+        "Internal server error".into(),
+        request_id,
+    )
 }

@@ -16,6 +16,18 @@ pub fn new_id(prefix: &str) -> String {
     format!("{prefix}_{}", ulid.to_string().to_lowercase())
 }
 
+/// Whether `id` has the shape of an id made by [`new_id`] with `prefix` (it may not exist).
+pub fn is_id(prefix: &str, id: &str) -> bool {
+    id.strip_prefix(prefix)
+        .and_then(|rest| rest.strip_prefix('_'))
+        .is_some_and(|ulid| {
+            ulid.len() == 26
+                && ulid
+                    .bytes()
+                    .all(|b| b.is_ascii_digit() || b.is_ascii_lowercase())
+        })
+}
+
 /// The organization (tenant) that owns API keys and connections.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct OrgId(pub String);
@@ -40,7 +52,10 @@ mod tests {
     #[test]
     fn ids_are_prefixed_and_sort_in_creation_order() {
         let ids: Vec<String> = (0..1000).map(|_| new_id("conn")).collect();
-        assert!(ids.iter().all(|id| id.starts_with("conn_") && id.len() == 31));
+        assert!(
+            ids.iter()
+                .all(|id| id.starts_with("conn_") && id.len() == 31)
+        );
         let mut sorted = ids.clone();
         sorted.sort();
         assert_eq!(ids, sorted);

@@ -12,7 +12,7 @@ pub mod sync;
 pub use catalog::{AuthType, ModelSpec, Provider};
 pub use connection::{Connection, ConnectionChanges, Model, NewConnection};
 pub use health::{Health, HealthStatus};
-pub use ids::{OrgId, new_id};
+pub use ids::{OrgId, is_id, new_id};
 pub use sync::{Sync, SyncStatus};
 
 /// The current time, truncated to microseconds: what both storage backends keep, so a value read

@@ -171,7 +171,10 @@ fn unknown_provider(name: &str) -> Provider {
     provider.name = "unknown";
     provider.display_name = "Unknown provider";
     provider.is_enabled = false;
-    tracing::warn!(provider = name, "connection refers to a provider that is not in the catalog");
+    tracing::warn!(
+        provider = name,
+        "connection refers to a provider that is not in the catalog"
+    );
     provider
 }
 

@@ -131,7 +131,11 @@ fn check_name(f: &mut Fields, name: &Tri<String>) {
     let Tri::Value(name) = name else { return };
     let chars = name.chars().count();
     if name.trim().is_empty() {
-        f.error("name", "string_too_short", "String should have at least 1 character");
+        f.error(
+            "name",
+            "string_too_short",
+            "String should have at least 1 character",
+        );
     } else if chars > MAX_NAME_CHARS {
         f.error(
             "name",
@@ -139,13 +143,20 @@ fn check_name(f: &mut Fields, name: &Tri<String>) {
             format!("String should have at most {MAX_NAME_CHARS} characters"),
         );
     } else if name.chars().any(char::is_control) {
-        f.error("name", "string_pattern_mismatch", "Name must not contain control characters");
+        f.error(
+            "name",
+            "string_pattern_mismatch",
+            "Name must not contain control characters",
+        );
     }
 }
 
 impl RawCreate {
     /// Applies the rules that need the catalog and configuration.
-    pub fn validate(self, rules: InputRules) -> Result<CreateRequest, Vec<crate::error::FieldError>> {
+    pub fn validate(
+        self,
+        rules: InputRules,
+    ) -> Result<CreateRequest, Vec<crate::error::FieldError>> {
         let mut errors = Vec::new();
         let provider = self.provider_name.as_deref().and_then(|name| {
             let provider = catalog::provider(name).filter(|p| p.is_enabled);
@@ -180,7 +191,10 @@ fn provider_error(name: &str) -> crate::error::FieldError {
         .collect::<Vec<_>>()
         .join(" or ");
     let msg = match catalog::provider(name) {
-        Some(p) => format!("Provider '{}' is not enabled yet; input should be {enabled}", p.name),
+        Some(p) => format!(
+            "Provider '{}' is not enabled yet; input should be {enabled}",
+            p.name
+        ),
         None => format!("Input should be {enabled}"),
     };
     crate::error::FieldError::new(&["body", "provider_name"], "literal_error", msg)
@@ -193,9 +207,8 @@ pub fn check_api_url(
     api_url: Tri<String>,
     rules: InputRules,
 ) -> Result<Option<String>, crate::error::FieldError> {
-    let err = |kind: &str, msg: String| {
-        crate::error::FieldError::new(&["body", "api_url"], kind, msg)
-    };
+    let err =
+        |kind: &str, msg: String| crate::error::FieldError::new(&["body", "api_url"], kind, msg);
     match (is_on_premise, api_url) {
         (false, Tri::Value(_)) => Err(err(
             "value_error",
@@ -220,7 +233,8 @@ pub fn normalize_api_url(raw: &str, rules: InputRules) -> Result<String, String>
     if raw.len() > MAX_URL_LEN {
         return Err(format!("URL should have at most {MAX_URL_LEN} characters"));
     }
-    let url = url::Url::parse(raw.trim()).map_err(|e| format!("Input should be a valid URL, {e}"))?;
+    let url =
+        url::Url::parse(raw.trim()).map_err(|e| format!("Input should be a valid URL, {e}"))?;
     match url.scheme() {
         "https" => {}
         "http" if rules.allow_http_api_url => {}

@@ -32,10 +32,14 @@ impl<S: Send + Sync> FromRequestParts<S> for ConnectionId {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
-        // A segment that is not even valid text cannot name a connection.
+        // A segment that is not even valid text, or not shaped like our ids, cannot name a
+        // connection; answering here also keeps bytes such as NUL away from the database.
         let Path(id) = Path::<String>::from_request_parts(parts, state)
             .await
             .map_err(|_| ApiError::connection_not_found())?;
+        if !ledgerlink_domain::is_id("conn", &id) {
+            return Err(ApiError::connection_not_found());
+        }
         Ok(ConnectionId(id))
     }
 }
@@ -67,7 +71,9 @@ async fn list_connections(
 ) -> Result<Json<Vec<ConnectionOut>>, ApiError> {
     let q = parse_list_query(query.as_deref().unwrap_or(""))?;
     let connections = state.store.list_connections(&tenant.org_id, &q).await?;
-    Ok(Json(connections.into_iter().map(ConnectionOut::from).collect()))
+    Ok(Json(
+        connections.into_iter().map(ConnectionOut::from).collect(),
+    ))
 }
 
 fn parse_list_query(raw: &str) -> Result<ListConnections, ApiError> {
@@ -91,8 +97,22 @@ fn parse_list_query(raw: &str) -> Result<ListConnections, ApiError> {
                     "Input should be a valid integer, unable to parse string as an integer",
                 )),
             },
-            "starting_after" => q.starting_after = Some(value.into_owned()),
-            "provider_name" => q.provider_name = Some(value.into_owned()),
+            "starting_after" if ledgerlink_domain::is_id("conn", &value) => {
+                q.starting_after = Some(value.into_owned())
+            }
+            "starting_after" => errors.push(FieldError::new(
+                &["query", "starting_after"],
+                "value_error",
+                "Value error, must be a connection id (conn_…) from a previous page",
+            )),
+            "provider_name" if ledgerlink_domain::catalog::provider(&value).is_some() => {
+                q.provider_name = Some(value.into_owned())
+            }
+            "provider_name" => errors.push(FieldError::new(
+                &["query", "provider_name"],
+                "enum",
+                "Input should be the name of a provider listed by /v2/integrations/providers",
+            )),
             _ => {}
         }
     }
@@ -293,5 +313,9 @@ async fn delete_connection(
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list_connections, create_connection))
-        .routes(routes!(get_connection, update_connection, delete_connection))
+        .routes(routes!(
+            get_connection,
+            update_connection,
+            delete_connection
+        ))
 }

@@ -1,0 +1,240 @@
+//! Starts the real server on port 0 against a fresh database: a temporary SQLite file, or — when
+//! `LEDGERLINK_TEST_DATABASE_URL` names a Postgres server — a fresh database created on it for this test
+//! and dropped afterwards. The same tests therefore run on both backends.
+
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use ledgerlink::{Config, Running};
+use reqwest::{Method, StatusCode};
+use secrecy::SecretString;
+use serde_json::Value;
+use sqlx::Connection as _;
+
+/// Which backend the suite runs on.
+pub fn postgres_server() -> Option<String> {
+    std::env::var("LEDGERLINK_TEST_DATABASE_URL")
+        .ok()
+        .filter(|u| u.starts_with("postgres://") || u.starts_with("postgresql://"))
+}
+
+/// A throwaway Postgres database, dropped (forcibly) when this value is dropped.
+pub struct PgDatabase {
+    server: String,
+    name: String,
+    pub url: String,
+}
+
+impl PgDatabase {
+    pub async fn create(server: &str) -> PgDatabase {
+        static N: AtomicU32 = AtomicU32::new(0);
+        let name = format!(
+            "llt_{}_{}_{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed),
+            rand_suffix()
+        );
+        let mut conn = sqlx::PgConnection::connect(server)
+            .await
+            .expect("connect to the Postgres server");
+        sqlx::query(&format!("CREATE DATABASE {name}"))
+            .execute(&mut conn)
+            .await
+            .expect("create test database");
+        let mut url = url::Url::parse(server).expect("Postgres URL");
+        url.set_path(&format!("/{name}"));
+        PgDatabase {
+            server: server.to_owned(),
+            name,
+            url: url.to_string(),
+        }
+    }
+}
+
+fn rand_suffix() -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    format!("{nanos:x}")
+}
+
+impl Drop for PgDatabase {
+    fn drop(&mut self) {
+        let server = self.server.clone();
+        let name = self.name.clone();
+        // Drop runs inside the test's runtime; use a separate thread with its own.
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async {
+                if let Ok(mut conn) = sqlx::PgConnection::connect(&server).await {
+                    let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                        .execute(&mut conn)
+                        .await;
+                }
+            });
+        })
+        .join();
+    }
+}
+
+/// A running ledgerlink with its own database and the bootstrap organization's key.
+pub struct TestApp {
+    pub running: Running,
+    pub key: String,
+    pub client: reqwest::Client,
+    pub config: Config,
+    _dir: tempfile::TempDir,
+    _pg: Option<PgDatabase>,
+}
+
+/// A response: status, parsed JSON body (Null when empty or not JSON), raw text and headers.
+pub struct Reply {
+    pub status: StatusCode,
+    pub json: Value,
+    pub text: String,
+    pub headers: reqwest::header::HeaderMap,
+}
+
+impl std::fmt::Debug for Reply {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}", self.status, self.text)
+    }
+}
+
+impl TestApp {
+    pub async fn start() -> TestApp {
+        TestApp::start_with(|_| {}).await
+    }
+
+    pub async fn start_with(tweak: impl FnOnce(&mut Config)) -> TestApp {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = Config::default();
+        config.listen = "127.0.0.1:0".parse().unwrap();
+        config.data_dir = dir.path().join("data");
+        let pg = match postgres_server() {
+            Some(server) => Some(PgDatabase::create(&server).await),
+            None => None,
+        };
+        if let Some(pg) = &pg {
+            config.database_url = Some(SecretString::from(pg.url.clone()));
+        }
+        tweak(&mut config);
+        let running = ledgerlink::start(&config, std::future::pending())
+            .await
+            .expect("server starts");
+        let key = running
+            .bootstrap_key
+            .clone()
+            .expect("an empty database gets a first key");
+        TestApp {
+            running,
+            key,
+            client: reqwest::Client::new(),
+            config,
+            _dir: dir,
+            _pg: pg,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.running.url())
+    }
+
+    /// A key for another organization (created if needed).
+    pub async fn key_for_org(&self, org: &str) -> String {
+        ledgerlink::create_api_key(&*self.running.store, org)
+            .await
+            .unwrap()
+    }
+
+    /// Sends a request with the bootstrap key.
+    pub async fn call(&self, method: Method, path: &str, body: Option<&str>) -> Reply {
+        self.call_as(&self.key, method, path, body).await
+    }
+
+    /// Sends a request with `key` (empty: no Authorization header).
+    pub async fn call_as(
+        &self,
+        key: &str,
+        method: Method,
+        path: &str,
+        body: Option<&str>,
+    ) -> Reply {
+        let mut req = self.client.request(method, self.url(path));
+        if !key.is_empty() {
+            req = req.bearer_auth(key);
+        }
+        if let Some(body) = body {
+            req = req
+                .header("content-type", "application/json")
+                .body(body.to_owned());
+        }
+        reply(req.send().await.expect("request sent")).await
+    }
+
+    pub async fn get(&self, path: &str) -> Reply {
+        self.call(Method::GET, path, None).await
+    }
+
+    pub async fn post(&self, path: &str, body: &str) -> Reply {
+        self.call(Method::POST, path, Some(body)).await
+    }
+
+    pub async fn patch(&self, path: &str, body: &str) -> Reply {
+        self.call(Method::PATCH, path, Some(body)).await
+    }
+
+    pub async fn delete(&self, path: &str) -> Reply {
+        self.call(Method::DELETE, path, None).await
+    }
+
+    /// Creates a cloud Business Central connection named `name` and returns it.
+    pub async fn create_connection(&self, name: &str) -> Value {
+        let body = serde_json::json!({"provider_name": "ms-dynamics-bc", "name": name}).to_string();
+        let r = self.post("/v2/integrations/connections", &body).await;
+        assert_eq!(r.status, StatusCode::CREATED, "{r:?}");
+        r.json
+    }
+}
+
+pub async fn reply(resp: reqwest::Response) -> Reply {
+    let status = resp.status();
+    let headers = resp.headers().clone();
+    let text = resp.text().await.unwrap_or_default();
+    let json = serde_json::from_str(&text).unwrap_or(Value::Null);
+    Reply {
+        status,
+        json,
+        text,
+        headers,
+    }
+}
+
+/// The `loc` paths of a 422 body, joined with dots (`body.name`).
+pub fn locs(r: &Reply) -> Vec<String> {
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{r:?}");
+    r.json["detail"]
+        .as_array()
+        .unwrap_or_else(|| panic!("422 has a detail array: {r:?}"))
+        .iter()
+        .map(|e| {
+            assert!(
+                e["msg"].is_string() && e["type"].is_string(),
+                "each error has msg and type: {e}"
+            );
+            e["loc"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|p| match p {
+                    Value::String(s) => s.clone(),
+                    other => other.to_string(),
+                })
+                .collect::<Vec<_>>()
+                .join(".")
+        })
+        .collect()
+}

@@ -1,0 +1,11 @@
+//! Black-box tests of the HTTP API: the real server on port 0, real HTTP, a real database (SQLite by
+//! default; Postgres when `LEDGERLINK_TEST_DATABASE_URL=postgres://…`).
+
+mod harness;
+
+mod auth;
+mod cli;
+mod connections;
+mod ops;
+mod pagination;
+mod validation;
