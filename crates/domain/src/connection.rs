@@ -159,7 +159,9 @@ impl Connection {
 
     /// Authenticated, set up, and nothing missing.
     pub fn is_configured(&self) -> bool {
-        !self.is_authentication_pending && !self.is_running_setup && self.missing_settings.is_empty()
+        !self.is_authentication_pending
+            && !self.is_running_setup
+            && self.missing_settings.is_empty()
     }
 
     /// The earliest scheduled sync of its models.

@@ -77,10 +77,7 @@ impl HealthStatus {
     /// The default message and suggested resolution for this status.
     pub fn default_text(self) -> (&'static str, &'static str) {
         match self {
-            Self::Healthy => (
-                "The connection is working.",
-                "No action needed.",
-            ),
+            Self::Healthy => ("The connection is working.", "No action needed."),
             Self::AuthenticationPending => (
                 "The connection has not been authorized yet.",
                 "Open the authorization URL and sign in as a user who can grant access, or for \

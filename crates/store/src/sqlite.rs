@@ -24,7 +24,10 @@ impl SqliteStore {
     pub async fn open_file(path: &Path) -> Result<Self> {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir).map_err(|e| {
-                StoreError::Config(format!("cannot create data directory {}: {e}", dir.display()))
+                StoreError::Config(format!(
+                    "cannot create data directory {}: {e}",
+                    dir.display()
+                ))
             })?;
         }
         Self::connect_with(SqliteConnectOptions::new().filename(path)).await
