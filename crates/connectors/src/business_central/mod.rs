@@ -14,6 +14,7 @@
 
 mod discovery;
 mod entra;
+pub mod mapping;
 mod models;
 mod odata;
 
