@@ -45,10 +45,12 @@ async fn api_keys_create_prints_a_working_key_last() {
     assert!(key.starts_with("llk_") && !key.contains(' '), "{stdout}");
 
     // Serve the same database and use the key.
-    let mut config = ledgerlink::Config::default();
-    config.listen = "127.0.0.1:0".parse().unwrap();
-    config.data_dir = dir.path().to_owned();
-    config.database_url = url.map(|u| secrecy::SecretString::from(u.to_owned()));
+    let config = ledgerlink::Config {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        data_dir: dir.path().to_owned(),
+        database_url: url.map(|u| secrecy::SecretString::from(u.to_owned())),
+        ..ledgerlink::Config::default()
+    };
     let running = ledgerlink::start(&config, std::future::pending())
         .await
         .unwrap();

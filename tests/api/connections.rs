@@ -370,7 +370,7 @@ async fn patch_is_tri_state_and_stamps_modified_at() {
     assert_eq!(r.json["created_at"], c["created_at"]);
     let m1 = r.json["modified_at"].as_str().unwrap().to_owned();
     assert!(
-        m1 > c["modified_at"].as_str().unwrap().to_owned(),
+        m1.as_str() > c["modified_at"].as_str().unwrap(),
         "modified_at advanced"
     );
 
