@@ -34,6 +34,48 @@ pub struct Config {
     pub max_body_bytes: usize,
     /// Accept plain `http://` on-premises API URLs (labs and tests only).
     pub allow_http_api_url: bool,
+    /// Hosts, addresses or CIDR ranges that on-premises `api_url`s may point to although they are
+    /// private, loopback or link-local (everything else of that kind is refused).
+    pub allowed_hosts: Vec<String>,
+    /// Base64 of the 32-byte master key that encrypts credentials; default: `secret.key` in `data_dir`,
+    /// generated on first start.
+    pub secret_key: Option<SecretString>,
+    /// The URL this server is reached at by browsers (for the OAuth redirect URI).
+    pub public_url: Option<String>,
+    /// The Microsoft Entra app used to authorize cloud connections.
+    pub entra: Option<EntraSettings>,
+    /// Microsoft Entra login base URL (bc-sim's URL in tests and demos).
+    pub bc_login_base_url: String,
+    /// Business Central API base URL (bc-sim's URL in tests and demos).
+    pub bc_api_base_url: String,
+    /// Check each set-up connection's health at least this often, in seconds (0: never periodically).
+    pub health_check_interval_secs: u64,
+}
+
+/// The Entra (Azure AD) app registration.
+#[derive(Debug, Clone)]
+pub struct EntraSettings {
+    /// Application (client) id.
+    pub client_id: String,
+    /// Client secret.
+    pub client_secret: SecretString,
+    /// Redirect URI registered on the app: this server's `/v2/integrations/oauth/callback`. Default:
+    /// derived from `public_url`.
+    pub redirect_uri: Option<String>,
+}
+
+impl Config {
+    /// The OAuth redirect URI: configured, or `public_url` (else `http://{listen}`) + the callback path.
+    pub fn redirect_uri(&self) -> String {
+        if let Some(uri) = self.entra.as_ref().and_then(|e| e.redirect_uri.clone()) {
+            return uri;
+        }
+        let base = self
+            .public_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{}", self.listen));
+        format!("{}/v2/integrations/oauth/callback", base.trim_end_matches('/'))
+    }
 }
 
 impl Default for Config {
@@ -46,6 +88,13 @@ impl Default for Config {
             log_level: "info".into(),
             max_body_bytes: 1024 * 1024,
             allow_http_api_url: false,
+            allowed_hosts: Vec::new(),
+            secret_key: None,
+            public_url: None,
+            entra: None,
+            bc_login_base_url: "https://login.microsoftonline.com".into(),
+            bc_api_base_url: "https://api.businesscentral.dynamics.com".into(),
+            health_check_interval_secs: 900,
         }
     }
 }
@@ -61,6 +110,15 @@ pub struct Layer {
     pub log_level: Option<String>,
     pub max_body_bytes: Option<String>,
     pub allow_http_api_url: Option<String>,
+    pub allowed_hosts: Option<String>,
+    pub secret_key: Option<String>,
+    pub public_url: Option<String>,
+    pub entra_client_id: Option<String>,
+    pub entra_client_secret: Option<String>,
+    pub entra_redirect_uri: Option<String>,
+    pub bc_login_base_url: Option<String>,
+    pub bc_api_base_url: Option<String>,
+    pub health_check_interval_secs: Option<String>,
 }
 
 /// A configuration problem, named precisely.
@@ -81,6 +139,15 @@ impl Layer {
             log_level: var("LOG"),
             max_body_bytes: var("MAX_BODY_BYTES"),
             allow_http_api_url: var("ALLOW_HTTP_API_URL"),
+            allowed_hosts: var("ALLOWED_HOSTS"),
+            secret_key: var("SECRET_KEY"),
+            public_url: var("PUBLIC_URL"),
+            entra_client_id: var("ENTRA_CLIENT_ID"),
+            entra_client_secret: var("ENTRA_CLIENT_SECRET"),
+            entra_redirect_uri: var("ENTRA_REDIRECT_URI"),
+            bc_login_base_url: var("BC_LOGIN_BASE_URL"),
+            bc_api_base_url: var("BC_API_BASE_URL"),
+            health_check_interval_secs: var("HEALTH_CHECK_INTERVAL_SECS"),
         }
     }
 
@@ -98,6 +165,15 @@ impl Layer {
             log_level: Option<String>,
             max_body_bytes: Option<u64>,
             allow_http_api_url: Option<bool>,
+            allowed_hosts: Option<Vec<String>>,
+            secret_key: Option<String>,
+            public_url: Option<String>,
+            entra_client_id: Option<String>,
+            entra_client_secret: Option<String>,
+            entra_redirect_uri: Option<String>,
+            bc_login_base_url: Option<String>,
+            bc_api_base_url: Option<String>,
+            health_check_interval_secs: Option<u64>,
         }
         let f: FileLayer =
             toml::from_str(&text).map_err(|e| ConfigError(format!("{}: {e}", path.display())))?;
@@ -109,6 +185,15 @@ impl Layer {
             log_level: f.log_level,
             max_body_bytes: f.max_body_bytes.map(|n| n.to_string()),
             allow_http_api_url: f.allow_http_api_url.map(|b| b.to_string()),
+            allowed_hosts: f.allowed_hosts.map(|v| v.join(",")),
+            secret_key: f.secret_key,
+            public_url: f.public_url,
+            entra_client_id: f.entra_client_id,
+            entra_client_secret: f.entra_client_secret,
+            entra_redirect_uri: f.entra_redirect_uri,
+            bc_login_base_url: f.bc_login_base_url,
+            bc_api_base_url: f.bc_api_base_url,
+            health_check_interval_secs: f.health_check_interval_secs.map(|n| n.to_string()),
         })
     }
 }
@@ -164,6 +249,26 @@ impl Config {
 
     /// Checks the combination of values.
     pub fn validate(self) -> Result<Config, ConfigError> {
+        for (name, value) in [
+            ("bc_login_base_url", Some(self.bc_login_base_url.clone())),
+            ("bc_api_base_url", Some(self.bc_api_base_url.clone())),
+            ("public_url", self.public_url.clone()),
+            ("entra_redirect_uri", self.entra.as_ref().and_then(|e| e.redirect_uri.clone())),
+        ] {
+            if let Some(v) = value {
+                let ok = url::Url::parse(&v)
+                    .is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some());
+                if !ok {
+                    return Err(ConfigError(format!("{name}: {v:?} is not an absolute http(s) URL")));
+                }
+            }
+        }
+        let mut policy = ledgerlink_connectors::SsrfPolicy::default();
+        for host in &self.allowed_hosts {
+            policy = policy
+                .try_allow(host)
+                .map_err(|e| ConfigError(format!("allowed_hosts: {host:?}: {e}")))?;
+        }
         tracing_subscriber::EnvFilter::try_new(&self.log_level).map_err(|e| {
             ConfigError(format!(
                 "log_level: {:?} is not a log filter: {e}",

@@ -10,6 +10,9 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use ledgerlink_api::{ApiSettings, InputRules};
+use ledgerlink_connectors::business_central::{BcConfig, BusinessCentral, EntraApp};
+use ledgerlink_connectors::{Connector, SsrfPolicy};
+use ledgerlink_engine::{Engine, EngineSettings, KeySource, Vault};
 use ledgerlink_store::{Store, generate_api_key};
 use secrecy::ExposeSecret;
 use tokio::net::TcpListener;
@@ -64,10 +67,49 @@ pub async fn create_api_key(store: &dyn Store, org: &str) -> anyhow::Result<Stri
     Ok(key.plaintext)
 }
 
-/// The HTTP application for `config` over `store`.
-pub fn app(config: &Config, store: Arc<dyn Store>) -> axum::Router {
-    ledgerlink_api::app(
+/// The engine for `config` over `store`: the vault (master key from config or the data directory)
+/// and the Business Central connector with its Entra app, base URLs and SSRF policy.
+pub fn engine(config: &Config, store: Arc<dyn Store>) -> anyhow::Result<Arc<Engine>> {
+    let vault = Vault::open(config.secret_key.as_ref(), &config.data_dir)?;
+    if let KeySource::Generated(path) = &vault.source {
+        tracing::warn!(
+            path = %path.display(),
+            "generated a new secret key for credentials; back it up (without it stored credentials \
+             cannot be read), or set secret_key"
+        );
+    }
+    let mut ssrf = SsrfPolicy::default().with_http(config.allow_http_api_url);
+    for host in &config.allowed_hosts {
+        ssrf = ssrf.try_allow(host).map_err(anyhow::Error::msg)?;
+    }
+    let app = match &config.entra {
+        Some(entra) => Some(EntraApp::new(
+            entra.client_id.clone(),
+            entra.client_secret.clone(),
+            config.redirect_uri().parse().context("entra_redirect_uri")?,
+        )),
+        None => None,
+    };
+    let bc = BusinessCentral::new(BcConfig {
+        login_base_url: config.bc_login_base_url.parse().context("bc_login_base_url")?,
+        api_base_url: config.bc_api_base_url.parse().context("bc_api_base_url")?,
+        app,
+        ssrf,
+        ..BcConfig::default()
+    })?;
+    let connectors: Vec<Arc<dyn Connector>> = vec![Arc::new(bc)];
+    Ok(Engine::new(
         store,
+        Arc::new(vault),
+        connectors,
+        EngineSettings::default(),
+    ))
+}
+
+/// The HTTP application for `config` over `engine`.
+pub fn app(config: &Config, engine: Arc<Engine>) -> axum::Router {
+    ledgerlink_api::app(
+        engine,
         ApiSettings {
             max_body_bytes: config.max_body_bytes,
             rules: InputRules {
@@ -83,6 +125,8 @@ pub struct Running {
     pub addr: SocketAddr,
     /// The store it uses.
     pub store: Arc<dyn Store>,
+    /// Its engine (tests drain background jobs with [`Engine::wait_idle`]).
+    pub engine: Arc<Engine>,
     /// The API key created on an empty database, if this start created one.
     pub bootstrap_key: Option<String>,
     stop: Option<oneshot::Sender<()>>,
@@ -117,31 +161,67 @@ pub async fn start(
     config: &Config,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<Running> {
-    let store = open_store(config).await?;
-    let bootstrap_key = bootstrap(&*store).await?;
     let listener = TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;
+    start_on(config, listener, shutdown).await
+}
+
+/// Like [`start`], on a listener the caller bound (tests bind first to learn the port, so the OAuth
+/// redirect URI can name it).
+pub async fn start_on(
+    config: &Config,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<Running> {
+    let store = open_store(config).await?;
+    let bootstrap_key = bootstrap(&*store).await?;
+    let engine = engine(config, store.clone())?;
     let addr = listener.local_addr()?;
-    let app = app(config, store.clone());
+    let app = app(config, engine.clone());
     let (stop, stopped) = oneshot::channel::<()>();
+    let health_loop = spawn_health_checks(engine.clone(), config.health_check_interval_secs);
     let task = tokio::spawn(async move {
-        axum::serve(listener, app)
+        let result = axum::serve(listener, app)
             .with_graceful_shutdown(async move {
                 tokio::select! {
                     _ = shutdown => {}
                     _ = stopped => {}
                 }
             })
-            .await
+            .await;
+        if let Some(h) = health_loop {
+            h.abort();
+        }
+        result
     });
     Ok(Running {
         addr,
         store,
+        engine,
         bootstrap_key,
         stop: Some(stop),
         task,
     })
+}
+
+/// Checks set-up connections whose last check is older than `interval_secs`, in the background.
+fn spawn_health_checks(engine: Arc<Engine>, interval_secs: u64) -> Option<JoinHandle<()>> {
+    if interval_secs == 0 {
+        return None;
+    }
+    let max_age = chrono::Duration::seconds(interval_secs as i64);
+    let tick = std::time::Duration::from_secs((interval_secs / 10).clamp(1, 60));
+    Some(tokio::spawn(async move {
+        let mut ticker = tokio::time::interval(tick);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            ticker.tick().await;
+            if let Err(err) = engine.check_stale(max_age, 50).await {
+                tracing::warn!(error = %err, "periodic health checks failed");
+            }
+        }
+    }))
 }
 
 /// Completes on SIGINT (Ctrl-C) or SIGTERM.

@@ -150,7 +150,15 @@ async fn create_returns_the_seed_connection_object_field_by_field() {
     assert_eq!(c["is_bc_extension_installed"], false);
     assert_eq!(c["is_on_premise"], false);
     assert_eq!(c["object"], "integration_connection");
-    assert_string_or_null(c, "authorization_url");
+    let auth = c["authorization_url"].as_str().expect("a cloud connection has an authorization URL");
+    let auth = url::Url::parse(auth).unwrap();
+    assert_eq!(auth.scheme(), "https");
+    assert!(auth.path().ends_with("/oauth2/v2.0/authorize"), "{auth}");
+    let q: std::collections::HashMap<_, _> = auth.query_pairs().into_owned().collect();
+    assert_eq!(q["response_type"], "code");
+    assert_eq!(q["code_challenge_method"], "S256");
+    assert!(q["scope"].contains("offline_access"));
+    assert!(q["state"].len() > 40, "a signed state");
     assert_eq!(c["is_configured"], false);
     assert!(c["missing_settings"].is_array());
     assert!(
@@ -282,7 +290,29 @@ async fn create_returns_the_seed_connection_object_field_by_field() {
         ))
         .await;
     assert_eq!(got.status, StatusCode::OK);
-    assert_eq!(got.json, *c, "GET returns what POST returned");
+    // Each answer carries a fresh single-use authorization URL; everything else is identical.
+    let (mut got, mut posted) = (got.json, c.clone());
+    got["authorization_url"] = Value::Null;
+    posted["authorization_url"] = Value::Null;
+    assert_eq!(got, posted, "GET returns what POST returned");
+}
+
+#[tokio::test]
+async fn without_an_entra_app_health_says_so_instead_of_a_broken_url() {
+    let app = TestApp::start_with(|c| c.entra = None).await;
+    let c = app.create_connection("No app").await;
+    assert_eq!(c["authorization_url"], Value::Null);
+    assert_eq!(c["health"]["status_code"], "missing_settings");
+    assert!(c["health"]["message"].as_str().unwrap().contains("entra_client_id"));
+    assert_eq!(c["is_healthy"], false);
+    // On-premises connections do not need the app.
+    let r = app
+        .post(
+            "/v2/integrations/connections",
+            r#"{"provider_name":"ms-dynamics-bc","is_on_premise":true,"api_url":"https://bc.example.com/BC"}"#,
+        )
+        .await;
+    assert_eq!(r.json["health"]["status_code"], "authentication_pending");
 }
 
 #[tokio::test]

@@ -114,6 +114,13 @@ impl TestApp {
         let mut config = Config {
             listen: "127.0.0.1:0".parse().unwrap(),
             data_dir: dir.path().join("data"),
+            // An Entra app that is never called (tests that talk to one use bc-sim's).
+            entra: Some(ledgerlink::config::EntraSettings {
+                client_id: "00000000-0000-0000-0000-00000000a11c".into(),
+                client_secret: SecretString::from("not-a-real-secret"),
+                redirect_uri: Some("https://ledgerlink.example.com/v2/integrations/oauth/callback".into()),
+            }),
+            health_check_interval_secs: 0,
             ..Config::default()
         };
         let pg = match postgres_server() {

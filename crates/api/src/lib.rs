@@ -7,6 +7,7 @@ pub mod connections;
 pub mod docs;
 pub mod error;
 pub mod metrics;
+pub mod oauth;
 pub mod ops;
 pub mod providers;
 
@@ -17,6 +18,7 @@ use axum::extract::{DefaultBodyLimit, Request};
 use axum::http::HeaderValue;
 use axum::middleware::{self, Next};
 use axum::response::Response;
+use ledgerlink_engine::Engine;
 use ledgerlink_store::Store;
 use tower_http::catch_panic::CatchPanicLayer;
 use utoipa::OpenApi;
@@ -31,6 +33,8 @@ use error::{ApiError, ErrorCode, REQUEST_ID};
 pub struct AppState {
     /// Where everything is kept.
     pub store: Arc<dyn Store>,
+    /// The connection lifecycle (OAuth, credentials, setup, health).
+    pub engine: Arc<Engine>,
     /// Input rules that depend on configuration.
     pub rules: InputRules,
     /// Prometheus metrics.
@@ -58,6 +62,7 @@ pub struct ApiSettings {
     tags(
         (name = "providers", description = "The ERP and accounting systems ledgerlink connects to."),
         (name = "connections", description = "Connections to an organization's ERP."),
+        (name = "oauth", description = "The OAuth redirect target a user's browser returns to after consent."),
     ),
     components(schemas(error::FieldError, ledgerlink_domain::HealthStatus, ledgerlink_domain::SyncStatus))
 )]
@@ -87,6 +92,7 @@ fn api_router() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(providers::router())
         .merge(connections::router())
+        .merge(oauth::router())
 }
 
 /// The OpenAPI document of the API, generated from the routes.
@@ -104,9 +110,11 @@ pub fn openapi_json() -> String {
 }
 
 /// The whole HTTP application.
-pub fn app(store: Arc<dyn Store>, settings: ApiSettings) -> Router {
+pub fn app(engine: Arc<Engine>, settings: ApiSettings) -> Router {
+    let store: Arc<dyn Store> = engine.store().clone();
     let state = AppState {
         store,
+        engine,
         rules: settings.rules,
         metrics: metrics::Metrics::new(),
     };

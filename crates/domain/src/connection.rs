@@ -1,6 +1,7 @@
 //! Connections and their models: the state we store and the rules derived from it.
 
 use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
 
 use crate::catalog::{ModelSpec, Provider};
 use crate::health::{Health, HealthStatus};
@@ -37,7 +38,27 @@ pub struct Connection {
     pub health_checked_at: DateTime<Utc>,
     pub created_at: DateTime<Utc>,
     pub modified_at: DateTime<Utc>,
+    /// What setup found at the ERP: the valid choices for `environment` and `company`.
+    pub discovery: Option<Discovered>,
     pub models: Vec<Model>,
+}
+
+/// The environments and companies setup found, so a user's choice can be checked against them.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Discovered {
+    /// Environment names (empty where the ERP has none, e.g. on-premises).
+    pub environments: Vec<String>,
+    /// Companies of the chosen (or only) environment.
+    pub companies: Vec<DiscoveredCompany>,
+}
+
+/// One company found by setup.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DiscoveredCompany {
+    /// The ERP's company id.
+    pub id: String,
+    /// Its display name.
+    pub name: String,
 }
 
 /// One synced object type of a connection.
@@ -129,6 +150,7 @@ impl Connection {
             health_checked_at: now,
             created_at: now,
             modified_at: now,
+            discovery: None,
             models,
         }
     }
@@ -162,6 +184,26 @@ impl Connection {
         !self.is_authentication_pending
             && !self.is_running_setup
             && self.missing_settings.is_empty()
+    }
+
+    /// Records whether the companion extension answers, and turns the models that need it on or off.
+    pub fn set_extension_installed(&mut self, installed: bool, now: DateTime<Utc>) {
+        self.is_bc_extension_installed = installed;
+        let Some(provider) = crate::catalog::provider(&self.provider_name) else {
+            return;
+        };
+        for model in &mut self.models {
+            let Some(spec) = provider.models.iter().find(|s| s.name == model.name) else {
+                continue;
+            };
+            let supported = spec.is_read_supported(installed);
+            if model.is_read_supported != supported {
+                model.is_read_supported = supported;
+                model.is_sync_supported = supported;
+                model.is_read_enabled = supported;
+                model.modified_at = now;
+            }
+        }
     }
 
     /// The earliest scheduled sync of its models.

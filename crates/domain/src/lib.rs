@@ -10,7 +10,9 @@ pub mod records;
 pub mod sync;
 
 pub use catalog::{AuthType, ModelSpec, Provider};
-pub use connection::{Connection, ConnectionChanges, Model, NewConnection};
+pub use connection::{
+    Connection, ConnectionChanges, Discovered, DiscoveredCompany, Model, NewConnection,
+};
 pub use health::{Health, HealthStatus};
 pub use ids::{OrgId, is_id, new_id};
 pub use sync::{Sync, SyncStatus};

@@ -84,6 +84,55 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Option<Connection>>;
     /// Deletes a connection with everything it owns; false when it was not the org's.
     async fn delete_connection(&self, org: &OrgId, id: &str) -> Result<bool>;
+
+    /// Writes what the engine owns of a connection (authentication and setup state, discovery, health,
+    /// model support flags), leaving user-set fields alone; false when it no longer exists.
+    async fn save_connection_state(&self, c: &Connection, now: DateTime<Utc>) -> Result<bool>;
+    /// The connection's sealed credentials.
+    async fn get_secret(&self, connection_id: &str) -> Result<Option<SealedSecret>>;
+    /// Stores sealed credentials. With `expected_version`, only if the stored version is still that one
+    /// (compare-and-swap for token refresh; false when another writer won); without, inserts or replaces.
+    async fn put_secret(
+        &self,
+        connection_id: &str,
+        secret: &SealedSecret,
+        expected_version: Option<i64>,
+        now: DateTime<Utc>,
+    ) -> Result<bool>;
+    /// Forgets a connection's credentials.
+    async fn delete_secret(&self, connection_id: &str) -> Result<()>;
+    /// Marks an OAuth state nonce as used; false when it already was (a replay).
+    async fn redeem_oauth_state(&self, nonce: &str, connection_id: &str, now: DateTime<Utc>) -> Result<bool>;
+    /// Authenticated, set-up connections whose last health check is older than `checked_before`, oldest
+    /// first, across organizations (for the periodic checker).
+    async fn connections_due_for_health_check(
+        &self,
+        checked_before: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<(OrgId, String)>>;
+}
+
+/// Credentials as stored: ciphertext only, plus what is not secret.
+#[derive(Clone)]
+pub struct SealedSecret {
+    /// `oauth` or `basic`.
+    pub kind: String,
+    /// The vault's ciphertext.
+    pub sealed: Vec<u8>,
+    /// Write counter, for compare-and-swap.
+    pub version: i64,
+    /// When the access token expires, if it does.
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+impl std::fmt::Debug for SealedSecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SealedSecret")
+            .field("kind", &self.kind)
+            .field("version", &self.version)
+            .field("expires_at", &self.expires_at)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Opens the store named by `database_url` (`postgres://…` or `sqlite://…`), or the embedded SQLite

@@ -32,6 +32,7 @@ pub(crate) struct ConnectionRow {
     health_checked_at: DateTime<Utc>,
     created_at: DateTime<Utc>,
     modified_at: DateTime<Utc>,
+    discovery: Option<Json<ledgerlink_domain::Discovered>>,
 }
 
 #[derive(sqlx::FromRow)]
@@ -88,6 +89,7 @@ impl ConnectionRow {
             health_checked_at: self.health_checked_at,
             created_at: self.created_at,
             modified_at: self.modified_at,
+            discovery: self.discovery.map(|d| d.0),
             models,
         })
     }

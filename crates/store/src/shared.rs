@@ -6,7 +6,7 @@ pub(crate) const CONNECTION_COLUMNS: &str = "id, org_id, provider_name, name, ap
     is_on_premise, is_sync_disabled, include_dimension_lines, is_authentication_pending, \
     is_running_setup, is_bc_extension_installed, company, company_name, environment, tenant_id, \
     authorization_url, owner_id, linked_integration_id, missing_settings, health_status, \
-    health_message, health_checked_at, created_at, modified_at";
+    health_message, health_checked_at, created_at, modified_at, discovery";
 
 pub(crate) const MODEL_COLUMNS: &str = "id, connection_id, name, display_name, is_read_enabled, \
     is_write_enabled, is_read_supported, is_write_supported, is_sync_supported, is_custom_object, \
@@ -132,7 +132,7 @@ macro_rules! impl_shared_store {
                 let mut tx = self.pool.begin().await?;
                 let sql = format!(
                     "INSERT INTO connections ({}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, \
-                     $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24)",
+                     $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25)",
                     $crate::shared::CONNECTION_COLUMNS
                 );
                 sqlx::query(&sql)
@@ -160,6 +160,7 @@ macro_rules! impl_shared_store {
                     .bind(c.health_checked_at)
                     .bind(c.created_at)
                     .bind(c.modified_at)
+                    .bind(c.discovery.as_ref().map(sqlx::types::Json))
                     .execute(&mut *tx)
                     .await?;
                 if !c.models.is_empty() {
@@ -307,6 +308,168 @@ macro_rules! impl_shared_store {
                     .execute(&self.pool)
                     .await?;
                 Ok(done.rows_affected() > 0)
+            }
+            async fn save_connection_state(
+                &self,
+                c: &ledgerlink_domain::Connection,
+                now: chrono::DateTime<chrono::Utc>,
+            ) -> $crate::Result<bool> {
+                self.count(2 + c.models.len() as u64);
+                let mut tx = self.pool.begin().await?;
+                let done = sqlx::query(
+                    "UPDATE connections SET is_authentication_pending = $1, is_running_setup = $2, \
+                     is_bc_extension_installed = $3, company = $4, company_name = $5, \
+                     environment = $6, tenant_id = $7, missing_settings = $8, health_status = $9, \
+                     health_message = $10, health_checked_at = $11, discovery = $12, \
+                     modified_at = $13 WHERE org_id = $14 AND id = $15",
+                )
+                .bind(c.is_authentication_pending)
+                .bind(c.is_running_setup)
+                .bind(c.is_bc_extension_installed)
+                .bind(&c.company)
+                .bind(&c.company_name)
+                .bind(&c.environment)
+                .bind(&c.tenant_id)
+                .bind(sqlx::types::Json(&c.missing_settings))
+                .bind(c.health_status.as_str())
+                .bind(&c.health_message)
+                .bind(c.health_checked_at)
+                .bind(c.discovery.as_ref().map(sqlx::types::Json))
+                .bind(now)
+                .bind(c.org_id.as_str())
+                .bind(&c.id)
+                .execute(&mut *tx)
+                .await?;
+                if done.rows_affected() == 0 {
+                    return Ok(false);
+                }
+                for m in &c.models {
+                    sqlx::query(
+                        "UPDATE models SET is_read_enabled = $1, is_read_supported = $2, \
+                         is_sync_supported = $3, modified_at = $4 \
+                         WHERE connection_id = $5 AND id = $6",
+                    )
+                    .bind(m.is_read_enabled)
+                    .bind(m.is_read_supported)
+                    .bind(m.is_sync_supported)
+                    .bind(m.modified_at)
+                    .bind(&c.id)
+                    .bind(&m.id)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                tx.commit().await?;
+                Ok(true)
+            }
+
+            async fn get_secret(&self, connection_id: &str) -> $crate::Result<Option<$crate::SealedSecret>> {
+                self.count(1);
+                let row: Option<(String, Vec<u8>, i64, Option<chrono::DateTime<chrono::Utc>>)> =
+                    sqlx::query_as(
+                        "SELECT kind, sealed, version, expires_at FROM connection_secrets \
+                         WHERE connection_id = $1",
+                    )
+                    .bind(connection_id)
+                    .fetch_optional(&self.pool)
+                    .await?;
+                Ok(row.map(|(kind, sealed, version, expires_at)| $crate::SealedSecret {
+                    kind,
+                    sealed,
+                    version,
+                    expires_at,
+                }))
+            }
+
+            async fn put_secret(
+                &self,
+                connection_id: &str,
+                secret: &$crate::SealedSecret,
+                expected_version: Option<i64>,
+                now: chrono::DateTime<chrono::Utc>,
+            ) -> $crate::Result<bool> {
+                self.count(1);
+                let done = match expected_version {
+                    None => sqlx::query(
+                        "INSERT INTO connection_secrets \
+                         (connection_id, kind, sealed, version, expires_at, updated_at) \
+                         VALUES ($1, $2, $3, $4, $5, $6) \
+                         ON CONFLICT (connection_id) DO UPDATE SET kind = excluded.kind, \
+                         sealed = excluded.sealed, \
+                         version = connection_secrets.version + 1, \
+                         expires_at = excluded.expires_at, updated_at = excluded.updated_at",
+                    )
+                    .bind(connection_id)
+                    .bind(&secret.kind)
+                    .bind(&secret.sealed)
+                    .bind(secret.version)
+                    .bind(secret.expires_at)
+                    .bind(now)
+                    .execute(&self.pool)
+                    .await?,
+                    Some(expected) => sqlx::query(
+                        "UPDATE connection_secrets SET kind = $1, sealed = $2, version = $3, \
+                         expires_at = $4, updated_at = $5 WHERE connection_id = $6 AND version = $7",
+                    )
+                    .bind(&secret.kind)
+                    .bind(&secret.sealed)
+                    .bind(expected + 1)
+                    .bind(secret.expires_at)
+                    .bind(now)
+                    .bind(connection_id)
+                    .bind(expected)
+                    .execute(&self.pool)
+                    .await?,
+                };
+                Ok(done.rows_affected() > 0)
+            }
+
+            async fn delete_secret(&self, connection_id: &str) -> $crate::Result<()> {
+                self.count(1);
+                sqlx::query("DELETE FROM connection_secrets WHERE connection_id = $1")
+                    .bind(connection_id)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(())
+            }
+
+            async fn redeem_oauth_state(
+                &self,
+                nonce: &str,
+                connection_id: &str,
+                now: chrono::DateTime<chrono::Utc>,
+            ) -> $crate::Result<bool> {
+                self.count(1);
+                let done = sqlx::query(
+                    "INSERT INTO oauth_states_used (nonce, connection_id, used_at) \
+                     VALUES ($1, $2, $3) ON CONFLICT (nonce) DO NOTHING",
+                )
+                .bind(nonce)
+                .bind(connection_id)
+                .bind(now)
+                .execute(&self.pool)
+                .await?;
+                Ok(done.rows_affected() == 1)
+            }
+
+            async fn connections_due_for_health_check(
+                &self,
+                checked_before: chrono::DateTime<chrono::Utc>,
+                limit: u32,
+            ) -> $crate::Result<Vec<(ledgerlink_domain::OrgId, String)>> {
+                self.count(1);
+                let rows: Vec<(String, String)> = sqlx::query_as(
+                    "SELECT org_id, id FROM connections WHERE health_checked_at < $1 \
+                     AND NOT is_authentication_pending AND NOT is_running_setup \
+                     ORDER BY health_checked_at LIMIT $2",
+                )
+                .bind(checked_before)
+                .bind(i64::from(limit))
+                .fetch_all(&self.pool)
+                .await?;
+                Ok(rows
+                    .into_iter()
+                    .map(|(org, id)| (ledgerlink_domain::OrgId(org), id))
+                    .collect())
             }
         }
     };

@@ -126,6 +126,30 @@ pub struct ModelOut {
     pub is_sync_supported: bool,
 }
 
+impl ConnectionOut {
+    /// The connection as answered: with a fresh `authorization_url` for cloud connections, and a
+    /// `missing_settings` health when this server has no OAuth app to authorize it with.
+    pub fn render(c: Connection, engine: &ledgerlink_engine::Engine) -> Self {
+        let url = engine.authorization_url(&c);
+        let unconfigured = c.is_authentication_pending && engine.oauth_unconfigured(&c);
+        let mut out = ConnectionOut::from(c);
+        out.authorization_url = url;
+        if unconfigured {
+            out.health = ledgerlink_domain::Health::new(
+                ledgerlink_domain::HealthStatus::MissingSettings,
+                Some(
+                    "This ledgerlink server has no Microsoft Entra app configured, so cloud \
+                     connections cannot be authorized. Ask its operator to set entra_client_id, \
+                     entra_client_secret and entra_redirect_uri.",
+                ),
+                out.health.timestamp,
+            );
+            out.is_healthy = false;
+        }
+        out
+    }
+}
+
 impl From<Connection> for ConnectionOut {
     fn from(c: Connection) -> Self {
         let health = c.health();

@@ -2,6 +2,7 @@
 
 mod dto;
 mod input;
+mod lifecycle;
 
 use axum::Json;
 use axum::extract::{FromRequestParts, Path, RawQuery, State};
@@ -20,6 +21,7 @@ use crate::auth::Tenant;
 use crate::body::{JsonBody, Tri};
 use crate::error::{ApiError, ErrorBody, FieldError, ValidationErrorBody};
 use input::{PatchRequest, RawCreate, check_api_url};
+pub(crate) use lifecycle::engine_error;
 
 /// Default and largest page sizes of the list endpoint.
 const DEFAULT_LIMIT: u32 = 50;
@@ -72,7 +74,10 @@ async fn list_connections(
     let q = parse_list_query(query.as_deref().unwrap_or(""))?;
     let connections = state.store.list_connections(&tenant.org_id, &q).await?;
     Ok(Json(
-        connections.into_iter().map(ConnectionOut::from).collect(),
+        connections
+            .into_iter()
+            .map(|c| ConnectionOut::render(c, &state.engine))
+            .collect(),
     ))
 }
 
@@ -155,7 +160,10 @@ async fn create_connection(
     let connection = Connection::create(tenant.org_id, new, now());
     state.store.insert_connection(&connection).await?;
     tracing::info!(connection_id = %connection.id, "connection created");
-    Ok((StatusCode::CREATED, Json(connection.into())))
+    Ok((
+        StatusCode::CREATED,
+        Json(ConnectionOut::render(connection, &state.engine)),
+    ))
 }
 
 /// Retrieve a Connection
@@ -177,7 +185,7 @@ async fn get_connection(
     ConnectionId(id): ConnectionId,
 ) -> Result<Json<ConnectionOut>, ApiError> {
     let connection = load(&state, &tenant, &id).await?;
-    Ok(Json(connection.into()))
+    Ok(Json(ConnectionOut::render(connection, &state.engine)))
 }
 
 async fn load(state: &AppState, tenant: &Tenant, id: &str) -> Result<Connection, ApiError> {
@@ -216,14 +224,25 @@ async fn update_connection(
     let current = load(&state, &tenant, &id).await?;
     check_patch(&current, &mut patch, state.rules)?;
     if patch.changes.is_empty() {
-        return Ok(Json(current.into()));
+        return Ok(Json(ConnectionOut::render(current, &state.engine)));
     }
-    let updated = state
+    let changes_target = patch.changes.environment.is_some()
+        || patch.changes.company.is_some()
+        || patch.changes.api_url.is_some();
+    let mut updated = state
         .store
         .update_connection(&tenant.org_id, &id, &patch.changes, now())
         .await?
         .ok_or_else(ApiError::connection_not_found)?;
-    Ok(Json(updated.into()))
+    if changes_target && !updated.is_authentication_pending {
+        // A new environment, company or server: setup checks it and completes the connection.
+        updated = state
+            .engine
+            .restart_setup(&tenant.org_id, &id)
+            .await
+            .map_err(engine_error)?;
+    }
+    Ok(Json(ConnectionOut::render(updated, &state.engine)))
 }
 
 /// Rules of a patch that depend on the connection as it stands.
@@ -253,12 +272,29 @@ fn check_patch(
             Err(e) => errors.push(e),
         }
     }
-    for (field, value) in [
-        ("environment", &patch.changes.environment),
-        ("company", &patch.changes.company),
-    ] {
-        if let Some(Some(value)) = value {
-            errors.push(undiscovered(field, value));
+    let found = current.discovery.clone().unwrap_or_default();
+    if let Some(Some(env)) = &patch.changes.environment {
+        let valid: Vec<String> = found.environments.clone();
+        if !valid.iter().any(|e| e == env) {
+            errors.push(undiscovered("environment", env, &valid));
+        } else if current.environment.as_deref() != Some(env.as_str())
+            && patch.changes.company.is_none()
+        {
+            // Companies belong to an environment: a new one means choosing again.
+            patch.changes.company = Some(None);
+        }
+    }
+    if let Some(Some(company)) = &patch.changes.company {
+        let env_changes = matches!(&patch.changes.environment, Some(Some(e)) if current.environment.as_deref() != Some(e.as_str()));
+        let valid: Vec<String> = found.companies.iter().map(|c| c.id.clone()).collect();
+        if env_changes {
+            errors.push(FieldError::new(
+                &["body", "company"],
+                "value_error",
+                "choose the environment first; its companies are discovered after that",
+            ));
+        } else if !valid.iter().any(|c| c.eq_ignore_ascii_case(company)) {
+            errors.push(undiscovered("company", company, &valid));
         }
     }
     if errors.is_empty() {
@@ -268,16 +304,17 @@ fn check_patch(
     }
 }
 
-/// A chosen environment or company must be one that setup discovered; none are discovered until
-/// the connection is authorized.
-fn undiscovered(field: &str, value: &str) -> FieldError {
+/// A chosen environment or company must be one that setup discovered.
+fn undiscovered(field: &str, value: &str, valid: &[String]) -> FieldError {
+    let choices = if valid.is_empty() {
+        "none yet (authorize the connection so that setup can discover them)".to_owned()
+    } else {
+        valid.join(", ")
+    };
     FieldError::new(
         &["body", field],
         "value_error",
-        format!(
-            "'{value}' is not a {field} discovered for this connection; valid values: none yet \
-             (authorize the connection so that setup can discover them)"
-        ),
+        format!("'{value}' is not a {field} discovered for this connection; valid values: {choices}"),
     )
 }
 
@@ -301,6 +338,8 @@ async fn delete_connection(
     State(state): State<AppState>,
     ConnectionId(id): ConnectionId,
 ) -> Result<StatusCode, ApiError> {
+    let connection = load(&state, &tenant, &id).await?;
+    state.engine.disconnect(&connection).await;
     if state.store.delete_connection(&tenant.org_id, &id).await? {
         tracing::info!(connection_id = %id, "connection deleted");
         Ok(StatusCode::NO_CONTENT)
@@ -318,4 +357,6 @@ pub fn router() -> OpenApiRouter<AppState> {
             update_connection,
             delete_connection
         ))
+        .routes(routes!(lifecycle::put_credentials))
+        .routes(routes!(lifecycle::health_check))
 }
