@@ -74,7 +74,10 @@ impl Config {
             .public_url
             .clone()
             .unwrap_or_else(|| format!("http://{}", self.listen));
-        format!("{}/v2/integrations/oauth/callback", base.trim_end_matches('/'))
+        format!(
+            "{}/v2/integrations/oauth/callback",
+            base.trim_end_matches('/')
+        )
     }
 }
 
@@ -253,13 +256,18 @@ impl Config {
             ("bc_login_base_url", Some(self.bc_login_base_url.clone())),
             ("bc_api_base_url", Some(self.bc_api_base_url.clone())),
             ("public_url", self.public_url.clone()),
-            ("entra_redirect_uri", self.entra.as_ref().and_then(|e| e.redirect_uri.clone())),
+            (
+                "entra_redirect_uri",
+                self.entra.as_ref().and_then(|e| e.redirect_uri.clone()),
+            ),
         ] {
             if let Some(v) = value {
                 let ok = url::Url::parse(&v)
                     .is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some());
                 if !ok {
-                    return Err(ConfigError(format!("{name}: {v:?} is not an absolute http(s) URL")));
+                    return Err(ConfigError(format!(
+                        "{name}: {v:?} is not an absolute http(s) URL"
+                    )));
                 }
             }
         }

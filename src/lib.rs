@@ -86,12 +86,18 @@ pub fn engine(config: &Config, store: Arc<dyn Store>) -> anyhow::Result<Arc<Engi
         Some(entra) => Some(EntraApp::new(
             entra.client_id.clone(),
             entra.client_secret.clone(),
-            config.redirect_uri().parse().context("entra_redirect_uri")?,
+            config
+                .redirect_uri()
+                .parse()
+                .context("entra_redirect_uri")?,
         )),
         None => None,
     };
     let bc = BusinessCentral::new(BcConfig {
-        login_base_url: config.bc_login_base_url.parse().context("bc_login_base_url")?,
+        login_base_url: config
+            .bc_login_base_url
+            .parse()
+            .context("bc_login_base_url")?,
         api_base_url: config.bc_api_base_url.parse().context("bc_api_base_url")?,
         app,
         ssrf,

@@ -150,7 +150,9 @@ async fn create_returns_the_seed_connection_object_field_by_field() {
     assert_eq!(c["is_bc_extension_installed"], false);
     assert_eq!(c["is_on_premise"], false);
     assert_eq!(c["object"], "integration_connection");
-    let auth = c["authorization_url"].as_str().expect("a cloud connection has an authorization URL");
+    let auth = c["authorization_url"]
+        .as_str()
+        .expect("a cloud connection has an authorization URL");
     let auth = url::Url::parse(auth).unwrap();
     assert_eq!(auth.scheme(), "https");
     assert!(auth.path().ends_with("/oauth2/v2.0/authorize"), "{auth}");
@@ -303,7 +305,12 @@ async fn without_an_entra_app_health_says_so_instead_of_a_broken_url() {
     let c = app.create_connection("No app").await;
     assert_eq!(c["authorization_url"], Value::Null);
     assert_eq!(c["health"]["status_code"], "missing_settings");
-    assert!(c["health"]["message"].as_str().unwrap().contains("entra_client_id"));
+    assert!(
+        c["health"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("entra_client_id")
+    );
     assert_eq!(c["is_healthy"], false);
     // On-premises connections do not need the app.
     let r = app

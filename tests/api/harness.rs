@@ -82,6 +82,8 @@ impl Drop for PgDatabase {
 
 /// A running ledgerlink with its own database and the bootstrap organization's key.
 pub struct TestApp {
+    /// The Business Central simulator this server talks to, when started with one.
+    pub sim: Option<bc_sim::Sim>,
     pub running: Running,
     pub key: String,
     pub client: reqwest::Client,
@@ -118,7 +120,9 @@ impl TestApp {
             entra: Some(ledgerlink::config::EntraSettings {
                 client_id: "00000000-0000-0000-0000-00000000a11c".into(),
                 client_secret: SecretString::from("not-a-real-secret"),
-                redirect_uri: Some("https://ledgerlink.example.com/v2/integrations/oauth/callback".into()),
+                redirect_uri: Some(
+                    "https://ledgerlink.example.com/v2/integrations/oauth/callback".into(),
+                ),
             }),
             health_check_interval_secs: 0,
             ..Config::default()
@@ -139,6 +143,7 @@ impl TestApp {
             .clone()
             .expect("an empty database gets a first key");
         TestApp {
+            sim: None,
             running,
             key,
             client: reqwest::Client::new(),
@@ -146,6 +151,96 @@ impl TestApp {
             _dir: dir,
             _pg: pg,
         }
+    }
+
+    /// A server wired to a fresh bc-sim (in-process, port 0) as its Microsoft login and Business Central
+    /// API, with the OAuth redirect URI registered on the simulator's app and loopback allowed for
+    /// on-premises URLs.
+    pub async fn with_sim(tweak: impl FnOnce(&mut bc_sim::SimConfig)) -> TestApp {
+        TestApp::with_sim_and(tweak, |_| {}).await
+    }
+
+    /// [`TestApp::with_sim`] with a configuration tweak for the server too.
+    pub async fn with_sim_and(
+        tweak: impl FnOnce(&mut bc_sim::SimConfig),
+        tweak_server: impl FnOnce(&mut Config),
+    ) -> TestApp {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let redirect = format!(
+            "http://{}/v2/integrations/oauth/callback",
+            listener.local_addr().unwrap()
+        );
+        let mut sim_config = bc_sim::SimConfig::default();
+        sim_config.app.redirect_uris = vec![redirect.clone()];
+        sim_config.data.companies = 1;
+        sim_config.data.customers = 5;
+        sim_config.data.invoices = 10;
+        sim_config.data.credit_memos = 2;
+        sim_config.webhook_auto_delivery = false;
+        tweak(&mut sim_config);
+        let sim = bc_sim::Sim::start(sim_config).await.expect("bc-sim starts");
+        let dir = tempfile::tempdir().unwrap();
+        let pg = match postgres_server() {
+            Some(server) => Some(PgDatabase::create(&server).await),
+            None => None,
+        };
+        let mut config = Config {
+            listen: listener.local_addr().unwrap(),
+            data_dir: dir.path().join("data"),
+            database_url: pg.as_ref().map(|p| SecretString::from(p.url.clone())),
+            entra: Some(ledgerlink::config::EntraSettings {
+                client_id: sim.client_id(),
+                client_secret: SecretString::from(sim.client_secret()),
+                redirect_uri: Some(redirect),
+            }),
+            bc_login_base_url: sim.base_url(),
+            bc_api_base_url: sim.base_url(),
+            allow_http_api_url: true,
+            allowed_hosts: vec!["127.0.0.1".into()],
+            health_check_interval_secs: 0,
+            ..Config::default()
+        };
+        tweak_server(&mut config);
+        let running = ledgerlink::start_on(&config, listener, std::future::pending())
+            .await
+            .expect("server starts");
+        let key = running.bootstrap_key.clone().unwrap();
+        TestApp {
+            sim: Some(sim),
+            running,
+            key,
+            client: reqwest::Client::new(),
+            config,
+            _dir: dir,
+            _pg: pg,
+        }
+    }
+
+    pub fn sim(&self) -> &bc_sim::Sim {
+        self.sim.as_ref().expect("started with bc-sim")
+    }
+
+    /// Follows a connection's `authorization_url` as a browser would (every redirect, through the
+    /// simulator's automatic consent to our callback) and returns the final page.
+    pub async fn authorize(&self, connection: &Value) -> Reply {
+        let url = connection["authorization_url"]
+            .as_str()
+            .unwrap_or_else(|| panic!("an authorization_url: {connection}"));
+        let browser = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::limited(5))
+            .build()
+            .unwrap();
+        reply(browser.get(url).send().await.expect("browser request")).await
+    }
+
+    /// Waits for background jobs (setup) to finish, then reads the connection.
+    pub async fn settled(&self, id: &str) -> Value {
+        self.running.engine.wait_idle().await;
+        let r = self
+            .get(&format!("/v2/integrations/connections/{id}"))
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{r:?}");
+        r.json
     }
 
     pub fn url(&self, path: &str) -> String {

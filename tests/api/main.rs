@@ -4,6 +4,8 @@
 mod harness;
 
 mod auth;
+mod bc_connect;
+mod bc_health;
 mod cli;
 mod connections;
 mod ops;

@@ -54,7 +54,9 @@ async fn callback(State(state): State<AppState>, RawQuery(query): RawQuery) -> R
             tracing::warn!(error = %err, "OAuth callback refused");
             let status = match &err {
                 EngineError::Store(_) | EngineError::Vault(_) => StatusCode::INTERNAL_SERVER_ERROR,
-                EngineError::Declined(e) if e.kind() != ledgerlink_connectors::ErrorKind::Unauthorized => {
+                EngineError::Declined(e)
+                    if e.kind() != ledgerlink_connectors::ErrorKind::Unauthorized =>
+                {
                     StatusCode::BAD_GATEWAY
                 }
                 _ => StatusCode::BAD_REQUEST,
@@ -63,9 +65,7 @@ async fn callback(State(state): State<AppState>, RawQuery(query): RawQuery) -> R
                 EngineError::Store(_) | EngineError::Vault(_) => {
                     "Something went wrong on our side; try again from the connection.".to_owned()
                 }
-                EngineError::NotFound => {
-                    "This connection no longer exists.".to_owned()
-                }
+                EngineError::NotFound => "This connection no longer exists.".to_owned(),
                 other => other.to_string(),
             };
             page(status, "Not connected", &escape(&message))

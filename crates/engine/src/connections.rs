@@ -124,7 +124,9 @@ impl Engine {
 
     fn connector(&self, provider: &str) -> Result<&Arc<dyn Connector>, EngineError> {
         self.connectors.get(provider).ok_or_else(|| {
-            EngineError::Invalid(format!("provider '{provider}' has no connector on this server"))
+            EngineError::Invalid(format!(
+                "provider '{provider}' has no connector on this server"
+            ))
         })
     }
 
@@ -138,7 +140,12 @@ impl Engine {
 
     /// Whether the connection authorizes through OAuth but this server has no OAuth app for it.
     pub fn oauth_unconfigured(&self, c: &Connection) -> bool {
-        self.uses_oauth(c) && !self.oauth_ready.get(c.provider_name.as_str()).copied().unwrap_or(false)
+        self.uses_oauth(c)
+            && !self
+                .oauth_ready
+                .get(c.provider_name.as_str())
+                .copied()
+                .unwrap_or(false)
     }
 
     /// A fresh authorization URL (signed single-use state, PKCE) for a cloud connection; `None` for
@@ -187,8 +194,8 @@ impl Engine {
             .exchange_code(&code, &verifier)
             .await
             .map_err(EngineError::Declined)?;
-        self.put_credentials(&conn.id, &StoredCredentials::from_tokens(&tokens))
-            .await?;
+        let creds = StoredCredentials::from_tokens(&tokens, self.settings.refresh_margin, now());
+        self.put_credentials(&conn.id, &creds).await?;
         if tokens.tenant_id.is_some() && conn.tenant_id != tokens.tenant_id {
             // Another directory: what setup found before no longer applies.
             conn.environment = None;
@@ -243,7 +250,10 @@ impl Engine {
         self.begin_setup(conn).await
     }
 
-    async fn begin_setup(self: &Arc<Self>, mut conn: Connection) -> Result<Connection, EngineError> {
+    async fn begin_setup(
+        self: &Arc<Self>,
+        mut conn: Connection,
+    ) -> Result<Connection, EngineError> {
         conn.is_authentication_pending = false;
         conn.is_running_setup = true;
         conn.health_status = HealthStatus::MissingSettings;
@@ -316,7 +326,9 @@ impl Engine {
     /// Checks the connection's health now and records the verdict.
     pub async fn check_health(&self, org: &OrgId, id: &str) -> Result<Connection, EngineError> {
         let mut conn = self.load(org, id).await?;
-        if conn.is_authentication_pending || conn.is_running_setup || !conn.missing_settings.is_empty()
+        if conn.is_authentication_pending
+            || conn.is_running_setup
+            || !conn.missing_settings.is_empty()
         {
             return Ok(conn);
         }
@@ -326,13 +338,14 @@ impl Engine {
     }
 
     async fn check(&self, conn: &mut Connection) {
-        let result = match self.session(conn).await {
-            Ok(session) => match self.connector(&conn.provider_name) {
-                Ok(connector) => connector.health_check(&session).await,
-                Err(_) => Err(ConnectorError::Unsupported("no connector".into())),
-            },
-            Err(err) => Err(err),
-        };
+        let mut result = self.try_check(conn, false).await;
+        if let Err(err) = &result
+            && err.kind() == ledgerlink_connectors::ErrorKind::Unauthorized
+            && self.uses_oauth(conn)
+        {
+            // The access token may have been invalidated early: one refresh, one retry.
+            result = self.try_check(conn, true).await;
+        }
         match result {
             Ok(()) => {
                 conn.health_status = HealthStatus::Healthy;
@@ -340,6 +353,18 @@ impl Engine {
                 conn.health_checked_at = now();
             }
             Err(err) => record_failure(conn, &err),
+        }
+    }
+
+    async fn try_check(
+        &self,
+        conn: &Connection,
+        force_refresh: bool,
+    ) -> Result<(), ConnectorError> {
+        let session = self.session_with(conn, force_refresh).await?;
+        match self.connectors.get(conn.provider_name.as_str()) {
+            Some(connector) => connector.health_check(&session).await,
+            None => Err(ConnectorError::Unsupported("no connector".into())),
         }
     }
 
@@ -357,8 +382,18 @@ impl Engine {
     /// Credentials for one call, refreshing the access token ahead of expiry under the connection's
     /// lock. An `invalid_grant` marks the connection `authentication_failed`.
     pub async fn session(&self, conn: &Connection) -> Result<Session, ConnectorError> {
+        self.session_with(conn, false).await
+    }
+
+    /// Like [`Engine::session`]; with `force_refresh`, the access token is refreshed even if it looks
+    /// valid (after the ERP refused it), unless another caller refreshed it meanwhile.
+    pub async fn session_with(
+        &self,
+        conn: &Connection,
+        force_refresh: bool,
+    ) -> Result<Session, ConnectorError> {
         let target = target_of(conn).map_err(|e| ConnectorError::NotConfigured(e.to_string()))?;
-        let creds = self.credentials(conn, &target).await?;
+        let creds = self.credentials(conn, &target, force_refresh).await?;
         Ok(Session {
             target,
             credentials: creds.to_credentials(),
@@ -369,16 +404,17 @@ impl Engine {
         &self,
         conn: &Connection,
         target: &Target,
+        force: bool,
     ) -> Result<StoredCredentials, ConnectorError> {
-        let (creds, _) = self.read_credentials(&conn.id).await?;
-        if !self.needs_refresh(&creds) {
+        let (creds, seen) = self.read_credentials(&conn.id).await?;
+        if creds.refresh_at().is_none() || (!force && !needs_refresh(&creds)) {
             return Ok(creds);
         }
         let lock = self.locks.lock_for(&conn.id);
         let _held = lock.lock().await;
         // Someone may have refreshed while we waited for the lock.
         let (creds, version) = self.read_credentials(&conn.id).await?;
-        if !self.needs_refresh(&creds) {
+        if version != seen || (!force && !needs_refresh(&creds)) {
             return Ok(creds);
         }
         let StoredCredentials::Oauth {
@@ -398,7 +434,8 @@ impl Engine {
         let tokens = connector
             .refresh(target, &SecretString::from(refresh_token.clone()))
             .await?;
-        let mut fresh = StoredCredentials::from_tokens(&tokens);
+        let mut fresh =
+            StoredCredentials::from_tokens(&tokens, self.settings.refresh_margin, now());
         if let StoredCredentials::Oauth {
             refresh_token: new_refresh @ None,
             ..
@@ -419,14 +456,10 @@ impl Engine {
             }
             // Another process refreshed first; its tokens are the live ones.
             Ok(false) => Ok(self.read_credentials(&conn.id).await?.0),
-            Err(e) => Err(ConnectorError::transient(format!("storing refreshed tokens: {e}"))),
+            Err(e) => Err(ConnectorError::transient(format!(
+                "storing refreshed tokens: {e}"
+            ))),
         }
-    }
-
-    fn needs_refresh(&self, creds: &StoredCredentials) -> bool {
-        creds
-            .expires_at()
-            .is_some_and(|at| at <= now() + self.settings.refresh_margin)
     }
 
     async fn read_credentials(&self, id: &str) -> Result<(StoredCredentials, i64), ConnectorError> {
@@ -443,8 +476,9 @@ impl Engine {
             .vault
             .open_sealed(id, &secret.sealed)
             .map_err(|e| ConnectorError::NotConfigured(e.to_string()))?;
-        let creds = serde_json::from_slice(&plain)
-            .map_err(|_| ConnectorError::NotConfigured("stored credentials are unreadable".into()))?;
+        let creds = serde_json::from_slice(&plain).map_err(|_| {
+            ConnectorError::NotConfigured("stored credentials are unreadable".into())
+        })?;
         Ok((creds, secret.version))
     }
 
@@ -458,7 +492,11 @@ impl Engine {
         }
     }
 
-    async fn put_credentials(&self, id: &str, creds: &StoredCredentials) -> Result<(), EngineError> {
+    async fn put_credentials(
+        &self,
+        id: &str,
+        creds: &StoredCredentials,
+    ) -> Result<(), EngineError> {
         let sealed = self.seal(id, creds);
         self.store.put_secret(id, &sealed, None, now()).await?;
         Ok(())
@@ -479,7 +517,11 @@ impl Engine {
     }
 
     /// Checks every set-up connection whose last check is older than `max_age`, oldest first.
-    pub async fn check_stale(&self, max_age: chrono::Duration, batch: u32) -> Result<usize, EngineError> {
+    pub async fn check_stale(
+        &self,
+        max_age: chrono::Duration,
+        batch: u32,
+    ) -> Result<usize, EngineError> {
         let due = self
             .store
             .connections_due_for_health_check(now() - max_age, batch)
@@ -510,6 +552,10 @@ impl Engine {
             Err(EngineError::NotFound)
         }
     }
+}
+
+fn needs_refresh(creds: &StoredCredentials) -> bool {
+    creds.refresh_at().is_some_and(|at| at <= now())
 }
 
 /// Where a connection's data lives, for the connector.

@@ -20,6 +20,9 @@ pub enum StoredCredentials {
         refresh_token: Option<String>,
         /// Access token expiry.
         expires_at: DateTime<Utc>,
+        /// When to refresh: ahead of expiry by the refresh margin, or half the token's lifetime when
+        /// that is shorter.
+        refresh_at: DateTime<Utc>,
     },
     /// HTTP Basic (BC on-premises): user name and web service access key.
     Basic {
@@ -40,9 +43,11 @@ impl std::fmt::Debug for StoredCredentials {
 }
 
 impl StoredCredentials {
-    /// From a token endpoint answer.
-    pub fn from_tokens(tokens: &TokenSet) -> Self {
+    /// From a token endpoint answer received at `now`.
+    pub fn from_tokens(tokens: &TokenSet, margin: chrono::Duration, now: DateTime<Utc>) -> Self {
+        let lifetime = (tokens.expires_at - now).max(chrono::Duration::zero());
         Self::Oauth {
+            refresh_at: tokens.expires_at - margin.min(lifetime / 2),
             access_token: tokens.access_token.expose_secret().to_owned(),
             refresh_token: tokens
                 .refresh_token
@@ -57,6 +62,14 @@ impl StoredCredentials {
         match self {
             Self::Oauth { .. } => "oauth",
             Self::Basic { .. } => "basic",
+        }
+    }
+
+    /// When the access token should be refreshed (OAuth only).
+    pub fn refresh_at(&self) -> Option<DateTime<Utc>> {
+        match self {
+            Self::Oauth { refresh_at, .. } => Some(*refresh_at),
+            Self::Basic { .. } => None,
         }
     }
 

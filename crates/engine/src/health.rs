@@ -37,7 +37,9 @@ fn message_for(status: HealthStatus, err: &ConnectorError) -> String {
         HealthStatus::RateLimited => {
             format!("Business Central keeps throttling requests. Details: {said}")
         }
-        HealthStatus::Unreachable => format!("Business Central could not be reached. Details: {said}"),
+        HealthStatus::Unreachable => {
+            format!("Business Central could not be reached. Details: {said}")
+        }
         _ => said,
     }
 }

@@ -37,7 +37,12 @@ pub enum StateError {
 }
 
 /// A fresh state for `connection_id` and the PKCE verifier that goes with it.
-pub fn issue(vault: &Vault, connection_id: &str, org_id: &str, now: DateTime<Utc>) -> (String, String) {
+pub fn issue(
+    vault: &Vault,
+    connection_id: &str,
+    org_id: &str,
+    now: DateTime<Utc>,
+) -> (String, String) {
     let mut nonce = [0u8; 16];
     rand::rng().fill_bytes(&mut nonce);
     let nonce = URL_SAFE_NO_PAD.encode(nonce);
@@ -59,16 +64,24 @@ pub fn verify(vault: &Vault, state: &str, now: DateTime<Utc>) -> Result<StateCla
         return Err(StateError::Forged);
     }
     let (payload, tag) = state.split_once('.').ok_or(StateError::Forged)?;
-    let payload = URL_SAFE_NO_PAD.decode(payload).map_err(|_| StateError::Forged)?;
-    let tag = URL_SAFE_NO_PAD.decode(tag).map_err(|_| StateError::Forged)?;
+    let payload = URL_SAFE_NO_PAD
+        .decode(payload)
+        .map_err(|_| StateError::Forged)?;
+    let tag = URL_SAFE_NO_PAD
+        .decode(tag)
+        .map_err(|_| StateError::Forged)?;
     if !vault.verify_state(&payload, &tag) {
         return Err(StateError::Forged);
     }
     let payload = String::from_utf8(payload).map_err(|_| StateError::Forged)?;
     let mut parts = payload.split('|');
-    let (Some(connection_id), Some(org_id), Some(nonce), Some(expires), None) =
-        (parts.next(), parts.next(), parts.next(), parts.next(), parts.next())
-    else {
+    let (Some(connection_id), Some(org_id), Some(nonce), Some(expires), None) = (
+        parts.next(),
+        parts.next(),
+        parts.next(),
+        parts.next(),
+        parts.next(),
+    ) else {
         return Err(StateError::Forged);
     };
     let expires_at = expires
@@ -114,7 +127,10 @@ mod tests {
         let v = vault();
         let now = Utc::now();
         let (state, _) = issue(&v, "conn_1", "org_1", now);
-        assert_eq!(verify(&v, &state, now + STATE_TTL), Err(StateError::Expired));
+        assert_eq!(
+            verify(&v, &state, now + STATE_TTL),
+            Err(StateError::Expired)
+        );
         let other = Vault::from_key(&[4; 32], KeySource::Config);
         assert_eq!(verify(&other, &state, now), Err(StateError::Forged));
         let (payload, tag) = state.split_once('.').unwrap();
@@ -123,7 +139,10 @@ mod tests {
                 .unwrap()
                 .replace("conn_1", "conn_2"),
         );
-        assert_eq!(verify(&v, &format!("{swapped}.{tag}"), now), Err(StateError::Forged));
+        assert_eq!(
+            verify(&v, &format!("{swapped}.{tag}"), now),
+            Err(StateError::Forged)
+        );
         for junk in ["", ".", "abc", "a.b", &"x".repeat(5000), "%%%.%%%"] {
             assert_eq!(verify(&v, junk, now), Err(StateError::Forged), "{junk:?}");
         }

@@ -66,7 +66,9 @@ pub enum KeySource {
 
 impl std::fmt::Debug for Vault {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Vault").field("source", &self.source).finish_non_exhaustive()
+        f.debug_struct("Vault")
+            .field("source", &self.source)
+            .finish_non_exhaustive()
     }
 }
 
@@ -99,7 +101,8 @@ impl Vault {
     /// A vault over raw key bytes (tests).
     pub fn from_key(key: &[u8; 32], source: KeySource) -> Vault {
         let derive = |label: &[u8]| -> SecretSlice<u8> {
-            let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(key).expect("HMAC takes any key length");
+            let mut mac =
+                <Hmac<Sha256> as Mac>::new_from_slice(key).expect("HMAC takes any key length");
             mac.update(label);
             mac.finalize().into_bytes().to_vec().into()
         };
@@ -257,16 +260,32 @@ mod tests {
     fn sealed_values_open_only_for_their_record_and_key() {
         let vault = Vault::from_key(&[7; 32], KeySource::Config);
         let blob = vault.seal("conn_a", b"refresh-token-123");
-        assert!(!blob.windows(5).any(|w| w == b"token"), "no plaintext in the blob");
-        assert_eq!(vault.open_sealed("conn_a", &blob).unwrap(), b"refresh-token-123");
-        assert!(vault.open_sealed("conn_b", &blob).is_err(), "bound to its connection");
+        assert!(
+            !blob.windows(5).any(|w| w == b"token"),
+            "no plaintext in the blob"
+        );
+        assert_eq!(
+            vault.open_sealed("conn_a", &blob).unwrap(),
+            b"refresh-token-123"
+        );
+        assert!(
+            vault.open_sealed("conn_b", &blob).is_err(),
+            "bound to its connection"
+        );
         let other = Vault::from_key(&[8; 32], KeySource::Config);
-        assert!(other.open_sealed("conn_a", &blob).is_err(), "another key does not open it");
+        assert!(
+            other.open_sealed("conn_a", &blob).is_err(),
+            "another key does not open it"
+        );
         let mut tampered = blob.clone();
         *tampered.last_mut().unwrap() ^= 1;
         assert!(vault.open_sealed("conn_a", &tampered).is_err());
         assert!(vault.open_sealed("conn_a", &[]).is_err());
-        assert_ne!(vault.seal("conn_a", b"x"), vault.seal("conn_a", b"x"), "fresh nonce each time");
+        assert_ne!(
+            vault.seal("conn_a", b"x"),
+            vault.seal("conn_a", b"x"),
+            "fresh nonce each time"
+        );
     }
 
     #[test]
@@ -277,7 +296,10 @@ mod tests {
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
-            let mode = std::fs::metadata(dir.path().join(KEY_FILE)).unwrap().permissions().mode();
+            let mode = std::fs::metadata(dir.path().join(KEY_FILE))
+                .unwrap()
+                .permissions()
+                .mode();
             assert_eq!(mode & 0o777, 0o600);
         }
         let blob = first.seal("c", b"secret");
@@ -305,7 +327,10 @@ mod tests {
         let key = generate_key();
         let vault = Vault::open(Some(&SecretString::from(key)), dir.path()).unwrap();
         assert_eq!(vault.source, KeySource::Config);
-        assert!(!dir.path().join(KEY_FILE).exists(), "no file when the key is configured");
+        assert!(
+            !dir.path().join(KEY_FILE).exists(),
+            "no file when the key is configured"
+        );
     }
 
     #[test]

@@ -102,7 +102,12 @@ pub trait Store: Send + Sync + 'static {
     /// Forgets a connection's credentials.
     async fn delete_secret(&self, connection_id: &str) -> Result<()>;
     /// Marks an OAuth state nonce as used; false when it already was (a replay).
-    async fn redeem_oauth_state(&self, nonce: &str, connection_id: &str, now: DateTime<Utc>) -> Result<bool>;
+    async fn redeem_oauth_state(
+        &self,
+        nonce: &str,
+        connection_id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<bool>;
     /// Authenticated, set-up connections whose last health check is older than `checked_before`, oldest
     /// first, across organizations (for the periodic checker).
     async fn connections_due_for_health_check(

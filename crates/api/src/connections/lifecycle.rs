@@ -40,7 +40,11 @@ impl FromBody for CredentialsIn {
         if let Some(u) = &username
             && (u.trim().is_empty() || u.len() > 200 || u.chars().any(char::is_control))
         {
-            f.error("username", "value_error", "must be 1 to 200 printable characters");
+            f.error(
+                "username",
+                "value_error",
+                "must be 1 to 200 printable characters",
+            );
         }
         if let Some(k) = &key
             && (k.is_empty() || k.len() > 1000 || k.chars().any(char::is_control))

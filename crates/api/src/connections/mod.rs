@@ -314,7 +314,9 @@ fn undiscovered(field: &str, value: &str, valid: &[String]) -> FieldError {
     FieldError::new(
         &["body", field],
         "value_error",
-        format!("'{value}' is not a {field} discovered for this connection; valid values: {choices}"),
+        format!(
+            "'{value}' is not a {field} discovered for this connection; valid values: {choices}"
+        ),
     )
 }
 
