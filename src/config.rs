@@ -247,7 +247,74 @@ impl Config {
                 ConfigError(format!("allow_http_api_url: {v:?} is not true or false"))
             })?;
         }
+        if let Some(v) = layer.allowed_hosts {
+            self.allowed_hosts = v
+                .split(',')
+                .map(str::trim)
+                .filter(|h| !h.is_empty())
+                .map(str::to_owned)
+                .collect();
+        }
+        if let Some(v) = layer.secret_key {
+            self.secret_key = Some(SecretString::from(v));
+        }
+        if let Some(v) = layer.public_url {
+            self.public_url = Some(v);
+        }
+        self.apply_entra(
+            layer.entra_client_id,
+            layer.entra_client_secret,
+            layer.entra_redirect_uri,
+        )?;
+        if let Some(v) = layer.bc_login_base_url {
+            self.bc_login_base_url = v;
+        }
+        if let Some(v) = layer.bc_api_base_url {
+            self.bc_api_base_url = v;
+        }
+        if let Some(v) = layer.health_check_interval_secs {
+            self.health_check_interval_secs = v
+                .parse()
+                .ok()
+                .filter(|n| *n <= 30 * 86_400)
+                .ok_or_else(|| {
+                    ConfigError(format!(
+                        "health_check_interval_secs: {v:?} is not a number of seconds up to 2592000"
+                    ))
+                })?;
+        }
         Ok(self)
+    }
+
+    fn apply_entra(
+        &mut self,
+        client_id: Option<String>,
+        secret: Option<String>,
+        redirect_uri: Option<String>,
+    ) -> Result<(), ConfigError> {
+        if client_id.is_none() && secret.is_none() && redirect_uri.is_none() {
+            return Ok(());
+        }
+        let current = self.entra.take();
+        let client_id = client_id.or_else(|| current.as_ref().map(|e| e.client_id.clone()));
+        let secret = secret
+            .map(SecretString::from)
+            .or_else(|| current.as_ref().map(|e| e.client_secret.clone()));
+        let redirect_uri =
+            redirect_uri.or_else(|| current.as_ref().and_then(|e| e.redirect_uri.clone()));
+        match (client_id, secret) {
+            (Some(client_id), Some(client_secret)) if !client_id.trim().is_empty() => {
+                self.entra = Some(EntraSettings {
+                    client_id,
+                    client_secret,
+                    redirect_uri,
+                });
+                Ok(())
+            }
+            _ => Err(ConfigError(
+                "entra_client_id and entra_client_secret must be set together".into(),
+            )),
+        }
     }
 
     /// Checks the combination of values.
@@ -269,6 +336,18 @@ impl Config {
                         "{name}: {v:?} is not an absolute http(s) URL"
                     )));
                 }
+            }
+        }
+        if let Some(key) = &self.secret_key {
+            use base64::Engine as _;
+            let ok = base64::engine::general_purpose::STANDARD
+                .decode(key.expose_secret().trim())
+                .is_ok_and(|k| k.len() == 32);
+            if !ok {
+                return Err(ConfigError(
+                    "secret_key: must be 32 random bytes in base64 (e.g. `openssl rand -base64 32`)"
+                        .into(),
+                ));
             }
         }
         let mut policy = ledgerlink_connectors::SsrfPolicy::default();
@@ -352,6 +431,65 @@ mod tests {
         assert_eq!(config.log_format, LogFormat::Json, "file beats default");
         assert_eq!(config.max_body_bytes, 4096);
         assert_eq!(config.log_level, "info", "default stays");
+    }
+
+    #[test]
+    fn every_setting_is_read_from_the_environment() {
+        let env: HashMap<&str, &str> = [
+            ("LEDGERLINK_ALLOWED_HOSTS", "10.0.0.0/8, bc.lan"),
+            (
+                "LEDGERLINK_SECRET_KEY",
+                "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=",
+            ),
+            ("LEDGERLINK_PUBLIC_URL", "https://ll.example.com/"),
+            ("LEDGERLINK_ENTRA_CLIENT_ID", "app"),
+            ("LEDGERLINK_ENTRA_CLIENT_SECRET", "s3cret"),
+            ("LEDGERLINK_BC_LOGIN_BASE_URL", "http://127.0.0.1:8090"),
+            ("LEDGERLINK_BC_API_BASE_URL", "http://127.0.0.1:8091"),
+            ("LEDGERLINK_HEALTH_CHECK_INTERVAL_SECS", "60"),
+        ]
+        .into();
+        let c = Config::load(
+            None,
+            |k| env.get(k).map(|v| v.to_string()),
+            Layer::default(),
+        )
+        .unwrap();
+        assert_eq!(c.allowed_hosts, ["10.0.0.0/8", "bc.lan"]);
+        assert!(c.secret_key.is_some());
+        assert_eq!(c.entra.as_ref().unwrap().client_id, "app");
+        assert_eq!(
+            c.redirect_uri(),
+            "https://ll.example.com/v2/integrations/oauth/callback"
+        );
+        assert_eq!(c.bc_login_base_url, "http://127.0.0.1:8090");
+        assert_eq!(c.bc_api_base_url, "http://127.0.0.1:8091");
+        assert_eq!(c.health_check_interval_secs, 60);
+        assert!(
+            !format!("{c:?}").contains("s3cret"),
+            "secrets are redacted in Debug"
+        );
+
+        let half = |k: &str| (k == "LEDGERLINK_ENTRA_CLIENT_ID").then(|| "app".to_string());
+        assert!(
+            Config::load(None, half, Layer::default())
+                .unwrap_err()
+                .to_string()
+                .contains("together")
+        );
+        let bad_key = |k: &str| (k == "LEDGERLINK_SECRET_KEY").then(|| "short".to_string());
+        assert!(
+            Config::load(None, bad_key, Layer::default())
+                .unwrap_err()
+                .to_string()
+                .contains("secret_key")
+        );
+        let bad_host =
+            |k: &str| (k == "LEDGERLINK_ALLOWED_HOSTS").then(|| "not a host!".to_string());
+        assert!(Config::load(None, bad_host, Layer::default()).is_err());
+        let huge =
+            |k: &str| (k == "LEDGERLINK_HEALTH_CHECK_INTERVAL_SECS").then(|| u64::MAX.to_string());
+        assert!(Config::load(None, huge, Layer::default()).is_err());
     }
 
     #[test]

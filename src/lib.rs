@@ -100,7 +100,7 @@ pub fn engine(config: &Config, store: Arc<dyn Store>) -> anyhow::Result<Arc<Engi
             .context("bc_login_base_url")?,
         api_base_url: config.bc_api_base_url.parse().context("bc_api_base_url")?,
         app,
-        ssrf,
+        ssrf: ssrf.clone(),
         ..BcConfig::default()
     })?;
     let connectors: Vec<Arc<dyn Connector>> = vec![Arc::new(bc)];
@@ -108,7 +108,10 @@ pub fn engine(config: &Config, store: Arc<dyn Store>) -> anyhow::Result<Arc<Engi
         store,
         Arc::new(vault),
         connectors,
-        EngineSettings::default(),
+        EngineSettings {
+            ssrf,
+            ..EngineSettings::default()
+        },
     ))
 }
 
@@ -183,6 +186,7 @@ pub async fn start_on(
     let store = open_store(config).await?;
     let bootstrap_key = bootstrap(&*store).await?;
     let engine = engine(config, store.clone())?;
+    engine.resume_interrupted_setups().await?;
     let addr = listener.local_addr()?;
     let app = app(config, engine.clone());
     let (stop, stopped) = oneshot::channel::<()>();

@@ -314,6 +314,27 @@ async fn on_premise_credentials_are_checked_live_then_stored_sealed() {
     );
     assert_no_plaintext(&app, &[key.as_bytes(), b"eyJ"]).await;
 
+    // A new server URL drops the credentials: they are never sent to another host.
+    let other = onprem_url(&app).replace("/BC", "/OTHER");
+    let r = app
+        .patch(
+            &format!("/v2/integrations/connections/{}", id(&c)),
+            &json!({"api_url": other}).to_string(),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{r:?}");
+    assert_eq!(r.json["is_authentication_pending"], true);
+    assert_eq!(r.json["health"]["status_code"], "authentication_pending");
+    assert!(
+        app.running
+            .store
+            .get_secret(&id(&c))
+            .await
+            .unwrap()
+            .is_none(),
+        "credentials forgotten"
+    );
+
     // Credentials for a cloud connection make no sense.
     let cloud = app.create_connection("Cloud").await;
     let r = app
@@ -328,22 +349,23 @@ async fn on_premise_credentials_are_checked_live_then_stored_sealed() {
 
 #[tokio::test]
 async fn on_premise_urls_are_guarded_against_request_forgery() {
-    // Loopback is not allow-listed here: the live check refuses to call it.
+    // Loopback is not allow-listed here: the simulator's on-prem URL is refused before any call.
     let app = TestApp::with_sim_and(|_| {}, |c| c.allowed_hosts.clear()).await;
     let body = json!({"provider_name": "ms-dynamics-bc", "is_on_premise": true, "api_url": onprem_url(&app)});
-    let c = app
-        .post("/v2/integrations/connections", &body.to_string())
-        .await
-        .json;
-    let (user, key) = app.sim().onprem_credentials().unwrap();
     let r = app
-        .call(
-            reqwest::Method::PUT,
-            &format!("/v2/integrations/connections/{}/credentials", id(&c)),
-            Some(&json!({"username": user, "web_service_access_key": key}).to_string()),
-        )
+        .post("/v2/integrations/connections", &body.to_string())
         .await;
-    assert_eq!(locs(&r), ["api_url"], "{r:?}");
+    assert_eq!(locs(&r), ["body.api_url"], "refused at creation: {r:?}");
+    assert!(
+        r.json["detail"][0]["msg"]
+            .as_str()
+            .unwrap()
+            .contains("not an allowed address")
+    );
+    assert_eq!(
+        app.get("/v2/integrations/connections").await.json,
+        json!([])
+    );
     assert_eq!(
         app.sim().request_counts().values().sum::<u64>(),
         0,
@@ -421,4 +443,57 @@ async fn assert_no_plaintext(app: &TestApp, secrets: &[&[u8]]) {
             }
         }
     }
+}
+
+#[tokio::test]
+async fn a_setup_interrupted_by_a_stop_resumes_at_the_next_start() {
+    let app = TestApp::with_sim(|_| {}).await;
+    let created = app.create_connection("Acme").await;
+    app.authorize(&created).await;
+    let c = app.settled(&id(&created)).await;
+    assert_eq!(c["health"]["status_code"], "healthy");
+    // What a process killed during setup leaves behind.
+    let org = ledgerlink_domain::OrgId(
+        app.running
+            .store
+            .org_by_name("default")
+            .await
+            .unwrap()
+            .unwrap()
+            .0,
+    );
+    let mut stuck = app
+        .running
+        .store
+        .get_connection(&org, &id(&c))
+        .await
+        .unwrap()
+        .unwrap();
+    stuck.is_running_setup = true;
+    assert!(
+        app.running
+            .store
+            .save_connection_state(&stuck, ledgerlink_domain::now())
+            .await
+            .unwrap()
+    );
+
+    let mut config = app.config.clone();
+    config.listen = "127.0.0.1:0".parse().unwrap();
+    let second = ledgerlink::start(&config, std::future::pending())
+        .await
+        .unwrap();
+    second.engine.wait_idle().await;
+    let resumed = second
+        .store
+        .get_connection(&org, &id(&c))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(!resumed.is_running_setup, "setup ran again and finished");
+    assert_eq!(
+        resumed.health_status,
+        ledgerlink_domain::HealthStatus::Healthy
+    );
+    second.shutdown().await.unwrap();
 }

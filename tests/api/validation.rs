@@ -128,6 +128,12 @@ async fn on_premise_needs_an_absolute_https_api_url() {
         r#"{"provider_name":"ms-dynamics-bc","is_on_premise":true,"api_url":"https://bc.example.com/?q=1"}"#,
         r#"{"provider_name":"ms-dynamics-bc","is_on_premise":true,"api_url":""}"#,
         r#"{"provider_name":"ms-dynamics-bc","is_on_premise":false,"api_url":"https://bc.example.com/"}"#,
+        // Request forgery: metadata, private, loopback and link-local addresses are not servers we call.
+        r#"{"provider_name":"ms-dynamics-bc","is_on_premise":true,"api_url":"https://169.254.169.254/BC"}"#,
+        r#"{"provider_name":"ms-dynamics-bc","is_on_premise":true,"api_url":"https://10.0.0.5:7048/BC"}"#,
+        r#"{"provider_name":"ms-dynamics-bc","is_on_premise":true,"api_url":"https://127.0.0.1/BC"}"#,
+        r#"{"provider_name":"ms-dynamics-bc","is_on_premise":true,"api_url":"https://[::1]/BC"}"#,
+        r#"{"provider_name":"ms-dynamics-bc","is_on_premise":true,"api_url":"https://localhost/BC"}"#,
     ];
     for body in refused {
         let r = app.post(CREATE, body).await;

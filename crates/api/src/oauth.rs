@@ -55,7 +55,12 @@ async fn callback(State(state): State<AppState>, RawQuery(query): RawQuery) -> R
             let status = match &err {
                 EngineError::Store(_) | EngineError::Vault(_) => StatusCode::INTERNAL_SERVER_ERROR,
                 EngineError::Declined(e)
-                    if e.kind() != ledgerlink_connectors::ErrorKind::Unauthorized =>
+                    if matches!(
+                        e.kind(),
+                        ledgerlink_connectors::ErrorKind::Transient
+                            | ledgerlink_connectors::ErrorKind::Unreachable
+                            | ledgerlink_connectors::ErrorKind::RateLimited
+                    ) =>
                 {
                     StatusCode::BAD_GATEWAY
                 }
@@ -82,7 +87,20 @@ fn page(status: StatusCode, title: &str, message: &str) -> Response {
          color:#1b1f24}}h1{{font-size:1.4rem}}</style></head>\
          <body><h1>{title}</h1><p>{message}</p></body></html>"
     );
-    (status, Html(html)).into_response()
+    (
+        status,
+        [
+            ("cache-control", "no-store"),
+            ("referrer-policy", "no-referrer"),
+            ("x-frame-options", "DENY"),
+            (
+                "content-security-policy",
+                "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'",
+            ),
+        ],
+        Html(html),
+    )
+        .into_response()
 }
 
 fn escape(s: &str) -> String {

@@ -21,16 +21,19 @@ use crate::oauth_state::{self, StateError};
 use crate::vault::Vault;
 
 /// Tunables of the connection lifecycle.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct EngineSettings {
     /// Refresh an access token this long before it expires.
     pub refresh_margin: chrono::Duration,
+    /// The guard for user-supplied server URLs (the same policy the connectors enforce).
+    pub ssrf: ledgerlink_connectors::SsrfPolicy,
 }
 
 impl Default for EngineSettings {
     fn default() -> Self {
         Self {
             refresh_margin: chrono::Duration::minutes(5),
+            ssrf: ledgerlink_connectors::SsrfPolicy::default(),
         }
     }
 }
@@ -71,6 +74,7 @@ pub struct Engine {
     connectors: HashMap<&'static str, Arc<dyn Connector>>,
     oauth_ready: HashMap<&'static str, bool>,
     locks: RefreshLocks,
+    setup_locks: RefreshLocks,
     settings: EngineSettings,
     running_jobs: AtomicUsize,
     jobs_done: Notify,
@@ -111,6 +115,7 @@ impl Engine {
             connectors,
             oauth_ready,
             locks: RefreshLocks::default(),
+            setup_locks: RefreshLocks::default(),
             settings,
             running_jobs: AtomicUsize::new(0),
             jobs_done: Notify::new(),
@@ -136,6 +141,38 @@ impl Engine {
                 .connectors
                 .get(c.provider_name.as_str())
                 .is_some_and(|k| k.auth_types().contains(&AuthType::Oauth2))
+    }
+
+    /// Checks a user-supplied on-premises server URL against the request-forgery guard (everything
+    /// that needs no DNS; the connectors check resolved addresses again on every call).
+    pub fn check_api_url(&self, raw: &str) -> Result<(), String> {
+        self.settings
+            .ssrf
+            .check_url(raw)
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    }
+
+    /// Forgets the credentials of a connection whose server changed: they were given for the old one
+    /// and must not be sent to the new one. The connection waits for credentials again.
+    pub async fn require_credentials_again(
+        &self,
+        org: &OrgId,
+        id: &str,
+    ) -> Result<Connection, EngineError> {
+        self.store.delete_secret(id).await?;
+        let mut conn = self.load(org, id).await?;
+        conn.is_authentication_pending = true;
+        conn.is_running_setup = false;
+        conn.health_status = HealthStatus::AuthenticationPending;
+        conn.health_message = Some(
+            "The server URL changed: submit the user name and web service access key for the new \
+             server."
+                .into(),
+        );
+        conn.health_checked_at = now();
+        self.save(&conn).await?;
+        self.reload(&conn).await
     }
 
     /// Whether the connection authorizes through OAuth but this server has no OAuth app for it.
@@ -256,6 +293,9 @@ impl Engine {
     ) -> Result<Connection, EngineError> {
         conn.is_authentication_pending = false;
         conn.is_running_setup = true;
+        // Until setup proves otherwise, what is not chosen is missing (so a failed setup never
+        // leaves a connection that looks configured).
+        conn.missing_settings = unset_settings(&conn);
         conn.health_status = HealthStatus::MissingSettings;
         conn.health_message = Some(
             "Setup is running: finding the environments and companies this sign-in can reach."
@@ -272,12 +312,23 @@ impl Engine {
         self.running_jobs.fetch_add(1, Ordering::SeqCst);
         let engine = self.clone();
         tokio::spawn(async move {
+            let _done = JobGuard(engine.clone());
             if let Err(err) = engine.run_setup(&org, &id).await {
                 tracing::warn!(connection_id = %id, error = %err, "setup did not complete");
+                // Never leave the flag stuck: a later health check or PATCH can try again.
+                if let Ok(mut conn) = engine.load(&org, &id).await
+                    && conn.is_running_setup
+                {
+                    conn.is_running_setup = false;
+                    let _ = engine.save(&conn).await;
+                }
             }
-            engine.running_jobs.fetch_sub(1, Ordering::SeqCst);
-            engine.jobs_done.notify_waiters();
         });
+    }
+
+    fn job_finished(&self) {
+        self.running_jobs.fetch_sub(1, Ordering::SeqCst);
+        self.jobs_done.notify_waiters();
     }
 
     /// Waits until no background job is running (tests drain jobs this way instead of sleeping).
@@ -294,16 +345,25 @@ impl Engine {
     /// Setup: discover environments and companies, pick them when there is exactly one, probe the
     /// companion extension, then check health.
     pub async fn run_setup(&self, org: &OrgId, id: &str) -> Result<Connection, EngineError> {
+        // One setup per connection at a time; a later one waits and then sees the latest choices.
+        let lock = self.setup_locks.lock_for(id);
+        let _held = lock.lock().await;
         let conn = self.load(org, id).await?;
+        let target = target_of(&conn).ok();
         let outcome = match self.session(&conn).await {
-            Ok(session) => {
-                let connector = self.connector(&conn.provider_name)?;
-                connector.discover(&session).await
-            }
+            Ok(session) => match self.connectors.get(conn.provider_name.as_str()) {
+                Some(connector) => connector.discover(&session).await,
+                None => Err(ConnectorError::Unsupported("no connector".into())),
+            },
             Err(err) => Err(err),
         };
         // Re-read: the user may have changed the connection while discovery ran.
         let mut conn = self.load(org, id).await?;
+        if target_of(&conn).ok() != target {
+            // Discovery answered for a target that is no longer chosen; the setup started by that
+            // change runs next and answers for the new one.
+            return Ok(conn);
+        }
         conn.is_running_setup = false;
         match outcome {
             Ok(found) => {
@@ -329,6 +389,7 @@ impl Engine {
         if conn.is_authentication_pending
             || conn.is_running_setup
             || !conn.missing_settings.is_empty()
+            || conn.company.is_none()
         {
             return Ok(conn);
         }
@@ -339,6 +400,10 @@ impl Engine {
 
     async fn check(&self, conn: &mut Connection) {
         let mut result = self.try_check(conn, false).await;
+        if matches!(&result, Err(e) if e.kind() == ledgerlink_connectors::ErrorKind::Transient) {
+            // One failed call is not an outage: look again before saying so.
+            result = self.try_check(conn, false).await;
+        }
         if let Err(err) = &result
             && err.kind() == ledgerlink_connectors::ErrorKind::Unauthorized
             && self.uses_oauth(conn)
@@ -456,9 +521,12 @@ impl Engine {
             }
             // Another process refreshed first; its tokens are the live ones.
             Ok(false) => Ok(self.read_credentials(&conn.id).await?.0),
-            Err(e) => Err(ConnectorError::transient(format!(
-                "storing refreshed tokens: {e}"
-            ))),
+            Err(e) => {
+                tracing::error!(connection_id = %conn.id, error = %e, "storing refreshed tokens failed");
+                Err(ConnectorError::transient(
+                    "ledgerlink could not write its database",
+                ))
+            }
         }
     }
 
@@ -467,7 +535,10 @@ impl Engine {
             .store
             .get_secret(id)
             .await
-            .map_err(|e| ConnectorError::transient(format!("reading credentials: {e}")))?
+            .map_err(|e| {
+                tracing::error!(connection_id = %id, error = %e, "reading credentials failed");
+                ConnectorError::transient("ledgerlink could not read its database")
+            })?
             .ok_or_else(|| ConnectorError::Unauthorized {
                 code: Some("no_credentials".into()),
                 message: "no credentials are stored for this connection".into(),
@@ -504,16 +575,33 @@ impl Engine {
 
     /// Revokes what the provider allows and forgets the credentials (before the connection is deleted).
     pub async fn disconnect(&self, conn: &Connection) {
-        if let (Ok(session), Some(connector)) = (
-            self.session(conn).await,
-            self.connectors.get(conn.provider_name.as_str()),
-        ) && let Err(err) = connector.revoke(&session).await
+        // Revoke with what is stored; refreshing a token only to revoke it is not worth the wait.
+        let session = match (target_of(conn), self.read_credentials(&conn.id).await) {
+            (Ok(target), Ok((creds, _))) => Some(Session {
+                target,
+                credentials: creds.to_credentials(),
+            }),
+            _ => None,
+        };
+        if let (Some(session), Some(connector)) =
+            (session, self.connectors.get(conn.provider_name.as_str()))
+            && let Err(err) = connector.revoke(&session).await
         {
             tracing::warn!(connection_id = %conn.id, error = %err, "could not revoke credentials");
         }
         if let Err(err) = self.store.delete_secret(&conn.id).await {
             tracing::warn!(connection_id = %conn.id, error = %err, "could not delete credentials");
         }
+    }
+
+    /// Restarts setups that a stopped process left half done (`is_running_setup` stuck at true).
+    pub async fn resume_interrupted_setups(self: &Arc<Self>) -> Result<usize, EngineError> {
+        let stuck = self.store.connections_running_setup(10_000).await?;
+        for (org, id) in &stuck {
+            tracing::info!(connection_id = %id, "resuming interrupted setup");
+            self.spawn_setup(org.clone(), id.clone());
+        }
+        Ok(stuck.len())
     }
 
     /// Checks every set-up connection whose last check is older than `max_age`, oldest first.
@@ -552,6 +640,27 @@ impl Engine {
             Err(EngineError::NotFound)
         }
     }
+}
+
+/// Decrements the running-jobs count when a job ends, even by panic.
+struct JobGuard(Arc<Engine>);
+
+impl Drop for JobGuard {
+    fn drop(&mut self) {
+        self.0.job_finished();
+    }
+}
+
+/// The settings a connection has not chosen yet.
+fn unset_settings(conn: &Connection) -> Vec<String> {
+    let mut missing = Vec::new();
+    if !conn.is_on_premise && conn.environment.is_none() {
+        missing.push("environment".to_owned());
+    }
+    if conn.company.is_none() {
+        missing.push("company".to_owned());
+    }
+    missing
 }
 
 fn needs_refresh(creds: &StoredCredentials) -> bool {
@@ -593,14 +702,7 @@ fn apply_discovery(conn: &mut Connection, found: Discovery, at: DateTime<Utc>) {
             .find(|c| &c.id == id)
             .map(|c| c.display_name.clone())
     });
-    let mut missing = Vec::new();
-    if !conn.is_on_premise && conn.environment.is_none() {
-        missing.push("environment".to_owned());
-    }
-    if conn.company.is_none() {
-        missing.push("company".to_owned());
-    }
-    conn.missing_settings = missing;
+    conn.missing_settings = unset_settings(conn);
     conn.discovery = Some(Discovered {
         environments: found.environments.into_iter().map(|e| e.name).collect(),
         companies: found

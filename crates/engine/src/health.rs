@@ -4,8 +4,22 @@ use ledgerlink_connectors::{ConnectorError, ErrorKind};
 use ledgerlink_domain::HealthStatus;
 
 /// The health a failure leads to, and the message shown with it. `None`: the failure says nothing
-/// about the connection's health (a single transient error; a programming error).
+/// about the connection's health (a programming error). Callers retry a transient failure before
+/// asking.
 pub fn health_for(err: &ConnectorError) -> Option<(HealthStatus, String)> {
+    if matches!(
+        err.provider_code(),
+        Some("invalid_client" | "unauthorized_client")
+    ) {
+        // Our app registration was refused, not the user's authorization: re-consenting cannot help.
+        return Some((
+            HealthStatus::MissingSettings,
+            format!(
+                "Microsoft Entra refused this ledgerlink server's app credentials; its operator must \
+                 fix entra_client_id / entra_client_secret. Details: {err}"
+            ),
+        ));
+    }
     let status = match err.kind() {
         ErrorKind::Unauthorized => HealthStatus::AuthenticationFailed,
         ErrorKind::Forbidden => HealthStatus::PermissionDenied,

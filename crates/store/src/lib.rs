@@ -108,6 +108,8 @@ pub trait Store: Send + Sync + 'static {
         connection_id: &str,
         now: DateTime<Utc>,
     ) -> Result<bool>;
+    /// Connections whose setup was running (a process stopped mid-setup), across organizations.
+    async fn connections_running_setup(&self, limit: u32) -> Result<Vec<(OrgId, String)>>;
     /// Authenticated, set-up connections whose last health check is older than `checked_before`, oldest
     /// first, across organizations (for the periodic checker).
     async fn connections_due_for_health_check(

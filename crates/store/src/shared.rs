@@ -438,7 +438,12 @@ macro_rules! impl_shared_store {
                 connection_id: &str,
                 now: chrono::DateTime<chrono::Utc>,
             ) -> $crate::Result<bool> {
-                self.count(1);
+                self.count(2);
+                // States live an hour; a nonce redeemed over a day ago can never come back valid.
+                sqlx::query("DELETE FROM oauth_states_used WHERE used_at < $1")
+                    .bind(now - chrono::Duration::days(1))
+                    .execute(&self.pool)
+                    .await?;
                 let done = sqlx::query(
                     "INSERT INTO oauth_states_used (nonce, connection_id, used_at) \
                      VALUES ($1, $2, $3) ON CONFLICT (nonce) DO NOTHING",
@@ -451,6 +456,23 @@ macro_rules! impl_shared_store {
                 Ok(done.rows_affected() == 1)
             }
 
+            async fn connections_running_setup(
+                &self,
+                limit: u32,
+            ) -> $crate::Result<Vec<(ledgerlink_domain::OrgId, String)>> {
+                self.count(1);
+                let rows: Vec<(String, String)> = sqlx::query_as(
+                    "SELECT org_id, id FROM connections WHERE is_running_setup ORDER BY id LIMIT $1",
+                )
+                .bind(i64::from(limit))
+                .fetch_all(&self.pool)
+                .await?;
+                Ok(rows
+                    .into_iter()
+                    .map(|(org, id)| (ledgerlink_domain::OrgId(org), id))
+                    .collect())
+            }
+
             async fn connections_due_for_health_check(
                 &self,
                 checked_before: chrono::DateTime<chrono::Utc>,
@@ -460,6 +482,7 @@ macro_rules! impl_shared_store {
                 let rows: Vec<(String, String)> = sqlx::query_as(
                     "SELECT org_id, id FROM connections WHERE health_checked_at < $1 \
                      AND NOT is_authentication_pending AND NOT is_running_setup \
+                     AND company IS NOT NULL \
                      ORDER BY health_checked_at LIMIT $2",
                 )
                 .bind(checked_before)

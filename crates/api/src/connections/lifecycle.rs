@@ -38,12 +38,15 @@ impl FromBody for CredentialsIn {
         let username = f.required_string("username");
         let key = f.required_string("web_service_access_key");
         if let Some(u) = &username
-            && (u.trim().is_empty() || u.len() > 200 || u.chars().any(char::is_control))
+            && (u.trim().is_empty()
+                || u.len() > 200
+                || u.contains(':')
+                || u.chars().any(char::is_control))
         {
             f.error(
                 "username",
                 "value_error",
-                "must be 1 to 200 printable characters",
+                "must be 1 to 200 printable characters, without ':'",
             );
         }
         if let Some(k) = &key

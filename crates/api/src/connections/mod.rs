@@ -151,6 +151,9 @@ async fn create_connection(
     JsonBody(raw): JsonBody<RawCreate>,
 ) -> Result<(StatusCode, Json<ConnectionOut>), ApiError> {
     let req = raw.validate(state.rules).map_err(ApiError::Validation)?;
+    if let Some(url) = &req.api_url {
+        guard_api_url(&state, url)?;
+    }
     let new = NewConnection {
         provider: req.provider,
         name: req.name,
@@ -226,6 +229,13 @@ async fn update_connection(
     if patch.changes.is_empty() {
         return Ok(Json(ConnectionOut::render(current, &state.engine)));
     }
+    let new_server = match &patch.changes.api_url {
+        Some(Some(url)) => {
+            guard_api_url(&state, url)?;
+            current.api_url.as_deref() != Some(url.as_str())
+        }
+        _ => false,
+    };
     let changes_target = patch.changes.environment.is_some()
         || patch.changes.company.is_some()
         || patch.changes.api_url.is_some();
@@ -234,7 +244,14 @@ async fn update_connection(
         .update_connection(&tenant.org_id, &id, &patch.changes, now())
         .await?
         .ok_or_else(ApiError::connection_not_found)?;
-    if changes_target && !updated.is_authentication_pending {
+    if new_server && current.is_on_premise && !current.is_authentication_pending {
+        // Credentials were given for the old server; never send them to a new one.
+        updated = state
+            .engine
+            .require_credentials_again(&tenant.org_id, &id)
+            .await
+            .map_err(engine_error)?;
+    } else if changes_target && !updated.is_authentication_pending {
         // A new environment, company or server: setup checks it and completes the connection.
         updated = state
             .engine
@@ -243,6 +260,17 @@ async fn update_connection(
             .map_err(engine_error)?;
     }
     Ok(Json(ConnectionOut::render(updated, &state.engine)))
+}
+
+/// Refuses server URLs that point where the request-forgery guard does not allow.
+fn guard_api_url(state: &AppState, url: &str) -> Result<(), ApiError> {
+    state.engine.check_api_url(url).map_err(|why| {
+        ApiError::invalid(
+            &["body", "api_url"],
+            "value_error",
+            format!("api_url is not an allowed address: {why}"),
+        )
+    })
 }
 
 /// Rules of a patch that depend on the connection as it stands.
