@@ -50,6 +50,12 @@ pub struct Config {
     pub bc_api_base_url: String,
     /// Check each set-up connection's health at least this often, in seconds (0: never periodically).
     pub health_check_interval_secs: u64,
+    /// Sync workers in this process (0: this process runs no syncs; `serve --role api`).
+    pub workers: usize,
+    /// Records requested per page from the ERP.
+    pub sync_page_size: u32,
+    /// Base delay of a failed sync's exponential backoff, in milliseconds.
+    pub sync_retry_base_ms: u64,
 }
 
 /// The Entra (Azure AD) app registration.
@@ -98,6 +104,9 @@ impl Default for Config {
             bc_login_base_url: "https://login.microsoftonline.com".into(),
             bc_api_base_url: "https://api.businesscentral.dynamics.com".into(),
             health_check_interval_secs: 900,
+            workers: 2,
+            sync_page_size: 1_000,
+            sync_retry_base_ms: 30_000,
         }
     }
 }
@@ -122,6 +131,9 @@ pub struct Layer {
     pub bc_login_base_url: Option<String>,
     pub bc_api_base_url: Option<String>,
     pub health_check_interval_secs: Option<String>,
+    pub workers: Option<String>,
+    pub sync_page_size: Option<String>,
+    pub sync_retry_base_ms: Option<String>,
 }
 
 /// A configuration problem, named precisely.
@@ -151,6 +163,9 @@ impl Layer {
             bc_login_base_url: var("BC_LOGIN_BASE_URL"),
             bc_api_base_url: var("BC_API_BASE_URL"),
             health_check_interval_secs: var("HEALTH_CHECK_INTERVAL_SECS"),
+            workers: var("WORKERS"),
+            sync_page_size: var("SYNC_PAGE_SIZE"),
+            sync_retry_base_ms: var("SYNC_RETRY_BASE_MS"),
         }
     }
 
@@ -177,6 +192,9 @@ impl Layer {
             bc_login_base_url: Option<String>,
             bc_api_base_url: Option<String>,
             health_check_interval_secs: Option<u64>,
+            workers: Option<u64>,
+            sync_page_size: Option<u64>,
+            sync_retry_base_ms: Option<u64>,
         }
         let f: FileLayer =
             toml::from_str(&text).map_err(|e| ConfigError(format!("{}: {e}", path.display())))?;
@@ -197,6 +215,9 @@ impl Layer {
             bc_login_base_url: f.bc_login_base_url,
             bc_api_base_url: f.bc_api_base_url,
             health_check_interval_secs: f.health_check_interval_secs.map(|n| n.to_string()),
+            workers: f.workers.map(|n| n.to_string()),
+            sync_page_size: f.sync_page_size.map(|n| n.to_string()),
+            sync_retry_base_ms: f.sync_retry_base_ms.map(|n| n.to_string()),
         })
     }
 }
@@ -280,6 +301,31 @@ impl Config {
                 .ok_or_else(|| {
                     ConfigError(format!(
                         "health_check_interval_secs: {v:?} is not a number of seconds up to 2592000"
+                    ))
+                })?;
+        }
+        if let Some(v) = layer.workers {
+            self.workers = v.parse().ok().filter(|n| *n <= 64).ok_or_else(|| {
+                ConfigError(format!("workers: {v:?} is not a number from 0 to 64"))
+            })?;
+        }
+        if let Some(v) = layer.sync_page_size {
+            self.sync_page_size = v
+                .parse()
+                .ok()
+                .filter(|n| (1..=20_000).contains(n))
+                .ok_or_else(|| {
+                    ConfigError(format!("sync_page_size: {v:?} is not between 1 and 20000"))
+                })?;
+        }
+        if let Some(v) = layer.sync_retry_base_ms {
+            self.sync_retry_base_ms = v
+                .parse()
+                .ok()
+                .filter(|n| (1..=3_600_000).contains(n))
+                .ok_or_else(|| {
+                    ConfigError(format!(
+                        "sync_retry_base_ms: {v:?} is not between 1 and 3600000"
                     ))
                 })?;
         }

@@ -110,6 +110,15 @@ pub fn engine(config: &Config, store: Arc<dyn Store>) -> anyhow::Result<Arc<Engi
         connectors,
         EngineSettings {
             ssrf,
+            sync: ledgerlink_engine::SyncSettings {
+                page_size: config.sync_page_size,
+                workers: config.workers,
+                retry: ledgerlink_engine::RetryPolicy {
+                    base: std::time::Duration::from_millis(config.sync_retry_base_ms),
+                    ..ledgerlink_engine::RetryPolicy::default()
+                },
+                ..ledgerlink_engine::SyncSettings::default()
+            },
             ..EngineSettings::default()
         },
     ))
@@ -191,6 +200,7 @@ pub async fn start_on(
     let app = app(config, engine.clone());
     let (stop, stopped) = oneshot::channel::<()>();
     let health_loop = spawn_health_checks(engine.clone(), config.health_check_interval_secs);
+    let workers = ledgerlink_engine::spawn_workers(engine.clone(), config.workers);
     let task = tokio::spawn(async move {
         let result = axum::serve(listener, app)
             .with_graceful_shutdown(async move {
@@ -202,6 +212,11 @@ pub async fn start_on(
             .await;
         if let Some(h) = health_loop {
             h.abort();
+        }
+        // Workers stop between pages at the latest: a page and its resume state are one
+        // transaction, and an unfinished sync's lease expires so another worker resumes it.
+        for w in workers {
+            w.abort();
         }
         result
     });

@@ -29,6 +29,9 @@ enum Command {
         /// Directory of the embedded database [env: LEDGERLINK_DATA_DIR] [default: ./data].
         #[arg(long, value_name = "DIR")]
         data_dir: Option<PathBuf>,
+        /// What this process does: `api` (HTTP only), `worker` (syncs; HTTP for probes) or `all`.
+        #[arg(long, value_enum, default_value = "all")]
+        role: Role,
     },
     /// Applies pending database migrations and exits.
     Migrate {
@@ -41,6 +44,13 @@ enum Command {
     ApiKeys(ApiKeys),
     /// Prints the OpenAPI document of the HTTP API.
     Openapi,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Role {
+    Api,
+    Worker,
+    All,
 }
 
 #[derive(Subcommand)]
@@ -64,7 +74,9 @@ fn main() -> ExitCode {
         return ExitCode::SUCCESS;
     }
     let (listen, data_dir) = match &cli.command {
-        Command::Serve { listen, data_dir } => (listen.clone(), data_dir.clone()),
+        Command::Serve {
+            listen, data_dir, ..
+        } => (listen.clone(), data_dir.clone()),
         Command::Migrate { data_dir } | Command::ApiKeys(ApiKeys::Create { data_dir, .. }) => {
             (None, data_dir.clone())
         }
@@ -76,7 +88,22 @@ fn main() -> ExitCode {
         ..Layer::default()
     };
     let config = match Config::load(cli.config.as_deref(), |k| std::env::var(k).ok(), flags) {
-        Ok(config) => config,
+        Ok(mut config) => {
+            if let Command::Serve {
+                role: Role::Api, ..
+            } = cli.command
+            {
+                config.workers = 0;
+            }
+            if let Command::Serve {
+                role: Role::Worker, ..
+            } = cli.command
+                && config.workers == 0
+            {
+                config.workers = 2;
+            }
+            config
+        }
         Err(err) => {
             eprintln!("ledgerlink: {err}");
             return ExitCode::from(2);

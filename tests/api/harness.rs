@@ -125,6 +125,7 @@ impl TestApp {
                 ),
             }),
             health_check_interval_secs: 0,
+            workers: 0,
             ..Config::default()
         };
         let pg = match postgres_server() {
@@ -198,6 +199,10 @@ impl TestApp {
             allow_http_api_url: true,
             allowed_hosts: vec!["127.0.0.1".into()],
             health_check_interval_secs: 0,
+            // Tests drain the sync queue themselves; retries wait milliseconds, not minutes.
+            workers: 0,
+            sync_retry_base_ms: 5,
+            sync_page_size: 7,
             ..Config::default()
         };
         tweak_server(&mut config);

@@ -10,4 +10,5 @@ mod cli;
 mod connections;
 mod ops;
 mod pagination;
+mod sync;
 mod validation;

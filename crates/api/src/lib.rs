@@ -10,6 +10,7 @@ pub mod metrics;
 pub mod oauth;
 pub mod ops;
 pub mod providers;
+pub mod syncs;
 
 use std::sync::Arc;
 
@@ -62,9 +63,22 @@ pub struct ApiSettings {
     tags(
         (name = "providers", description = "The ERP and accounting systems ledgerlink connects to."),
         (name = "connections", description = "Connections to an organization's ERP."),
+        (name = "syncs", description = "Syncs: requesting, history, cancelling."),
+        (name = "records", description = "The change feed of synced records."),
         (name = "oauth", description = "The OAuth redirect target a user's browser returns to after consent."),
     ),
-    components(schemas(error::FieldError, ledgerlink_domain::HealthStatus, ledgerlink_domain::SyncStatus))
+    components(schemas(
+        error::FieldError,
+        ledgerlink_domain::HealthStatus,
+        ledgerlink_domain::SyncStatus,
+        ledgerlink_domain::records::Customer,
+        ledgerlink_domain::records::Contact,
+        ledgerlink_domain::records::Invoice,
+        ledgerlink_domain::records::CreditMemo,
+        ledgerlink_domain::records::Payment,
+        ledgerlink_domain::records::CustomerLedgerEntry,
+        ledgerlink_domain::records::Dimension,
+    ))
 )]
 struct ApiDoc;
 
@@ -93,6 +107,7 @@ fn api_router() -> OpenApiRouter<AppState> {
         .merge(providers::router())
         .merge(connections::router())
         .merge(oauth::router())
+        .merge(syncs::router())
 }
 
 /// The OpenAPI document of the API, generated from the routes.

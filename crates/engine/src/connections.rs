@@ -27,6 +27,10 @@ pub struct EngineSettings {
     pub refresh_margin: chrono::Duration,
     /// The guard for user-supplied server URLs (the same policy the connectors enforce).
     pub ssrf: ledgerlink_connectors::SsrfPolicy,
+    /// Syncing.
+    pub sync: crate::sync::SyncSettings,
+    /// The client-side request budget per ERP principal.
+    pub budget: crate::BudgetLimits,
 }
 
 impl Default for EngineSettings {
@@ -34,6 +38,8 @@ impl Default for EngineSettings {
         Self {
             refresh_margin: chrono::Duration::minutes(5),
             ssrf: ledgerlink_connectors::SsrfPolicy::default(),
+            sync: crate::sync::SyncSettings::default(),
+            budget: crate::BudgetLimits::default(),
         }
     }
 }
@@ -56,6 +62,9 @@ pub enum EngineError {
     /// The request does not fit the connection (e.g. credentials for a cloud connection).
     #[error("{0}")]
     Invalid(String),
+    /// The connection is not in a state that allows this (e.g. a sync of an unconfigured connection).
+    #[error("{0}")]
+    NotReady(String),
     /// The ERP refused or failed a call needed to complete the request.
     #[error("{0}")]
     Connector(#[from] ConnectorError),
@@ -78,6 +87,7 @@ pub struct Engine {
     settings: EngineSettings,
     running_jobs: AtomicUsize,
     jobs_done: Notify,
+    budgets: crate::Budgets,
 }
 
 impl std::fmt::Debug for Engine {
@@ -105,6 +115,11 @@ impl Engine {
             .iter()
             .map(|c| (c.provider_name(), c.authorization_url(&probe).is_ok()))
             .collect();
+        let settings_budget = if settings.budget.validate().is_ok() {
+            settings.budget
+        } else {
+            crate::BudgetLimits::default()
+        };
         let connectors = connectors
             .into_iter()
             .map(|c| (c.provider_name(), c))
@@ -119,12 +134,27 @@ impl Engine {
             settings,
             running_jobs: AtomicUsize::new(0),
             jobs_done: Notify::new(),
+            budgets: crate::Budgets::new(settings_budget),
         })
     }
 
     /// The store the engine writes to.
     pub fn store(&self) -> &Arc<dyn Store> {
         &self.store
+    }
+
+    /// Sync tunables.
+    pub fn sync_settings(&self) -> &crate::sync::SyncSettings {
+        &self.settings.sync
+    }
+
+    /// The shared request budgets.
+    pub(crate) fn budgets(&self) -> &crate::Budgets {
+        &self.budgets
+    }
+
+    pub(crate) fn connector_for(&self, provider: &str) -> Result<&Arc<dyn Connector>, EngineError> {
+        self.connector(provider)
     }
 
     fn connector(&self, provider: &str) -> Result<&Arc<dyn Connector>, EngineError> {
@@ -370,6 +400,12 @@ impl Engine {
                 apply_discovery(&mut conn, found, now());
                 if conn.missing_settings.is_empty() {
                     self.check(&mut conn).await;
+                    if conn.health_status == HealthStatus::Healthy {
+                        // Configured: every readable model gets its first (full) sync now.
+                        for m in conn.models.iter_mut().filter(|m| m.is_read_enabled) {
+                            m.next_sync_at.get_or_insert_with(now);
+                        }
+                    }
                 } else {
                     conn.health_status = HealthStatus::MissingSettings;
                     conn.health_message = Some(missing_message(&conn));

@@ -15,9 +15,11 @@ pub mod credentials;
 pub mod health;
 pub mod oauth_state;
 pub mod retry;
+pub mod sync;
 pub mod vault;
 
 pub use budget::{BudgetLimits, Budgets, InvalidLimits, Permit};
 pub use connections::{Engine, EngineError, EngineSettings};
 pub use retry::RetryPolicy;
+pub use sync::{SyncSettings, spawn_workers};
 pub use vault::{KeySource, Vault, VaultError};

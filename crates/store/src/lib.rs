@@ -9,6 +9,8 @@ mod postgres;
 mod rows;
 mod shared;
 mod sqlite;
+mod sync_sql;
+mod syncs;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -21,6 +23,9 @@ pub use api_keys::{ApiKey, generate_api_key, hash_api_key};
 pub use error::StoreError;
 pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
+pub use syncs::{
+    DueModel, NewSync, PageOutcome, RecordIn, RecordOut, RecordQuery, SyncEnd, SyncJob, SyncStore,
+};
 
 /// Result of a store call.
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
@@ -47,7 +52,7 @@ pub struct ListConnections {
 
 /// Everything ledgerlink keeps.
 #[async_trait]
-pub trait Store: Send + Sync + 'static {
+pub trait Store: SyncStore + Send + Sync + 'static {
     /// Which database this is.
     fn backend(&self) -> Backend;
     /// Applies pending migrations.

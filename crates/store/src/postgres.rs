@@ -45,3 +45,5 @@ impl PgStore {
 }
 
 impl_shared_store!(PgStore, Postgres, Backend::Postgres);
+// Workers skip rows another worker is claiming instead of queueing behind its lock.
+crate::sync_sql::impl_sync_store!(PgStore, Postgres, " FOR UPDATE SKIP LOCKED");

@@ -346,7 +346,7 @@ macro_rules! impl_shared_store {
                 for m in &c.models {
                     sqlx::query(
                         "UPDATE models SET is_read_enabled = $1, is_read_supported = $2, \
-                         is_sync_supported = $3, modified_at = $4 \
+                         is_sync_supported = $3, modified_at = $4, next_sync_at = $7 \
                          WHERE connection_id = $5 AND id = $6",
                     )
                     .bind(m.is_read_enabled)
@@ -355,6 +355,7 @@ macro_rules! impl_shared_store {
                     .bind(m.modified_at)
                     .bind(&c.id)
                     .bind(&m.id)
+                    .bind(m.next_sync_at)
                     .execute(&mut *tx)
                     .await?;
                 }

@@ -134,6 +134,7 @@ pub(crate) fn engine_error(err: EngineError) -> ApiError {
     match err {
         EngineError::NotFound => ApiError::connection_not_found(),
         EngineError::Store(e) => e.into(),
+        EngineError::NotReady(msg) => ApiError::coded(crate::error::ErrorCode::Conflict, msg),
         EngineError::Invalid(msg) => {
             ApiError::Validation(vec![FieldError::new(&["body"], "value_error", msg)])
         }

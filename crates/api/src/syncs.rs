@@ -1,0 +1,387 @@
+//! Syncs and the change feed: request a sync, read sync history, cancel, and tail the records.
+
+use axum::Json;
+use axum::extract::{Path, RawQuery, State};
+use chrono::{DateTime, Utc};
+use ledgerlink_domain::{Sync, SyncStatus, now};
+use ledgerlink_store::RecordQuery;
+use serde::Serialize;
+use serde_json::Value;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::AppState;
+use crate::auth::Tenant;
+use crate::connections::{ConnectionId, engine_error};
+use crate::error::{ApiError, ErrorBody, ErrorCode, FieldError, ValidationErrorBody};
+
+/// One record of the change feed: the envelope and the unified fields.
+#[derive(Serialize, ToSchema)]
+pub struct RecordEnvelope {
+    /// Ours (`rec_…`), stable for the life of the record.
+    pub id: String,
+    /// The unified model (`invoices`).
+    pub model: String,
+    /// The connection it came through.
+    pub connection_id: String,
+    /// The ERP's id (Business Central: a GUID).
+    pub remote_id: String,
+    /// When the ERP last modified it; null when the ERP says never.
+    pub remote_modified_at: Option<DateTime<Utc>>,
+    /// When a completed full pass found it gone from the ERP; null while it exists.
+    pub remote_deleted_at: Option<DateTime<Utc>>,
+    /// When ledgerlink's copy last changed.
+    pub modified_at: DateTime<Utc>,
+    /// The unified fields of the model (see the model's schema, e.g. `Invoice`).
+    #[schema(value_type = Object)]
+    pub data: Value,
+    /// The ERP payload as received; only with `include_raw=true`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub raw: Option<Value>,
+}
+
+/// A page of the change feed.
+#[derive(Serialize, ToSchema)]
+pub struct RecordPage {
+    /// Records in change order.
+    pub data: Vec<RecordEnvelope>,
+    /// Pass as `cursor` to continue after this page (also when it was empty: poll again with it).
+    /// Null only when nothing has been read yet.
+    pub next_cursor: Option<String>,
+}
+
+/// Request a sync
+///
+/// Queues a one-off sync of every read-enabled model, sharing one `batch_id`. A model that already has
+/// a sync queued, running or waiting to retry returns that one instead of a duplicate. With
+/// `full_pass=true` every model is read in full, which also detects records deleted in the ERP.
+#[utoipa::path(
+    post,
+    path = "/v2/integrations/connections/{connection_id}/sync",
+    tag = "syncs",
+    security(("bearer" = [])),
+    params(
+        ("connection_id" = String, Path, description = "The connection id."),
+        ("full_pass" = Option<bool>, Query, description = "Read every model in full (default false: incremental after the first sync)."),
+    ),
+    responses(
+        (status = 200, description = "One sync per enabled model", body = Vec<Sync>),
+        (status = 401, description = "Missing or invalid API key", body = ErrorBody),
+        (status = 404, description = "No such connection in this organization", body = ErrorBody),
+        (status = 409, description = "The connection is not configured and healthy, or syncs are paused", body = ErrorBody),
+        (status = 422, description = "Invalid query", body = ValidationErrorBody),
+    )
+)]
+async fn request_sync(
+    tenant: Tenant,
+    State(state): State<AppState>,
+    ConnectionId(id): ConnectionId,
+    RawQuery(query): RawQuery,
+) -> Result<Json<Vec<Sync>>, ApiError> {
+    let mut full = false;
+    for (k, v) in url::form_urlencoded::parse(query.unwrap_or_default().as_bytes()) {
+        if k == "full_pass" {
+            full = parse_bool(&v).ok_or_else(|| {
+                ApiError::invalid(
+                    &["query", "full_pass"],
+                    "bool_parsing",
+                    "Input should be a valid boolean",
+                )
+            })?;
+        }
+    }
+    let syncs = state
+        .engine
+        .request_sync(&tenant.org_id, &id, full)
+        .await
+        .map_err(engine_error)?;
+    Ok(Json(syncs))
+}
+
+/// List a connection's syncs
+///
+/// Newest first; filter by `model` (name) and `status`.
+#[utoipa::path(
+    get,
+    path = "/v2/integrations/connections/{connection_id}/syncs",
+    tag = "syncs",
+    security(("bearer" = [])),
+    params(
+        ("connection_id" = String, Path, description = "The connection id."),
+        ("model" = Option<String>, Query, description = "Only syncs of this model (e.g. `invoices`)."),
+        ("status" = Option<SyncStatus>, Query, description = "Only syncs in this status."),
+        ("limit" = Option<u32>, Query, description = "Page size, 1 to 200 (default 50)."),
+    ),
+    responses(
+        (status = 200, description = "Syncs, newest first", body = Vec<Sync>),
+        (status = 401, description = "Missing or invalid API key", body = ErrorBody),
+        (status = 404, description = "No such connection in this organization", body = ErrorBody),
+        (status = 422, description = "Invalid query", body = ValidationErrorBody),
+    )
+)]
+async fn list_syncs(
+    tenant: Tenant,
+    State(state): State<AppState>,
+    ConnectionId(id): ConnectionId,
+    RawQuery(query): RawQuery,
+) -> Result<Json<Vec<Sync>>, ApiError> {
+    state
+        .store
+        .get_connection(&tenant.org_id, &id)
+        .await?
+        .ok_or_else(ApiError::connection_not_found)?;
+    let (mut model, mut status, mut limit) = (None, None, 50);
+    let mut errors = Vec::new();
+    for (k, v) in url::form_urlencoded::parse(query.unwrap_or_default().as_bytes()) {
+        match k.as_ref() {
+            "model" if ledgerlink_domain::records::MODELS.contains(&v.as_ref()) => {
+                model = Some(v.into_owned())
+            }
+            "model" => errors.push(FieldError::new(
+                &["query", "model"],
+                "enum",
+                "Input should be a model name",
+            )),
+            "status" => match serde_json::from_value::<SyncStatus>(Value::String(v.into_owned())) {
+                Ok(s) => status = Some(s),
+                Err(_) => errors.push(FieldError::new(
+                    &["query", "status"],
+                    "enum",
+                    "Input should be a sync status",
+                )),
+            },
+            "limit" => match v.parse::<u32>() {
+                Ok(n) if (1..=200).contains(&n) => limit = n,
+                _ => errors.push(FieldError::new(
+                    &["query", "limit"],
+                    "less_than_equal",
+                    "Input should be between 1 and 200",
+                )),
+            },
+            _ => {}
+        }
+    }
+    if !errors.is_empty() {
+        return Err(ApiError::Validation(errors));
+    }
+    let syncs = state
+        .store
+        .list_syncs(&tenant.org_id, &id, model.as_deref(), status, limit)
+        .await?;
+    Ok(Json(syncs))
+}
+
+/// The `{sync_id}` path segment, checked for shape before it reaches SQL.
+fn sync_id(raw: String) -> Result<String, ApiError> {
+    if ledgerlink_domain::is_id("sync", &raw) {
+        Ok(raw)
+    } else {
+        Err(ApiError::coded(ErrorCode::NotFound, "Sync not found"))
+    }
+}
+
+/// Get a sync
+#[utoipa::path(
+    get,
+    path = "/v2/integrations/syncs/{sync_id}",
+    tag = "syncs",
+    security(("bearer" = [])),
+    params(("sync_id" = String, Path, description = "The sync id.")),
+    responses(
+        (status = 200, description = "The sync", body = Sync),
+        (status = 401, description = "Missing or invalid API key", body = ErrorBody),
+        (status = 404, description = "No such sync in this organization", body = ErrorBody),
+    )
+)]
+async fn get_sync(
+    tenant: Tenant,
+    State(state): State<AppState>,
+    Path(raw): Path<String>,
+) -> Result<Json<Sync>, ApiError> {
+    let id = sync_id(raw)?;
+    let job = state
+        .store
+        .get_sync(&tenant.org_id, &id)
+        .await?
+        .ok_or_else(|| ApiError::coded(ErrorCode::NotFound, "Sync not found"))?;
+    Ok(Json(job.sync))
+}
+
+/// Cancel a sync
+///
+/// A sync that is not running is cancelled at once; a running one stops after the page it is
+/// writing (that page is kept). Finished syncs are returned unchanged.
+#[utoipa::path(
+    post,
+    path = "/v2/integrations/syncs/{sync_id}/cancel",
+    tag = "syncs",
+    security(("bearer" = [])),
+    params(("sync_id" = String, Path, description = "The sync id.")),
+    responses(
+        (status = 200, description = "The sync after the request", body = Sync),
+        (status = 401, description = "Missing or invalid API key", body = ErrorBody),
+        (status = 404, description = "No such sync in this organization", body = ErrorBody),
+    )
+)]
+async fn cancel_sync(
+    tenant: Tenant,
+    State(state): State<AppState>,
+    Path(raw): Path<String>,
+) -> Result<Json<Sync>, ApiError> {
+    let id = sync_id(raw)?;
+    let sync = state
+        .store
+        .cancel_sync(&tenant.org_id, &id, now())
+        .await?
+        .ok_or_else(|| ApiError::coded(ErrorCode::NotFound, "Sync not found"))?;
+    Ok(Json(sync))
+}
+
+/// Read the change feed
+///
+/// The connection's records of one model in change order. Start without `cursor`, then pass each
+/// answer's `next_cursor`: every current record comes once at its latest version, and every later
+/// change (including deletions, with `include_deleted=true`) comes after it. Unchanged records never
+/// reappear.
+#[utoipa::path(
+    get,
+    path = "/v2/integrations/connections/{connection_id}/records/{model}",
+    tag = "records",
+    security(("bearer" = [])),
+    params(
+        ("connection_id" = String, Path, description = "The connection id."),
+        ("model" = String, Path, description = "The unified model: customers, contacts, invoices, credit_memos, payments, customer_ledger_entries or dimensions."),
+        ("cursor" = Option<String>, Query, description = "`next_cursor` of the previous page."),
+        ("limit" = Option<u32>, Query, description = "Page size, 1 to 1000 (default 100)."),
+        ("modified_after" = Option<String>, Query, description = "Only records the ERP modified after this instant (RFC 3339)."),
+        ("include_deleted" = Option<bool>, Query, description = "Include records deleted in the ERP (default false)."),
+        ("include_raw" = Option<bool>, Query, description = "Include the ERP payload as `raw` (default false)."),
+    ),
+    responses(
+        (status = 200, description = "A page of the feed", body = RecordPage),
+        (status = 401, description = "Missing or invalid API key", body = ErrorBody),
+        (status = 404, description = "No such connection in this organization, or no such model", body = ErrorBody),
+        (status = 422, description = "Invalid query", body = ValidationErrorBody),
+    )
+)]
+async fn list_records(
+    tenant: Tenant,
+    State(state): State<AppState>,
+    Path((raw_id, model)): Path<(String, String)>,
+    RawQuery(query): RawQuery,
+) -> Result<Json<RecordPage>, ApiError> {
+    if !ledgerlink_domain::is_id("conn", &raw_id) {
+        return Err(ApiError::connection_not_found());
+    }
+    if !ledgerlink_domain::records::MODELS.contains(&model.as_str()) {
+        return Err(ApiError::coded(
+            ErrorCode::NotFound,
+            format!(
+                "Unknown model '{}'",
+                model.chars().take(60).collect::<String>()
+            ),
+        ));
+    }
+    state
+        .store
+        .get_connection(&tenant.org_id, &raw_id)
+        .await?
+        .ok_or_else(ApiError::connection_not_found)?;
+    let mut q = RecordQuery {
+        limit: 100,
+        ..RecordQuery::default()
+    };
+    let mut cursor_given = None;
+    let mut errors = Vec::new();
+    for (k, v) in url::form_urlencoded::parse(query.unwrap_or_default().as_bytes()) {
+        match k.as_ref() {
+            "cursor" => match v.parse::<i64>() {
+                Ok(n) if n >= 0 => {
+                    q.after_seq = n;
+                    cursor_given = Some(v.into_owned());
+                }
+                _ => errors.push(FieldError::new(
+                    &["query", "cursor"],
+                    "value_error",
+                    "Value error, not a cursor from this feed",
+                )),
+            },
+            "limit" => match v.parse::<u32>() {
+                Ok(n) if (1..=1000).contains(&n) => q.limit = n,
+                _ => errors.push(FieldError::new(
+                    &["query", "limit"],
+                    "less_than_equal",
+                    "Input should be between 1 and 1000",
+                )),
+            },
+            "modified_after" => match DateTime::parse_from_rfc3339(&v) {
+                Ok(t) => q.modified_after = Some(t.with_timezone(&Utc)),
+                Err(_) => errors.push(FieldError::new(
+                    &["query", "modified_after"],
+                    "datetime_parsing",
+                    "Input should be an RFC 3339 date-time",
+                )),
+            },
+            "include_deleted" => match parse_bool(&v) {
+                Some(b) => q.include_deleted = b,
+                None => errors.push(FieldError::new(
+                    &["query", "include_deleted"],
+                    "bool_parsing",
+                    "Input should be a valid boolean",
+                )),
+            },
+            "include_raw" => match parse_bool(&v) {
+                Some(b) => q.include_raw = b,
+                None => errors.push(FieldError::new(
+                    &["query", "include_raw"],
+                    "bool_parsing",
+                    "Input should be a valid boolean",
+                )),
+            },
+            _ => {}
+        }
+    }
+    if !errors.is_empty() {
+        return Err(ApiError::Validation(errors));
+    }
+    let rows = state
+        .store
+        .list_records(&tenant.org_id, &raw_id, &model, &q)
+        .await?;
+    let next_cursor = rows.last().map(|r| r.seq.to_string()).or(cursor_given);
+    let data = rows
+        .into_iter()
+        .map(|r| RecordEnvelope {
+            id: r.id,
+            model: model.clone(),
+            connection_id: raw_id.clone(),
+            remote_id: r.remote_id,
+            remote_modified_at: r.remote_modified_at,
+            remote_deleted_at: r.remote_deleted_at,
+            modified_at: r.modified_at,
+            data: r.data,
+            raw: r.raw,
+        })
+        .collect();
+    Ok(Json(RecordPage { data, next_cursor }))
+}
+
+fn parse_bool(v: &str) -> Option<bool> {
+    match v {
+        "true" | "1" => Some(true),
+        "false" | "0" => Some(false),
+        _ => None,
+    }
+}
+
+/// The sync and change-feed routes.
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(request_sync))
+        .routes(routes!(list_syncs))
+        .routes(routes!(get_sync))
+        .routes(routes!(cancel_sync))
+        .routes(routes!(list_records))
+}

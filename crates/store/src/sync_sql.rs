@@ -1,0 +1,596 @@
+//! [`crate::SyncStore`] for both backends. The SQL is shared; only claiming differs (Postgres skips
+//! rows other workers hold locked).
+
+use chrono::{DateTime, Utc};
+use ledgerlink_domain::{OrgId, Sync, SyncStatus};
+use serde_json::Value;
+use sqlx::types::Json;
+
+use crate::StoreError;
+use crate::syncs::SyncJob;
+
+pub(crate) const SYNC_COLUMNS: &str = "id, org_id, connection_id, model_id, model_name, status, \
+    attempt, batch_id, entity_id, error, is_initial_sync, is_one_off, pagination_state, \
+    timerange_start, timerange_end, run_after, locked_by, locked_until, cancel_requested, \
+    started_at, completed_at, created_at, modified_at";
+
+/// Statuses in which a model's sync counts as active (at most one per model).
+pub(crate) const ACTIVE: &str = "('queued', 'running', 'pending_retry')";
+
+/// Most rows in one multi-row statement (SQLite allows 32,766 bound values).
+pub(crate) const CHUNK: usize = 1_000;
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct RecordRow {
+    id: String,
+    remote_id: String,
+    seq: i64,
+    data: Json<Value>,
+    raw: Json<Value>,
+    is_deleted: bool,
+    remote_deleted_at: Option<DateTime<Utc>>,
+    remote_modified_at: Option<DateTime<Utc>>,
+    modified_at: DateTime<Utc>,
+}
+
+impl RecordRow {
+    pub(crate) fn into_out(self, include_raw: bool) -> crate::RecordOut {
+        crate::RecordOut {
+            id: self.id,
+            remote_id: self.remote_id,
+            seq: self.seq,
+            data: self.data.0,
+            raw: include_raw.then_some(self.raw.0),
+            is_deleted: self.is_deleted,
+            remote_deleted_at: self.remote_deleted_at,
+            remote_modified_at: self.remote_modified_at,
+            modified_at: self.modified_at,
+        }
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct SyncRow {
+    id: String,
+    org_id: String,
+    connection_id: String,
+    model_id: String,
+    model_name: String,
+    status: String,
+    attempt: i32,
+    batch_id: Option<String>,
+    entity_id: Option<String>,
+    error: Option<String>,
+    is_initial_sync: bool,
+    is_one_off: bool,
+    pagination_state: Json<Value>,
+    timerange_start: Option<DateTime<Utc>>,
+    timerange_end: Option<DateTime<Utc>>,
+    run_after: DateTime<Utc>,
+    locked_by: Option<String>,
+    locked_until: Option<DateTime<Utc>>,
+    cancel_requested: bool,
+    started_at: Option<DateTime<Utc>>,
+    completed_at: Option<DateTime<Utc>>,
+    created_at: DateTime<Utc>,
+    modified_at: DateTime<Utc>,
+}
+
+impl SyncRow {
+    pub(crate) fn into_job(self) -> Result<SyncJob, StoreError> {
+        let status = parse_status(&self.status)?;
+        Ok(SyncJob {
+            sync: Sync {
+                created_at: self.created_at,
+                modified_at: Some(self.modified_at),
+                id: self.id,
+                status,
+                attempt: self.attempt,
+                batch_id: self.batch_id.and_then(|b| b.parse().ok()),
+                completed_at: self.completed_at,
+                entity_id: self.entity_id,
+                error: self.error,
+                file_id: None,
+                is_initial_sync: self.is_initial_sync,
+                is_one_off: self.is_one_off,
+                model_id: self.model_id,
+                pagination_state: self.pagination_state.0,
+                started_at: self.started_at,
+                timerange_end: self.timerange_end,
+                timerange_start: self.timerange_start,
+                object: "integration_sync",
+            },
+            org_id: OrgId(self.org_id),
+            connection_id: self.connection_id,
+            model_name: self.model_name,
+            run_after: self.run_after,
+            locked_by: self.locked_by,
+            locked_until: self.locked_until,
+            cancel_requested: self.cancel_requested,
+        })
+    }
+}
+
+pub(crate) fn parse_status(s: &str) -> Result<SyncStatus, StoreError> {
+    serde_json::from_value(Value::String(s.to_owned()))
+        .map_err(|_| StoreError::Corrupt(format!("unknown sync status {s:?}")))
+}
+
+pub(crate) fn status_str(s: SyncStatus) -> String {
+    match serde_json::to_value(s) {
+        Ok(Value::String(v)) => v,
+        _ => unreachable!("SyncStatus serializes as a string"),
+    }
+}
+
+/// Implements [`crate::SyncStore`]; `$claim_lock` is appended to the claim's inner SELECT.
+macro_rules! impl_sync_store {
+    ($store:ty, $db:ty, $claim_lock:literal) => {
+        #[async_trait::async_trait]
+        impl $crate::SyncStore for $store {
+            async fn enqueue_syncs(
+                &self,
+                org: &ledgerlink_domain::OrgId,
+                connection_id: &str,
+                wants: &[$crate::NewSync],
+                now: chrono::DateTime<chrono::Utc>,
+            ) -> $crate::Result<Vec<ledgerlink_domain::Sync>> {
+                use $crate::sync_sql::{ACTIVE, SYNC_COLUMNS, SyncRow, status_str};
+                self.count(1 + 2 * wants.len() as u64);
+                let mut tx = self.pool.begin().await?;
+                let mut out = Vec::with_capacity(wants.len());
+                for w in wants {
+                    let sql = format!(
+                        "SELECT {SYNC_COLUMNS} FROM syncs WHERE model_id = $1 AND org_id = $2 \
+                         AND status IN {ACTIVE} ORDER BY id DESC LIMIT 1"
+                    );
+                    let existing: Option<SyncRow> = sqlx::query_as(&sql)
+                        .bind(&w.model_id)
+                        .bind(org.as_str())
+                        .fetch_optional(&mut *tx)
+                        .await?;
+                    if let Some(row) = existing {
+                        out.push(row.into_job()?.sync);
+                        continue;
+                    }
+                    let id = ledgerlink_domain::new_id("sync");
+                    let sql = format!(
+                        "INSERT INTO syncs ({SYNC_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, 0, $7, \
+                         $8, NULL, $9, $10, $11, $12, $13, $14, NULL, NULL, false, NULL, NULL, \
+                         $14, $14) RETURNING {SYNC_COLUMNS}"
+                    );
+                    let row: SyncRow = sqlx::query_as(&sql)
+                        .bind(&id)
+                        .bind(org.as_str())
+                        .bind(connection_id)
+                        .bind(&w.model_id)
+                        .bind(&w.model_name)
+                        .bind(status_str(w.status))
+                        .bind(w.batch_id.map(|b| b.to_string()))
+                        .bind(&w.entity_id)
+                        .bind(w.is_initial_sync)
+                        .bind(w.is_one_off)
+                        .bind(sqlx::types::Json(serde_json::json!({})))
+                        .bind(w.timerange_start)
+                        .bind(w.timerange_end)
+                        .bind(now)
+                        .fetch_one(&mut *tx)
+                        .await?;
+                    out.push(row.into_job()?.sync);
+                }
+                tx.commit().await?;
+                Ok(out)
+            }
+
+            async fn get_sync(
+                &self,
+                org: &ledgerlink_domain::OrgId,
+                id: &str,
+            ) -> $crate::Result<Option<$crate::SyncJob>> {
+                use $crate::sync_sql::{SYNC_COLUMNS, SyncRow};
+                self.count(1);
+                let sql = format!("SELECT {SYNC_COLUMNS} FROM syncs WHERE org_id = $1 AND id = $2");
+                let row: Option<SyncRow> = sqlx::query_as(&sql)
+                    .bind(org.as_str())
+                    .bind(id)
+                    .fetch_optional(&self.pool)
+                    .await?;
+                row.map(SyncRow::into_job).transpose()
+            }
+
+            async fn list_syncs(
+                &self,
+                org: &ledgerlink_domain::OrgId,
+                connection_id: &str,
+                model: Option<&str>,
+                status: Option<ledgerlink_domain::SyncStatus>,
+                limit: u32,
+            ) -> $crate::Result<Vec<ledgerlink_domain::Sync>> {
+                use $crate::sync_sql::{SYNC_COLUMNS, SyncRow, status_str};
+                self.count(1);
+                let sql = format!(
+                    "SELECT {SYNC_COLUMNS} FROM syncs WHERE org_id = $1 AND connection_id = $2 \
+                     AND (CAST($3 AS TEXT) IS NULL OR model_name = $3) \
+                     AND (CAST($4 AS TEXT) IS NULL OR status = $4) ORDER BY id DESC LIMIT $5"
+                );
+                let rows: Vec<SyncRow> = sqlx::query_as(&sql)
+                    .bind(org.as_str())
+                    .bind(connection_id)
+                    .bind(model)
+                    .bind(status.map(status_str))
+                    .bind(i64::from(limit))
+                    .fetch_all(&self.pool)
+                    .await?;
+                rows.into_iter().map(|r| Ok(r.into_job()?.sync)).collect()
+            }
+
+            async fn claim_sync(
+                &self,
+                worker: &str,
+                now: chrono::DateTime<chrono::Utc>,
+                lease_until: chrono::DateTime<chrono::Utc>,
+            ) -> $crate::Result<Option<$crate::SyncJob>> {
+                use $crate::sync_sql::{SYNC_COLUMNS, SyncRow};
+                self.count(1);
+                // The outer WHERE repeats the condition: a row another worker claimed meanwhile no
+                // longer matches when this UPDATE gets to it.
+                let claimable = "((status IN ('queued', 'pending_retry') AND run_after <= $3) \
+                                 OR (status = 'running' AND locked_until < $3))";
+                let sql = format!(
+                    "UPDATE syncs SET status = 'running', locked_by = $1, locked_until = $2, \
+                     attempt = attempt + 1, started_at = $3, modified_at = $3, error = NULL \
+                     WHERE id = (SELECT id FROM syncs WHERE {claimable} \
+                     ORDER BY run_after, id LIMIT 1{}) AND {claimable} \
+                     RETURNING {SYNC_COLUMNS}",
+                    $claim_lock
+                );
+                let row: Option<SyncRow> = sqlx::query_as(&sql)
+                    .bind(worker)
+                    .bind(lease_until)
+                    .bind(now)
+                    .fetch_optional(&self.pool)
+                    .await?;
+                row.map(SyncRow::into_job).transpose()
+            }
+
+            async fn save_sync_page(
+                &self,
+                job: &$crate::SyncJob,
+                worker: &str,
+                records: &[$crate::RecordIn],
+                pagination_state: &serde_json::Value,
+                now: chrono::DateTime<chrono::Utc>,
+                lease_until: chrono::DateTime<chrono::Utc>,
+            ) -> $crate::Result<$crate::PageOutcome> {
+                use $crate::sync_sql::CHUNK;
+                self.count(4 + 3 * (records.len() / CHUNK + 1) as u64);
+                let mut tx = self.pool.begin().await?;
+                let cancel: Option<bool> = sqlx::query_scalar(
+                    "UPDATE syncs SET pagination_state = $1, locked_until = $2, modified_at = $3 \
+                     WHERE id = $4 AND locked_by = $5 AND status = 'running' \
+                     RETURNING cancel_requested",
+                )
+                .bind(sqlx::types::Json(pagination_state))
+                .bind(lease_until)
+                .bind(now)
+                .bind(&job.sync.id)
+                .bind(worker)
+                .fetch_optional(&mut *tx)
+                .await?;
+                let Some(cancel_requested) = cancel else {
+                    return Err($crate::StoreError::Conflict(
+                        "this worker no longer holds the sync's lease".into(),
+                    ));
+                };
+                // The last occurrence of an id in a page wins.
+                let mut latest: std::collections::HashMap<&str, &$crate::RecordIn> =
+                    std::collections::HashMap::with_capacity(records.len());
+                for r in records {
+                    latest.insert(r.remote_id.as_str(), r);
+                }
+                let mut stored: std::collections::HashMap<String, (String, bool)> =
+                    std::collections::HashMap::with_capacity(latest.len());
+                let ids: Vec<&str> = latest.keys().copied().collect();
+                for chunk in ids.chunks(CHUNK) {
+                    let mut q = sqlx::QueryBuilder::<$db>::new(
+                        "SELECT remote_id, hash, is_deleted FROM records WHERE connection_id = ",
+                    );
+                    q.push_bind(&job.connection_id)
+                        .push(" AND model = ")
+                        .push_bind(&job.model_name)
+                        .push(" AND remote_id IN (");
+                    let mut list = q.separated(", ");
+                    for id in chunk {
+                        list.push_bind(*id);
+                    }
+                    q.push(")");
+                    let rows: Vec<(String, String, bool)> =
+                        q.build_query_as().fetch_all(&mut *tx).await?;
+                    for (id, hash, deleted) in rows {
+                        stored.insert(id, (hash, deleted));
+                    }
+                }
+                let mut changed: Vec<&$crate::RecordIn> = latest
+                    .values()
+                    .copied()
+                    .filter(|r| match stored.get(&r.remote_id) {
+                        Some((hash, deleted)) => *deleted || hash != &r.hash,
+                        None => true,
+                    })
+                    .collect();
+                // Feed order follows the page's order.
+                let order: std::collections::HashMap<&str, usize> = records
+                    .iter()
+                    .enumerate()
+                    .map(|(i, r)| (r.remote_id.as_str(), i))
+                    .collect();
+                changed.sort_by_key(|r| order[r.remote_id.as_str()]);
+                let changed_ids: std::collections::HashSet<&str> =
+                    changed.iter().map(|c| c.remote_id.as_str()).collect();
+                let unchanged: Vec<&str> = latest
+                    .keys()
+                    .copied()
+                    .filter(|id| !changed_ids.contains(id))
+                    .collect();
+                if !changed.is_empty() {
+                    let end: i64 = sqlx::query_scalar(
+                        "UPDATE connections SET record_seq = record_seq + $1 WHERE id = $2 \
+                         RETURNING record_seq",
+                    )
+                    .bind(changed.len() as i64)
+                    .bind(&job.connection_id)
+                    .fetch_one(&mut *tx)
+                    .await?;
+                    let first = end - changed.len() as i64 + 1;
+                    for (n, chunk) in changed.chunks(CHUNK).enumerate() {
+                        let mut q = sqlx::QueryBuilder::<$db>::new(
+                            "INSERT INTO records (id, connection_id, model, remote_id, seq, data, \
+                             raw, hash, is_deleted, remote_modified_at, seen_sync_id, modified_at) ",
+                        );
+                        q.push_values(chunk.iter().enumerate(), |mut row, (i, r)| {
+                            row.push_bind(ledgerlink_domain::new_id("rec"))
+                                .push_bind(&job.connection_id)
+                                .push_bind(&job.model_name)
+                                .push_bind(&r.remote_id)
+                                .push_bind(first + (n * CHUNK + i) as i64)
+                                .push_bind(sqlx::types::Json(&r.data))
+                                .push_bind(sqlx::types::Json(&r.raw))
+                                .push_bind(&r.hash)
+                                .push_bind(false)
+                                .push_bind(r.remote_modified_at)
+                                .push_bind(&job.sync.id)
+                                .push_bind(now);
+                        });
+                        q.push(
+                            " ON CONFLICT (connection_id, model, remote_id) DO UPDATE SET \
+                             seq = excluded.seq, data = excluded.data, raw = excluded.raw, \
+                             hash = excluded.hash, is_deleted = false, remote_deleted_at = NULL, \
+                             remote_modified_at = excluded.remote_modified_at, \
+                             seen_sync_id = excluded.seen_sync_id, modified_at = excluded.modified_at",
+                        );
+                        q.build().execute(&mut *tx).await?;
+                    }
+                }
+                for chunk in unchanged.chunks(CHUNK) {
+                    let mut q = sqlx::QueryBuilder::<$db>::new("UPDATE records SET seen_sync_id = ");
+                    q.push_bind(&job.sync.id)
+                        .push(" WHERE connection_id = ")
+                        .push_bind(&job.connection_id)
+                        .push(" AND model = ")
+                        .push_bind(&job.model_name)
+                        .push(" AND remote_id IN (");
+                    let mut list = q.separated(", ");
+                    for id in chunk {
+                        list.push_bind(*id);
+                    }
+                    q.push(")");
+                    q.build().execute(&mut *tx).await?;
+                }
+                tx.commit().await?;
+                Ok($crate::PageOutcome {
+                    written: changed.len() as u64,
+                    unchanged: unchanged.len() as u64,
+                    cancel_requested,
+                })
+            }
+
+            async fn finish_sync(
+                &self,
+                job: &$crate::SyncJob,
+                worker: &str,
+                end: &$crate::SyncEnd,
+                now: chrono::DateTime<chrono::Utc>,
+            ) -> $crate::Result<bool> {
+                self.count(3);
+                let mut tx = self.pool.begin().await?;
+                let (status, error, run_after, completed) = match end {
+                    $crate::SyncEnd::Complete { .. } => ("complete", None, None, Some(now)),
+                    $crate::SyncEnd::Retry { error, run_after } => {
+                        ("pending_retry", Some(error.clone()), Some(*run_after), None)
+                    }
+                    $crate::SyncEnd::Failed { error } => ("failed", Some(error.clone()), None, Some(now)),
+                    $crate::SyncEnd::Cancelled => ("cancelled", None, None, Some(now)),
+                };
+                let done = sqlx::query(
+                    "UPDATE syncs SET status = $1, error = $2, run_after = COALESCE($3, run_after), \
+                     completed_at = $4, locked_by = NULL, locked_until = NULL, modified_at = $5 \
+                     WHERE id = $6 AND locked_by = $7 AND status = 'running'",
+                )
+                .bind(status)
+                .bind(error)
+                .bind(run_after)
+                .bind(completed)
+                .bind(now)
+                .bind(&job.sync.id)
+                .bind(worker)
+                .execute(&mut *tx)
+                .await?;
+                if done.rows_affected() == 0 {
+                    return Ok(false);
+                }
+                if let $crate::SyncEnd::Complete { reconcile: true } = end {
+                    let gone: Vec<String> = sqlx::query_scalar(
+                        "SELECT remote_id FROM records WHERE connection_id = $1 AND model = $2 \
+                         AND NOT is_deleted AND (seen_sync_id IS NULL OR seen_sync_id <> $3) \
+                         ORDER BY remote_id",
+                    )
+                    .bind(&job.connection_id)
+                    .bind(&job.model_name)
+                    .bind(&job.sync.id)
+                    .fetch_all(&mut *tx)
+                    .await?;
+                    if !gone.is_empty() {
+                        let end: i64 = sqlx::query_scalar(
+                            "UPDATE connections SET record_seq = record_seq + $1 WHERE id = $2 \
+                             RETURNING record_seq",
+                        )
+                        .bind(gone.len() as i64)
+                        .bind(&job.connection_id)
+                        .fetch_one(&mut *tx)
+                        .await?;
+                        let first = end - gone.len() as i64 + 1;
+                        for (i, id) in gone.iter().enumerate() {
+                            sqlx::query(
+                                "UPDATE records SET is_deleted = true, remote_deleted_at = $2, \
+                                 seq = $1, modified_at = $2 \
+                                 WHERE connection_id = $3 AND model = $4 AND remote_id = $5",
+                            )
+                            .bind(first + i as i64)
+                            .bind(now)
+                            .bind(&job.connection_id)
+                            .bind(&job.model_name)
+                            .bind(id)
+                            .execute(&mut *tx)
+                            .await?;
+                        }
+                    }
+                }
+                tx.commit().await?;
+                Ok(true)
+            }
+
+            async fn cancel_sync(
+                &self,
+                org: &ledgerlink_domain::OrgId,
+                id: &str,
+                now: chrono::DateTime<chrono::Utc>,
+            ) -> $crate::Result<Option<ledgerlink_domain::Sync>> {
+                self.count(2);
+                sqlx::query(
+                    "UPDATE syncs SET status = 'cancelled', completed_at = $1, modified_at = $1 \
+                     WHERE org_id = $2 AND id = $3 AND status IN ('scheduled', 'queued', 'pending_retry')",
+                )
+                .bind(now)
+                .bind(org.as_str())
+                .bind(id)
+                .execute(&self.pool)
+                .await?;
+                sqlx::query(
+                    "UPDATE syncs SET cancel_requested = true, modified_at = $1 \
+                     WHERE org_id = $2 AND id = $3 AND status = 'running'",
+                )
+                .bind(now)
+                .bind(org.as_str())
+                .bind(id)
+                .execute(&self.pool)
+                .await?;
+                Ok($crate::SyncStore::get_sync(self, org, id).await?.map(|j| j.sync))
+            }
+
+            async fn synced_until(
+                &self,
+                model_id: &str,
+            ) -> $crate::Result<Option<chrono::DateTime<chrono::Utc>>> {
+                self.count(1);
+                let row: Option<(Option<chrono::DateTime<chrono::Utc>>,)> = sqlx::query_as(
+                    "SELECT timerange_end FROM syncs WHERE model_id = $1 AND status = 'complete' \
+                     ORDER BY id DESC LIMIT 1",
+                )
+                .bind(model_id)
+                .fetch_optional(&self.pool)
+                .await?;
+                Ok(row.and_then(|(t,)| t))
+            }
+
+            async fn list_records(
+                &self,
+                org: &ledgerlink_domain::OrgId,
+                connection_id: &str,
+                model: &str,
+                q: &$crate::RecordQuery,
+            ) -> $crate::Result<Vec<$crate::RecordOut>> {
+                self.count(1);
+                let rows: Vec<$crate::sync_sql::RecordRow> = sqlx::query_as(
+                    "SELECT r.id, r.remote_id, r.seq, r.data, r.raw, r.is_deleted, r.remote_deleted_at, \
+                     r.remote_modified_at, r.modified_at \
+                     FROM records r JOIN connections c ON c.id = r.connection_id \
+                     WHERE c.org_id = $1 AND r.connection_id = $2 AND r.model = $3 AND r.seq > $4 \
+                     AND ($5 OR NOT r.is_deleted) \
+                     AND ($6 IS NULL OR r.remote_modified_at > $6) \
+                     ORDER BY r.seq LIMIT $7",
+                )
+                .bind(org.as_str())
+                .bind(connection_id)
+                .bind(model)
+                .bind(q.after_seq)
+                .bind(q.include_deleted)
+                .bind(q.modified_after)
+                .bind(i64::from(q.limit))
+                .fetch_all(&self.pool)
+                .await?;
+                Ok(rows.into_iter().map(|r| r.into_out(q.include_raw)).collect())
+            }
+
+            async fn due_models(
+                &self,
+                now: chrono::DateTime<chrono::Utc>,
+                limit: u32,
+            ) -> $crate::Result<Vec<$crate::DueModel>> {
+                self.count(1);
+                let rows: Vec<(String, String, String, String, Option<String>, i64)> =
+                    sqlx::query_as(
+                        "SELECT c.org_id, c.id, m.id, m.name, c.company, m.sync_frequency_secs \
+                         FROM models m JOIN connections c ON c.id = m.connection_id \
+                         WHERE m.next_sync_at IS NOT NULL AND m.next_sync_at <= $1 \
+                         AND m.is_read_enabled AND c.health_status = 'healthy' \
+                         AND NOT c.is_sync_disabled AND NOT c.is_authentication_pending \
+                         AND NOT c.is_running_setup AND c.company IS NOT NULL \
+                         ORDER BY m.next_sync_at LIMIT $2",
+                    )
+                    .bind(now)
+                    .bind(i64::from(limit))
+                    .fetch_all(&self.pool)
+                    .await?;
+                Ok(rows
+                    .into_iter()
+                    .map(|(org, connection_id, model_id, model_name, company, frequency_secs)| {
+                        $crate::DueModel {
+                            org_id: ledgerlink_domain::OrgId(org),
+                            connection_id,
+                            model_id,
+                            model_name,
+                            company,
+                            frequency_secs,
+                        }
+                    })
+                    .collect())
+            }
+
+            async fn set_next_sync_at(
+                &self,
+                model_id: &str,
+                at: Option<chrono::DateTime<chrono::Utc>>,
+            ) -> $crate::Result<()> {
+                self.count(1);
+                sqlx::query("UPDATE models SET next_sync_at = $1 WHERE id = $2")
+                    .bind(at)
+                    .bind(model_id)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(())
+            }
+        }
+    };
+}
+
+pub(crate) use impl_sync_store;

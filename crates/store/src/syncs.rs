@@ -1,0 +1,225 @@
+//! Syncs (the job queue) and records (the change feed): types and the [`SyncStore`] trait.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use ledgerlink_domain::{OrgId, Sync, SyncStatus};
+use serde_json::Value;
+
+use crate::Result;
+
+/// A sync as the engine sees it: the API's [`Sync`] plus what runs it.
+#[derive(Debug, Clone)]
+pub struct SyncJob {
+    /// What the API shows.
+    pub sync: Sync,
+    /// Owner.
+    pub org_id: OrgId,
+    /// The connection synced.
+    pub connection_id: String,
+    /// The model's name (`invoices`).
+    pub model_name: String,
+    /// Not claimable before this.
+    pub run_after: DateTime<Utc>,
+    /// The worker holding the lease.
+    pub locked_by: Option<String>,
+    /// Until when the lease holds.
+    pub locked_until: Option<DateTime<Utc>>,
+    /// A cancel was asked while it ran.
+    pub cancel_requested: bool,
+}
+
+/// A sync to create.
+#[derive(Debug, Clone)]
+pub struct NewSync {
+    /// The model's id.
+    pub model_id: String,
+    /// The model's name.
+    pub model_name: String,
+    /// `queued` (due now) or `scheduled`.
+    pub status: SyncStatus,
+    /// Groups the syncs of one request.
+    pub batch_id: Option<uuid::Uuid>,
+    /// The ERP entity (BC company id).
+    pub entity_id: Option<String>,
+    /// A full pass.
+    pub is_initial_sync: bool,
+    /// Requested, not scheduled.
+    pub is_one_off: bool,
+    /// Incremental window start (None: full pass).
+    pub timerange_start: Option<DateTime<Utc>>,
+    /// Window end.
+    pub timerange_end: Option<DateTime<Utc>>,
+}
+
+/// One mapped record to write.
+#[derive(Debug, Clone)]
+pub struct RecordIn {
+    /// The ERP's id.
+    pub remote_id: String,
+    /// The unified record.
+    pub data: Value,
+    /// The ERP's payload.
+    pub raw: Value,
+    /// SHA-256 of `data`, hex.
+    pub hash: String,
+    /// The ERP's modification stamp.
+    pub remote_modified_at: Option<DateTime<Utc>>,
+}
+
+/// One record of the change feed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RecordOut {
+    /// Ours (`rec_…`).
+    pub id: String,
+    /// The ERP's id.
+    pub remote_id: String,
+    /// Position in the connection's change feed.
+    pub seq: i64,
+    /// The unified record (latest version).
+    pub data: Value,
+    /// The ERP's payload, when asked for.
+    pub raw: Option<Value>,
+    /// Deleted at the ERP.
+    pub is_deleted: bool,
+    /// When a completed full pass found it gone.
+    pub remote_deleted_at: Option<DateTime<Utc>>,
+    /// The ERP's modification stamp.
+    pub remote_modified_at: Option<DateTime<Utc>>,
+    /// When ledgerlink last changed it.
+    pub modified_at: DateTime<Utc>,
+}
+
+/// What writing a page did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PageOutcome {
+    /// Records new or changed (each got a new position in the feed).
+    pub written: u64,
+    /// Records identical to what was stored (not rewritten).
+    pub unchanged: u64,
+    /// A cancel was requested: stop.
+    pub cancel_requested: bool,
+}
+
+/// How a sync ended.
+#[derive(Debug, Clone)]
+pub enum SyncEnd {
+    /// Every page written. `reconcile`: a full pass, so records it did not see are deleted.
+    Complete {
+        /// Mark unseen records deleted.
+        reconcile: bool,
+    },
+    /// Failed; try again at `run_after`.
+    Retry {
+        /// What went wrong.
+        error: String,
+        /// When to try again.
+        run_after: DateTime<Utc>,
+    },
+    /// Failed for good.
+    Failed {
+        /// What went wrong.
+        error: String,
+    },
+    /// Stopped on request.
+    Cancelled,
+}
+
+/// Filter of a change-feed read.
+#[derive(Debug, Clone, Default)]
+pub struct RecordQuery {
+    /// Only records after this feed position.
+    pub after_seq: i64,
+    /// Page size.
+    pub limit: u32,
+    /// Only records the ERP modified after this.
+    pub modified_after: Option<DateTime<Utc>>,
+    /// Include deletions.
+    pub include_deleted: bool,
+    /// Include the ERP payload.
+    pub include_raw: bool,
+}
+
+/// The sync queue and the change feed.
+#[async_trait]
+pub trait SyncStore: Send + std::marker::Sync {
+    /// Creates one sync per entry, except where the model already has one queued, running or waiting
+    /// to retry: that one is returned instead. Atomic.
+    async fn enqueue_syncs(
+        &self,
+        org: &OrgId,
+        connection_id: &str,
+        wants: &[NewSync],
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Sync>>;
+    /// One sync of the organization.
+    async fn get_sync(&self, org: &OrgId, id: &str) -> Result<Option<SyncJob>>;
+    /// A connection's syncs, newest first.
+    async fn list_syncs(
+        &self,
+        org: &OrgId,
+        connection_id: &str,
+        model: Option<&str>,
+        status: Option<SyncStatus>,
+        limit: u32,
+    ) -> Result<Vec<Sync>>;
+    /// Claims the next runnable sync (queued or due for retry, or running with an expired lease) for
+    /// `worker` until `lease_until`; increments `attempt`.
+    async fn claim_sync(
+        &self,
+        worker: &str,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+    ) -> Result<Option<SyncJob>>;
+    /// Writes a page of records and the resume state in one transaction, extending the lease.
+    /// [`crate::StoreError::Conflict`] when `worker` no longer holds the lease.
+    async fn save_sync_page(
+        &self,
+        job: &SyncJob,
+        worker: &str,
+        records: &[RecordIn],
+        pagination_state: &Value,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+    ) -> Result<PageOutcome>;
+    /// Ends a sync (if `worker` still holds it); a complete full pass also reconciles deletions.
+    async fn finish_sync(
+        &self,
+        job: &SyncJob,
+        worker: &str,
+        end: &SyncEnd,
+        now: DateTime<Utc>,
+    ) -> Result<bool>;
+    /// Cancels a sync: at once when it is not running, at its next page when it is.
+    async fn cancel_sync(&self, org: &OrgId, id: &str, now: DateTime<Utc>) -> Result<Option<Sync>>;
+    /// The end of the window of the model's last complete sync (where the next incremental one starts).
+    async fn synced_until(&self, model_id: &str) -> Result<Option<DateTime<Utc>>>;
+    /// Reads a connection's change feed for one model, in feed order.
+    async fn list_records(
+        &self,
+        org: &OrgId,
+        connection_id: &str,
+        model: &str,
+        q: &RecordQuery,
+    ) -> Result<Vec<RecordOut>>;
+    /// Read-enabled models of healthy, configured, unpaused connections whose `next_sync_at` has come.
+    async fn due_models(&self, now: DateTime<Utc>, limit: u32) -> Result<Vec<DueModel>>;
+    /// Sets when a model is next synced.
+    async fn set_next_sync_at(&self, model_id: &str, at: Option<DateTime<Utc>>) -> Result<()>;
+}
+
+/// A model whose scheduled sync is due.
+#[derive(Debug, Clone)]
+pub struct DueModel {
+    /// Owner.
+    pub org_id: OrgId,
+    /// The connection.
+    pub connection_id: String,
+    /// The model's id.
+    pub model_id: String,
+    /// The model's name.
+    pub model_name: String,
+    /// The connection's company (the sync's `entity_id`).
+    pub company: Option<String>,
+    /// Seconds between scheduled syncs.
+    pub frequency_secs: i64,
+}

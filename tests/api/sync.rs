@@ -1,0 +1,505 @@
+//! Syncing from bc-sim and the change feed: full then incremental, faults, deletions.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use ledgerlink_connectors::business_central::mapping::{MappingContext, map_fetched};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::harness::TestApp;
+
+const MODELS: [&str; 7] = [
+    "customers",
+    "contacts",
+    "invoices",
+    "credit_memos",
+    "payments",
+    "customer_ledger_entries",
+    "dimensions",
+];
+
+/// Entity set and `$expand` the connector uses per model (for reading bc-sim directly).
+fn source(model: &str) -> (&'static str, Option<&'static str>) {
+    match model {
+        "customers" => ("customers", Some("customerFinancialDetail")),
+        "contacts" => ("customerContacts", None),
+        "invoices" => ("salesInvoices", Some("salesInvoiceLines")),
+        "credit_memos" => ("salesCreditMemos", Some("salesCreditMemoLines")),
+        "payments" => ("customerPaymentJournals", Some("customerPayments")),
+        "dimensions" => ("dimensions", Some("dimensionValues")),
+        _ => ("customerLedgerEntries", None),
+    }
+}
+
+async fn connected(tweak: impl FnOnce(&mut bc_sim::SimConfig)) -> (TestApp, String) {
+    let app = TestApp::with_sim(tweak).await;
+    let created = app.create_connection("Acme").await;
+    app.authorize(&created).await;
+    let id = created["id"].as_str().unwrap().to_owned();
+    let c = app.settled(&id).await;
+    assert_eq!(c["health"]["status_code"], "healthy", "{}", c["health"]);
+    (app, id)
+}
+
+/// Runs queued syncs until every sync of the connection has ended (retries included).
+async fn settle(app: &TestApp, id: &str) -> Vec<Value> {
+    for _ in 0..2_000 {
+        app.running.engine.drain_syncs("test-worker").await.unwrap();
+        let syncs = app
+            .get(&format!(
+                "/v2/integrations/connections/{id}/syncs?limit=200"
+            ))
+            .await
+            .json;
+        let open = syncs.as_array().unwrap().iter().any(|s| {
+            !matches!(
+                s["status"].as_str(),
+                Some("complete" | "failed" | "cancelled")
+            )
+        });
+        if !open {
+            return syncs.as_array().unwrap().clone();
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("syncs did not settle");
+}
+
+/// Reads a model's whole feed from `cursor`; returns the records and the last cursor.
+async fn feed(
+    app: &TestApp,
+    id: &str,
+    model: &str,
+    cursor: Option<&str>,
+    deleted: bool,
+) -> (Vec<Value>, Option<String>) {
+    let mut out = Vec::new();
+    let mut cursor = cursor.map(str::to_owned);
+    loop {
+        let mut path = format!(
+            "/v2/integrations/connections/{id}/records/{model}?limit=4&include_deleted={deleted}"
+        );
+        if let Some(c) = &cursor {
+            path.push_str(&format!("&cursor={c}"));
+        }
+        let r = app.get(&path).await;
+        assert_eq!(r.status, StatusCode::OK, "{r:?}");
+        let page = r.json["data"].as_array().unwrap().clone();
+        let next = r.json["next_cursor"].as_str().map(str::to_owned);
+        if page.is_empty() {
+            return (out, next.or(cursor));
+        }
+        out.extend(page);
+        cursor = next;
+    }
+}
+
+/// Every record of a model as bc-sim serves it now, mapped the way a sync maps it, by remote id.
+async fn truth(app: &TestApp, model: &str) -> BTreeMap<String, Value> {
+    let sim = app.sim();
+    let company = sim.company_ids()[0];
+    let (set, expand) = source(model);
+    let base = if model == "customer_ledger_entries" {
+        format!(
+            "{}/v2.0/{}/{}/api/ledgerlink/ar/v1.0",
+            sim.base_url(),
+            sim.tenant_id(),
+            sim.environment()
+        )
+    } else {
+        sim.api_base()
+    };
+    let mut url = format!("{base}/companies({company})/{set}");
+    if let Some(e) = expand {
+        url.push_str(&format!("?$expand={e}"));
+    }
+    let token = token(app).await;
+    let client = reqwest::Client::new();
+    let mut out = BTreeMap::new();
+    let mut next = Some(url);
+    while let Some(u) = next {
+        let body: Value = client
+            .get(&u)
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        for raw in body["value"].as_array().unwrap() {
+            for m in map_fetched(model, raw, &MappingContext::default()).unwrap() {
+                out.insert(m.remote_id, m.data);
+            }
+        }
+        next = body["@odata.nextLink"].as_str().map(str::to_owned);
+    }
+    out
+}
+
+async fn token(app: &TestApp) -> String {
+    let sim = app.sim();
+    let r: Value = reqwest::Client::new()
+        .post(sim.token_url())
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", &sim.client_id()),
+            ("client_secret", &sim.client_secret()),
+            ("scope", "https://api.businesscentral.dynamics.com/.default"),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    r["access_token"].as_str().expect("a token").to_owned()
+}
+
+fn by_remote_id(records: &[Value]) -> BTreeMap<String, Value> {
+    let mut out = BTreeMap::new();
+    for r in records {
+        let prev = out.insert(
+            r["remote_id"].as_str().unwrap().to_owned(),
+            r["data"].clone(),
+        );
+        assert!(
+            prev.is_none(),
+            "{} appears twice in one pass over the feed",
+            r["remote_id"]
+        );
+    }
+    out
+}
+
+async fn admin(app: &TestApp, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
+    let mut req =
+        reqwest::Client::new().request(method, format!("{}/_sim{path}", app.sim().base_url()));
+    if let Some(b) = body {
+        req = req.json(&b);
+    }
+    let r = req.send().await.unwrap();
+    assert!(r.status().is_success(), "{path}: {}", r.status());
+    r.json().await.unwrap_or(Value::Null)
+}
+
+#[tokio::test]
+async fn a_full_then_incremental_sync_makes_the_feed_equal_to_the_erp() {
+    let (app, id) = connected(|_| {}).await;
+    let r = app
+        .post(&format!("/v2/integrations/connections/{id}/sync"), "")
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{r:?}");
+    let syncs = r.json.as_array().unwrap().clone();
+    assert_eq!(syncs.len(), 7, "one per enabled model");
+    let batch = &syncs[0]["batch_id"];
+    assert!(batch.is_string());
+    for s in &syncs {
+        assert_eq!(&s["batch_id"], batch);
+        assert_eq!(s["status"], "queued");
+        assert_eq!(s["is_one_off"], true);
+        assert_eq!(s["is_initial_sync"], true);
+        assert_eq!(s["object"], "integration_sync");
+    }
+    let again = app
+        .post(&format!("/v2/integrations/connections/{id}/sync"), "")
+        .await
+        .json;
+    let ids = |v: &[Value]| v.iter().map(|s| s["id"].clone()).collect::<Vec<_>>();
+    assert_eq!(
+        ids(again.as_array().unwrap()),
+        ids(&syncs),
+        "queued syncs are returned, not duplicated"
+    );
+
+    for s in settle(&app, &id).await {
+        assert_eq!(s["status"], "complete", "{s}");
+        assert_eq!(s["attempt"], 1);
+    }
+    let mut cursors = BTreeMap::new();
+    for model in MODELS {
+        let (records, cursor) = feed(&app, &id, model, None, false).await;
+        let expected = truth(&app, model).await;
+        assert!(!expected.is_empty(), "{model}: the dataset has records");
+        assert_eq!(
+            by_remote_id(&records),
+            expected,
+            "{model}: the feed equals bc-sim, field for field"
+        );
+        cursors.insert(model, cursor);
+    }
+    let c = app
+        .get(&format!("/v2/integrations/connections/{id}"))
+        .await
+        .json;
+    assert!(
+        c["models"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|m| m["next_sync_at"].is_string() || m["is_read_enabled"] == false)
+    );
+
+    // Changes at the ERP between syncs.
+    let company = app.sim().company_ids()[0];
+    let created = admin(
+        &app,
+        reqwest::Method::POST,
+        &format!("/companies/{company}/customers"),
+        Some(json!({"displayName": "Newco Ltd", "email": "ap@newco.example"})),
+    )
+    .await;
+    let invoice = truth(&app, "invoices").await.into_keys().next().unwrap();
+    admin(
+        &app,
+        reqwest::Method::PATCH,
+        &format!("/companies/{company}/salesInvoices/{invoice}"),
+        Some(json!({"externalDocumentNumber": "PO-CHANGED-1"})),
+    )
+    .await;
+
+    let r = app
+        .post(&format!("/v2/integrations/connections/{id}/sync"), "")
+        .await;
+    let second = r.json.as_array().unwrap();
+    assert_eq!(second.len(), 7);
+    for s in second {
+        assert_eq!(
+            s["is_initial_sync"], false,
+            "incremental after the first sync: {s}"
+        );
+        assert!(
+            s["timerange_start"].is_string() && s["timerange_end"].is_string(),
+            "{s}"
+        );
+        assert!(s["timerange_start"].as_str() < s["timerange_end"].as_str());
+    }
+    for s in settle(&app, &id).await {
+        assert_eq!(s["status"], "complete", "{s}");
+    }
+    let (new_customers, _) = feed(
+        &app,
+        &id,
+        "customers",
+        cursors["customers"].as_deref(),
+        false,
+    )
+    .await;
+    let new_ids: Vec<&str> = new_customers
+        .iter()
+        .map(|r| r["remote_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        new_ids,
+        [created["id"].as_str().unwrap().to_lowercase()],
+        "only the new customer is new in the feed"
+    );
+    let (changed, _) = feed(&app, &id, "invoices", cursors["invoices"].as_deref(), false).await;
+    assert_eq!(changed.len(), 1, "only the changed invoice: {changed:?}");
+    assert_eq!(changed[0]["remote_id"], invoice.as_str());
+    for model in ["dimensions", "credit_memos"] {
+        let (nothing, _) = feed(&app, &id, model, cursors[model].as_deref(), false).await;
+        assert!(
+            nothing.is_empty(),
+            "{model}: unchanged records are not rewritten"
+        );
+    }
+    for model in MODELS {
+        let (records, _) = feed(&app, &id, model, None, false).await;
+        assert_eq!(
+            by_remote_id(&records),
+            truth(&app, model).await,
+            "{model} after the incremental sync"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_completed_full_pass_records_deletions_and_a_failed_one_deletes_nothing() {
+    let (app, id) = connected(|_| {}).await;
+    app.post(&format!("/v2/integrations/connections/{id}/sync"), "")
+        .await;
+    settle(&app, &id).await;
+    let (before, cursor) = feed(&app, &id, "credit_memos", None, true).await;
+    let victim = before[0]["remote_id"].as_str().unwrap().to_owned();
+    let company = app.sim().company_ids()[0];
+    admin(
+        &app,
+        reqwest::Method::DELETE,
+        &format!("/companies/{company}/salesCreditMemos/{victim}"),
+        None,
+    )
+    .await;
+
+    // A full pass that fails (every call forbidden) deletes nothing.
+    app.sim().set_faults(bc_sim::FaultConfig {
+        forbidden: true,
+        ..Default::default()
+    });
+    app.post(
+        &format!("/v2/integrations/connections/{id}/sync?full_pass=true"),
+        "",
+    )
+    .await;
+    let syncs = settle(&app, &id).await;
+    assert!(
+        syncs
+            .iter()
+            .any(|s| s["status"] == "failed" && s["error"].is_string()),
+        "{syncs:?}"
+    );
+    let (after_failure, _) = feed(&app, &id, "credit_memos", cursor.as_deref(), true).await;
+    assert!(after_failure.is_empty(), "nothing deleted by a failed pass");
+    let c = app
+        .get(&format!("/v2/integrations/connections/{id}"))
+        .await
+        .json;
+    assert_eq!(c["health"]["status_code"], "permission_denied");
+
+    app.sim().set_faults(bc_sim::FaultConfig::default());
+    let c = app
+        .call(
+            reqwest::Method::POST,
+            &format!("/v2/integrations/connections/{id}/health-check"),
+            None,
+        )
+        .await
+        .json;
+    assert_eq!(c["health"]["status_code"], "healthy");
+    app.post(
+        &format!("/v2/integrations/connections/{id}/sync?full_pass=true"),
+        "",
+    )
+    .await;
+    settle(&app, &id).await;
+    let (tail, _) = feed(&app, &id, "credit_memos", cursor.as_deref(), true).await;
+    assert_eq!(tail.len(), 1, "{tail:?}");
+    assert_eq!(tail[0]["remote_id"], victim.as_str());
+    assert!(tail[0]["remote_deleted_at"].is_string());
+    let (live, _) = feed(&app, &id, "credit_memos", None, false).await;
+    assert!(
+        live.iter().all(|r| r["remote_id"] != victim.as_str()),
+        "hidden without include_deleted"
+    );
+    assert_eq!(by_remote_id(&live), truth(&app, "credit_memos").await);
+}
+
+#[tokio::test]
+async fn syncs_finish_exactly_right_through_injected_faults() {
+    let (app, id) = connected(|s| {
+        s.data.invoices = 40;
+        s.data.customers = 12;
+    })
+    .await;
+    app.sim().set_faults(bc_sim::FaultConfig {
+        error_5xx_rate: 0.03,
+        throttle_rate: 0.03,
+        drop_rate: 0.02,
+        truncate_rate: 0.02,
+        ..Default::default()
+    });
+    app.post(&format!("/v2/integrations/connections/{id}/sync"), "")
+        .await;
+    let syncs = settle(&app, &id).await;
+    app.sim().set_faults(bc_sim::FaultConfig::default());
+    for s in &syncs {
+        assert_eq!(s["status"], "complete", "{s}");
+    }
+    let retried: u64 = syncs
+        .iter()
+        .map(|s| {
+            s["pagination_state"]["retried_errors"]
+                .as_u64()
+                .unwrap_or(0)
+                + s["attempt"].as_u64().unwrap()
+                - 1
+        })
+        .sum();
+    assert!(retried > 0, "faults happened and were retried: {syncs:?}");
+    assert!(
+        syncs
+            .iter()
+            .any(|s| s["pagination_state"]["last_error"].is_string() || s["error"].is_string()),
+        "what happened is shown"
+    );
+    for model in MODELS {
+        let (records, _) = feed(&app, &id, model, None, false).await;
+        assert_eq!(
+            by_remote_id(&records),
+            truth(&app, model).await,
+            "{model} despite faults"
+        );
+    }
+}
+
+#[tokio::test]
+async fn sync_requests_are_refused_until_the_connection_is_ready_and_can_be_cancelled() {
+    let app = TestApp::with_sim(|_| {}).await;
+    let c = app.create_connection("Pending").await;
+    let id = c["id"].as_str().unwrap();
+    let r = app
+        .post(&format!("/v2/integrations/connections/{id}/sync"), "")
+        .await;
+    assert_eq!(r.status, StatusCode::CONFLICT, "{r:?}");
+    app.authorize(&c).await;
+    app.settled(id).await;
+    app.patch(
+        &format!("/v2/integrations/connections/{id}"),
+        r#"{"is_sync_disabled":true}"#,
+    )
+    .await;
+    let r = app
+        .post(&format!("/v2/integrations/connections/{id}/sync"), "")
+        .await;
+    assert_eq!(r.status, StatusCode::CONFLICT, "paused: {r:?}");
+    app.patch(
+        &format!("/v2/integrations/connections/{id}"),
+        r#"{"is_sync_disabled":false}"#,
+    )
+    .await;
+    let syncs = app
+        .post(&format!("/v2/integrations/connections/{id}/sync"), "")
+        .await
+        .json;
+    let first = syncs[0]["id"].as_str().unwrap();
+    let r = app
+        .post(&format!("/v2/integrations/syncs/{first}/cancel"), "")
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{r:?}");
+    assert_eq!(r.json["status"], "cancelled");
+    let got = app.get(&format!("/v2/integrations/syncs/{first}")).await;
+    assert_eq!(got.json["status"], "cancelled");
+    let other = app.key_for_org("other").await;
+    let r = app
+        .call_as(
+            &other,
+            reqwest::Method::GET,
+            &format!("/v2/integrations/syncs/{first}"),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    let r = app
+        .call_as(
+            &other,
+            reqwest::Method::GET,
+            &format!("/v2/integrations/connections/{id}/records/invoices"),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    let r = app
+        .get(&format!(
+            "/v2/integrations/connections/{id}/records/bananas"
+        ))
+        .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    let r = app
+        .get(&format!(
+            "/v2/integrations/connections/{id}/records/invoices?cursor=-4"
+        ))
+        .await;
+    assert_eq!(crate::harness::locs(&r), ["query.cursor"]);
+    settle(&app, id).await;
+}
