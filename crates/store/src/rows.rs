@@ -145,3 +145,22 @@ pub(crate) fn assemble(
         })
         .collect()
 }
+
+/// Puts each model's most recent sync on it.
+pub(crate) fn attach_last_syncs(
+    connections: &mut [Connection],
+    syncs: Vec<crate::sync_sql::SyncRow>,
+) -> Result<(), StoreError> {
+    let mut by_model: std::collections::HashMap<String, ledgerlink_domain::Sync> =
+        std::collections::HashMap::with_capacity(syncs.len());
+    for row in syncs {
+        let job = row.into_job()?;
+        by_model.insert(job.sync.model_id.clone(), job.sync);
+    }
+    for c in connections {
+        for m in &mut c.models {
+            m.last_sync = by_model.remove(&m.id);
+        }
+    }
+    Ok(())
+}

@@ -215,7 +215,17 @@ macro_rules! impl_shared_store {
                 );
                 let models: Vec<$crate::rows::ModelRow> =
                     sqlx::query_as(&sql).bind(id).fetch_all(&self.pool).await?;
-                Ok($crate::rows::assemble(vec![row], models)?.pop())
+                self.count(1);
+                let sql = format!(
+                    "SELECT {} FROM syncs WHERE id IN (SELECT MAX(id) FROM syncs \
+                     WHERE connection_id = $1 GROUP BY model_id)",
+                    $crate::sync_sql::SYNC_COLUMNS
+                );
+                let syncs: Vec<$crate::sync_sql::SyncRow> =
+                    sqlx::query_as(&sql).bind(id).fetch_all(&self.pool).await?;
+                let mut out = $crate::rows::assemble(vec![row], models)?;
+                $crate::rows::attach_last_syncs(&mut out, syncs)?;
+                Ok(out.pop())
             }
 
             async fn list_connections(
@@ -253,7 +263,25 @@ macro_rules! impl_shared_store {
                     .bind(i64::from(q.limit))
                     .fetch_all(&self.pool)
                     .await?;
-                $crate::rows::assemble(rows, models)
+                // And one for the last sync of each of those models.
+                self.count(1);
+                let sql = format!(
+                    "SELECT {} FROM syncs WHERE id IN (SELECT MAX(id) FROM syncs \
+                     WHERE connection_id IN (SELECT id FROM connections WHERE {}) \
+                     GROUP BY model_id)",
+                    $crate::sync_sql::SYNC_COLUMNS,
+                    $crate::shared::LIST_FILTER
+                );
+                let syncs: Vec<$crate::sync_sql::SyncRow> = sqlx::query_as(&sql)
+                    .bind(org.as_str())
+                    .bind(&q.provider_name)
+                    .bind(&q.starting_after)
+                    .bind(i64::from(q.limit))
+                    .fetch_all(&self.pool)
+                    .await?;
+                let mut out = $crate::rows::assemble(rows, models)?;
+                $crate::rows::attach_last_syncs(&mut out, syncs)?;
+                Ok(out)
             }
 
             async fn update_connection(
