@@ -56,6 +56,9 @@ pub struct Config {
     pub sync_page_size: u32,
     /// Base delay of a failed sync's exponential backoff, in milliseconds.
     pub sync_retry_base_ms: u64,
+    /// How long a worker's claim on a sync lasts without progress, in seconds (each page renews it);
+    /// after that another worker resumes the sync from its last saved page.
+    pub sync_lease_secs: u64,
 }
 
 /// The Entra (Azure AD) app registration.
@@ -107,6 +110,7 @@ impl Default for Config {
             workers: 2,
             sync_page_size: 1_000,
             sync_retry_base_ms: 30_000,
+            sync_lease_secs: 120,
         }
     }
 }
@@ -134,6 +138,7 @@ pub struct Layer {
     pub workers: Option<String>,
     pub sync_page_size: Option<String>,
     pub sync_retry_base_ms: Option<String>,
+    pub sync_lease_secs: Option<String>,
 }
 
 /// A configuration problem, named precisely.
@@ -166,6 +171,7 @@ impl Layer {
             workers: var("WORKERS"),
             sync_page_size: var("SYNC_PAGE_SIZE"),
             sync_retry_base_ms: var("SYNC_RETRY_BASE_MS"),
+            sync_lease_secs: var("SYNC_LEASE_SECS"),
         }
     }
 
@@ -195,6 +201,7 @@ impl Layer {
             workers: Option<u64>,
             sync_page_size: Option<u64>,
             sync_retry_base_ms: Option<u64>,
+            sync_lease_secs: Option<u64>,
         }
         let f: FileLayer =
             toml::from_str(&text).map_err(|e| ConfigError(format!("{}: {e}", path.display())))?;
@@ -218,6 +225,7 @@ impl Layer {
             workers: f.workers.map(|n| n.to_string()),
             sync_page_size: f.sync_page_size.map(|n| n.to_string()),
             sync_retry_base_ms: f.sync_retry_base_ms.map(|n| n.to_string()),
+            sync_lease_secs: f.sync_lease_secs.map(|n| n.to_string()),
         })
     }
 }
@@ -327,6 +335,15 @@ impl Config {
                     ConfigError(format!(
                         "sync_retry_base_ms: {v:?} is not between 1 and 3600000"
                     ))
+                })?;
+        }
+        if let Some(v) = layer.sync_lease_secs {
+            self.sync_lease_secs = v
+                .parse()
+                .ok()
+                .filter(|n| (1..=86_400).contains(n))
+                .ok_or_else(|| {
+                    ConfigError(format!("sync_lease_secs: {v:?} is not between 1 and 86400"))
                 })?;
         }
         Ok(self)

@@ -112,6 +112,7 @@ pub fn engine(config: &Config, store: Arc<dyn Store>) -> anyhow::Result<Arc<Engi
             ssrf,
             sync: ledgerlink_engine::SyncSettings {
                 page_size: config.sync_page_size,
+                lease: chrono::Duration::seconds(config.sync_lease_secs as i64),
                 workers: config.workers,
                 retry: ledgerlink_engine::RetryPolicy {
                     base: std::time::Duration::from_millis(config.sync_retry_base_ms),
@@ -213,11 +214,8 @@ pub async fn start_on(
         if let Some(h) = health_loop {
             h.abort();
         }
-        // Workers stop between pages at the latest: a page and its resume state are one
-        // transaction, and an unfinished sync's lease expires so another worker resumes it.
-        for w in workers {
-            w.abort();
-        }
+        // Workers finish the page they are writing and hand their syncs back.
+        workers.stop(std::time::Duration::from_secs(30)).await;
         result
     });
     Ok(Running {

@@ -12,3 +12,4 @@ mod ops;
 mod pagination;
 mod sync;
 mod validation;
+mod workers;

@@ -229,14 +229,20 @@ async fn a_full_then_incremental_sync_makes_the_feed_equal_to_the_erp() {
         );
         cursors.insert(model, cursor);
     }
-    let c = app.get(&format!("/v2/integrations/connections/{id}")).await.json;
+    let c = app
+        .get(&format!("/v2/integrations/connections/{id}"))
+        .await
+        .json;
     for m in c["models"].as_array().unwrap() {
         assert!(m["next_sync_at"].is_string(), "scheduled after setup: {m}");
         assert_eq!(m["last_sync"]["status"], "complete", "{m}");
         assert_eq!(m["last_sync"]["model_id"], m["id"]);
     }
     let listed = app.get("/v2/integrations/connections").await.json;
-    assert_eq!(listed[0]["models"], c["models"], "the list shows the same last syncs");
+    assert_eq!(
+        listed[0]["models"], c["models"],
+        "the list shows the same last syncs"
+    );
 
     // Changes at the ERP between syncs.
     let company = app.sim().company_ids()[0];

@@ -88,6 +88,7 @@ pub struct Engine {
     running_jobs: AtomicUsize,
     jobs_done: Notify,
     budgets: crate::Budgets,
+    stopping: std::sync::atomic::AtomicBool,
 }
 
 impl std::fmt::Debug for Engine {
@@ -135,12 +136,23 @@ impl Engine {
             running_jobs: AtomicUsize::new(0),
             jobs_done: Notify::new(),
             budgets: crate::Budgets::new(settings_budget),
+            stopping: std::sync::atomic::AtomicBool::new(false),
         })
     }
 
     /// The store the engine writes to.
     pub fn store(&self) -> &Arc<dyn Store> {
         &self.store
+    }
+
+    /// Asks workers to stop claiming and to hand back their syncs after the current page.
+    pub fn stop_workers(&self) {
+        self.stopping.store(true, Ordering::SeqCst);
+    }
+
+    /// Whether workers were asked to stop.
+    pub fn is_stopping(&self) -> bool {
+        self.stopping.load(Ordering::SeqCst)
     }
 
     /// Sync tunables.

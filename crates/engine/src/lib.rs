@@ -21,5 +21,5 @@ pub mod vault;
 pub use budget::{BudgetLimits, Budgets, InvalidLimits, Permit};
 pub use connections::{Engine, EngineError, EngineSettings};
 pub use retry::RetryPolicy;
-pub use sync::{SyncSettings, spawn_workers};
+pub use sync::{SyncSettings, Workers, spawn_workers};
 pub use vault::{KeySource, Vault, VaultError};

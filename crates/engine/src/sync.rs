@@ -22,6 +22,7 @@ const PAGE_TRIES: u32 = 4;
 enum Attempt {
     Done { full: bool },
     Cancelled,
+    Released,
     LeaseLost,
     Failed(ConnectorError),
 }
@@ -151,6 +152,7 @@ impl Engine {
             Some(SyncEnd::Retry { .. }) => SyncStatus::PendingRetry,
             Some(SyncEnd::Failed { .. }) => SyncStatus::Failed,
             Some(SyncEnd::Cancelled) => SyncStatus::Cancelled,
+            Some(SyncEnd::Released) => SyncStatus::Queued,
         };
         if let Some(end) = end {
             self.store().finish_sync(&job, worker, &end, now()).await?;
@@ -269,6 +271,7 @@ impl Engine {
                 .await;
             match saved {
                 Ok(outcome) if outcome.cancel_requested => return Ok(Attempt::Cancelled),
+                Ok(_) if self.is_stopping() && page.next.is_some() => return Ok(Attempt::Released),
                 Ok(_) => {}
                 Err(StoreError::Conflict(_)) => return Ok(Attempt::LeaseLost),
                 Err(e) => return Err(e.into()),
@@ -324,6 +327,7 @@ impl Engine {
         let err = match outcome {
             Ok(Attempt::Done { full }) => return Some(SyncEnd::Complete { reconcile: full }),
             Ok(Attempt::Cancelled) => return Some(SyncEnd::Cancelled),
+            Ok(Attempt::Released) => return Some(SyncEnd::Released),
             Ok(Attempt::LeaseLost) => return None,
             Ok(Attempt::Failed(e)) => e,
             Err(e) => ConnectorError::transient(format!("ledgerlink: {e}")),
@@ -427,28 +431,61 @@ impl Default for SyncSettings {
     }
 }
 
-/// Runs `n` workers and the scheduler until the engine is dropped (the tasks are aborted by the
-/// returned handles).
-pub fn spawn_workers(engine: Arc<Engine>, n: usize) -> Vec<tokio::task::JoinHandle<()>> {
+/// The running workers and scheduler of a process.
+pub struct Workers {
+    engine: Arc<Engine>,
+    scheduler: Option<tokio::task::JoinHandle<()>>,
+    workers: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Workers {
+    /// Graceful stop: no new claims; each worker finishes the page it is writing, hands its sync back
+    /// (queued, resuming from the saved page) and exits. Waits up to `grace`, then aborts.
+    pub async fn stop(self, grace: Duration) {
+        self.engine.stop_workers();
+        if let Some(s) = self.scheduler {
+            s.abort();
+        }
+        let all = futures_join(self.workers);
+        if tokio::time::timeout(grace, all).await.is_err() {
+            tracing::warn!(
+                "workers did not stop in time; their leases will expire and others resume"
+            );
+        }
+    }
+}
+
+async fn futures_join(handles: Vec<tokio::task::JoinHandle<()>>) {
+    for h in handles {
+        let _ = h.await;
+    }
+}
+
+/// Runs `n` workers and the scheduler (none when `n` is 0).
+pub fn spawn_workers(engine: Arc<Engine>, n: usize) -> Workers {
     let mut handles = Vec::new();
     if n == 0 {
-        return handles;
+        return Workers {
+            engine,
+            scheduler: None,
+            workers: handles,
+        };
     }
     let scheduler = engine.clone();
-    handles.push(tokio::spawn(async move {
+    let scheduler = tokio::spawn(async move {
         loop {
             if let Err(e) = scheduler.schedule_due(500).await {
                 tracing::warn!(error = %e, "scheduling failed");
             }
             tokio::time::sleep(Duration::from_secs(5)).await;
         }
-    }));
+    });
     let host = std::process::id();
     for i in 0..n {
         let engine = engine.clone();
         let worker = format!("worker-{host}-{i}-{}", ledgerlink_domain::new_id("w"));
         handles.push(tokio::spawn(async move {
-            loop {
+            while !engine.is_stopping() {
                 match engine.run_next_sync(&worker).await {
                     Ok(Some(_)) => continue,
                     Ok(None) => tokio::time::sleep(Duration::from_millis(500)).await,
@@ -460,5 +497,9 @@ pub fn spawn_workers(engine: Arc<Engine>, n: usize) -> Vec<tokio::task::JoinHand
             }
         }));
     }
-    handles
+    Workers {
+        engine,
+        scheduler: Some(scheduler),
+        workers: handles,
+    }
 }

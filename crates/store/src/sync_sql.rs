@@ -410,6 +410,7 @@ macro_rules! impl_sync_store {
                     }
                     $crate::SyncEnd::Failed { error } => ("failed", Some(error.clone()), None, Some(now)),
                     $crate::SyncEnd::Cancelled => ("cancelled", None, None, Some(now)),
+                    $crate::SyncEnd::Released => ("queued", None, Some(now), None),
                 };
                 let done = sqlx::query(
                     "UPDATE syncs SET status = $1, error = $2, run_after = COALESCE($3, run_after), \

@@ -122,6 +122,9 @@ pub enum SyncEnd {
     },
     /// Stopped on request.
     Cancelled,
+    /// Handed back unfinished (the worker is shutting down): queued again at once, resuming from its
+    /// saved page.
+    Released,
 }
 
 /// Filter of a change-feed read.
