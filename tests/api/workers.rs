@@ -83,7 +83,7 @@ async fn a_worker_killed_mid_sync_is_replaced_from_its_last_saved_page() {
     });
 
     let dirs = tempfile::tempdir().unwrap();
-    let mut workers = vec![
+    let mut workers = [
         Some(spawn_worker(&app, &dirs.path().join("w1"))),
         Some(spawn_worker(&app, &dirs.path().join("w2"))),
     ];
