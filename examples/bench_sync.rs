@@ -1,0 +1,153 @@
+//! Sync benchmark (see `scripts/bench-sync`): against a running bc-sim, authorizes a connection,
+//! measures the ceiling (fetching every invoice page with lines over plain HTTP), then runs a full sync
+//! of invoices with one worker and reports records per second, BC requests and peak RSS of this
+//! process (ledgerlink's side only; bc-sim runs in its own process).
+//!
+//! Usage: bench_sync --sim URL --client-id ID --client-secret S --listen ADDR [--database-url URL]
+//!        [--page-size N]
+
+use std::time::Instant;
+
+use serde_json::Value;
+
+fn arg(name: &str) -> Option<String> {
+    let args: Vec<String> = std::env::args().collect();
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1).cloned())
+}
+
+fn peak_rss_mib() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|kb| kb.parse::<f64>().ok())
+        })
+        .map(|kb| kb / 1024.0)
+        .unwrap_or(0.0)
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let sim = arg("--sim").expect("--sim URL");
+    let client_id = arg("--client-id").expect("--client-id");
+    let client_secret = arg("--client-secret").expect("--client-secret");
+    let listen = arg("--listen").unwrap_or_else(|| "127.0.0.1:18111".into());
+    let page_size: u32 = arg("--page-size").map(|p| p.parse().unwrap()).unwrap_or(1000);
+    let dir = tempfile::tempdir()?;
+    let config = ledgerlink::Config {
+        listen: listen.parse()?,
+        data_dir: dir.path().to_owned(),
+        database_url: arg("--database-url").map(secrecy::SecretString::from),
+        entra: Some(ledgerlink::config::EntraSettings {
+            client_id,
+            client_secret: secrecy::SecretString::from(client_secret),
+            redirect_uri: Some(format!("http://{listen}/v2/integrations/oauth/callback")),
+        }),
+        bc_login_base_url: sim.clone(),
+        bc_api_base_url: sim.clone(),
+        health_check_interval_secs: 0,
+        workers: 0,
+        sync_page_size: page_size,
+        ..ledgerlink::Config::default()
+    };
+    let running = ledgerlink::start(&config, std::future::pending()).await?;
+    let key = running.bootstrap_key.clone().expect("fresh database");
+    let http = reqwest::Client::new();
+    let base = running.url();
+    let created: Value = http
+        .post(format!("{base}/v2/integrations/connections"))
+        .bearer_auth(&key)
+        .json(&serde_json::json!({"provider_name": "ms-dynamics-bc", "name": "bench"}))
+        .send()
+        .await?
+        .json()
+        .await?;
+    let id = created["id"].as_str().expect("created").to_owned();
+    let page = http
+        .get(created["authorization_url"].as_str().expect("url"))
+        .send()
+        .await?;
+    anyhow::ensure!(page.status().is_success(), "authorization failed: {}", page.status());
+    running.engine.wait_idle().await;
+    let conn: Value = http
+        .get(format!("{base}/v2/integrations/connections/{id}"))
+        .bearer_auth(&key)
+        .send()
+        .await?
+        .json()
+        .await?;
+    anyhow::ensure!(conn["health"]["status_code"] == "healthy", "not healthy: {}", conn["health"]);
+
+    // Ceiling: the same pages, fetched and discarded.
+    let org = ledgerlink_domain::OrgId(running.store.org_by_name("default").await?.unwrap().0);
+    let stored = running.store.get_connection(&org, &id).await?.unwrap();
+    let session = running.engine.session(&stored).await?;
+    let token = match &session.credentials {
+        ledgerlink_connectors::Credentials::Bearer(t) => secrecy::ExposeSecret::expose_secret(t).to_owned(),
+        _ => unreachable!("cloud connection"),
+    };
+    let company = conn["company"].as_str().unwrap();
+    let tenant = conn["tenant_id"].as_str().unwrap();
+    let env = conn["environment"].as_str().unwrap();
+    let mut next = Some(format!(
+        "{sim}/v2.0/{tenant}/{env}/api/v2.0/companies({company})/salesInvoices?$expand=salesInvoiceLines"
+    ));
+    let started = Instant::now();
+    let (mut invoices, mut requests) = (0u64, 0u64);
+    while let Some(url) = next {
+        let body: Value = http
+            .get(&url)
+            .bearer_auth(&token)
+            .header("Prefer", format!("odata.maxpagesize={page_size}"))
+            .send()
+            .await?
+            .json()
+            .await?;
+        requests += 1;
+        invoices += body["value"].as_array().map_or(0, |v| v.len() as u64);
+        next = body["@odata.nextLink"].as_str().map(str::to_owned);
+    }
+    let ceiling = started.elapsed().as_secs_f64();
+    let rss_before = peak_rss_mib();
+
+    // The sync: invoices only, one worker.
+    let model_id = stored.models.iter().find(|m| m.name == "invoices").unwrap().id.clone();
+    let want = ledgerlink_store::NewSync {
+        model_id,
+        model_name: "invoices".into(),
+        status: ledgerlink_domain::SyncStatus::Queued,
+        batch_id: None,
+        entity_id: Some(company.to_owned()),
+        is_initial_sync: true,
+        is_one_off: true,
+        timerange_start: None,
+        timerange_end: Some(ledgerlink_domain::now()),
+    };
+    let syncs = running
+        .store
+        .enqueue_syncs(&org, &id, &[want], ledgerlink_domain::now())
+        .await?;
+    let started = Instant::now();
+    running.engine.drain_syncs("bench").await?;
+    let took = started.elapsed().as_secs_f64();
+    let job = running.store.get_sync(&org, &syncs[0].id).await?.unwrap();
+    let synced = job.sync.pagination_state["records"].as_u64().unwrap_or(0);
+    println!(
+        "backend={:?} invoices={invoices} page_size={page_size} status={:?} synced={synced} \
+         sync_secs={took:.1} sync_invoices_per_sec={:.0} ceiling_secs={ceiling:.1} \
+         ceiling_invoices_per_sec={:.0} bc_requests_sync={} bc_requests_ceiling={requests} \
+         peak_rss_mib_before_sync={rss_before:.0} peak_rss_mib={:.0}",
+        running.store.backend(),
+        job.sync.status,
+        synced as f64 / took,
+        invoices as f64 / ceiling,
+        job.sync.pagination_state["pages"],
+        peak_rss_mib(),
+    );
+    running.shutdown().await?;
+    Ok(())
+}
