@@ -36,7 +36,9 @@ async fn main() -> anyhow::Result<()> {
     let client_id = arg("--client-id").expect("--client-id");
     let client_secret = arg("--client-secret").expect("--client-secret");
     let listen = arg("--listen").unwrap_or_else(|| "127.0.0.1:18111".into());
-    let page_size: u32 = arg("--page-size").map(|p| p.parse().unwrap()).unwrap_or(1000);
+    let page_size: u32 = arg("--page-size")
+        .map(|p| p.parse().unwrap())
+        .unwrap_or(1000);
     let dir = tempfile::tempdir()?;
     let config = ledgerlink::Config {
         listen: listen.parse()?,
@@ -71,7 +73,11 @@ async fn main() -> anyhow::Result<()> {
         .get(created["authorization_url"].as_str().expect("url"))
         .send()
         .await?;
-    anyhow::ensure!(page.status().is_success(), "authorization failed: {}", page.status());
+    anyhow::ensure!(
+        page.status().is_success(),
+        "authorization failed: {}",
+        page.status()
+    );
     running.engine.wait_idle().await;
     let conn: Value = http
         .get(format!("{base}/v2/integrations/connections/{id}"))
@@ -80,14 +86,20 @@ async fn main() -> anyhow::Result<()> {
         .await?
         .json()
         .await?;
-    anyhow::ensure!(conn["health"]["status_code"] == "healthy", "not healthy: {}", conn["health"]);
+    anyhow::ensure!(
+        conn["health"]["status_code"] == "healthy",
+        "not healthy: {}",
+        conn["health"]
+    );
 
     // Ceiling: the same pages, fetched and discarded.
     let org = ledgerlink_domain::OrgId(running.store.org_by_name("default").await?.unwrap().0);
     let stored = running.store.get_connection(&org, &id).await?.unwrap();
     let session = running.engine.session(&stored).await?;
     let token = match &session.credentials {
-        ledgerlink_connectors::Credentials::Bearer(t) => secrecy::ExposeSecret::expose_secret(t).to_owned(),
+        ledgerlink_connectors::Credentials::Bearer(t) => {
+            secrecy::ExposeSecret::expose_secret(t).to_owned()
+        }
         _ => unreachable!("cloud connection"),
     };
     let company = conn["company"].as_str().unwrap();
@@ -115,7 +127,13 @@ async fn main() -> anyhow::Result<()> {
     let rss_before = peak_rss_mib();
 
     // The sync: invoices only, one worker.
-    let model_id = stored.models.iter().find(|m| m.name == "invoices").unwrap().id.clone();
+    let model_id = stored
+        .models
+        .iter()
+        .find(|m| m.name == "invoices")
+        .unwrap()
+        .id
+        .clone();
     let want = ledgerlink_store::NewSync {
         model_id,
         model_name: "invoices".into(),

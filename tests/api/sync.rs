@@ -506,3 +506,125 @@ async fn sync_requests_are_refused_until_the_connection_is_ready_and_can_be_canc
     assert_eq!(crate::harness::locs(&r), ["query.cursor"]);
     settle(&app, id).await;
 }
+
+#[tokio::test]
+async fn models_can_be_switched_and_rescheduled() {
+    let (app, id) = connected(|_| {}).await;
+    let models = app
+        .get(&format!("/v2/integrations/connections/{id}/models"))
+        .await;
+    assert_eq!(models.status, StatusCode::OK, "{models:?}");
+    let list = models.json.as_array().unwrap();
+    assert_eq!(list.len(), 7);
+    let contacts = list.iter().find(|m| m["name"] == "contacts").unwrap();
+    assert!(contacts["sync_frequency_secs"].as_i64().unwrap() >= 300);
+    let path = format!(
+        "/v2/integrations/connections/{id}/models/{}",
+        contacts["id"].as_str().unwrap()
+    );
+
+    let r = app
+        .patch(
+            &path,
+            r#"{"is_read_enabled":false,"sync_frequency_secs":600}"#,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{r:?}");
+    assert_eq!(r.json["is_read_enabled"], false);
+    assert_eq!(r.json["sync_frequency_secs"], 600);
+    let r = app.patch(&path, r#"{"is_write_enabled":true}"#).await;
+    assert_eq!(
+        crate::harness::locs(&r),
+        ["body.is_write_enabled"],
+        "contacts cannot be written back"
+    );
+    for bad in [
+        r#"{"sync_frequency_secs":5}"#,
+        r#"{"sync_frequency_secs":"hourly"}"#,
+        r#"{"is_read_enabled":null}"#,
+        r#"{"colour":1}"#,
+    ] {
+        let r = app.patch(&path, bad).await;
+        assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{bad}: {r:?}");
+    }
+    // A disabled model is not synced.
+    let syncs = app
+        .post(&format!("/v2/integrations/connections/{id}/sync"), "")
+        .await
+        .json;
+    assert_eq!(syncs.as_array().unwrap().len(), 6, "contacts is off");
+    settle(&app, &id).await;
+    let (contacts_feed, _) = feed(&app, &id, "contacts", None, true).await;
+    assert!(contacts_feed.is_empty());
+    let r = app
+        .patch(
+            &format!("/v2/integrations/connections/{id}/models/mdl_00000000000000000000000000"),
+            "{}",
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn a_running_sync_stops_after_its_current_page_when_cancelled() {
+    let (app, id) = connected(|s| s.data.invoices = 60).await;
+    let conn = app
+        .get(&format!("/v2/integrations/connections/{id}"))
+        .await
+        .json;
+    let invoices = conn["models"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["name"] == "invoices")
+        .unwrap()["id"]
+        .clone();
+    let syncs = app
+        .post(&format!("/v2/integrations/connections/{id}/sync"), "")
+        .await
+        .json;
+    let sync = syncs
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["model_id"] == invoices)
+        .unwrap();
+    let sync_id = sync["id"].as_str().unwrap().to_owned();
+    // Slow pages; run the queue in the background and cancel once the invoices sync is running.
+    app.sim().set_faults(bc_sim::FaultConfig {
+        slow_rate: 1.0,
+        slow_ms: 50,
+        ..Default::default()
+    });
+    let engine = app.running.engine.clone();
+    let runner = tokio::spawn(async move { engine.drain_syncs("w").await.unwrap() });
+    loop {
+        let s = app
+            .get(&format!("/v2/integrations/syncs/{sync_id}"))
+            .await
+            .json;
+        if s["status"] == "running" && s["pagination_state"]["pages"].as_u64().unwrap_or(0) >= 1 {
+            break;
+        }
+        assert!(!runner.is_finished(), "the queue ended before the sync ran");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let r = app
+        .post(&format!("/v2/integrations/syncs/{sync_id}/cancel"), "")
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    runner.await.unwrap();
+    let s = app
+        .get(&format!("/v2/integrations/syncs/{sync_id}"))
+        .await
+        .json;
+    assert_eq!(s["status"], "cancelled", "{s}");
+    let pages = s["pagination_state"]["pages"].as_u64().unwrap();
+    assert!(pages < 60 / 7 + 1, "stopped before the end: {s}");
+    let (written, _) = feed(&app, &id, "invoices", None, true).await;
+    assert_eq!(
+        written.len() as u64,
+        s["pagination_state"]["records"].as_u64().unwrap(),
+        "the pages written are kept"
+    );
+}

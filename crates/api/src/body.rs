@@ -170,6 +170,19 @@ impl Fields {
         }
     }
 
+    /// An integer field (a JSON number without fraction that fits in i64).
+    pub fn integer(&mut self, name: &str) -> Tri<i64> {
+        match self.map.get(name) {
+            None => Tri::Absent,
+            Some(Value::Null) => Tri::Null,
+            Some(Value::Number(n)) if n.as_i64().is_some() => Tri::Value(n.as_i64().unwrap_or(0)),
+            Some(_) => {
+                self.error(name, "int_type", "Input should be a valid integer");
+                Tri::Absent
+            }
+        }
+    }
+
     /// A boolean that may be omitted (taking `default`) but not null.
     pub fn boolean_or(&mut self, name: &str, default: bool) -> bool {
         match self.boolean(name) {

@@ -90,6 +90,19 @@ pub trait Store: SyncStore + Send + Sync + 'static {
     /// Deletes a connection with everything it owns; false when it was not the org's.
     async fn delete_connection(&self, org: &OrgId, id: &str) -> Result<bool>;
 
+    /// Changes one model of one of the organization's connections; false when there is no such model.
+    #[allow(clippy::too_many_arguments)]
+    async fn update_model(
+        &self,
+        org: &OrgId,
+        connection_id: &str,
+        model_id: &str,
+        read: Option<bool>,
+        write: Option<bool>,
+        frequency_secs: Option<i64>,
+        next_sync_at: Option<DateTime<Utc>>,
+        now: DateTime<Utc>,
+    ) -> Result<bool>;
     /// Writes what the engine owns of a connection (authentication and setup state, discovery, health,
     /// model support flags), leaving user-set fields alone; false when it no longer exists.
     async fn save_connection_state(&self, c: &Connection, now: DateTime<Utc>) -> Result<bool>;

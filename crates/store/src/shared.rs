@@ -337,6 +337,39 @@ macro_rules! impl_shared_store {
                     .await?;
                 Ok(done.rows_affected() > 0)
             }
+            async fn update_model(
+                &self,
+                org: &ledgerlink_domain::OrgId,
+                connection_id: &str,
+                model_id: &str,
+                read: Option<bool>,
+                write: Option<bool>,
+                frequency_secs: Option<i64>,
+                next_sync_at: Option<chrono::DateTime<chrono::Utc>>,
+                now: chrono::DateTime<chrono::Utc>,
+            ) -> $crate::Result<bool> {
+                self.count(1);
+                let done = sqlx::query(
+                    "UPDATE models SET is_read_enabled = COALESCE($1, is_read_enabled), \
+                     is_write_enabled = COALESCE($2, is_write_enabled), \
+                     sync_frequency_secs = COALESCE($3, sync_frequency_secs), \
+                     next_sync_at = $4, modified_at = $5 \
+                     WHERE id = $6 AND connection_id = $7 \
+                     AND connection_id IN (SELECT id FROM connections WHERE org_id = $8)",
+                )
+                .bind(read)
+                .bind(write)
+                .bind(frequency_secs)
+                .bind(next_sync_at)
+                .bind(now)
+                .bind(model_id)
+                .bind(connection_id)
+                .bind(org.as_str())
+                .execute(&self.pool)
+                .await?;
+                Ok(done.rows_affected() > 0)
+            }
+
             async fn save_connection_state(
                 &self,
                 c: &ledgerlink_domain::Connection,

@@ -3,6 +3,7 @@
 mod dto;
 mod input;
 mod lifecycle;
+mod models;
 
 use axum::Json;
 use axum::extract::{FromRequestParts, Path, RawQuery, State};
@@ -389,4 +390,6 @@ pub fn router() -> OpenApiRouter<AppState> {
         ))
         .routes(routes!(lifecycle::put_credentials))
         .routes(routes!(lifecycle::health_check))
+        .routes(routes!(models::list_models))
+        .routes(routes!(models::update_model))
 }
