@@ -116,6 +116,9 @@ async fn truth(app: &TestApp, model: &str) -> BTreeMap<String, Value> {
     }
     let token = token(app).await;
     let client = reqwest::Client::new();
+    let ctx = MappingContext {
+        local_currency: local_currency(sim, company),
+    };
     let mut out = BTreeMap::new();
     let mut next = Some(url);
     while let Some(u) = next {
@@ -129,13 +132,24 @@ async fn truth(app: &TestApp, model: &str) -> BTreeMap<String, Value> {
             .await
             .unwrap();
         for raw in body["value"].as_array().unwrap() {
-            for m in map_fetched(model, raw, &MappingContext::default()).unwrap() {
+            for m in map_fetched(model, raw, &ctx).unwrap() {
                 out.insert(m.remote_id, m.data);
             }
         }
         next = body["@odata.nextLink"].as_str().map(str::to_owned);
     }
     out
+}
+
+/// A bc-sim company's local currency (what its `companyInformation` reports).
+fn local_currency(sim: &bc_sim::Sim, company: impl std::fmt::Display) -> Option<String> {
+    let info = sim.info();
+    let companies = info["environments"][0]["companies"].as_array().unwrap();
+    let found = companies
+        .iter()
+        .find(|c| c["id"] == company.to_string())
+        .expect("a company of the first environment");
+    found["localCurrency"].as_str().map(str::to_owned)
 }
 
 async fn token(app: &TestApp) -> String {
@@ -627,4 +641,295 @@ async fn a_running_sync_stops_after_its_current_page_when_cancelled() {
         s["pagination_state"]["records"].as_u64().unwrap(),
         "the pages written are kept"
     );
+}
+
+fn instant(v: &Value) -> chrono::DateTime<chrono::Utc> {
+    v.as_str()
+        .and_then(|s| chrono::DateTime::parse_from_rfc3339(s).ok())
+        .unwrap_or_else(|| panic!("not a timestamp: {v}"))
+        .into()
+}
+
+#[tokio::test]
+async fn the_scheduler_queues_each_due_model_once_and_defers_paused_connections() {
+    let (app, id) = connected(|_| {}).await;
+    let store = app.running.engine.store().clone();
+    let overlap = chrono::Duration::minutes(5);
+    let recheck = chrono::Duration::minutes(5);
+    // Later than any model's frequency (at most 7 days): every model is due again.
+    let later = chrono::Duration::days(8);
+    let models = app
+        .get(&format!("/v2/integrations/connections/{id}/models"))
+        .await
+        .json;
+    let models = models.as_array().unwrap();
+    let reading = models
+        .iter()
+        .filter(|m| m["is_read_enabled"] == true)
+        .count();
+    assert!(reading >= 6, "{models:?}");
+
+    // Setup made every model due at once; one tick queues one scheduled sync per readable model.
+    // (Microseconds: what Postgres keeps.)
+    let t0 = chrono::SubsecRound::trunc_subsecs(chrono::Utc::now(), 6);
+    let tick = store
+        .schedule_due(t0, 1_000, overlap, recheck)
+        .await
+        .unwrap();
+    assert_eq!(
+        (tick.due, tick.queued, tick.already_active, tick.deferred),
+        (7, reading, 0, 7 - reading),
+        "{tick:?}"
+    );
+    let again = store
+        .schedule_due(t0, 1_000, overlap, recheck)
+        .await
+        .unwrap();
+    assert_eq!(again.due, 0, "next_sync_at moved on: {again:?}");
+    let first = settle(&app, &id).await;
+    assert_eq!(first.len(), reading);
+    for s in &first {
+        assert_eq!(s["status"], "complete", "{s}");
+        assert_eq!(s["is_one_off"], false, "{s}");
+        assert_eq!(s["is_initial_sync"], true, "{s}");
+        assert_eq!(s["batch_id"], Value::Null, "{s}");
+    }
+
+    // Due again: incremental from the end of the last complete window, less the overlap.
+    let t1 = t0 + later;
+    let tick = store
+        .schedule_due(t1, 1_000, overlap, recheck)
+        .await
+        .unwrap();
+    assert_eq!((tick.queued, tick.already_active), (reading, 0), "{tick:?}");
+    let queued = app
+        .get(&format!(
+            "/v2/integrations/connections/{id}/syncs?status=queued&limit=200"
+        ))
+        .await
+        .json;
+    let queued = queued.as_array().unwrap();
+    assert_eq!(queued.len(), reading);
+    for s in queued {
+        let before = first
+            .iter()
+            .find(|f| f["model_id"] == s["model_id"])
+            .unwrap();
+        assert_eq!(s["is_initial_sync"], false, "{s}");
+        assert_eq!(
+            instant(&s["timerange_start"]),
+            instant(&before["timerange_end"]) - overlap,
+            "{s}"
+        );
+        assert_eq!(instant(&s["timerange_end"]), t1, "{s}");
+    }
+
+    // Due once more while those are still queued: nothing is queued twice.
+    let t2 = t1 + later;
+    let tick = store
+        .schedule_due(t2, 1_000, overlap, recheck)
+        .await
+        .unwrap();
+    assert_eq!((tick.queued, tick.already_active), (0, reading), "{tick:?}");
+    // (They would run at t1, days from now: cancel them.)
+    for s in queued {
+        let r = app
+            .post(
+                &format!(
+                    "/v2/integrations/syncs/{}/cancel",
+                    s["id"].as_str().unwrap()
+                ),
+                "",
+            )
+            .await;
+        assert_eq!(r.json["status"], "cancelled", "{r:?}");
+    }
+
+    // A paused connection is not synced; its models are looked at again after `recheck`.
+    let r = app
+        .patch(
+            &format!("/v2/integrations/connections/{id}"),
+            r#"{"is_sync_disabled":true}"#,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{r:?}");
+    let t3 = t2 + later;
+    let tick = store
+        .schedule_due(t3, 1_000, overlap, recheck)
+        .await
+        .unwrap();
+    assert_eq!(
+        (tick.due, tick.queued, tick.deferred),
+        (7, 0, 7),
+        "{tick:?}"
+    );
+    let models = app
+        .get(&format!("/v2/integrations/connections/{id}/models"))
+        .await
+        .json;
+    for m in models.as_array().unwrap() {
+        assert_eq!(instant(&m["next_sync_at"]), t3 + recheck, "{m}");
+    }
+    let syncs = app
+        .get(&format!(
+            "/v2/integrations/connections/{id}/syncs?limit=200"
+        ))
+        .await
+        .json;
+    assert_eq!(syncs.as_array().unwrap().len(), 2 * reading);
+}
+
+/// Two schedulers ticking at once (two worker processes) queue each due model exactly once.
+#[tokio::test]
+async fn concurrent_scheduler_ticks_queue_each_model_once() {
+    let (app, id) = connected(|_| {}).await;
+    let store = app.running.engine.store().clone();
+    let t = chrono::Utc::now();
+    let d = chrono::Duration::minutes(5);
+    let ticks = futures::future::join_all((0..4).map(|_| {
+        let store = store.clone();
+        async move { store.schedule_due(t, 1_000, d, d).await.unwrap() }
+    }))
+    .await;
+    let queued: usize = ticks.iter().map(|t| t.queued).sum();
+    let syncs = app
+        .get(&format!(
+            "/v2/integrations/connections/{id}/syncs?limit=200"
+        ))
+        .await
+        .json;
+    assert_eq!(queued, syncs.as_array().unwrap().len(), "{ticks:?}");
+    assert!(queued >= 6, "{ticks:?}");
+}
+
+/// The raw ledger entries of a bc-sim company, as the companion extension serves them.
+async fn raw_ledger_entries(app: &TestApp, company: impl std::fmt::Display) -> Vec<Value> {
+    let sim = app.sim();
+    let url = format!(
+        "{}/v2.0/{}/{}/api/ledgerlink/ar/v1.0/companies({company})/customerLedgerEntries",
+        sim.base_url(),
+        sim.tenant_id(),
+        sim.environment()
+    );
+    let body: Value = reqwest::Client::new()
+        .get(url)
+        .bearer_auth(token(app).await)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(body["@odata.nextLink"].is_null(), "one page is enough here");
+    body["value"].as_array().unwrap().clone()
+}
+
+/// Ledger entries in the feed whose ERP record left the currency blank, by the currency they show.
+async fn blank_entry_currencies(
+    app: &TestApp,
+    id: &str,
+    company: String,
+) -> BTreeMap<Option<String>, usize> {
+    let raw = raw_ledger_entries(app, &company).await;
+    let (records, _) = feed(app, id, "customer_ledger_entries", None, false).await;
+    let feed = by_remote_id(&records);
+    let mut shown = BTreeMap::new();
+    for e in raw.iter().filter(|e| e["currencyCode"] == "") {
+        let data = &feed[e["id"].as_str().unwrap()];
+        let currency = data["currency"].as_str().map(str::to_owned);
+        *shown.entry(currency).or_insert(0) += 1;
+    }
+    shown
+}
+
+#[tokio::test]
+async fn blank_currency_codes_are_the_companys_local_currency_and_follow_the_company() {
+    let app = TestApp::with_sim(|s| {
+        s.data.companies = 2;
+        s.data.customers = 7; // the seventh generated customer is invoiced in EUR
+        s.data.local_currency = "CAD".into();
+    })
+    .await;
+    let companies: Vec<String> = app
+        .sim()
+        .company_ids()
+        .iter()
+        .map(|c| c.to_string())
+        .collect();
+    assert!(app.sim().set_local_currency(app.sim().company_ids()[1], "GBP"));
+    let created = app.create_connection("Maple").await;
+    app.authorize(&created).await;
+    let id = created["id"].as_str().unwrap().to_owned();
+    let path = format!("/v2/integrations/connections/{id}");
+    let r = app
+        .patch(&path, &json!({"company": companies[0]}).to_string())
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{r:?}");
+    let c = app.settled(&id).await;
+    assert_eq!(c["health"]["status_code"], "healthy", "{}", c["health"]);
+    // At the ERP: one more customer in the local currency (stored blank) and one in euros.
+    for body in [
+        json!({"displayName": "Loonie Ltd"}),
+        json!({"displayName": "Euro GmbH", "currencyCode": "EUR"}),
+    ] {
+        admin(
+            &app,
+            reqwest::Method::POST,
+            &format!("/companies/{}/customers", companies[0]),
+            Some(body),
+        )
+        .await;
+    }
+
+    app.post(&format!("{path}/sync"), "").await;
+    for s in settle(&app, &id).await {
+        assert_eq!(s["status"], "complete", "{s}");
+    }
+    let (customers, _) = feed(&app, &id, "customers", None, false).await;
+    let currency_of = |name: &str| {
+        let c = customers.iter().find(|c| c["data"]["name"] == name);
+        c.map(|c| c["data"]["currency"].clone())
+    };
+    assert_eq!(currency_of("Loonie Ltd"), Some(json!("CAD")));
+    assert_eq!(currency_of("Euro GmbH"), Some(json!("EUR")));
+    let mut counts = BTreeMap::new();
+    for c in &customers {
+        let currency = c["data"]["currency"].as_str().map(str::to_owned);
+        *counts.entry(currency).or_insert(0) += 1;
+    }
+    assert_eq!(
+        counts,
+        BTreeMap::from([(Some("CAD".to_owned()), 7), (Some("EUR".to_owned()), 2)]),
+        "no customer without a currency"
+    );
+    // The extension's ledger entries leave the local currency blank; the feed names it.
+    let blank = blank_entry_currencies(&app, &id, companies[0].clone()).await;
+    let cad = Some("CAD".to_owned());
+    assert_eq!(blank.keys().collect::<Vec<_>>(), [&cad], "{blank:?}");
+    assert!(blank[&cad] > 0);
+    let (entries, _) = feed(&app, &id, "customer_ledger_entries", None, false).await;
+    assert!(
+        entries.iter().any(|e| e["data"]["currency"] == "EUR"),
+        "foreign entries keep their currency"
+    );
+    for model in ["customers", "invoices", "credit_memos", "customer_ledger_entries"] {
+        let (records, _) = feed(&app, &id, model, None, false).await;
+        assert_eq!(by_remote_id(&records), truth(&app, model).await, "{model}");
+    }
+
+    // Another company: setup reads its local currency again, and the next sync uses it.
+    let r = app
+        .patch(&path, &json!({"company": companies[1]}).to_string())
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{r:?}");
+    let c = app.settled(&id).await;
+    assert_eq!(c["company"], companies[1]);
+    assert_eq!(c["health"]["status_code"], "healthy", "{}", c["health"]);
+    app.post(&format!("{path}/sync?full_pass=true"), "").await;
+    for s in settle(&app, &id).await {
+        assert_eq!(s["status"], "complete", "{s}");
+    }
+    let blank = blank_entry_currencies(&app, &id, companies[1].clone()).await;
+    let gbp = Some("GBP".to_owned());
+    assert_eq!(blank.keys().collect::<Vec<_>>(), [&gbp], "{blank:?}");
 }

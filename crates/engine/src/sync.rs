@@ -9,11 +9,20 @@ use chrono::Utc;
 use ledgerlink_connectors::business_central::mapping::{MappingContext, map_fetched};
 use ledgerlink_connectors::{ConnectorError, ErrorKind, PageRequest, TimeWindow};
 use ledgerlink_domain::{Connection, HealthStatus, OrgId, Sync, SyncStatus, now};
-use ledgerlink_store::{NewSync, RecordIn, StoreError, SyncEnd, SyncJob};
+use ledgerlink_store::{NewSync, RecordIn, ScheduleTick, StoreError, SyncEnd, SyncJob};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 use crate::connections::{Engine, EngineError};
+
+/// How often a due model whose connection cannot sync is looked at again.
+pub const SCHEDULER_RECHECK: Duration = Duration::from_secs(5 * 60);
+
+/// Due models queued per scheduler tick; a full tick is followed at once by another.
+const SCHEDULER_BATCH: u32 = 1_000;
+
+/// Pause between scheduler ticks that found less than a full batch.
+const SCHEDULER_PERIOD: Duration = Duration::from_secs(5);
 
 /// Page-level retries of a transient failure before the attempt ends.
 const PAGE_TRIES: u32 = 4;
@@ -73,50 +82,37 @@ impl Engine {
         batch_id: Option<uuid::Uuid>,
         one_off: bool,
     ) -> Result<NewSync, EngineError> {
-        let until = now();
         let since = if full_pass {
             None
         } else {
             self.store().synced_until(model_id).await?
         };
-        Ok(NewSync {
-            model_id: model_id.to_owned(),
-            model_name: model_name.to_owned(),
-            status: SyncStatus::Queued,
+        Ok(NewSync::queued(
+            model_id,
+            model_name,
+            conn.company.clone(),
+            since,
+            now(),
+            self.sync_settings().overlap,
             batch_id,
-            entity_id: conn.company.clone(),
-            is_initial_sync: since.is_none(),
-            is_one_off: one_off,
-            // The overlap re-reads a margin so clock skew and same-instant writes lose nothing;
-            // records found unchanged are not rewritten.
-            timerange_start: since.map(|s| s - self.sync_settings().overlap),
-            timerange_end: Some(until),
-        })
+            one_off,
+        ))
     }
 
-    /// Queues the scheduled syncs that are due and moves each model's `next_sync_at` on.
-    pub async fn schedule_due(&self, limit: u32) -> Result<usize, EngineError> {
-        let due = self.store().due_models(now(), limit).await?;
-        for d in &due {
-            let Some(conn) = self
-                .store()
-                .get_connection(&d.org_id, &d.connection_id)
-                .await?
-            else {
-                continue;
-            };
-            let want = self
-                .new_sync(&conn, &d.model_id, &d.model_name, false, None, false)
-                .await?;
-            self.store()
-                .enqueue_syncs(&d.org_id, &d.connection_id, &[want], now())
-                .await?;
-            let next = now() + chrono::Duration::seconds(d.frequency_secs.max(60));
-            self.store()
-                .set_next_sync_at(&d.model_id, Some(next))
-                .await?;
-        }
-        Ok(due.len())
+    /// One scheduler tick: queues the scheduled syncs that are due (at most `limit`) and moves each
+    /// model's `next_sync_at` on. Models of connections that cannot sync now (unhealthy, paused,
+    /// not configured) are looked at again after [`SCHEDULER_RECHECK`] (or their frequency, if
+    /// shorter) rather than on every tick.
+    pub async fn schedule_due(&self, limit: u32) -> Result<ScheduleTick, EngineError> {
+        Ok(self
+            .store()
+            .schedule_due(
+                now(),
+                limit,
+                self.sync_settings().overlap,
+                chrono::Duration::from_std(SCHEDULER_RECHECK).unwrap_or(chrono::Duration::MAX),
+            )
+            .await?)
     }
 
     /// Claims one runnable sync and runs it to the end of this attempt. `None` when nothing is due.
@@ -474,10 +470,22 @@ pub fn spawn_workers(engine: Arc<Engine>, n: usize) -> Workers {
     let scheduler = engine.clone();
     let scheduler = tokio::spawn(async move {
         loop {
-            if let Err(e) = scheduler.schedule_due(500).await {
-                tracing::warn!(error = %e, "scheduling failed");
+            match scheduler.schedule_due(SCHEDULER_BATCH).await {
+                Ok(tick) if tick.due > 0 => {
+                    tracing::info!(
+                        queued = tick.queued,
+                        already_active = tick.already_active,
+                        deferred = tick.deferred,
+                        "scheduled due syncs"
+                    );
+                    if tick.due == SCHEDULER_BATCH as usize {
+                        continue;
+                    }
+                }
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "scheduling failed"),
             }
-            tokio::time::sleep(Duration::from_secs(5)).await;
+            tokio::time::sleep(SCHEDULER_PERIOD).await;
         }
     });
     let host = std::process::id();

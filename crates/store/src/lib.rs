@@ -24,7 +24,8 @@ pub use error::StoreError;
 pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
 pub use syncs::{
-    DueModel, NewSync, PageOutcome, RecordIn, RecordOut, RecordQuery, SyncEnd, SyncJob, SyncStore,
+    NewSync, PageOutcome, RecordIn, RecordOut, RecordQuery, ScheduleTick, SyncEnd, SyncJob,
+    SyncStore,
 };
 
 /// Result of a store call.

@@ -50,4 +50,10 @@ impl PgStore {
 
 impl_shared_store!(PgStore, Postgres, Backend::Postgres);
 // Workers skip rows another worker is claiming instead of queueing behind its lock.
-crate::sync_sql::impl_sync_store!(PgStore, Postgres, " FOR UPDATE SKIP LOCKED");
+crate::sync_sql::impl_sync_store!(
+    PgStore,
+    Postgres,
+    " FOR UPDATE SKIP LOCKED",
+    "BEGIN",
+    " FOR UPDATE OF m SKIP LOCKED"
+);

@@ -65,4 +65,4 @@ impl SqliteStore {
 
 impl_shared_store!(SqliteStore, Sqlite, Backend::Sqlite);
 // SQLite has one writer at a time: the claiming UPDATE is atomic as it is.
-crate::sync_sql::impl_sync_store!(SqliteStore, Sqlite, "");
+crate::sync_sql::impl_sync_store!(SqliteStore, Sqlite, "", "BEGIN IMMEDIATE", "");

@@ -20,6 +20,25 @@ pub(crate) const ACTIVE: &str = "('queued', 'running', 'pending_retry')";
 /// Most rows in one multi-row statement (SQLite allows 32,766 bound values).
 pub(crate) const CHUNK: usize = 1_000;
 
+/// A model whose `next_sync_at` has come, as the scheduler reads it.
+#[derive(sqlx::FromRow)]
+pub(crate) struct DueRow {
+    #[sqlx(rename = "id")]
+    pub model_id: String,
+    #[sqlx(rename = "name")]
+    pub model_name: String,
+    #[sqlx(rename = "c_id")]
+    pub connection_id: String,
+    pub org_id: String,
+    pub company: Option<String>,
+    #[sqlx(rename = "sync_frequency_secs")]
+    pub frequency_secs: i64,
+    /// The connection can sync this model now.
+    pub eligible: bool,
+    /// The end of the window of the model's last complete sync.
+    pub synced_until: Option<DateTime<Utc>>,
+}
+
 #[derive(sqlx::FromRow)]
 pub(crate) struct RecordRow {
     id: String,
@@ -123,9 +142,12 @@ pub(crate) fn status_str(s: SyncStatus) -> String {
     }
 }
 
-/// Implements [`crate::SyncStore`]; `$claim_lock` is appended to the claim's inner SELECT.
+/// Implements [`crate::SyncStore`]; `$claim_lock` is appended to the claim's inner SELECT,
+/// `$schedule_lock` to the scheduler's SELECT of due models, whose transaction starts with
+/// `$schedule_begin` (SQLite takes the write lock at once: a read-then-write transaction would
+/// otherwise fail when another writer commits in between).
 macro_rules! impl_sync_store {
-    ($store:ty, $db:ty, $claim_lock:literal) => {
+    ($store:ty, $db:ty, $claim_lock:literal, $schedule_begin:literal, $schedule_lock:literal) => {
         #[async_trait::async_trait]
         impl $crate::SyncStore for $store {
             async fn enqueue_syncs(
@@ -542,53 +564,108 @@ macro_rules! impl_sync_store {
                 Ok(rows.into_iter().map(|r| r.into_out(q.include_raw)).collect())
             }
 
-            async fn due_models(
+            async fn schedule_due(
                 &self,
                 now: chrono::DateTime<chrono::Utc>,
                 limit: u32,
-            ) -> $crate::Result<Vec<$crate::DueModel>> {
+                overlap: chrono::Duration,
+                recheck: chrono::Duration,
+            ) -> $crate::Result<$crate::ScheduleTick> {
+                use $crate::sync_sql::{CHUNK, DueRow, status_str};
                 self.count(1);
-                let rows: Vec<(String, String, String, String, Option<String>, i64)> =
-                    sqlx::query_as(
-                        "SELECT c.org_id, c.id, m.id, m.name, c.company, m.sync_frequency_secs \
-                         FROM models m JOIN connections c ON c.id = m.connection_id \
-                         WHERE m.next_sync_at IS NOT NULL AND m.next_sync_at <= $1 \
-                         AND m.is_read_enabled AND c.health_status = 'healthy' \
-                         AND NOT c.is_sync_disabled AND NOT c.is_authentication_pending \
-                         AND NOT c.is_running_setup AND c.company IS NOT NULL \
-                         ORDER BY m.next_sync_at LIMIT $2",
-                    )
+                let mut tx = self.pool.begin_with($schedule_begin).await?;
+                let sql = format!(
+                    "SELECT m.id, m.name, c.id AS c_id, c.org_id, c.company, m.sync_frequency_secs, \
+                     (m.is_read_enabled AND c.health_status = 'healthy' AND NOT c.is_sync_disabled \
+                      AND NOT c.is_authentication_pending AND NOT c.is_running_setup \
+                      AND c.company IS NOT NULL) AS eligible, \
+                     (SELECT s.timerange_end FROM syncs s WHERE s.model_id = m.id \
+                      AND s.status = 'complete' ORDER BY s.id DESC LIMIT 1) AS synced_until \
+                     FROM models m JOIN connections c ON c.id = m.connection_id \
+                     WHERE m.next_sync_at IS NOT NULL AND m.next_sync_at <= $1 \
+                     ORDER BY m.next_sync_at LIMIT $2{}",
+                    $schedule_lock
+                );
+                let due: Vec<DueRow> = sqlx::query_as(&sql)
                     .bind(now)
                     .bind(i64::from(limit))
-                    .fetch_all(&self.pool)
+                    .fetch_all(&mut *tx)
                     .await?;
-                Ok(rows
-                    .into_iter()
-                    .map(|(org, connection_id, model_id, model_name, company, frequency_secs)| {
-                        $crate::DueModel {
-                            org_id: ledgerlink_domain::OrgId(org),
-                            connection_id,
-                            model_id,
-                            model_name,
-                            company,
-                            frequency_secs,
-                        }
+                let mut tick = $crate::ScheduleTick {
+                    due: due.len(),
+                    ..Default::default()
+                };
+                if due.is_empty() {
+                    tx.commit().await?;
+                    return Ok(tick);
+                }
+                let wants: Vec<(String, String, $crate::NewSync)> = due
+                    .iter()
+                    .filter(|d| d.eligible)
+                    .map(|d| {
+                        let want = $crate::NewSync::queued(
+                            &d.model_id,
+                            &d.model_name,
+                            d.company.clone(),
+                            d.synced_until,
+                            now,
+                            overlap,
+                            None,
+                            false,
+                        );
+                        (d.org_id.clone(), d.connection_id.clone(), want)
                     })
-                    .collect())
-            }
-
-            async fn set_next_sync_at(
-                &self,
-                model_id: &str,
-                at: Option<chrono::DateTime<chrono::Utc>>,
-            ) -> $crate::Result<()> {
-                self.count(1);
-                sqlx::query("UPDATE models SET next_sync_at = $1 WHERE id = $2")
-                    .bind(at)
-                    .bind(model_id)
-                    .execute(&self.pool)
-                    .await?;
-                Ok(())
+                    .collect();
+                tick.deferred = due.len() - wants.len();
+                for chunk in wants.chunks(CHUNK) {
+                    self.count(1);
+                    let mut insert = sqlx::QueryBuilder::<$db>::new(format!(
+                        "INSERT INTO syncs ({}) ",
+                        $crate::sync_sql::SYNC_COLUMNS
+                    ));
+                    insert.push_values(chunk, |mut b, (org, connection, w)| {
+                        b.push_bind(ledgerlink_domain::new_id("sync"))
+                            .push_bind(org.clone())
+                            .push_bind(connection.clone())
+                            .push_bind(w.model_id.clone())
+                            .push_bind(w.model_name.clone())
+                            .push_bind(status_str(w.status))
+                            .push("0")
+                            .push_bind(w.batch_id.map(|b| b.to_string()))
+                            .push_bind(w.entity_id.clone())
+                            .push("NULL")
+                            .push_bind(w.is_initial_sync)
+                            .push_bind(w.is_one_off)
+                            .push_bind(sqlx::types::Json(serde_json::json!({})))
+                            .push_bind(w.timerange_start)
+                            .push_bind(w.timerange_end)
+                            .push_bind(now)
+                            .push("NULL, NULL, false, NULL, NULL")
+                            .push_bind(now)
+                            .push_bind(now);
+                    });
+                    // The partial unique index keeps one active sync per model.
+                    insert.push(" ON CONFLICT DO NOTHING");
+                    let done = insert.build().execute(&mut *tx).await?;
+                    tick.queued += done.rows_affected() as usize;
+                }
+                tick.already_active = wants.len() - tick.queued;
+                for chunk in due.chunks(CHUNK) {
+                    self.count(1);
+                    let mut update =
+                        sqlx::QueryBuilder::<$db>::new("WITH v (id, at) AS (");
+                    update.push_values(chunk, |mut b, d| {
+                        let every = chrono::Duration::seconds(d.frequency_secs.max(60));
+                        let next = if d.eligible { every } else { every.min(recheck) };
+                        b.push_bind(d.model_id.clone()).push_bind(now + next);
+                    });
+                    update.push(
+                        ") UPDATE models SET next_sync_at = v.at FROM v WHERE models.id = v.id",
+                    );
+                    update.build().execute(&mut *tx).await?;
+                }
+                tx.commit().await?;
+                Ok(tick)
             }
         }
     };

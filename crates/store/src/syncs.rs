@@ -51,6 +51,49 @@ pub struct NewSync {
     pub timerange_end: Option<DateTime<Utc>>,
 }
 
+impl NewSync {
+    /// A queued sync of a model up to `until`: incremental from `since` less `overlap` (the margin
+    /// re-read so that clock skew and same-instant writes lose nothing; records found unchanged are
+    /// not rewritten), or a full pass (`is_initial_sync`) when there is no `since`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn queued(
+        model_id: &str,
+        model_name: &str,
+        entity_id: Option<String>,
+        since: Option<DateTime<Utc>>,
+        until: DateTime<Utc>,
+        overlap: chrono::Duration,
+        batch_id: Option<uuid::Uuid>,
+        is_one_off: bool,
+    ) -> Self {
+        Self {
+            model_id: model_id.to_owned(),
+            model_name: model_name.to_owned(),
+            status: SyncStatus::Queued,
+            batch_id,
+            entity_id,
+            is_initial_sync: since.is_none(),
+            is_one_off,
+            timerange_start: since.map(|s| s - overlap),
+            timerange_end: Some(until),
+        }
+    }
+}
+
+/// What one scheduler tick did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ScheduleTick {
+    /// Due models taken this tick (at most the limit asked for).
+    pub due: usize,
+    /// Syncs queued.
+    pub queued: usize,
+    /// Due models that already had a sync queued, running or waiting to retry (nothing queued).
+    pub already_active: usize,
+    /// Due models whose connection cannot sync now (unhealthy, paused, not configured, reads off):
+    /// looked at again after the recheck interval instead of every tick.
+    pub deferred: usize,
+}
+
 /// One mapped record to write.
 #[derive(Debug, Clone)]
 pub struct RecordIn {
@@ -204,25 +247,16 @@ pub trait SyncStore: Send + std::marker::Sync {
         model: &str,
         q: &RecordQuery,
     ) -> Result<Vec<RecordOut>>;
-    /// Read-enabled models of healthy, configured, unpaused connections whose `next_sync_at` has come.
-    async fn due_models(&self, now: DateTime<Utc>, limit: u32) -> Result<Vec<DueModel>>;
-    /// Sets when a model is next synced.
-    async fn set_next_sync_at(&self, model_id: &str, at: Option<DateTime<Utc>>) -> Result<()>;
-}
-
-/// A model whose scheduled sync is due.
-#[derive(Debug, Clone)]
-pub struct DueModel {
-    /// Owner.
-    pub org_id: OrgId,
-    /// The connection.
-    pub connection_id: String,
-    /// The model's id.
-    pub model_id: String,
-    /// The model's name.
-    pub model_name: String,
-    /// The connection's company (the sync's `entity_id`).
-    pub company: Option<String>,
-    /// Seconds between scheduled syncs.
-    pub frequency_secs: i64,
+    /// One scheduler tick, in one transaction: takes up to `limit` models whose `next_sync_at` has
+    /// come (on Postgres skipping those another scheduler holds), queues a sync for each whose
+    /// connection can sync (read-enabled, healthy, configured, unpaused; incremental from the last
+    /// complete sync less `overlap`) unless one is already active, and moves each `next_sync_at` on:
+    /// by the model's frequency, or by at most `recheck` for those that could not sync.
+    async fn schedule_due(
+        &self,
+        now: DateTime<Utc>,
+        limit: u32,
+        overlap: chrono::Duration,
+        recheck: chrono::Duration,
+    ) -> Result<ScheduleTick>;
 }
