@@ -6,6 +6,7 @@ mod harness;
 mod auth;
 mod bc_connect;
 mod bc_health;
+mod budget;
 mod cli;
 mod connections;
 mod ops;

@@ -9,8 +9,9 @@
 //! A principal is identified by a string chosen by the caller: the Entra tenant id plus client id for
 //! cloud connections, the on-premises API URL plus user name for on-prem ones.
 //!
-//! The budget is per process. Several worker processes talking to the same principal each have
-//! their own budget; they still back off together once BC throttles them ([`Budgets::throttled`]).
+//! This budget is per process and never touches the database. Behind it, every request also takes
+//! its place in the same budget kept in the store, shared by all processes (`shared_budget.rs`), so
+//! several worker processes talking to the same principal stay within BC's limits together.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};

@@ -6,7 +6,8 @@
 //! - [`vault`]: secrets sealed at rest; [`oauth_state`]: signed single-use OAuth `state`;
 //! - [`health`]: what a failed ERP call means for a connection's health;
 //! - [`budget`]: a client-side request budget per Business Central principal, shared by every sync
-//!   and worker of the process, so we slow down before Business Central throttles us;
+//!   and worker of the process, so we slow down before Business Central throttles us; behind it,
+//!   the same budget kept in the store is shared by every process on the database;
 //! - [`retry`]: when and whether a failed sync is tried again.
 
 pub mod budget;
@@ -15,6 +16,7 @@ pub mod credentials;
 pub mod health;
 pub mod oauth_state;
 pub mod retry;
+mod shared_budget;
 pub mod sync;
 pub mod vault;
 

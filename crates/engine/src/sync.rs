@@ -292,6 +292,7 @@ impl Engine {
             tries += 1;
             let result = {
                 let _permit = self.budgets().acquire(principal).await;
+                let _slot = self.shared_slot(principal).await;
                 connector.fetch_page(session, request).await
             };
             let err = match result {
@@ -301,6 +302,7 @@ impl Engine {
             errors.push(err_text(&err));
             if let Some(wait) = err.retry_after() {
                 self.budgets().throttled(principal, wait);
+                self.shared_pause(principal, wait).await;
             }
             let retryable = matches!(err.kind(), ErrorKind::Transient | ErrorKind::RateLimited);
             let wait = err

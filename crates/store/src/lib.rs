@@ -4,6 +4,8 @@
 //! isolation is enforced here, not by each caller.
 
 mod api_keys;
+mod budget;
+mod budget_sql;
 mod error;
 mod postgres;
 mod rows;
@@ -20,6 +22,7 @@ use chrono::{DateTime, Utc};
 use ledgerlink_domain::{Connection, ConnectionChanges, OrgId};
 
 pub use api_keys::{ApiKey, generate_api_key, hash_api_key};
+pub use budget::{BudgetStore, BudgetWait, Quota};
 pub use error::StoreError;
 pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
@@ -53,7 +56,7 @@ pub struct ListConnections {
 
 /// Everything ledgerlink keeps.
 #[async_trait]
-pub trait Store: SyncStore + Send + Sync + 'static {
+pub trait Store: SyncStore + BudgetStore + Send + Sync + 'static {
     /// Which database this is.
     fn backend(&self) -> Backend;
     /// Applies pending migrations.

@@ -57,3 +57,4 @@ crate::sync_sql::impl_sync_store!(
     "BEGIN",
     " FOR UPDATE OF m SKIP LOCKED"
 );
+crate::budget_sql::impl_budget_store!(PgStore, "BEGIN");

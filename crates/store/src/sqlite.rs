@@ -66,3 +66,4 @@ impl SqliteStore {
 impl_shared_store!(SqliteStore, Sqlite, Backend::Sqlite);
 // SQLite has one writer at a time: the claiming UPDATE is atomic as it is.
 crate::sync_sql::impl_sync_store!(SqliteStore, Sqlite, "", "BEGIN IMMEDIATE", "");
+crate::budget_sql::impl_budget_store!(SqliteStore, "BEGIN IMMEDIATE");
