@@ -856,10 +856,15 @@ async fn blank_currency_codes_are_the_companys_local_currency_and_follow_the_com
         .iter()
         .map(|c| c.to_string())
         .collect();
-    assert!(app.sim().set_local_currency(app.sim().company_ids()[1], "GBP"));
+    assert!(
+        app.sim()
+            .set_local_currency(app.sim().company_ids()[1], "GBP")
+    );
     let created = app.create_connection("Maple").await;
     app.authorize(&created).await;
     let id = created["id"].as_str().unwrap().to_owned();
+    let c = app.settled(&id).await;
+    assert_eq!(c["missing_settings"], json!(["company"]));
     let path = format!("/v2/integrations/connections/{id}");
     let r = app
         .patch(&path, &json!({"company": companies[0]}).to_string())
@@ -912,7 +917,12 @@ async fn blank_currency_codes_are_the_companys_local_currency_and_follow_the_com
         entries.iter().any(|e| e["data"]["currency"] == "EUR"),
         "foreign entries keep their currency"
     );
-    for model in ["customers", "invoices", "credit_memos", "customer_ledger_entries"] {
+    for model in [
+        "customers",
+        "invoices",
+        "credit_memos",
+        "customer_ledger_entries",
+    ] {
         let (records, _) = feed(&app, &id, model, None, false).await;
         assert_eq!(by_remote_id(&records), truth(&app, model).await, "{model}");
     }
@@ -932,4 +942,53 @@ async fn blank_currency_codes_are_the_companys_local_currency_and_follow_the_com
     let blank = blank_entry_currencies(&app, &id, companies[1].clone()).await;
     let gbp = Some("GBP".to_owned());
     assert_eq!(blank.keys().collect::<Vec<_>>(), [&gbp], "{blank:?}");
+}
+
+/// Every page fetched by a sync is counted in the budget all processes share, and its slot is
+/// given back.
+#[tokio::test]
+async fn syncs_spend_the_shared_request_budget_and_give_slots_back() {
+    let (app, id) = connected(|_| {}).await;
+    let conn = app
+        .get(&format!("/v2/integrations/connections/{id}"))
+        .await
+        .json;
+    let principal = conn["tenant_id"].as_str().unwrap().to_owned();
+    app.post(&format!("/v2/integrations/connections/{id}/sync"), "")
+        .await;
+    let syncs = settle(&app, &id).await;
+    let pages: i64 = syncs
+        .iter()
+        .map(|s| s["pagination_state"]["pages"].as_i64().unwrap())
+        .sum();
+    assert!(pages >= 6, "{syncs:?}");
+    let store = app.running.engine.store().clone();
+    let now = chrono::Utc::now().timestamp_millis();
+    let quota = |per_window: i64| ledgerlink_store::Quota {
+        per_window: per_window as u32,
+        window_ms: 5 * 60_000,
+        concurrent: 1,
+    };
+    // A budget of exactly the pages fetched is spent; one more request fits in pages + 1.
+    let r = store
+        .budget_acquire(&principal, "probe-1", quota(pages), now, now + 1_000)
+        .await
+        .unwrap();
+    assert!(
+        matches!(r, Err(ledgerlink_store::BudgetWait::Until(_))),
+        "{r:?}"
+    );
+    // Slots are released in the background once a request ends: none stays held.
+    let mut r = Err(ledgerlink_store::BudgetWait::Busy);
+    for _ in 0..100 {
+        r = store
+            .budget_acquire(&principal, "probe-2", quota(pages + 1), now, now + 1_000)
+            .await
+            .unwrap();
+        if r.is_ok() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(r, Ok(()), "a slot stayed held after the syncs ended");
 }

@@ -168,9 +168,20 @@ fn records(state: &State, method: &Method, cid: Uuid, tail: &[&str], b: &Value, 
             co.extension = b["installed"].as_bool().unwrap_or(true);
             json!({"installed": co.extension})
         }
+        (Method::PUT, ["localCurrency"]) => {
+            let code = str_of(b, "code")
+                .filter(|c| !c.trim().is_empty())
+                .ok_or((400, "a non-blank \"code\" is required".to_string()))?;
+            co.lcy = code.trim().into();
+            json!({"code": co.lcy})
+        }
         (Method::POST, ["customers"]) => {
             let id = Uuid::new_v4();
             let n = co.customers.len();
+            // Stored as BC stores it: blank for the local currency.
+            let currency = str_of(b, "currencyCode")
+                .filter(|c| **c != *co.lcy)
+                .unwrap_or_default();
             let party = Party {
                 name: str_of(b, "displayName").unwrap_or_else(|| "New Customer".into()),
                 email: str_of(b, "email").unwrap_or_default(),
@@ -191,8 +202,8 @@ fn records(state: &State, method: &Method, cid: Uuid, tail: &[&str], b: &Value, 
                 credit_limit: dec_of(b, "creditLimit").unwrap_or(0),
                 tax_liable: false,
                 tax_reg_no: "".into(),
-                currency_code: "".into(),
-                currency_id: Uuid::nil(),
+                currency_id: crate::datagen::currency_id(&currency),
+                currency_code: currency,
                 payment_terms_id: Uuid::nil(),
                 shipment_method_id: Uuid::nil(),
                 payment_method_id: Uuid::nil(),

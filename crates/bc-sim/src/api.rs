@@ -358,6 +358,7 @@ fn fault_scope(
     if f.removed_environments.is_empty()
         && f.removed_companies.is_empty()
         && f.extension_absent.is_empty()
+        && f.company_information_absent.is_empty()
     {
         return Ok(());
     }
@@ -396,6 +397,13 @@ fn fault_scope(
             return Err(ApiError::no_segment(
                 api_segs.last().map(|s| crate::sets::seg(s).0).unwrap_or(""),
             ));
+        }
+        if f.company_information_absent.contains(&c)
+            && api_segs
+                .iter()
+                .any(|s| crate::sets::seg(s).0 == "companyInformation")
+        {
+            return Err(ApiError::no_segment("companyInformation"));
         }
     }
     Ok(())

@@ -40,7 +40,7 @@ pub struct SimConfig {
     pub webhook_auto_delivery: bool,
 }
 
-/// Dataset sizes; all counts are per company.
+/// The generated dataset; all counts are per company.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct DataConfig {
     /// Companies per environment.
@@ -61,6 +61,15 @@ pub struct DataConfig {
     pub dimensions: usize,
     /// Values per dimension.
     pub values_per_dimension: usize,
+    /// Local currency (General Ledger Setup "LCY Code") of every generated company, e.g. `USD`.
+    /// Records in it store a blank currency code, as BC's tables do; one company's can be changed
+    /// later through `Sim::set_local_currency` or `PUT /_sim/companies/{id}/localCurrency`.
+    #[serde(default = "default_local_currency")]
+    pub local_currency: String,
+}
+
+fn default_local_currency() -> String {
+    "USD".into()
 }
 
 impl Default for DataConfig {
@@ -75,6 +84,7 @@ impl Default for DataConfig {
             open_payments: 3,
             dimensions: 2,
             values_per_dimension: 4,
+            local_currency: default_local_currency(),
         }
     }
 }
@@ -192,6 +202,8 @@ pub struct FaultConfig {
     pub removed_companies: Vec<uuid::Uuid>,
     /// Companies where the companion extension is absent.
     pub extension_absent: Vec<uuid::Uuid>,
+    /// Companies whose `companyInformation` answers 404, as on BC versions without that entity.
+    pub company_information_absent: Vec<uuid::Uuid>,
 }
 
 /// The on-premises server instance.

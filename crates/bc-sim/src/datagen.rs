@@ -90,6 +90,19 @@ fn ms(d: NaiveDate, secs: u32) -> i64 {
         + secs as i64 * 1000
 }
 
+/// The `currencyId` of a currency code: nil for the local currency (blank), else a stable id per code.
+pub fn currency_id(code: &str) -> Uuid {
+    match code {
+        "" => Uuid::nil(),
+        "EUR" => Uuid::from_u128(0xE0E0),
+        other => Uuid::from_u128(
+            other
+                .bytes()
+                .fold(0xC0DE_u128, |id, b| (id << 8) | u128::from(b)),
+        ),
+    }
+}
+
 /// Generate one company.
 pub fn company(seed: u64, index: usize, cfg: &DataConfig, ver: &mut u64, ext: bool) -> Company {
     let mut rng =
@@ -104,7 +117,7 @@ pub fn company(seed: u64, index: usize, cfg: &DataConfig, ver: &mut u64, ext: bo
         },
         created: ms(base, 0),
         modified: ms(base, 3600),
-        lcy: "USD".into(),
+        lcy: cfg.local_currency.as_str().into(),
         extension: ext,
         next_entry_no: 1,
         ..Default::default()
@@ -218,12 +231,9 @@ pub fn company(seed: u64, index: usize, cfg: &DataConfig, ver: &mut u64, ext: bo
             credit_limit: (i as i64 % 5) * 500_000,
             tax_liable: true,
             tax_reg_no: "".into(),
+            // BC stores a blank code for the local currency.
             currency_code: if foreign { "EUR".into() } else { "".into() },
-            currency_id: if foreign {
-                Uuid::from_u128(0xE0E0)
-            } else {
-                Uuid::nil()
-            },
+            currency_id: currency_id(if foreign { "EUR" } else { "" }),
             payment_terms_id: Uuid::from_u128(0x30D),
             shipment_method_id: Uuid::nil(),
             payment_method_id: Uuid::nil(),

@@ -14,6 +14,7 @@ mod api;
 mod auth_http;
 mod batch;
 mod clock;
+mod company_info;
 pub mod config;
 mod customer_writes;
 mod datagen;
@@ -101,7 +102,7 @@ impl State {
                 json!({
                     "tenant": e.tenant, "name": e.name, "kind": e.kind, "removed": e.removed,
                     "apiBase": if e.tenant.is_nil() { format!("{}/{}/api/v2.0", self.base_url, e.name) } else { format!("{}/v2.0/{}/{}/api/v2.0", self.base_url, e.tenant, e.name) },
-                    "companies": e.companies.rows.values().map(|c| json!({"id": c.id, "name": c.name, "extension": c.extension, "customers": c.customers.len(), "salesInvoices": c.invoices.len()})).collect::<Vec<_>>(),
+                    "companies": e.companies.rows.values().map(|c| json!({"id": c.id, "name": c.name, "localCurrency": c.lcy, "extension": c.extension, "customers": c.customers.len(), "salesInvoices": c.invoices.len()})).collect::<Vec<_>>(),
                 })
             })
             .collect();
@@ -418,6 +419,19 @@ impl Sim {
         };
         if let Some(c) = w.envs[e].companies.rows.get_mut(&k) {
             c.extension = installed;
+        }
+        true
+    }
+
+    /// Set a company's local currency (General Ledger Setup "LCY Code"): `companyInformation` reports
+    /// it and the standard API shows it for blank currency codes. `false` if there is no such company.
+    pub fn set_local_currency(&self, company: Uuid, code: &str) -> bool {
+        let mut w = self.state.world.write().expect("world");
+        let Some((e, k)) = w.find_company(&company) else {
+            return false;
+        };
+        if let Some(c) = w.envs[e].companies.rows.get_mut(&k) {
+            c.lcy = code.into();
         }
         true
     }

@@ -33,6 +33,9 @@ struct Args {
     /// Sales credit memos per company.
     #[arg(long, default_value_t = 10)]
     credit_memos: usize,
+    /// Local currency code of every company (blank currency codes mean this one).
+    #[arg(long, default_value = "USD")]
+    local_currency: String,
     /// Access token lifetime in seconds (simulated clock).
     #[arg(long, default_value_t = 3599)]
     access_token_secs: u64,
@@ -84,6 +87,9 @@ struct Args {
     /// Fault: the companion extension is absent in this company id (repeatable).
     #[arg(long)]
     fault_extension_absent: Vec<uuid::Uuid>,
+    /// Fault: `companyInformation` answers 404 in this company id, as on old BC versions (repeatable).
+    #[arg(long)]
+    fault_company_information_absent: Vec<uuid::Uuid>,
     /// Start with the ledgerlink companion extension absent in every company.
     #[arg(long)]
     no_extension: bool,
@@ -114,6 +120,7 @@ async fn main() -> anyhow::Result<()> {
     c.data.invoices = a.invoices;
     c.data.lines_per_invoice = a.lines_per_invoice;
     c.data.credit_memos = a.credit_memos;
+    c.data.local_currency = a.local_currency;
     c.tokens.access_token = std::time::Duration::from_secs(a.access_token_secs);
     c.limits.enabled = !a.no_limits;
     c.limits.requests_per_window = a.requests_per_window;
@@ -133,6 +140,7 @@ async fn main() -> anyhow::Result<()> {
         removed_environments: a.fault_remove_environment,
         removed_companies: a.fault_remove_company,
         extension_absent: a.fault_extension_absent,
+        company_information_absent: a.fault_company_information_absent,
     };
     c.extension_installed = !a.no_extension;
     if let Some(id) = a.client_id {

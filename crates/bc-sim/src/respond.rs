@@ -64,6 +64,7 @@ pub fn service_doc(rc: &Rc, std_api: bool) -> Out {
     let sets: &[&str] = if std_api {
         &[
             "companies",
+            "companyInformation",
             "subscriptions",
             "customers",
             "customerFinancialDetails",

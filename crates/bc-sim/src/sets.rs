@@ -104,6 +104,7 @@ pub fn route(state: &State, rc: Rc) -> Result<Out, ApiError> {
                         | "customerFinancialDetails"
                         | "salesInvoiceLines"
                         | "salesCreditMemoLines"
+                        | "companyInformation"
                 ) =>
             {
                 return Err(ApiError::new(
@@ -272,6 +273,7 @@ fn company_get(rc: &Rc, co: &Company, rest: &[&str]) -> Result<Out, ApiError> {
         "salesInvoiceLines" | "salesCreditMemoLines" => {
             crate::doc_sets::top_lines(rc, co, name, key)
         }
+        "companyInformation" => crate::company_info::get(rc, co, key, rest),
         "customerPaymentJournals" => {
             table!(
                 co.journals,

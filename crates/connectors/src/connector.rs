@@ -125,6 +125,9 @@ pub struct Discovery {
     pub company_id: Option<String>,
     /// Whether the companion extension answered in `company_id`; `None` when not probed (no company).
     pub extension_installed: Option<bool>,
+    /// The local currency code of `company_id` (BC: `companyInformation.currencyCode`, the "LCY Code"),
+    /// which blank currency codes stand for; `None` when no company is chosen or the ERP does not say.
+    pub local_currency: Option<String>,
 }
 
 /// The incremental window of a fetch. Both ends open = a full pass.

@@ -50,6 +50,10 @@ pub struct Discovered {
     pub environments: Vec<String>,
     /// Companies of the chosen (or only) environment.
     pub companies: Vec<DiscoveredCompany>,
+    /// The chosen company's local currency code (BC "LCY Code"), which blank currency codes stand for;
+    /// `None` when unknown. Absent in rows stored before it existed.
+    #[serde(default)]
+    pub local_currency: Option<String>,
 }
 
 /// One company found by setup.
@@ -288,5 +292,21 @@ mod tests {
         assert_eq!(conn.health().status_code, HealthStatus::Healthy);
         conn.is_sync_disabled = true;
         assert_eq!(conn.health().status_code, HealthStatus::SyncDisabled);
+    }
+
+    #[test]
+    fn discovery_stored_before_the_local_currency_still_reads() {
+        let old: Discovered = serde_json::from_str(
+            r#"{"environments":["Production"],"companies":[{"id":"c1","name":"CRONUS"}]}"#,
+        )
+        .unwrap();
+        assert_eq!(old.local_currency, None);
+        assert_eq!(old.companies[0].id, "c1");
+        let new = Discovered {
+            local_currency: Some("CAD".into()),
+            ..old
+        };
+        let json = serde_json::to_string(&new).unwrap();
+        assert_eq!(serde_json::from_str::<Discovered>(&json).unwrap(), new);
     }
 }

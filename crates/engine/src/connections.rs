@@ -761,6 +761,7 @@ fn apply_discovery(conn: &mut Connection, found: Discovery, at: DateTime<Utc>) {
                 name: c.display_name,
             })
             .collect(),
+        local_currency: found.local_currency,
     });
     if let Some(installed) = found.extension_installed {
         conn.set_extension_installed(installed, at);

@@ -206,7 +206,13 @@ impl Engine {
             // Every page was written before the last attempt ended: only the ending is left.
             return Ok(Attempt::Done { full });
         }
-        let ctx = MappingContext::default();
+        // Setup read the company's local currency: BC's blank currency codes stand for it.
+        let ctx = MappingContext {
+            local_currency: conn
+                .discovery
+                .as_ref()
+                .and_then(|d| d.local_currency.clone()),
+        };
         loop {
             let request = PageRequest {
                 model: job.model_name.clone(),

@@ -90,7 +90,8 @@ impl<'a> Ctx<'a> {
             .copied()
             .unwrap_or_default()
     }
-    /// Currency code as BC shows it (LCY code for blank).
+    /// Currency code as the standard API v2.0 pages show it: the company's LCY code for a blank one
+    /// (`TranslateNAVCurrencyCodeToCurrencyCode` in customers, salesInvoices, salesCreditMemos).
     pub fn cur(&self, code: &'a str) -> &'a str {
         if code.is_empty() { &self.co.lcy } else { code }
     }
@@ -145,6 +146,38 @@ pub static COMPANY: &[Field<Company>] = &[
     field!("systemModifiedAt", Dt, |r, _c| V::Dt(r.modified)),
     field!("systemModifiedBy", Guid, |_r, _c| V::Guid(Uuid::nil())),
 ];
+
+/// `companyInformation` (page 30011): one entity per company. `currencyCode` is General Ledger
+/// Setup's "LCY Code"; the address is CRONUS's.
+pub static COMPANY_INFORMATION: &[Field<Company>] = &[
+    field!("id", Guid, |r, _c| V::Guid(company_information_id(r))),
+    field!("displayName", Str, |r, _c| V::Str(&r.display_name)),
+    field!("addressLine1", Str, |_r, _c| V::Str(
+        "7122 South Ashford Street"
+    )),
+    field!("addressLine2", Str, |_r, _c| V::Str("Westminster")),
+    field!("city", Str, |_r, _c| V::Str("Atlanta")),
+    field!("state", Str, |_r, _c| V::Str("GA")),
+    field!("country", Str, |_r, _c| V::Str("US")),
+    field!("postalCode", Str, |_r, _c| V::Str("31772")),
+    field!("phoneNumber", Str, |_r, _c| V::Str("+1 425 555 0100")),
+    field!("faxNumber", Str, |_r, _c| V::Str("")),
+    field!("email", Str, |_r, _c| V::Str("")),
+    field!("website", Str, |_r, _c| V::Str("")),
+    field!("taxRegistrationNumber", Str, |_r, _c| V::Str("")),
+    field!("currencyCode", Str, |r, _c| V::Str(&r.lcy)),
+    field!("currentFiscalYearStartDate", Date, |_r, _c| V::Date(
+        chrono::NaiveDate::from_ymd_opt(2024, 1, 1).expect("date")
+    )),
+    field!("industry", Str, |_r, _c| V::Str("")),
+    field!("experience", Str, |_r, _c| V::Str("Essential")),
+    field!("lastModifiedDateTime", Dt, |r, _c| V::Dt(r.modified)),
+];
+
+/// The SystemId of a company's Company Information record (not the company's own id).
+pub fn company_information_id(co: &Company) -> Uuid {
+    Uuid::from_u128(co.id.as_u128() ^ 0xC0_1F0)
+}
 
 const CONTACT_TYPE: [&str; 2] = ["Company", "Person"];
 const BLOCKED: [&str; 4] = ["_x0020_", "Ship", "Invoice", "All"];
@@ -328,7 +361,8 @@ pub static LEDGER_ENTRY: &[Field<LedgerEntry>] = &[
         &r.external_doc_no
     )),
     field!("description", Str, |r, _c| V::Str(&r.description)),
-    field!("currencyCode", Str, |r, c| V::Str(c.cur(&r.currency_code))),
+    // The table's own "Currency Code": blank for the local currency (the standard pages translate it).
+    field!("currencyCode", Str, |r, _c| V::Str(&r.currency_code)),
     field!("amount", Dec, |r, _c| V::Dec(r.amount)),
     field!("remainingAmount", Dec, |r, _c| V::Dec(r.remaining)),
     field!("open", Bool, |r, _c| V::Bool(r.open)),

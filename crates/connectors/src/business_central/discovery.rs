@@ -1,4 +1,5 @@
-//! Setup and health calls: environments, companies, the extension probe, credential validation.
+//! Setup and health calls: environments, companies, the extension probe, the company's local currency,
+//! credential validation.
 
 use secrecy::ExposeSecret;
 use serde_json::Value;
@@ -65,6 +66,24 @@ impl BusinessCentral {
         }
     }
 
+    /// The company's local currency: `companyInformation`'s `currencyCode` (General Ledger Setup's
+    /// "LCY Code"). A 404 (a BC version without that entity) is "not known"; other errors count as
+    /// for every discovery call.
+    pub(super) async fn local_currency(
+        &self,
+        session: &Session,
+        target: &Target,
+    ) -> Result<Option<String>, ConnectorError> {
+        let mut url = self.company_url(target, Api::Standard, "companyInformation")?;
+        Query {
+            select: Some("currencyCode"),
+            ..Default::default()
+        }
+        .apply_to(&mut url);
+        let page = self.get_collection(session, url, None).await;
+        lcy_of(page.map(|p| p.records))
+    }
+
     #[tracing::instrument(name = "bc.discover", skip_all, fields(provider = super::PROVIDER_NAME))]
     pub(super) async fn discover_account(
         &self,
@@ -96,6 +115,7 @@ impl BusinessCentral {
         if let Some(company) = &found.company_id {
             target.company_id = Some(company.clone());
             found.extension_installed = Some(self.probe_extension(session, &target).await?);
+            found.local_currency = self.local_currency(session, &target).await?;
         }
         Ok(found)
     }
@@ -159,6 +179,19 @@ fn text(v: &Value, key: &str) -> Option<String> {
         .map(str::to_owned)
 }
 
+/// The trimmed `currencyCode` of the (single) `companyInformation` entity; `None` when absent or blank.
+fn lcy_of(records: Result<Vec<Value>, ConnectorError>) -> Result<Option<String>, ConnectorError> {
+    let records = match records {
+        Ok(r) => r,
+        Err(ConnectorError::NotFound { .. }) => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    Ok(records.first().and_then(|info| {
+        let code = info.get("currencyCode")?.as_str()?.trim();
+        (!code.is_empty()).then(|| code.to_owned())
+    }))
+}
+
 fn parse_environment(v: &Value) -> Option<Environment> {
     let family = text(v, "applicationFamily");
     if family.is_some_and(|f| !f.eq_ignore_ascii_case("BusinessCentral")) {
@@ -212,6 +245,34 @@ mod tests {
         );
         assert!(parse_environment(&other).is_none());
         assert!(parse_environment(&json!({"type":"Sandbox"})).is_none());
+    }
+
+    #[test]
+    fn the_local_currency_is_the_trimmed_code_or_none() {
+        let one = |v: Value| lcy_of(Ok(vec![v]));
+        assert_eq!(
+            one(json!({"currencyCode": " CAD "})).unwrap(),
+            Some("CAD".into())
+        );
+        assert_eq!(one(json!({"currencyCode": "  "})).unwrap(), None);
+        assert_eq!(one(json!({"currencyCode": null})).unwrap(), None);
+        assert_eq!(one(json!({"displayName": "CRONUS"})).unwrap(), None);
+        assert_eq!(lcy_of(Ok(vec![])).unwrap(), None);
+    }
+
+    #[test]
+    fn only_a_missing_entity_leaves_the_local_currency_unknown() {
+        let not_found = ConnectorError::NotFound {
+            code: Some("BadRequest_ResourceNotFound".into()),
+            message: "Resource not found for the segment 'companyInformation'.".into(),
+        };
+        assert_eq!(lcy_of(Err(not_found)).unwrap(), None);
+        let forbidden = ConnectorError::Forbidden {
+            code: Some("Authorization_InsufficientPermissions".into()),
+            message: "no permission".into(),
+        };
+        let err = lcy_of(Err(forbidden)).unwrap_err();
+        assert_eq!(err.kind(), crate::ErrorKind::Forbidden);
     }
 
     #[test]

@@ -31,9 +31,11 @@ pub struct MappedRecord {
 /// What the mapping needs to know about the company beyond the record itself.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct MappingContext {
-    /// The company's local currency code (BC "LCY Code", e.g. `USD`). BC leaves a customer's or ledger
-    /// entry's currency blank when it is the local one; with this set, blanks become this code,
-    /// without it they stay `null`.
+    /// The company's local currency code (BC "LCY Code", e.g. `USD`, from `companyInformation` at
+    /// setup). BC's tables store a blank currency code for the local currency; the standard API v2.0
+    /// pages (customers, salesInvoices, salesCreditMemos) send the LCY code instead, but the companion
+    /// extension's ledger entries send the blank. With this set, blanks become this code, without it
+    /// they stay `null`.
     pub local_currency: Option<String>,
 }
 
@@ -99,8 +101,8 @@ pub fn map_record(
     let data = match model {
         "customers" => to_value(customer(&obj, ctx)?),
         "contacts" => to_value(contact(&obj)?),
-        "invoices" => to_value(invoice(&obj)?),
-        "credit_memos" => to_value(credit_memo(&obj)?),
+        "invoices" => to_value(invoice(&obj, ctx)?),
+        "credit_memos" => to_value(credit_memo(&obj, ctx)?),
         "payments" => to_value(payment(&obj)?),
         "customer_ledger_entries" => to_value(ledger_entry(&obj, ctx)?),
         "dimensions" => to_value(dimension(&obj)?),
@@ -187,7 +189,7 @@ fn contact(o: &Obj) -> Result<Contact, MappingError> {
     })
 }
 
-fn invoice(o: &Obj) -> Result<Invoice, MappingError> {
+fn invoice(o: &Obj, ctx: &MappingContext) -> Result<Invoice, MappingError> {
     let status = o.member("status")?.map(|v| DocumentStatus::parse(&v));
     let total_amount = o.decimal("totalAmountIncludingTax")?;
     let amount_due = o.decimal("remainingAmount")?;
@@ -208,7 +210,7 @@ fn invoice(o: &Obj) -> Result<Invoice, MappingError> {
         posting_date: o.date("postingDate")?,
         due_date: o.date("dueDate")?,
         promised_pay_date: o.date("promisedPayDate")?,
-        currency: o.text("currencyCode")?,
+        currency: currency(o.text("currencyCode")?, ctx),
         prices_include_tax: o.boolean("pricesIncludeTax")?,
         subtotal: o.decimal("totalAmountExcludingTax")?,
         discount_amount: o.decimal("discountAmount")?,
@@ -225,7 +227,7 @@ fn invoice(o: &Obj) -> Result<Invoice, MappingError> {
     })
 }
 
-fn credit_memo(o: &Obj) -> Result<CreditMemo, MappingError> {
+fn credit_memo(o: &Obj, ctx: &MappingContext) -> Result<CreditMemo, MappingError> {
     let reason = match o.child("customerReturnReason")? {
         Some(r) => r.text("description")?.or(r.text("code")?),
         None => None,
@@ -242,7 +244,7 @@ fn credit_memo(o: &Obj) -> Result<CreditMemo, MappingError> {
         credit_memo_date: o.date("creditMemoDate")?,
         posting_date: o.date("postingDate")?,
         due_date: o.date("dueDate")?,
-        currency: o.text("currencyCode")?,
+        currency: currency(o.text("currencyCode")?, ctx),
         prices_include_tax: o.boolean("pricesIncludeTax")?,
         subtotal: o.decimal("totalAmountExcludingTax")?,
         discount_amount: o.decimal("discountAmount")?,

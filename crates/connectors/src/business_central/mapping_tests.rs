@@ -159,6 +159,17 @@ fn invoices_map_lines_statuses_and_exact_amounts() {
 }
 
 #[test]
+fn document_currencies_are_kept_and_a_blank_one_is_the_local_currency() {
+    let mut raw = invoice_json();
+    raw["currencyCode"] = json!("EUR");
+    assert_eq!(map("invoices", &raw).data["currency"], json!("EUR"));
+    raw["currencyCode"] = json!("");
+    assert_eq!(map("invoices", &raw).data["currency"], json!("USD"));
+    let unknown = map_record("invoices", &raw, &MappingContext::default()).unwrap();
+    assert_eq!(unknown.data["currency"], json!(null));
+}
+
+#[test]
 fn invoice_statuses_and_amount_paid() {
     for (wire, unified, paid) in [
         ("Draft", json!("draft"), "null"),

@@ -1,4 +1,4 @@
-use bc_sim::{DataConfig, SimConfig};
+use bc_sim::{DataConfig, FaultConfig, SimConfig};
 use ledgerlink_connectors::{Connector, Credentials, ErrorKind};
 
 use crate::{authorize, cloud, connector, first_company, on_prem, sim, sim_with};
@@ -40,6 +40,39 @@ async fn a_chosen_company_is_probed_for_the_extension() {
     sim.set_extension(sim.company_ids()[0], false);
     let found = bc.discover(&session).await.unwrap();
     assert_eq!(found.extension_installed, Some(false));
+}
+
+#[tokio::test]
+async fn the_chosen_companys_local_currency_is_read() {
+    let mut config = SimConfig::default();
+    config.data.local_currency = "CAD".into();
+    let sim = sim_with(config).await;
+    let bc = connector(&sim);
+    let tokens = authorize(&bc).await;
+    let undecided = bc.discover(&cloud(&sim, &tokens, None)).await.unwrap();
+    assert_eq!(undecided.local_currency, None, "no company, no currency");
+
+    let [first, second] = [sim.company_ids()[0], sim.company_ids()[1]];
+    sim.set_local_currency(second, "GBP");
+    let in_first = cloud(&sim, &tokens, Some(first.to_string()));
+    let found = bc.discover(&in_first).await.unwrap();
+    assert_eq!(found.local_currency.as_deref(), Some("CAD"));
+    let in_second = cloud(&sim, &tokens, Some(second.to_string()));
+    let found = bc.discover(&in_second).await.unwrap();
+    assert_eq!(found.local_currency.as_deref(), Some("GBP"));
+    let company = sim.onprem_company_ids()[0].to_string();
+    let found = bc.discover(&on_prem(&sim, Some(company))).await.unwrap();
+    assert_eq!(found.local_currency.as_deref(), Some("CAD"), "on-prem too");
+
+    // A BC without `companyInformation`: unknown, and discovery still succeeds.
+    sim.set_faults(FaultConfig {
+        company_information_absent: vec![first],
+        ..Default::default()
+    });
+    let found = bc.discover(&in_first).await.unwrap();
+    assert_eq!(found.local_currency, None);
+    assert_eq!(found.extension_installed, Some(true));
+    assert_eq!(found.company_id, Some(first.to_string()));
 }
 
 #[tokio::test]

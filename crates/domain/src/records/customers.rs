@@ -64,8 +64,8 @@ pub struct Customer {
     pub website: Option<String>,
     /// Postal address.
     pub address: Address,
-    /// ISO currency code the customer is invoiced in (BC `currencyCode`); the company's local currency
-    /// when BC leaves it blank and the local currency is known, else `null`.
+    /// ISO currency code the customer is invoiced in (BC `currencyCode`). A customer in the company's
+    /// local currency carries that currency's code (BC sends it; a blank code is resolved to it too).
     pub currency: Option<String>,
     /// Credit limit in the company's local currency (BC `creditLimit`, "Credit Limit (LCY)"); `0`
     /// means no limit in BC.

@@ -130,7 +130,8 @@ pub struct Invoice {
     pub due_date: Option<NaiveDate>,
     /// The date the customer promised to pay (BC `promisedPayDate`); `null` when none.
     pub promised_pay_date: Option<NaiveDate>,
-    /// ISO currency code of the amounts (BC `currencyCode`; BC already resolves its local currency).
+    /// ISO currency code of the amounts (BC `currencyCode`). A document in the company's local currency
+    /// carries that currency's code (BC sends it; a blank code is resolved to it too).
     pub currency: Option<String>,
     /// Whether unit prices include tax (BC `pricesIncludeTax`).
     pub prices_include_tax: bool,
@@ -187,7 +188,8 @@ pub struct CreditMemo {
     pub posting_date: Option<NaiveDate>,
     /// Due date.
     pub due_date: Option<NaiveDate>,
-    /// ISO currency code of the amounts (BC `currencyCode`).
+    /// ISO currency code of the amounts (BC `currencyCode`). A document in the company's local currency
+    /// carries that currency's code (BC sends it; a blank code is resolved to it too).
     pub currency: Option<String>,
     /// Whether unit prices include tax (BC `pricesIncludeTax`).
     pub prices_include_tax: bool,

@@ -54,8 +54,9 @@ pub struct CustomerLedgerEntry {
     pub remaining_amount: Decimal,
     /// Whether the entry is still open.
     pub open: bool,
-    /// ISO currency code of the amounts (BC `currencyCode`; the company's local currency when blank
-    /// and known).
+    /// ISO currency code of the amounts (BC `currencyCode`). BC leaves it blank for the company's local
+    /// currency; it is given as that currency's code (BC's "LCY Code", read at setup), `null` only if
+    /// the ERP reports no local currency.
     pub currency: Option<String>,
     /// The date the entry was closed (fully applied); `null` while open.
     pub closed_at: Option<NaiveDate>,
