@@ -792,6 +792,10 @@ async fn concurrent_scheduler_ticks_queue_each_model_once() {
     }))
     .await;
     let queued: usize = ticks.iter().map(|t| t.queued).sum();
+    let due: usize = ticks.iter().map(|t| t.due).sum();
+    let active: usize = ticks.iter().map(|t| t.already_active).sum();
+    // Each due model was taken by exactly one tick (another tick never saw it).
+    assert_eq!((due, active), (7, 0), "{ticks:?}");
     let syncs = app
         .get(&format!(
             "/v2/integrations/connections/{id}/syncs?limit=200"

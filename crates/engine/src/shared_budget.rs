@@ -21,26 +21,41 @@ use crate::connections::Engine;
 /// the longest request.
 const SLOT_HOLD: Duration = Duration::from_secs(150);
 
-/// Longest single wait before asking the store again.
-const MAX_WAIT: Duration = Duration::from_secs(5);
+/// A wait longer than this ends the sync attempt instead (it is retried after the wait): the
+/// sync's lease must not run out while it waits.
+const LONGEST_WAIT: Duration = Duration::from_secs(10);
 
-/// A request's place in the shared budget; dropping it frees the concurrency slot.
-#[must_use = "the shared slot is released as soon as it is dropped"]
+/// How long to keep asking for a slot while all are busy before giving up for this attempt.
+const LONGEST_BUSY: Duration = Duration::from_secs(60);
+
+/// A request's place in the shared budget. [`SharedSlot::release`] frees its concurrency slot;
+/// dropping it unreleased (the future was cancelled) frees it in the background.
+#[must_use = "release the slot when the request ends"]
 pub(crate) struct SharedSlot {
     store: Option<(Arc<dyn Store>, String)>,
+}
+
+impl SharedSlot {
+    /// Frees the slot now, so the next request (of any process) can take it at once.
+    pub(crate) async fn release(mut self) {
+        if let Some((store, id)) = self.store.take() {
+            release(store, id).await;
+        }
+    }
+}
+
+async fn release(store: Arc<dyn Store>, id: String) {
+    if let Err(e) = store.budget_release(&id).await {
+        tracing::warn!(error = %e, "could not release a shared request slot; it frees itself later");
+    }
 }
 
 impl Drop for SharedSlot {
     fn drop(&mut self) {
         if let Some((store, id)) = self.store.take() {
-            let release = async move {
-                if let Err(e) = store.budget_release(&id).await {
-                    tracing::warn!(error = %e, "could not release a shared request slot");
-                }
-            };
             // Without a runtime (shutting down) the slot frees itself after SLOT_HOLD.
             if let Ok(handle) = tokio::runtime::Handle::try_current() {
-                drop(handle.spawn(release));
+                drop(handle.spawn(release(store, id)));
             }
         }
     }
@@ -52,16 +67,24 @@ fn millis(t: chrono::DateTime<chrono::Utc>) -> i64 {
 
 impl Engine {
     /// Waits until `principal` may send one more request according to the budget every process
-    /// shares, then holds one of its slots until the returned value is dropped.
-    pub(crate) async fn shared_slot(&self, principal: &str) -> SharedSlot {
+    /// shares, then holds one of its slots until released. `Err(wait)` when that would take longer
+    /// than the attempt may wait (BC asked for a long pause, the window is spent, or every slot
+    /// stayed busy): the caller ends the attempt and retries after `wait`.
+    pub(crate) async fn shared_slot(&self, principal: &str) -> Result<SharedSlot, Duration> {
         let limits = self.budgets().limits();
         let quota = Quota {
             per_window: limits.per_window,
             window_ms: i64::try_from(limits.window.as_millis()).unwrap_or(i64::MAX),
             concurrent: limits.concurrent,
         };
-        let mut busy_wait = Duration::from_millis(20);
+        let started = tokio::time::Instant::now();
+        let mut busy_wait = Duration::from_millis(10);
         loop {
+            if self.is_stopping() {
+                // Shutting down: this page goes ahead on the process's own budget and the sync is
+                // handed back after it.
+                return Ok(SharedSlot { store: None });
+            }
             let id = ledgerlink_domain::new_id("slot");
             let now = ledgerlink_domain::now();
             let hold = now + chrono::Duration::from_std(SLOT_HOLD).unwrap_or_default();
@@ -71,22 +94,29 @@ impl Engine {
                 .await
             {
                 Ok(Ok(())) => {
-                    return SharedSlot {
+                    return Ok(SharedSlot {
                         store: Some((self.store().clone(), id)),
-                    };
+                    });
                 }
                 Ok(Err(BudgetWait::Until(at))) => {
-                    let ms = u64::try_from(at - millis(now)).unwrap_or(0);
-                    Duration::from_millis(ms).min(MAX_WAIT)
+                    let wait = Duration::from_millis(u64::try_from(at - millis(now)).unwrap_or(0));
+                    if wait > LONGEST_WAIT {
+                        return Err(wait);
+                    }
+                    wait
                 }
                 Ok(Err(BudgetWait::Busy)) => {
-                    let wait = busy_wait;
-                    busy_wait = (busy_wait * 2).min(Duration::from_millis(500));
+                    if started.elapsed() > LONGEST_BUSY {
+                        return Err(LONGEST_WAIT);
+                    }
+                    // Jittered so that waiters of several processes do not ask in lockstep.
+                    let wait = busy_wait.mul_f64(0.5 + rand::random::<f64>());
+                    busy_wait = (busy_wait * 2).min(Duration::from_millis(100));
                     wait
                 }
                 Err(e) => {
                     tracing::warn!(error = %e, principal, "shared request budget unavailable; using this process's own");
-                    return SharedSlot { store: None };
+                    return Ok(SharedSlot { store: None });
                 }
             };
             tracing::debug!(
@@ -104,6 +134,16 @@ impl Engine {
             ledgerlink_domain::now() + chrono::Duration::from_std(retry_after).unwrap_or_default();
         if let Err(e) = self.store().budget_pause(principal, millis(until)).await {
             tracing::warn!(error = %e, "could not share a pause BC asked for");
+        }
+    }
+
+    /// Forgets expired slots and budgets nobody used for a day.
+    pub(crate) async fn sweep_shared_budgets(&self) {
+        let now = millis(ledgerlink_domain::now());
+        match self.store().budget_sweep(now, 24 * 3600 * 1000).await {
+            Ok(0) => {}
+            Ok(rows) => tracing::debug!(rows, "swept shared request budgets"),
+            Err(e) => tracing::warn!(error = %e, "could not sweep shared request budgets"),
         }
     }
 }

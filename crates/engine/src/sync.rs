@@ -298,8 +298,16 @@ impl Engine {
             tries += 1;
             let result = {
                 let _permit = self.budgets().acquire(principal).await;
-                let _slot = self.shared_slot(principal).await;
-                connector.fetch_page(session, request).await
+                match self.shared_slot(principal).await {
+                    Ok(slot) => {
+                        let page = connector.fetch_page(session, request).await;
+                        slot.release().await;
+                        page
+                    }
+                    Err(wait) => Err(ConnectorError::RateLimited {
+                        retry_after: Some(wait),
+                    }),
+                }
             };
             let err = match result {
                 Ok(page) => return Ok((page, errors)),
@@ -477,7 +485,12 @@ pub fn spawn_workers(engine: Arc<Engine>, n: usize) -> Workers {
     }
     let scheduler = engine.clone();
     let scheduler = tokio::spawn(async move {
+        let mut swept = tokio::time::Instant::now();
         loop {
+            if swept.elapsed() > SCHEDULER_RECHECK {
+                scheduler.sweep_shared_budgets().await;
+                swept = tokio::time::Instant::now();
+            }
             match scheduler.schedule_due(SCHEDULER_BATCH).await {
                 Ok(tick) if tick.due > 0 => {
                     tracing::info!(

@@ -50,6 +50,9 @@ pub trait BudgetStore: Send + Sync {
     ) -> Result<std::result::Result<(), BudgetWait>>;
     /// Frees a slot taken by [`BudgetStore::budget_acquire`].
     async fn budget_release(&self, slot: &str) -> Result<()>;
+    /// Forgets what no longer matters: expired slots, and buckets and principals nobody used for
+    /// `idle_ms` (longer than any window). Returns the rows removed.
+    async fn budget_sweep(&self, now_ms: i64, idle_ms: i64) -> Result<u64>;
     /// Pauses `principal` until `until_ms` for every process (never shortens a pause).
     async fn budget_pause(&self, principal: &str, until_ms: i64) -> Result<()>;
 }

@@ -14,20 +14,14 @@ macro_rules! impl_budget_store {
                 hold_until_ms: i64,
             ) -> $crate::Result<std::result::Result<(), $crate::BudgetWait>> {
                 use $crate::BudgetWait;
-                self.count(1);
+                // Up to 8 statements in one transaction.
+                self.count(8);
                 let mut tx = self.pool.begin_with($begin).await?;
-                sqlx::query(
-                    "INSERT INTO budget_principals (principal, paused_until_ms, touched_ms) \
-                     VALUES ($1, 0, $2) ON CONFLICT DO NOTHING",
-                )
-                .bind(principal)
-                .bind(now_ms)
-                .execute(&mut *tx)
-                .await?;
-                // Updating the principal's row serializes every acquirer of this principal until
+                // Writing the principal's row serializes every acquirer of this principal until
                 // the commit (a row lock on Postgres; SQLite has one writer at a time).
                 let (paused_until,): (i64,) = sqlx::query_as(
-                    "UPDATE budget_principals SET touched_ms = $2 WHERE principal = $1 \
+                    "INSERT INTO budget_principals (principal, paused_until_ms, touched_ms) \
+                     VALUES ($1, 0, $2) ON CONFLICT (principal) DO UPDATE SET touched_ms = $2 \
                      RETURNING paused_until_ms",
                 )
                 .bind(principal)
@@ -102,11 +96,31 @@ macro_rules! impl_budget_store {
                 Ok(())
             }
 
+            async fn budget_sweep(&self, now_ms: i64, idle_ms: i64) -> $crate::Result<u64> {
+                self.count(3);
+                let mut tx = self.pool.begin_with($begin).await?;
+                let mut gone = 0;
+                for sql in [
+                    "DELETE FROM budget_slots WHERE held_until_ms < $1",
+                    "DELETE FROM budget_requests WHERE bucket < $2",
+                    "DELETE FROM budget_principals WHERE touched_ms < $2 AND paused_until_ms < $1",
+                ] {
+                    gone += sqlx::query(sql)
+                        .bind(now_ms)
+                        .bind(now_ms - idle_ms)
+                        .execute(&mut *tx)
+                        .await?
+                        .rows_affected();
+                }
+                tx.commit().await?;
+                Ok(gone)
+            }
+
             async fn budget_pause(&self, principal: &str, until_ms: i64) -> $crate::Result<()> {
                 self.count(1);
                 sqlx::query(
                     "INSERT INTO budget_principals (principal, paused_until_ms, touched_ms) \
-                     VALUES ($1, $2, 0) ON CONFLICT (principal) DO UPDATE \
+                     VALUES ($1, $2, $2) ON CONFLICT (principal) DO UPDATE \
                      SET paused_until_ms = CASE WHEN budget_principals.paused_until_ms < $2 \
                      THEN $2 ELSE budget_principals.paused_until_ms END",
                 )

@@ -55,6 +55,6 @@ crate::sync_sql::impl_sync_store!(
     Postgres,
     " FOR UPDATE SKIP LOCKED",
     "BEGIN",
-    " FOR UPDATE OF m SKIP LOCKED"
+    " FOR NO KEY UPDATE OF m SKIP LOCKED"
 );
 crate::budget_sql::impl_budget_store!(PgStore, "BEGIN");

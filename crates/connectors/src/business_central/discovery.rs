@@ -184,6 +184,12 @@ fn lcy_of(records: Result<Vec<Value>, ConnectorError>) -> Result<Option<String>,
     let records = match records {
         Ok(r) => r,
         Err(ConnectorError::NotFound { .. }) => return Ok(None),
+        // The currency is optional: a principal allowed to read receivables but not the company's
+        // information still syncs (blank currency codes then stay null).
+        Err(e @ ConnectorError::Forbidden { .. }) => {
+            tracing::warn!(error = %e, "companyInformation is not readable; local currency unknown");
+            return Ok(None);
+        }
         Err(e) => return Err(e),
     };
     Ok(records.first().and_then(|info| {
@@ -261,7 +267,7 @@ mod tests {
     }
 
     #[test]
-    fn only_a_missing_entity_leaves_the_local_currency_unknown() {
+    fn a_missing_or_unreadable_entity_leaves_the_local_currency_unknown() {
         let not_found = ConnectorError::NotFound {
             code: Some("BadRequest_ResourceNotFound".into()),
             message: "Resource not found for the segment 'companyInformation'.".into(),
@@ -271,8 +277,17 @@ mod tests {
             code: Some("Authorization_InsufficientPermissions".into()),
             message: "no permission".into(),
         };
-        let err = lcy_of(Err(forbidden)).unwrap_err();
-        assert_eq!(err.kind(), crate::ErrorKind::Forbidden);
+        assert_eq!(
+            lcy_of(Err(forbidden)).unwrap(),
+            None,
+            "optional: setup goes on"
+        );
+        let down = ConnectorError::Transient {
+            message: "502".into(),
+            retry_after: None,
+        };
+        let err = lcy_of(Err(down)).unwrap_err();
+        assert_eq!(err.kind(), crate::ErrorKind::Transient);
     }
 
     #[test]
