@@ -253,26 +253,38 @@ macro_rules! impl_sync_store {
                 lease_until: chrono::DateTime<chrono::Utc>,
             ) -> $crate::Result<Option<$crate::SyncJob>> {
                 use $crate::sync_sql::{SYNC_COLUMNS, SyncRow};
-                self.count(1);
-                // The outer WHERE repeats the condition: a row another worker claimed meanwhile no
-                // longer matches when this UPDATE gets to it.
-                let claimable = "((status IN ('queued', 'pending_retry') AND run_after <= $3) \
-                                 OR (status = 'running' AND locked_until < $3))";
-                let sql = format!(
-                    "UPDATE syncs SET status = 'running', locked_by = $1, locked_until = $2, \
-                     attempt = attempt + 1, started_at = $3, modified_at = $3, error = NULL \
-                     WHERE id = (SELECT id FROM syncs WHERE {claimable} \
-                     ORDER BY run_after, id LIMIT 1{}) AND {claimable} \
-                     RETURNING {SYNC_COLUMNS}",
-                    $claim_lock
-                );
-                let row: Option<SyncRow> = sqlx::query_as(&sql)
-                    .bind(worker)
-                    .bind(lease_until)
-                    .bind(now)
-                    .fetch_optional(&self.pool)
-                    .await?;
-                row.map(SyncRow::into_job).transpose()
+                // First a sync whose worker's lease ran out (it crashed or hung: resume it), then
+                // the longest-waiting runnable one. Each condition matches a partial index in its
+                // order, so a claim reads one index entry however long the queue is. The outer
+                // WHERE repeats the condition: a row another worker claimed meanwhile no longer
+                // matches when this UPDATE gets to it.
+                for (claimable, order) in [
+                    ("status = 'running' AND locked_until < $3", "locked_until"),
+                    (
+                        "status IN ('queued', 'pending_retry') AND run_after <= $3",
+                        "run_after, id",
+                    ),
+                ] {
+                    self.count(1);
+                    let sql = format!(
+                        "UPDATE syncs SET status = 'running', locked_by = $1, locked_until = $2, \
+                         attempt = attempt + 1, started_at = $3, modified_at = $3, error = NULL \
+                         WHERE id = (SELECT id FROM syncs WHERE {claimable} \
+                         ORDER BY {order} LIMIT 1{}) AND {claimable} \
+                         RETURNING {SYNC_COLUMNS}",
+                        $claim_lock
+                    );
+                    let row: Option<SyncRow> = sqlx::query_as(&sql)
+                        .bind(worker)
+                        .bind(lease_until)
+                        .bind(now)
+                        .fetch_optional(&self.pool)
+                        .await?;
+                    if let Some(row) = row {
+                        return row.into_job().map(Some);
+                    }
+                }
+                Ok(None)
             }
 
             async fn save_sync_page(
