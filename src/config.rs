@@ -272,7 +272,7 @@ impl Config {
                 })?;
         }
         if let Some(v) = layer.allow_http_api_url {
-            self.allow_http_api_url = parse_bool(&v).ok_or_else(|| {
+            self.allow_http_api_url = ledgerlink_domain::parse_bool(&v).ok_or_else(|| {
                 ConfigError(format!("allow_http_api_url: {v:?} is not true or false"))
             })?;
         }
@@ -450,14 +450,6 @@ impl Config {
             config = config.apply(Layer::from_file(path)?)?;
         }
         config.apply(Layer::from_env(env))?.apply(cli)?.validate()
-    }
-}
-
-fn parse_bool(v: &str) -> Option<bool> {
-    match v.to_ascii_lowercase().as_str() {
-        "1" | "true" | "yes" | "on" => Some(true),
-        "0" | "false" | "no" | "off" => Some(false),
-        _ => None,
     }
 }
 

@@ -10,6 +10,7 @@ pub mod metrics;
 pub mod oauth;
 pub mod ops;
 pub mod providers;
+pub mod query;
 pub mod syncs;
 
 use std::sync::Arc;

@@ -14,7 +14,8 @@ use utoipa_axum::routes;
 use crate::AppState;
 use crate::auth::Tenant;
 use crate::connections::{ConnectionId, engine_error};
-use crate::error::{ApiError, ErrorBody, ErrorCode, FieldError, ValidationErrorBody};
+use crate::error::{ApiError, ErrorBody, ErrorCode, ValidationErrorBody};
+use crate::query::{self, QueryErrors};
 
 /// One record of the change feed: the envelope and the unified fields.
 #[derive(Serialize, ToSchema)]
@@ -80,18 +81,13 @@ async fn request_sync(
     ConnectionId(id): ConnectionId,
     RawQuery(query): RawQuery,
 ) -> Result<Json<Vec<Sync>>, ApiError> {
-    let mut full = false;
-    for (k, v) in url::form_urlencoded::parse(query.unwrap_or_default().as_bytes()) {
+    let (mut full, mut errors) = (false, QueryErrors::default());
+    for (k, v) in query::pairs(query.as_deref()) {
         if k == "full_pass" {
-            full = parse_bool(&v).ok_or_else(|| {
-                ApiError::invalid(
-                    &["query", "full_pass"],
-                    "bool_parsing",
-                    "Input should be a valid boolean",
-                )
-            })?;
+            full = errors.boolean("full_pass", &v).unwrap_or(full);
         }
     }
+    errors.finish()?;
     let syncs = state
         .engine
         .request_sync(&tenant.org_id, &id, full)
@@ -133,39 +129,22 @@ async fn list_syncs(
         .await?
         .ok_or_else(ApiError::connection_not_found)?;
     let (mut model, mut status, mut limit) = (None, None, 50);
-    let mut errors = Vec::new();
-    for (k, v) in url::form_urlencoded::parse(query.unwrap_or_default().as_bytes()) {
+    let mut errors = QueryErrors::default();
+    for (k, v) in query::pairs(query.as_deref()) {
         match k.as_ref() {
             "model" if ledgerlink_domain::records::MODELS.contains(&v.as_ref()) => {
                 model = Some(v.into_owned())
             }
-            "model" => errors.push(FieldError::new(
-                &["query", "model"],
-                "enum",
-                "Input should be a model name",
-            )),
+            "model" => errors.push("model", "enum", "Input should be a model name"),
             "status" => match serde_json::from_value::<SyncStatus>(Value::String(v.into_owned())) {
                 Ok(s) => status = Some(s),
-                Err(_) => errors.push(FieldError::new(
-                    &["query", "status"],
-                    "enum",
-                    "Input should be a sync status",
-                )),
+                Err(_) => errors.push("status", "enum", "Input should be a sync status"),
             },
-            "limit" => match v.parse::<u32>() {
-                Ok(n) if (1..=200).contains(&n) => limit = n,
-                _ => errors.push(FieldError::new(
-                    &["query", "limit"],
-                    "less_than_equal",
-                    "Input should be between 1 and 200",
-                )),
-            },
+            "limit" => limit = errors.limit("limit", &v, 200).unwrap_or(limit),
             _ => {}
         }
     }
-    if !errors.is_empty() {
-        return Err(ApiError::Validation(errors));
-    }
+    errors.finish()?;
     let syncs = state
         .store
         .list_syncs(&tenant.org_id, &id, model.as_deref(), status, limit)
@@ -294,58 +273,41 @@ async fn list_records(
         ..RecordQuery::default()
     };
     let mut cursor_given = None;
-    let mut errors = Vec::new();
-    for (k, v) in url::form_urlencoded::parse(query.unwrap_or_default().as_bytes()) {
+    let mut errors = QueryErrors::default();
+    for (k, v) in query::pairs(query.as_deref()) {
         match k.as_ref() {
             "cursor" => match v.parse::<i64>() {
                 Ok(n) if n >= 0 => {
                     q.after_seq = n;
                     cursor_given = Some(v.into_owned());
                 }
-                _ => errors.push(FieldError::new(
-                    &["query", "cursor"],
+                _ => errors.push(
+                    "cursor",
                     "value_error",
                     "Value error, not a cursor from this feed",
-                )),
+                ),
             },
-            "limit" => match v.parse::<u32>() {
-                Ok(n) if (1..=1000).contains(&n) => q.limit = n,
-                _ => errors.push(FieldError::new(
-                    &["query", "limit"],
-                    "less_than_equal",
-                    "Input should be between 1 and 1000",
-                )),
-            },
+            "limit" => q.limit = errors.limit("limit", &v, 1000).unwrap_or(q.limit),
             "modified_after" => match DateTime::parse_from_rfc3339(&v) {
                 Ok(t) => q.modified_after = Some(t.with_timezone(&Utc)),
-                Err(_) => errors.push(FieldError::new(
-                    &["query", "modified_after"],
+                Err(_) => errors.push(
+                    "modified_after",
                     "datetime_parsing",
                     "Input should be an RFC 3339 date-time",
-                )),
+                ),
             },
-            "include_deleted" => match parse_bool(&v) {
-                Some(b) => q.include_deleted = b,
-                None => errors.push(FieldError::new(
-                    &["query", "include_deleted"],
-                    "bool_parsing",
-                    "Input should be a valid boolean",
-                )),
-            },
-            "include_raw" => match parse_bool(&v) {
-                Some(b) => q.include_raw = b,
-                None => errors.push(FieldError::new(
-                    &["query", "include_raw"],
-                    "bool_parsing",
-                    "Input should be a valid boolean",
-                )),
-            },
+            "include_deleted" => {
+                q.include_deleted = errors
+                    .boolean("include_deleted", &v)
+                    .unwrap_or(q.include_deleted)
+            }
+            "include_raw" => {
+                q.include_raw = errors.boolean("include_raw", &v).unwrap_or(q.include_raw)
+            }
             _ => {}
         }
     }
-    if !errors.is_empty() {
-        return Err(ApiError::Validation(errors));
-    }
+    errors.finish()?;
     let rows = state
         .store
         .list_records(&tenant.org_id, &raw_id, &model, &q)
@@ -366,14 +328,6 @@ async fn list_records(
         })
         .collect();
     Ok(Json(RecordPage { data, next_cursor }))
-}
-
-fn parse_bool(v: &str) -> Option<bool> {
-    match v {
-        "true" | "1" => Some(true),
-        "false" | "0" => Some(false),
-        _ => None,
-    }
 }
 
 /// The sync and change-feed routes.

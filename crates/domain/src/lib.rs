@@ -17,6 +17,16 @@ pub use health::{Health, HealthStatus};
 pub use ids::{OrgId, is_id, new_id};
 pub use sync::{Sync, SyncStatus};
 
+/// A boolean written as text, as pydantic reads one: `true`/`false`, `1`/`0`, `yes`/`no`, `on`/`off`,
+/// `t`/`f`, `y`/`n`, in any case. `None` for anything else.
+pub fn parse_bool(v: &str) -> Option<bool> {
+    match v.to_ascii_lowercase().as_str() {
+        "1" | "true" | "t" | "yes" | "y" | "on" => Some(true),
+        "0" | "false" | "f" | "no" | "n" | "off" => Some(false),
+        _ => None,
+    }
+}
+
 /// The current time, truncated to microseconds: what both storage backends keep, so a value read
 /// back equals the value written.
 pub fn now() -> chrono::DateTime<chrono::Utc> {

@@ -21,6 +21,7 @@ use crate::AppState;
 use crate::auth::Tenant;
 use crate::body::{JsonBody, Tri};
 use crate::error::{ApiError, ErrorBody, FieldError, ValidationErrorBody};
+use crate::query::{self, QueryErrors};
 use input::{PatchRequest, RawCreate, check_api_url};
 pub(crate) use lifecycle::engine_error;
 
@@ -87,46 +88,31 @@ fn parse_list_query(raw: &str) -> Result<ListConnections, ApiError> {
         limit: DEFAULT_LIMIT,
         ..ListConnections::default()
     };
-    let mut errors = Vec::new();
-    for (key, value) in url::form_urlencoded::parse(raw.as_bytes()) {
+    let mut errors = QueryErrors::default();
+    for (key, value) in query::pairs(Some(raw)) {
         match key.as_ref() {
-            "limit" => match value.parse::<u32>() {
-                Ok(n) if (1..=MAX_LIMIT).contains(&n) => q.limit = n,
-                Ok(_) => errors.push(FieldError::new(
-                    &["query", "limit"],
-                    "less_than_equal",
-                    format!("Input should be between 1 and {MAX_LIMIT}"),
-                )),
-                Err(_) => errors.push(FieldError::new(
-                    &["query", "limit"],
-                    "int_parsing",
-                    "Input should be a valid integer, unable to parse string as an integer",
-                )),
-            },
+            "limit" => q.limit = errors.limit("limit", &value, MAX_LIMIT).unwrap_or(q.limit),
             "starting_after" if ledgerlink_domain::is_id("conn", &value) => {
                 q.starting_after = Some(value.into_owned())
             }
-            "starting_after" => errors.push(FieldError::new(
-                &["query", "starting_after"],
+            "starting_after" => errors.push(
+                "starting_after",
                 "value_error",
                 "Value error, must be a connection id (conn_…) from a previous page",
-            )),
+            ),
             "provider_name" if ledgerlink_domain::catalog::provider(&value).is_some() => {
                 q.provider_name = Some(value.into_owned())
             }
-            "provider_name" => errors.push(FieldError::new(
-                &["query", "provider_name"],
+            "provider_name" => errors.push(
+                "provider_name",
                 "enum",
                 "Input should be the name of a provider listed by /v2/integrations/providers",
-            )),
+            ),
             _ => {}
         }
     }
-    if errors.is_empty() {
-        Ok(q)
-    } else {
-        Err(ApiError::Validation(errors))
-    }
+    errors.finish()?;
+    Ok(q)
 }
 
 /// Create a Connection
