@@ -3,7 +3,9 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use ledgerlink_connectors::business_central::mapping::{MappingContext, map_fetched};
+use ledgerlink_connectors::business_central::mapping::{
+    MappingContext, map_fetched, selected_fields,
+};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -98,6 +100,21 @@ async fn feed(
 /// Every record of a model as bc-sim serves it now, mapped the way a sync maps it, by remote id.
 async fn truth(app: &TestApp, model: &str) -> BTreeMap<String, Value> {
     let sim = app.sim();
+    let ctx = MappingContext {
+        local_currency: local_currency(sim, sim.company_ids()[0]),
+    };
+    let mut out = BTreeMap::new();
+    for raw in sim_entities(app, model).await {
+        for m in map_fetched(model, &raw, &ctx).unwrap() {
+            out.insert(m.remote_id, m.data);
+        }
+    }
+    out
+}
+
+/// Every entity of a model as bc-sim serves it now: all properties, expanded as a sync expands them.
+async fn sim_entities(app: &TestApp, model: &str) -> Vec<Value> {
+    let sim = app.sim();
     let company = sim.company_ids()[0];
     let (set, expand) = source(model);
     let base = if model == "customer_ledger_entries" {
@@ -116,10 +133,7 @@ async fn truth(app: &TestApp, model: &str) -> BTreeMap<String, Value> {
     }
     let token = token(app).await;
     let client = reqwest::Client::new();
-    let ctx = MappingContext {
-        local_currency: local_currency(sim, company),
-    };
-    let mut out = BTreeMap::new();
+    let mut out = Vec::new();
     let mut next = Some(url);
     while let Some(u) = next {
         let body: Value = client
@@ -131,11 +145,7 @@ async fn truth(app: &TestApp, model: &str) -> BTreeMap<String, Value> {
             .json()
             .await
             .unwrap();
-        for raw in body["value"].as_array().unwrap() {
-            for m in map_fetched(model, raw, &ctx).unwrap() {
-                out.insert(m.remote_id, m.data);
-            }
-        }
+        out.extend(body["value"].as_array().unwrap().iter().cloned());
         next = body["@odata.nextLink"].as_str().map(str::to_owned);
     }
     out
@@ -198,6 +208,48 @@ async fn admin(app: &TestApp, method: reqwest::Method, path: &str, body: Option<
     r.json().await.unwrap_or(Value::Null)
 }
 
+/// A synced invoice's `raw` is bc-sim's entity cut to `selected_fields` with its lines whole: the sync
+/// sent `$select` over HTTP, and BC kept the `$expand`ed lines.
+async fn raw_is_bc_payload_of_the_selected_fields(app: &TestApp, id: &str) {
+    let fields = selected_fields("invoices").unwrap();
+    let entities: BTreeMap<String, Value> = sim_entities(app, "invoices")
+        .await
+        .into_iter()
+        .map(|e| (e["id"].as_str().unwrap().to_lowercase(), e))
+        .collect();
+    let path =
+        format!("/v2/integrations/connections/{id}/records/invoices?limit=20&include_raw=true");
+    let r = app.get(&path).await;
+    assert_eq!(r.status, StatusCode::OK, "{r:?}");
+    let records = r.json["data"].as_array().unwrap();
+    assert!(!records.is_empty());
+    for record in records {
+        let raw = record["raw"]
+            .as_object()
+            .expect("raw with include_raw=true");
+        let entity = entities[record["remote_id"].as_str().unwrap()]
+            .as_object()
+            .unwrap();
+        let expected: serde_json::Map<String, Value> = entity
+            .iter()
+            .filter(|(k, _)| {
+                fields.contains(&k.as_str())
+                    || *k == "salesInvoiceLines"
+                    || k.starts_with("@odata.")
+            })
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        assert_eq!(
+            raw, &expected,
+            "raw holds the selected fields and the lines"
+        );
+        assert!(
+            entity.contains_key("shipToName") && !raw.contains_key("shipToName"),
+            "an unmapped property is not fetched"
+        );
+    }
+}
+
 #[tokio::test]
 async fn a_full_then_incremental_sync_makes_the_feed_equal_to_the_erp() {
     let (app, id) = connected(|_| {}).await;
@@ -243,6 +295,7 @@ async fn a_full_then_incremental_sync_makes_the_feed_equal_to_the_erp() {
         );
         cursors.insert(model, cursor);
     }
+    raw_is_bc_payload_of_the_selected_fields(&app, &id).await;
     let c = app
         .get(&format!("/v2/integrations/connections/{id}"))
         .await
@@ -995,4 +1048,37 @@ async fn syncs_spend_the_shared_request_budget_and_give_slots_back() {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     assert_eq!(r, Ok(()), "a slot stayed held after the syncs ended");
+}
+
+/// An older Business Central without a property we `$select` refuses the request (400); the sync
+/// reads every property instead and still maps every record.
+#[tokio::test]
+async fn a_server_refusing_the_field_selection_is_read_whole() {
+    let (app, id) = connected(|_| {}).await;
+    app.sim().set_faults(bc_sim::FaultConfig {
+        unknown_properties: vec!["disputeStatus".into()],
+        ..Default::default()
+    });
+    app.post(&format!("/v2/integrations/connections/{id}/sync"), "")
+        .await;
+    let syncs = settle(&app, &id).await;
+    for s in &syncs {
+        assert_eq!(s["status"], "complete", "{s}");
+        assert_eq!(s["attempt"], 1, "{s}");
+    }
+    let (invoices, _) = feed(&app, &id, "invoices", None, false).await;
+    let truth = truth(&app, "invoices").await;
+    assert_eq!(invoices.len(), truth.len());
+    assert!(!invoices.is_empty());
+    for r in &invoices {
+        assert_eq!(&r["data"], &truth[r["remote_id"].as_str().unwrap()], "{r}");
+    }
+    // Read whole: the raw payload has properties we do not select.
+    let raw = app
+        .get(&format!(
+            "/v2/integrations/connections/{id}/records/invoices?include_raw=true&limit=1"
+        ))
+        .await
+        .json;
+    assert!(raw["data"][0]["raw"].get("shipToName").is_some(), "{raw}");
 }

@@ -85,7 +85,15 @@ mod tests {
         }
         assert_eq!(
             seen,
-            ["None", "None", "None", "Some(true)", "Some(false)", "None", "None"]
+            [
+                "None",
+                "None",
+                "None",
+                "Some(true)",
+                "Some(false)",
+                "None",
+                "None"
+            ]
         );
         assert_eq!(
             kinds(errors),

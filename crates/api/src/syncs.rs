@@ -37,7 +37,10 @@ pub struct RecordEnvelope {
     /// The unified fields of the model (see the model's schema, e.g. `Invoice`).
     #[schema(value_type = Object)]
     pub data: Value,
-    /// The ERP payload as received; only with `include_raw=true`.
+    /// The ERP payload as received; only with `include_raw=true`. Business Central: only the
+    /// properties the mapping reads (syncs ask for them with `$select`) plus the expanded children
+    /// (document lines, dimension set lines, `customerFinancialDetail`, `dimensionValues`); for
+    /// `payments`, the payment journal (its `id`) with all its `customerPayments`.
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<Object>)]
     pub raw: Option<Value>,

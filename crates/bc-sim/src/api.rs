@@ -355,6 +355,23 @@ fn fault_scope(
     query: &str,
 ) -> Result<(), ApiError> {
     let f = state.faults.lock().expect("faults").cfg.clone();
+    if !f.unknown_properties.is_empty() {
+        let selected = url::form_urlencoded::parse(query.as_bytes())
+            .filter(|(k, _)| k == "$select")
+            .flat_map(|(_, v)| {
+                v.split(',')
+                    .map(|p| p.trim().to_owned())
+                    .collect::<Vec<_>>()
+            })
+            .find(|p| f.unknown_properties.iter().any(|u| u == p));
+        if let Some(p) = selected {
+            return Err(ApiError::new(
+                400,
+                "BadRequest_NotFound",
+                format!("Could not find a property named '{p}' on type 'Microsoft.NAV.entity'."),
+            ));
+        }
+    }
     if f.removed_environments.is_empty()
         && f.removed_companies.is_empty()
         && f.extension_absent.is_empty()

@@ -204,6 +204,9 @@ pub struct FaultConfig {
     pub extension_absent: Vec<uuid::Uuid>,
     /// Companies whose `companyInformation` answers 404, as on BC versions without that entity.
     pub company_information_absent: Vec<uuid::Uuid>,
+    /// Properties this server does not have, as on an older BC version: a `$select` naming one
+    /// answers 400 `BadRequest_NotFound`, as BC does.
+    pub unknown_properties: Vec<String>,
 }
 
 /// The on-premises server instance.

@@ -141,6 +141,7 @@ async fn main() -> anyhow::Result<()> {
         removed_companies: a.fault_remove_company,
         extension_absent: a.fault_extension_absent,
         company_information_absent: a.fault_company_information_absent,
+        unknown_properties: Vec::new(),
     };
     c.extension_installed = !a.no_extension;
     if let Some(id) = a.client_id {

@@ -154,6 +154,8 @@ pub struct PageRequest {
     /// Include dimension lines in documents (BC `dimensionSetLines`).
     pub include_dimension_lines: bool,
     /// Only these top-level provider fields (BC `$select`); `None` = all. Expanded children are kept.
+    /// For BC, [`selected_fields`](crate::business_central::mapping::selected_fields) lists the ones the
+    /// mapping reads.
     pub fields: Option<Vec<String>>,
 }
 

@@ -6,7 +6,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
-use ledgerlink_connectors::business_central::mapping::{MappingContext, map_fetched};
+use ledgerlink_connectors::business_central::mapping::{
+    MappingContext, map_fetched, selected_fields,
+};
 use ledgerlink_connectors::{ConnectorError, ErrorKind, PageRequest, TimeWindow};
 use ledgerlink_domain::{Connection, HealthStatus, OrgId, Sync, SyncStatus, now};
 use ledgerlink_store::{NewSync, RecordIn, ScheduleTick, StoreError, SyncEnd, SyncJob};
@@ -207,6 +209,7 @@ impl Engine {
             return Ok(Attempt::Done { full });
         }
         // Setup read the company's local currency: BC's blank currency codes stand for it.
+        let mut select = selected_fields(&job.model_name);
         let ctx = MappingContext {
             local_currency: conn
                 .discovery
@@ -220,7 +223,7 @@ impl Engine {
                 window,
                 page_size: Some(self.sync_settings().page_size),
                 include_dimension_lines: conn.include_dimension_lines,
-                fields: None,
+                fields: select.map(|f| f.iter().map(|s| s.to_string()).collect()),
             };
             let page = match self
                 .fetch_with_retries(connector, &principal, &session, &request)
@@ -232,6 +235,16 @@ impl Engine {
                         last_error = Some(e.clone());
                     }
                     page
+                }
+                // An older Business Central may lack a property we select and refuse the whole
+                // request (400): read every property instead. (Later pages follow BC's next link,
+                // which carries the selection of the first.)
+                Err(e)
+                    if e.kind() == ErrorKind::Rejected && select.is_some() && cursor.is_none() =>
+                {
+                    tracing::warn!(error = %e, "Business Central refused the field selection; reading all fields");
+                    select = None;
+                    continue;
                 }
                 Err(e) => return Ok(Attempt::Failed(e)),
             };

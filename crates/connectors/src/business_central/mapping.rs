@@ -5,6 +5,9 @@
 //! the all-zero GUID → `null`, `""` → `null` for optional text, decimals parsed exactly (never via
 //! `f64`), customer payments' negative amounts → positive receipts. A record without an id or with a
 //! field of the wrong type is a [`MappingError`], never a panic.
+//!
+//! [`selected_fields`] lists, per model, the top-level BC properties read here: syncs `$select` them.
+//! A new read must be added there too (a test fails otherwise).
 
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use ledgerlink_domain::records::{
@@ -421,6 +424,10 @@ fn currency(code: Option<String>, ctx: &MappingContext) -> Option<String> {
 mod fields;
 use fields::Obj;
 
+#[path = "mapping_select.rs"]
+mod select;
+pub use select::selected_fields;
+
 #[cfg(test)]
 #[path = "mapping_tests.rs"]
 mod tests;
@@ -428,3 +435,7 @@ mod tests;
 #[cfg(test)]
 #[path = "mapping_sim_tests.rs"]
 mod sim_tests;
+
+#[cfg(test)]
+#[path = "mapping_select_tests.rs"]
+mod select_tests;

@@ -10,15 +10,25 @@ use crate::business_central::{BcConfig, BusinessCentral};
 use crate::{Connector, Credentials, PageRequest, Session, SsrfPolicy, Target};
 
 async fn fetch_all(bc: &BusinessCentral, session: &Session, model: &str) -> Vec<Value> {
-    let mut req = PageRequest {
+    let req = PageRequest {
         model: model.into(),
-        page_size: Some(5),
         include_dimension_lines: true,
         ..Default::default()
     };
+    fetch_all_with(bc, session, req).await
+}
+
+/// Every record `req` (its first page) leads to, in pages of 5.
+pub(super) async fn fetch_all_with(
+    bc: &BusinessCentral,
+    session: &Session,
+    mut req: PageRequest,
+) -> Vec<Value> {
+    req.page_size = Some(5);
+    let model = req.model.clone();
     let mut records = Vec::new();
     for _ in 0..100 {
-        let page = bc.fetch_page(session, &req).await.expect(model);
+        let page = bc.fetch_page(session, &req).await.expect(&model);
         records.extend(page.records);
         match page.next {
             Some(next) => req.cursor = Some(next),
@@ -28,7 +38,7 @@ async fn fetch_all(bc: &BusinessCentral, session: &Session, model: &str) -> Vec<
     panic!("{model}: paging does not end");
 }
 
-async fn start() -> (Sim, BusinessCentral, Session) {
+pub(super) async fn start() -> (Sim, BusinessCentral, Session) {
     let data = DataConfig {
         companies: 1,
         customers: 6,
