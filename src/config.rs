@@ -59,6 +59,9 @@ pub struct Config {
     /// How long a worker's claim on a sync lasts without progress, in seconds (each page renews it);
     /// after that another worker resumes the sync from its last saved page.
     pub sync_lease_secs: u64,
+    /// API requests each organization may make per second, sustained (twice that in a burst);
+    /// beyond it, 429 with `Retry-After`. 0: no limit.
+    pub tenant_requests_per_second: u32,
 }
 
 /// The Entra (Azure AD) app registration.
@@ -111,6 +114,7 @@ impl Default for Config {
             sync_page_size: 1_000,
             sync_retry_base_ms: 30_000,
             sync_lease_secs: 120,
+            tenant_requests_per_second: 100,
         }
     }
 }
@@ -139,6 +143,7 @@ pub struct Layer {
     pub sync_page_size: Option<String>,
     pub sync_retry_base_ms: Option<String>,
     pub sync_lease_secs: Option<String>,
+    pub tenant_requests_per_second: Option<String>,
 }
 
 /// A configuration problem, named precisely.
@@ -172,6 +177,7 @@ impl Layer {
             sync_page_size: var("SYNC_PAGE_SIZE"),
             sync_retry_base_ms: var("SYNC_RETRY_BASE_MS"),
             sync_lease_secs: var("SYNC_LEASE_SECS"),
+            tenant_requests_per_second: var("TENANT_REQUESTS_PER_SECOND"),
         }
     }
 
@@ -202,6 +208,7 @@ impl Layer {
             sync_page_size: Option<u64>,
             sync_retry_base_ms: Option<u64>,
             sync_lease_secs: Option<u64>,
+            tenant_requests_per_second: Option<u64>,
         }
         let f: FileLayer =
             toml::from_str(&text).map_err(|e| ConfigError(format!("{}: {e}", path.display())))?;
@@ -226,6 +233,7 @@ impl Layer {
             sync_page_size: f.sync_page_size.map(|n| n.to_string()),
             sync_retry_base_ms: f.sync_retry_base_ms.map(|n| n.to_string()),
             sync_lease_secs: f.sync_lease_secs.map(|n| n.to_string()),
+            tenant_requests_per_second: f.tenant_requests_per_second.map(|n| n.to_string()),
         })
     }
 }
@@ -344,6 +352,14 @@ impl Config {
                 .filter(|n| (1..=86_400).contains(n))
                 .ok_or_else(|| {
                     ConfigError(format!("sync_lease_secs: {v:?} is not between 1 and 86400"))
+                })?;
+        }
+        if let Some(v) = layer.tenant_requests_per_second {
+            self.tenant_requests_per_second =
+                v.parse().ok().filter(|n| *n <= 1_000_000).ok_or_else(|| {
+                    ConfigError(format!(
+                        "tenant_requests_per_second: {v:?} is not between 0 and 1000000"
+                    ))
                 })?;
         }
         Ok(self)
@@ -502,6 +518,7 @@ mod tests {
             ("LEDGERLINK_BC_LOGIN_BASE_URL", "http://127.0.0.1:8090"),
             ("LEDGERLINK_BC_API_BASE_URL", "http://127.0.0.1:8091"),
             ("LEDGERLINK_HEALTH_CHECK_INTERVAL_SECS", "60"),
+            ("LEDGERLINK_TENANT_REQUESTS_PER_SECOND", "0"),
         ]
         .into();
         let c = Config::load(
@@ -520,6 +537,7 @@ mod tests {
         assert_eq!(c.bc_login_base_url, "http://127.0.0.1:8090");
         assert_eq!(c.bc_api_base_url, "http://127.0.0.1:8091");
         assert_eq!(c.health_check_interval_secs, 60);
+        assert_eq!(c.tenant_requests_per_second, 0);
         assert!(
             !format!("{c:?}").contains("s3cret"),
             "secrets are redacted in Debug"

@@ -131,6 +131,7 @@ pub fn app(config: &Config, engine: Arc<Engine>) -> axum::Router {
         engine,
         ApiSettings {
             max_body_bytes: config.max_body_bytes,
+            tenant_requests_per_second: config.tenant_requests_per_second,
             rules: InputRules {
                 allow_http_api_url: config.allow_http_api_url,
             },

@@ -158,3 +158,38 @@ async fn keys_are_stored_only_as_hashes() {
         }
     }
 }
+
+/// Each organization has its own request budget: beyond it, 429 with `Retry-After`, before any work.
+#[tokio::test]
+async fn an_organization_over_its_request_budget_gets_429_and_others_do_not() {
+    let app = TestApp::start_with(|c| c.tenant_requests_per_second = 2).await;
+    let other = app.key_for_org("other").await;
+    let mut statuses = Vec::new();
+    let mut limited = None;
+    for _ in 0..6 {
+        let r = app.get("/v2/integrations/connections").await;
+        statuses.push(r.status.as_u16());
+        if r.status == StatusCode::TOO_MANY_REQUESTS {
+            limited = Some(r);
+        }
+    }
+    // A burst of twice the rate, then refused (a request may trickle in as the bucket refills).
+    assert_eq!(&statuses[..4], [200, 200, 200, 200], "{statuses:?}");
+    let r = limited.expect("refused past the burst");
+    assert_eq!(r.json["code"], "rate_limited", "{r:?}");
+    let retry: u64 = r.headers["retry-after"].to_str().unwrap().parse().unwrap();
+    assert_eq!(retry, 1, "half a second at 2/s, rounded up");
+    let r = app
+        .call_as(&other, Method::GET, "/v2/integrations/connections", None)
+        .await;
+    assert_eq!(
+        r.status,
+        StatusCode::OK,
+        "another organization is not limited"
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(1_100)).await;
+    assert_eq!(
+        app.get("/v2/integrations/connections").await.status,
+        StatusCode::OK
+    );
+}

@@ -46,6 +46,13 @@ impl FromRequestParts<AppState> for Tenant {
             .await?
             .ok_or_else(|| unauthorized("Invalid authentication credentials"))?;
         tracing::Span::current().record("org_id", org_id.as_str());
+        if let Some(limiter) = &state.limiter
+            && let Err(wait) = limiter.check(org_id.as_str())
+        {
+            return Err(ApiError::RateLimited {
+                retry_after_secs: wait.as_secs_f64().ceil().max(1.0) as u64,
+            });
+        }
         Ok(Tenant { org_id })
     }
 }

@@ -26,6 +26,7 @@ pub enum ErrorCode {
     PayloadTooLarge,
     UnsupportedMediaType,
     ServiceUnavailable,
+    RateLimited,
     Internal,
 }
 
@@ -43,6 +44,7 @@ impl ErrorCode {
                 ("unsupported_media_type", StatusCode::UNSUPPORTED_MEDIA_TYPE)
             }
             Self::ServiceUnavailable => ("service_unavailable", StatusCode::SERVICE_UNAVAILABLE),
+            Self::RateLimited => ("rate_limited", StatusCode::TOO_MANY_REQUESTS),
             Self::Internal => ("internal_error", StatusCode::INTERNAL_SERVER_ERROR),
         }
     }
@@ -98,6 +100,8 @@ pub enum ApiError {
     Validation(Vec<FieldError>),
     /// A coded error with a message.
     Coded { code: ErrorCode, detail: String },
+    /// The organization spent its request budget; answered 429 with `Retry-After` (seconds).
+    RateLimited { retry_after_secs: u64 },
     /// A failure of ours; logged, answered 500 without details.
     Internal(Box<dyn std::error::Error + Send + Sync + 'static>),
 }
@@ -165,6 +169,19 @@ impl IntoResponse for ApiError {
             )
                 .into_response(),
             ApiError::Coded { code, detail } => coded_response(code, detail, None),
+            ApiError::RateLimited { retry_after_secs } => {
+                let mut response = coded_response(
+                    ErrorCode::RateLimited,
+                    format!(
+                        "Too many requests for this organization; retry in {retry_after_secs} s"
+                    ),
+                    None,
+                );
+                response
+                    .headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
+                response
+            }
             ApiError::Internal(err) => {
                 let request_id = current_request_id();
                 tracing::error!(error = %error_chain(err.as_ref()), request_id, "internal error");

@@ -11,6 +11,7 @@ pub mod oauth;
 pub mod ops;
 pub mod providers;
 pub mod query;
+pub mod rate_limit;
 pub mod syncs;
 
 use std::sync::Arc;
@@ -41,6 +42,8 @@ pub struct AppState {
     pub rules: InputRules,
     /// Prometheus metrics.
     pub metrics: Arc<metrics::Metrics>,
+    /// Each organization's request budget (`None`: unlimited).
+    pub limiter: Option<Arc<rate_limit::TenantLimiter>>,
 }
 
 /// Settings of the HTTP layer.
@@ -48,6 +51,8 @@ pub struct AppState {
 pub struct ApiSettings {
     /// Largest request body accepted, in bytes.
     pub max_body_bytes: usize,
+    /// API requests each organization may make per second (twice that in a burst); 0: no limit.
+    pub tenant_requests_per_second: u32,
     /// Input rules that depend on configuration.
     pub rules: InputRules,
 }
@@ -57,7 +62,9 @@ pub struct ApiSettings {
     info(
         title = "ledgerlink",
         description = "Keeps a finance platform's receivables data in sync with its customers' ERP \
-                       systems. Wire-compatible with Stuut's /v2/integrations API.",
+                       systems. Wire-compatible with Stuut's /v2/integrations API. Every \
+                       authenticated route may answer 429 `rate_limited` with a `Retry-After` \
+                       header (seconds) when the organization exceeds its request budget.",
         license(name = "Apache-2.0", identifier = "Apache-2.0"),
     ),
     modifiers(&BearerAuth),
@@ -133,6 +140,11 @@ pub fn app(engine: Arc<Engine>, settings: ApiSettings) -> Router {
         engine,
         rules: settings.rules,
         metrics: metrics::Metrics::new(),
+        limiter: (settings.tenant_requests_per_second > 0).then(|| {
+            Arc::new(rate_limit::TenantLimiter::new(
+                settings.tenant_requests_per_second,
+            ))
+        }),
     };
     let (api, _) = api_router().split_for_parts();
     let doc = serde_json::to_value(openapi()).unwrap_or_default();
