@@ -112,6 +112,18 @@ async fn truth(app: &TestApp, model: &str) -> BTreeMap<String, Value> {
     out
 }
 
+/// Each model's whole feed (deletions left out) equals bc-sim's data mapped, record for record.
+async fn feed_equals_erp(app: &TestApp, id: &str, models: &[&str], when: &str) {
+    for &model in models {
+        let (records, _) = feed(app, id, model, None, false).await;
+        assert_eq!(
+            by_remote_id(&records),
+            truth(app, model).await,
+            "{model} {when}"
+        );
+    }
+}
+
 /// Every entity of a model as bc-sim serves it now: all properties, expanded as a sync expands them.
 async fn sim_entities(app: &TestApp, model: &str) -> Vec<Value> {
     let sim = app.sim();
@@ -375,14 +387,7 @@ async fn a_full_then_incremental_sync_makes_the_feed_equal_to_the_erp() {
             "{model}: unchanged records are not rewritten"
         );
     }
-    for model in MODELS {
-        let (records, _) = feed(&app, &id, model, None, false).await;
-        assert_eq!(
-            by_remote_id(&records),
-            truth(&app, model).await,
-            "{model} after the incremental sync"
-        );
-    }
+    feed_equals_erp(&app, &id, &MODELS, "after the incremental sync").await;
 }
 
 #[tokio::test]
@@ -493,14 +498,7 @@ async fn syncs_finish_exactly_right_through_injected_faults() {
             .any(|s| s["pagination_state"]["last_error"].is_string() || s["error"].is_string()),
         "what happened is shown"
     );
-    for model in MODELS {
-        let (records, _) = feed(&app, &id, model, None, false).await;
-        assert_eq!(
-            by_remote_id(&records),
-            truth(&app, model).await,
-            "{model} despite faults"
-        );
-    }
+    feed_equals_erp(&app, &id, &MODELS, "despite faults").await;
 }
 
 #[tokio::test]
@@ -974,15 +972,13 @@ async fn blank_currency_codes_are_the_companys_local_currency_and_follow_the_com
         entries.iter().any(|e| e["data"]["currency"] == "EUR"),
         "foreign entries keep their currency"
     );
-    for model in [
+    let documents = [
         "customers",
         "invoices",
         "credit_memos",
         "customer_ledger_entries",
-    ] {
-        let (records, _) = feed(&app, &id, model, None, false).await;
-        assert_eq!(by_remote_id(&records), truth(&app, model).await, "{model}");
-    }
+    ];
+    feed_equals_erp(&app, &id, &documents, "in the first company").await;
 
     // Another company: setup reads its local currency again, and the next sync uses it.
     let r = app
