@@ -11,6 +11,7 @@ mod cli;
 mod connections;
 mod ops;
 mod pagination;
+mod store_faults;
 mod sync;
 mod validation;
 mod workers;

@@ -265,8 +265,19 @@ async fn raw_is_bc_payload_of_the_selected_fields(app: &TestApp, id: &str) {
 #[tokio::test]
 async fn a_full_then_incremental_sync_makes_the_feed_equal_to_the_erp() {
     let (app, id) = connected(|_| {}).await;
+    // Setup queued each model's first sync at once; let those run, then ask for full passes.
+    for s in settle(&app, &id).await {
+        assert_eq!(s["status"], "complete", "{s}");
+        assert_eq!(
+            (s["is_initial_sync"].as_bool(), s["is_one_off"].as_bool()),
+            (Some(true), Some(false))
+        );
+    }
     let r = app
-        .post(&format!("/v2/integrations/connections/{id}/sync"), "")
+        .post(
+            &format!("/v2/integrations/connections/{id}/sync?full_pass=true"),
+            "",
+        )
         .await;
     assert_eq!(r.status, StatusCode::OK, "{r:?}");
     let syncs = r.json.as_array().unwrap().clone();
@@ -281,7 +292,10 @@ async fn a_full_then_incremental_sync_makes_the_feed_equal_to_the_erp() {
         assert_eq!(s["object"], "integration_sync");
     }
     let again = app
-        .post(&format!("/v2/integrations/connections/{id}/sync"), "")
+        .post(
+            &format!("/v2/integrations/connections/{id}/sync?full_pass=true"),
+            "",
+        )
         .await
         .json;
     let ids = |v: &[Value]| v.iter().map(|s| s["id"].clone()).collect::<Vec<_>>();
@@ -612,15 +626,18 @@ async fn models_can_be_switched_and_rescheduled() {
         let r = app.patch(&path, bad).await;
         assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{bad}: {r:?}");
     }
-    // A disabled model is not synced.
+    // A disabled model is not synced (setup's first syncs aside).
+    settle(&app, &id).await;
+    let contact_syncs = format!("/v2/integrations/connections/{id}/syncs?model=contacts&limit=200");
+    let before = app.get(&contact_syncs).await.json.as_array().unwrap().len();
     let syncs = app
         .post(&format!("/v2/integrations/connections/{id}/sync"), "")
         .await
         .json;
     assert_eq!(syncs.as_array().unwrap().len(), 6, "contacts is off");
     settle(&app, &id).await;
-    let (contacts_feed, _) = feed(&app, &id, "contacts", None, true).await;
-    assert!(contacts_feed.is_empty());
+    let after = app.get(&contact_syncs).await.json.as_array().unwrap().len();
+    assert_eq!(after, before, "no sync of contacts");
     let r = app
         .patch(
             &format!("/v2/integrations/connections/{id}/models/mdl_00000000000000000000000000"),
@@ -707,8 +724,9 @@ async fn the_scheduler_queues_each_due_model_once_and_defers_paused_connections(
     let store = app.running.engine.store().clone();
     let overlap = chrono::Duration::minutes(5);
     let recheck = chrono::Duration::minutes(5);
-    // Later than any model's frequency (at most 7 days): every model is due again.
-    let later = chrono::Duration::days(8);
+    // Later than any model's default frequency (at most 6 hours): every model is due again, and
+    // before any model's first scheduled full pass (a day or more after setup).
+    let later = chrono::Duration::hours(7);
     let models = app
         .get(&format!("/v2/integrations/connections/{id}/models"))
         .await
@@ -720,18 +738,16 @@ async fn the_scheduler_queues_each_due_model_once_and_defers_paused_connections(
         .count();
     assert!(reading >= 6, "{models:?}");
 
-    // Setup made every model due at once; one tick queues one scheduled sync per readable model.
+    // Setup queued one scheduled sync per readable model at once, without waiting for a tick.
     // (Microseconds: what Postgres keeps.)
     let t0 = chrono::SubsecRound::trunc_subsecs(chrono::Utc::now(), 6);
-    let tick = store
-        .schedule_due(t0, 1_000, overlap, recheck)
+    let queued_by_setup = app
+        .get(&format!(
+            "/v2/integrations/connections/{id}/syncs?status=queued&limit=200"
+        ))
         .await
-        .unwrap();
-    assert_eq!(
-        (tick.due, tick.queued, tick.already_active, tick.deferred),
-        (7, reading, 0, 7 - reading),
-        "{tick:?}"
-    );
+        .json;
+    assert_eq!(queued_by_setup.as_array().unwrap().len(), reading);
     let again = store
         .schedule_due(t0, 1_000, overlap, recheck)
         .await
@@ -835,7 +851,9 @@ async fn the_scheduler_queues_each_due_model_once_and_defers_paused_connections(
 async fn concurrent_scheduler_ticks_queue_each_model_once() {
     let (app, id) = connected(|_| {}).await;
     let store = app.running.engine.store().clone();
-    let t = chrono::Utc::now();
+    // Setup's first syncs run; then every model is due again at once.
+    let first = settle(&app, &id).await.len();
+    let t = chrono::Utc::now() + chrono::Duration::hours(7);
     let d = chrono::Duration::minutes(5);
     let ticks = futures::future::join_all((0..4).map(|_| {
         let store = store.clone();
@@ -853,7 +871,7 @@ async fn concurrent_scheduler_ticks_queue_each_model_once() {
         ))
         .await
         .json;
-    assert_eq!(queued, syncs.as_array().unwrap().len(), "{ticks:?}");
+    assert_eq!(queued, syncs.as_array().unwrap().len() - first, "{ticks:?}");
     assert!(queued >= 6, "{ticks:?}");
 }
 

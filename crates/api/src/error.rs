@@ -137,6 +137,14 @@ impl From<ledgerlink_store::StoreError> for ApiError {
                     "The database is unavailable; try again shortly",
                 )
             }
+            StoreError::DiskFull(_) => {
+                tracing::error!(error = %err, "database disk full");
+                Self::coded(
+                    ErrorCode::ServiceUnavailable,
+                    "The disk holding the database is full; nothing was changed. Try again once \
+                     the operator has freed space",
+                )
+            }
             StoreError::Conflict(what) => {
                 Self::coded(ErrorCode::Conflict, format!("Conflict: {what}"))
             }

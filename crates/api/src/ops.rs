@@ -13,9 +13,19 @@ async fn healthz() -> Response {
     axum::Json(json!({"status": "ok"})).into_response()
 }
 
-/// Ready when the database answers and every migration is applied.
+/// How long readiness waits for the database: a probe must answer quickly, even while the pool
+/// waits out a database restart.
+const READY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Ready when the database answers, takes a write and every migration is applied.
 async fn readyz(State(state): State<AppState>) -> Response {
-    match state.store.ready().await {
+    let ready = match tokio::time::timeout(READY_TIMEOUT, state.store.ready()).await {
+        Ok(r) => r,
+        Err(_) => Err(ledgerlink_store::StoreError::Unavailable(
+            "the database did not answer within a second".into(),
+        )),
+    };
+    match ready {
         Ok(()) => axum::Json(json!({"status": "ready"})).into_response(),
         Err(err) => {
             tracing::warn!(error = %err, "not ready");

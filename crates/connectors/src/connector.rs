@@ -139,9 +139,29 @@ pub struct TimeWindow {
     pub modified_until: Option<DateTime<Utc>>,
 }
 
+/// Which records of a model a page request reads.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum ReadScope {
+    /// The records modified in [`PageRequest::window`] (every record for a full pass).
+    #[default]
+    Window,
+    /// Only the fields the ERP changes without moving the record's modification stamp, of the records
+    /// that can still have them change (BC: `remainingAmount` of open sales invoices, the computed
+    /// balances of customers). Models without such fields read nothing. The engine compares them with
+    /// its copy and re-reads the records that differ with [`ReadScope::Ids`].
+    Volatile,
+    /// These records (the ERP's ids, at most [`MAX_IDS_PER_REQUEST`]), whole, whenever modified.
+    Ids(Vec<String>),
+}
+
+/// Most ids one [`ReadScope::Ids`] request may name (they go into the URL).
+pub const MAX_IDS_PER_REQUEST: usize = 20;
+
 /// One page request for a model.
 #[derive(Debug, Clone, Default)]
 pub struct PageRequest {
+    /// Which records: the window's (default), the volatile fields of open ones, or named ones.
+    pub scope: ReadScope,
     /// The unified model name (`customers`, `invoices`, …; see [`Connector::models`]).
     pub model: String,
     /// Where to continue: the `next` of the previous [`Page`]. When set, `window` and the other options
@@ -184,6 +204,9 @@ pub struct ModelSupport {
     /// Honours [`PageRequest::window`]. When `false`, every fetch is a full pass (the provider has no
     /// modification stamp to filter on), which the engine may treat as such (e.g. for deletions).
     pub incremental: bool,
+    /// Some fields change without the record's modification stamp moving (amounts due, balances):
+    /// incremental syncs also read them with [`ReadScope::Volatile`].
+    pub silent_changes: bool,
 }
 
 /// An ERP/accounting provider.

@@ -15,7 +15,7 @@ pub mod ssrf;
 
 pub use connector::{
     AuthType, AuthorizationRequest, Company, Connector, Credentials, Discovery, Environment,
-    ModelSupport, Page, PageRequest, Session, Target, TimeWindow,
+    MAX_IDS_PER_REQUEST, ModelSupport, Page, PageRequest, ReadScope, Session, Target, TimeWindow,
 };
 pub use error::{ConnectorError, ErrorKind, classify_response};
 pub use http::HttpSettings;

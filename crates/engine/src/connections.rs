@@ -89,6 +89,7 @@ pub struct Engine {
     jobs_done: Notify,
     budgets: crate::Budgets,
     stopping: std::sync::atomic::AtomicBool,
+    skips: std::sync::Mutex<std::collections::BTreeMap<String, u64>>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -137,6 +138,7 @@ impl Engine {
             jobs_done: Notify::new(),
             budgets: crate::Budgets::new(settings_budget),
             stopping: std::sync::atomic::AtomicBool::new(false),
+            skips: Default::default(),
         })
     }
 
@@ -153,6 +155,17 @@ impl Engine {
     /// Whether workers were asked to stop.
     pub fn is_stopping(&self) -> bool {
         self.stopping.load(Ordering::SeqCst)
+    }
+
+    /// Records skipped by this process's syncs since it started, by model (for metrics).
+    pub fn records_skipped(&self) -> Vec<(String, u64)> {
+        let skips = self.skips.lock().unwrap_or_else(|e| e.into_inner());
+        skips.iter().map(|(m, n)| (m.clone(), *n)).collect()
+    }
+
+    pub(crate) fn count_skip(&self, model: &str) {
+        let mut skips = self.skips.lock().unwrap_or_else(|e| e.into_inner());
+        *skips.entry(model.to_owned()).or_default() += 1;
     }
 
     /// Sync tunables.
@@ -412,12 +425,7 @@ impl Engine {
                 apply_discovery(&mut conn, found, now());
                 if conn.missing_settings.is_empty() {
                     self.check(&mut conn).await;
-                    if conn.health_status == HealthStatus::Healthy {
-                        // Configured: every readable model gets its first (full) sync now.
-                        for m in conn.models.iter_mut().filter(|m| m.is_read_enabled) {
-                            m.next_sync_at.get_or_insert_with(now);
-                        }
-                    }
+                    schedule_unscheduled(&mut conn);
                 } else {
                     conn.health_status = HealthStatus::MissingSettings;
                     conn.health_message = Some(missing_message(&conn));
@@ -428,6 +436,12 @@ impl Engine {
         }
         self.save(&conn).await?;
         tracing::info!(connection_id = %id, health = conn.health_status.as_str(), "setup finished");
+        if conn.is_configured() && conn.health_status == HealthStatus::Healthy {
+            // The first syncs start now, not at the scheduler's next tick.
+            if let Err(e) = self.schedule_due(crate::sync::SCHEDULER_BATCH).await {
+                tracing::warn!(error = %e, "could not queue the first syncs; the scheduler will");
+            }
+        }
         self.reload(&conn).await
     }
 
@@ -442,6 +456,7 @@ impl Engine {
             return Ok(conn);
         }
         self.check(&mut conn).await;
+        schedule_unscheduled(&mut conn);
         self.save(&conn).await?;
         self.reload(&conn).await
     }
@@ -765,6 +780,17 @@ fn apply_discovery(conn: &mut Connection, found: Discovery, at: DateTime<Utc>) {
     });
     if let Some(installed) = found.extension_installed {
         conn.set_extension_installed(installed, at);
+    }
+}
+
+/// A configured, healthy connection always has its readable models scheduled: those without a
+/// planned sync (never synced, or set up while the ERP was failing) get their first one now.
+fn schedule_unscheduled(conn: &mut Connection) {
+    if conn.health_status != HealthStatus::Healthy || !conn.missing_settings.is_empty() {
+        return;
+    }
+    for m in conn.models.iter_mut().filter(|m| m.is_read_enabled) {
+        m.next_sync_at.get_or_insert_with(now);
     }
 }
 

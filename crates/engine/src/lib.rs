@@ -18,6 +18,7 @@ pub mod oauth_state;
 pub mod retry;
 mod shared_budget;
 pub mod sync;
+mod sync_pages;
 pub mod vault;
 
 pub use budget::{BudgetLimits, Budgets, InvalidLimits, Permit};

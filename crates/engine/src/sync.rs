@@ -6,13 +6,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
-use ledgerlink_connectors::business_central::mapping::{
-    MappingContext, map_fetched, selected_fields,
-};
-use ledgerlink_connectors::{ConnectorError, ErrorKind, PageRequest, TimeWindow};
+use ledgerlink_connectors::{ConnectorError, ErrorKind, PageRequest};
 use ledgerlink_domain::{Connection, HealthStatus, OrgId, Sync, SyncStatus, now};
-use ledgerlink_store::{NewSync, RecordIn, ScheduleTick, StoreError, SyncEnd, SyncJob};
-use serde_json::{Value, json};
+use ledgerlink_store::{NewSync, ScheduleTick, StoreError, SyncEnd, SyncJob};
+use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use crate::connections::{Engine, EngineError};
@@ -21,7 +18,7 @@ use crate::connections::{Engine, EngineError};
 pub const SCHEDULER_RECHECK: Duration = Duration::from_secs(5 * 60);
 
 /// Due models queued per scheduler tick; a full tick is followed at once by another.
-const SCHEDULER_BATCH: u32 = 1_000;
+pub(crate) const SCHEDULER_BATCH: u32 = 1_000;
 
 /// Pause between scheduler ticks that found less than a full batch.
 const SCHEDULER_PERIOD: Duration = Duration::from_secs(5);
@@ -30,7 +27,7 @@ const SCHEDULER_PERIOD: Duration = Duration::from_secs(5);
 const PAGE_TRIES: u32 = 4;
 
 /// How one attempt of a sync ended.
-enum Attempt {
+pub(crate) enum Attempt {
     Done { full: bool },
     Cancelled,
     Released,
@@ -142,21 +139,55 @@ impl Engine {
         job: SyncJob,
         worker: &str,
     ) -> Result<Option<SyncStatus>, EngineError> {
-        let outcome = self.attempt(&job, worker).await;
+        // The lease is renewed on a heartbeat, whatever the attempt is doing (a page can take longer
+        // than a lease through retries and ERP pauses). A renewal that finds the lease gone stops the
+        // attempt at once — its in-flight request is dropped — and nothing is reported for a sync this
+        // worker no longer holds.
+        let outcome = tokio::select! {
+            outcome = self.attempt(&job, worker) => outcome,
+            () = self.heartbeat(&job, worker) => {
+                tracing::warn!("lost the sync's lease; stopping this attempt");
+                Ok(Attempt::LeaseLost)
+            }
+        };
         let end = self.conclude(&job, outcome).await;
         let status = match &end {
             None => return Ok(Some(SyncStatus::Running)),
             Some(SyncEnd::Complete { .. }) => SyncStatus::Complete,
-            Some(SyncEnd::Retry { .. }) => SyncStatus::PendingRetry,
+            Some(SyncEnd::Retry { .. } | SyncEnd::Deferred { .. }) => SyncStatus::PendingRetry,
             Some(SyncEnd::Failed { .. }) => SyncStatus::Failed,
             Some(SyncEnd::Cancelled) => SyncStatus::Cancelled,
             Some(SyncEnd::Released) => SyncStatus::Queued,
         };
         if let Some(end) = end {
-            self.store().finish_sync(&job, worker, &end, now()).await?;
+            // Record the outcome even through a database restart or a full disk (the write only
+            // lands while this worker still holds the sync, so waiting longer is harmless).
+            let deadline = now() + chrono::Duration::days(1);
+            self.store_retrying(deadline, || {
+                self.store().finish_sync(&job, worker, &end, now())
+            })
+            .await?;
         }
         tracing::info!(status = ?status, "sync attempt ended");
         Ok(Some(status))
+    }
+
+    /// Renews `job`'s lease every third of a lease; returns when it finds the lease lost.
+    async fn heartbeat(&self, job: &SyncJob, worker: &str) {
+        let lease = self.sync_settings().lease;
+        let every = (lease / 3)
+            .to_std()
+            .unwrap_or(Duration::from_secs(40))
+            .max(Duration::from_millis(50));
+        loop {
+            tokio::time::sleep(every).await;
+            match self.store().renew_lease(job, worker, now() + lease).await {
+                Ok(true) => {}
+                Ok(false) => return,
+                // The database may be back before the lease runs out: keep beating.
+                Err(e) => tracing::warn!(error = %e, "could not renew the sync's lease"),
+            }
+        }
     }
 
     /// Runs syncs until none is runnable (tests drain the queue this way instead of sleeping).
@@ -182,123 +213,36 @@ impl Engine {
             Ok(s) => s,
             Err(e) => return Ok(Attempt::Failed(e)),
         };
-        let connector = self.connector_for(&conn.provider_name)?;
-        let incremental = connector
-            .models()
-            .iter()
-            .find(|m| m.name == job.model_name)
-            .is_some_and(|m| m.incremental);
-        let full = job.sync.is_initial_sync || !incremental;
-        let window = if full {
-            TimeWindow::default()
-        } else {
-            TimeWindow {
-                modified_after: job.sync.timerange_start,
-                modified_until: job.sync.timerange_end,
-            }
-        };
-        let principal = principal(&conn);
-        let state = &job.sync.pagination_state;
-        let mut cursor = state["cursor"].as_str().map(str::to_owned);
-        let mut pages = state["pages"].as_u64().unwrap_or(0);
-        let mut records = state["records"].as_u64().unwrap_or(0);
-        let mut retried = state["retried_errors"].as_u64().unwrap_or(0);
-        let mut last_error = state["last_error"].as_str().map(str::to_owned);
-        if pages > 0 && cursor.is_none() {
-            // Every page was written before the last attempt ended: only the ending is left.
-            return Ok(Attempt::Done { full });
-        }
-        // Setup read the company's local currency: BC's blank currency codes stand for it.
-        let mut select = selected_fields(&job.model_name);
-        let ctx = MappingContext {
-            local_currency: conn
-                .discovery
-                .as_ref()
-                .and_then(|d| d.local_currency.clone()),
-        };
+        self.run_pages(job, worker, &conn, &session).await
+    }
+
+    /// Runs a store call again while it fails for a reason that passes (the database restarting or
+    /// unreachable, its disk full), with backoff, until `deadline` (e.g. the end of a lease).
+    pub(crate) async fn store_retrying<T, F, Fut>(
+        &self,
+        deadline: chrono::DateTime<Utc>,
+        mut call: F,
+    ) -> Result<T, StoreError>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Result<T, StoreError>>,
+    {
+        let mut wait = Duration::from_millis(250);
         loop {
-            let request = PageRequest {
-                model: job.model_name.clone(),
-                cursor: cursor.clone(),
-                window,
-                page_size: Some(self.sync_settings().page_size),
-                include_dimension_lines: conn.include_dimension_lines,
-                fields: select.map(|f| f.iter().map(|s| s.to_string()).collect()),
-            };
-            let page = match self
-                .fetch_with_retries(connector, &principal, &session, &request)
-                .await
-            {
-                Ok((page, errors)) => {
-                    if let Some(e) = errors.last() {
-                        retried += errors.len() as u64;
-                        last_error = Some(e.clone());
-                    }
-                    page
-                }
-                // An older Business Central may lack a property we select and refuse the whole
-                // request (400): read every property instead. (Later pages follow BC's next link,
-                // which carries the selection of the first.)
+            match call().await {
                 Err(e)
-                    if e.kind() == ErrorKind::Rejected && select.is_some() && cursor.is_none() =>
+                    if e.is_transient() && Utc::now() + wait < deadline && !self.is_stopping() =>
                 {
-                    tracing::warn!(error = %e, "Business Central refused the field selection; reading all fields");
-                    select = None;
-                    continue;
+                    tracing::warn!(error = %e, retry_in_ms = wait.as_millis() as u64, "database call failed; retrying");
+                    tokio::time::sleep(wait).await;
+                    wait = (wait * 2).min(Duration::from_secs(5));
                 }
-                Err(e) => return Ok(Attempt::Failed(e)),
-            };
-            let mut batch = Vec::with_capacity(page.records.len());
-            for raw in &page.records {
-                let mapped = match map_fetched(&job.model_name, raw, &ctx) {
-                    Ok(m) => m,
-                    Err(e) => return Ok(Attempt::Failed(e.into())),
-                };
-                for m in mapped {
-                    batch.push(RecordIn {
-                        hash: hash(&m.data),
-                        remote_id: m.remote_id,
-                        data: m.data,
-                        raw: raw.clone(),
-                        remote_modified_at: m.remote_modified_at,
-                    });
-                }
-            }
-            pages += 1;
-            records += batch.len() as u64;
-            let next_state = json!({
-                "cursor": page.next,
-                "pages": pages,
-                "records": records,
-                "retried_errors": retried,
-                "last_error": last_error,
-            });
-            let saved = self
-                .store()
-                .save_sync_page(
-                    job,
-                    worker,
-                    &batch,
-                    &next_state,
-                    now(),
-                    now() + self.sync_settings().lease,
-                )
-                .await;
-            match saved {
-                Ok(outcome) if outcome.cancel_requested => return Ok(Attempt::Cancelled),
-                Ok(_) if self.is_stopping() && page.next.is_some() => return Ok(Attempt::Released),
-                Ok(_) => {}
-                Err(StoreError::Conflict(_)) => return Ok(Attempt::LeaseLost),
-                Err(e) => return Err(e.into()),
-            }
-            match page.next {
-                Some(next) => cursor = Some(next),
-                None => return Ok(Attempt::Done { full }),
+                other => return other,
             }
         }
     }
 
-    async fn fetch_with_retries(
+    pub(crate) async fn fetch_with_retries(
         &self,
         connector: &Arc<dyn ledgerlink_connectors::Connector>,
         principal: &str,
@@ -355,9 +299,25 @@ impl Engine {
             Ok(Attempt::Released) => return Some(SyncEnd::Released),
             Ok(Attempt::LeaseLost) => return None,
             Ok(Attempt::Failed(e)) => e,
-            Err(e) => ConnectorError::transient(format!("ledgerlink: {e}")),
+            Err(e) => {
+                if let Some(store) = crate::sync_pages::store_transient(&e) {
+                    // Our own database failed, not the ERP: try again soon, attempt uncounted.
+                    tracing::warn!(error = %store, "sync attempt cut short by the database");
+                    return Some(SyncEnd::Deferred {
+                        error: store.to_string(),
+                        run_after: Utc::now() + chrono::Duration::seconds(15),
+                    });
+                }
+                ConnectorError::transient(format!("ledgerlink: {e}"))
+            }
         };
         tracing::warn!(error = %err, "sync attempt failed");
+        if err.kind() == ErrorKind::Rejected {
+            // The ERP refused the request itself (a 400): asking again will not change its answer.
+            return Some(SyncEnd::Failed {
+                error: err.to_string(),
+            });
+        }
         let permanent = matches!(
             err.kind(),
             ErrorKind::Unauthorized
@@ -413,7 +373,7 @@ fn err_text(e: &ConnectorError) -> String {
 }
 
 /// Whose request budget a connection's calls spend (BC counts per user/app and tenant).
-fn principal(conn: &Connection) -> String {
+pub(crate) fn principal(conn: &Connection) -> String {
     conn.tenant_id
         .clone()
         .or_else(|| conn.api_url.clone())
@@ -421,7 +381,7 @@ fn principal(conn: &Connection) -> String {
 }
 
 /// SHA-256 of a record's unified JSON (serde_json keeps key order, so equal records hash equal).
-fn hash(data: &Value) -> String {
+pub(crate) fn record_hash(data: &Value) -> String {
     hex_encode(&Sha256::digest(data.to_string().as_bytes()))
 }
 

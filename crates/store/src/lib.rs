@@ -7,6 +7,7 @@ mod api_keys;
 mod budget;
 mod budget_sql;
 mod error;
+mod pool;
 mod postgres;
 mod rows;
 mod shared;
@@ -27,8 +28,8 @@ pub use error::StoreError;
 pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
 pub use syncs::{
-    NewSync, PageOutcome, RecordIn, RecordOut, RecordQuery, ScheduleTick, SyncEnd, SyncJob,
-    SyncStore,
+    NewSync, PageOutcome, PageWrite, RecordIn, RecordOut, RecordQuery, ScheduleTick, SkippedRecord,
+    SyncEnd, SyncJob, SyncStore,
 };
 
 /// Result of a store call.

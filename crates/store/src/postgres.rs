@@ -18,6 +18,8 @@ pub struct PgStore {
 
 impl PgStore {
     const MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+    /// How write transactions start (Postgres locks rows as it reaches them).
+    pub(crate) const WRITE_BEGIN: &'static str = "BEGIN";
 
     /// Connects to the database named by a `postgres://` URL.
     pub async fn connect(url: &str) -> Result<Self> {
@@ -33,6 +35,7 @@ impl PgStore {
         // which made each page slower than the last as the records table grew.
         let options = options.options([("plan_cache_mode", "force_custom_plan")]);
         let pool = PgPoolOptions::new()
+            .after_release(|conn, _| Box::pin(crate::pool::still_clean(conn)))
             .max_connections(16)
             .acquire_timeout(Duration::from_secs(10))
             .connect_with(options)
@@ -41,6 +44,11 @@ impl PgStore {
             pool,
             queries: AtomicU64::new(0),
         })
+    }
+
+    /// The database server watches its own disk.
+    fn check_disk(&self) -> Result<()> {
+        Ok(())
     }
 
     fn count(&self, n: u64) {

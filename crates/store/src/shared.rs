@@ -47,6 +47,13 @@ macro_rules! impl_shared_store {
                         "{applied} of {expected} migrations applied"
                     )));
                 }
+                // Reads still work on a full disk: only free space and a write tell.
+                self.check_disk()?;
+                self.count(1);
+                sqlx::query("UPDATE ready_probe SET checked_at = $1 WHERE id = 1")
+                    .bind(chrono::Utc::now())
+                    .execute(&self.pool)
+                    .await?;
                 Ok(())
             }
 
@@ -129,7 +136,7 @@ macro_rules! impl_shared_store {
                 c: &ledgerlink_domain::Connection,
             ) -> $crate::Result<()> {
                 self.count(2);
-                let mut tx = self.pool.begin().await?;
+                let mut tx = self.pool.begin_with(Self::WRITE_BEGIN).await?;
                 let sql = format!(
                     "INSERT INTO connections ({}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, \
                      $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25)",
@@ -351,6 +358,7 @@ macro_rules! impl_shared_store {
                 self.count(1);
                 let done = sqlx::query(
                     "UPDATE models SET is_read_enabled = COALESCE($1, is_read_enabled), \
+                     read_choice = COALESCE($1, read_choice), \
                      is_write_enabled = COALESCE($2, is_write_enabled), \
                      sync_frequency_secs = COALESCE($3, sync_frequency_secs), \
                      next_sync_at = $4, modified_at = $5 \
@@ -376,7 +384,7 @@ macro_rules! impl_shared_store {
                 now: chrono::DateTime<chrono::Utc>,
             ) -> $crate::Result<bool> {
                 self.count(2 + c.models.len() as u64);
-                let mut tx = self.pool.begin().await?;
+                let mut tx = self.pool.begin_with(Self::WRITE_BEGIN).await?;
                 let done = sqlx::query(
                     "UPDATE connections SET is_authentication_pending = $1, is_running_setup = $2, \
                      is_bc_extension_installed = $3, company = $4, company_name = $5, \
@@ -406,7 +414,8 @@ macro_rules! impl_shared_store {
                 }
                 for m in &c.models {
                     sqlx::query(
-                        "UPDATE models SET is_read_enabled = $1, is_read_supported = $2, \
+                        "UPDATE models SET is_read_enabled = (COALESCE(read_choice, true) AND $1), \
+                         is_read_supported = $2, \
                          is_sync_supported = $3, modified_at = $4, next_sync_at = $7 \
                          WHERE connection_id = $5 AND id = $6",
                     )

@@ -15,10 +15,16 @@ use crate::{Backend, Result, StoreError};
 pub struct SqliteStore {
     pool: SqlitePool,
     queries: AtomicU64,
+    /// The database file (none for an in-memory database).
+    path: Option<std::path::PathBuf>,
 }
 
 impl SqliteStore {
     const MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+    /// Every transaction here reads before it writes: SQLite must take the write lock at the start
+    /// (a deferred transaction's upgrade fails at once with SQLITE_BUSY when another writer got
+    /// there first, whatever the busy timeout).
+    pub(crate) const WRITE_BEGIN: &'static str = "BEGIN IMMEDIATE";
 
     /// Opens (creating it if needed) the database file at `path`.
     pub async fn open_file(path: &Path) -> Result<Self> {
@@ -47,7 +53,10 @@ impl SqliteStore {
             .synchronous(SqliteSynchronous::Normal)
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(10));
+        let path = Some(options.get_filename().to_path_buf())
+            .filter(|p| !p.as_os_str().is_empty() && p.as_os_str() != ":memory:");
         let pool = SqlitePoolOptions::new()
+            .after_release(|conn, _| Box::pin(crate::pool::still_clean(conn)))
             .max_connections(8)
             .acquire_timeout(Duration::from_secs(10))
             .connect_with(options)
@@ -55,7 +64,36 @@ impl SqliteStore {
         Ok(SqliteStore {
             pool,
             queries: AtomicU64::new(0),
+            path,
         })
+    }
+
+    /// The file system holding the database must have room for a checkpoint's worth of pages:
+    /// below that, writes are about to fail (or already do).
+    fn check_disk(&self) -> Result<()> {
+        const LOW: u64 = 4 * 1024 * 1024;
+        let Some(dir) = self.path.as_ref().and_then(|p| p.parent()) else {
+            return Ok(());
+        };
+        let dir = if dir.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            dir
+        };
+        match rustix::fs::statvfs(dir) {
+            Ok(st) => {
+                let free = st.f_bavail.saturating_mul(st.f_frsize);
+                if free < LOW {
+                    return Err(StoreError::DiskFull(format!(
+                        "{free} bytes free on the file system of {}",
+                        dir.display()
+                    )));
+                }
+                Ok(())
+            }
+            // Not knowing is not a reason to say "not ready": the write probe still runs.
+            Err(_) => Ok(()),
+        }
     }
 
     fn count(&self, n: u64) {

@@ -37,6 +37,39 @@ pub(crate) struct DueRow {
     pub eligible: bool,
     /// The end of the window of the model's last complete sync.
     pub synced_until: Option<DateTime<Utc>>,
+    /// How often the model runs a full pass (which finds deletions).
+    pub full_sync_frequency_secs: i64,
+    /// When its next full pass is due (`None`: not planned yet).
+    pub next_full_sync_at: Option<DateTime<Utc>>,
+}
+
+impl DueRow {
+    /// Whether this tick's sync is a scheduled full pass.
+    pub(crate) fn full_pass_due(&self, now: DateTime<Utc>) -> bool {
+        self.next_full_sync_at.is_some_and(|t| t <= now)
+    }
+
+    /// When the full pass after this tick is due: a frequency on from now once one ran; for a model
+    /// that has none planned yet (its first sync is a full pass anyway), one to two periods on,
+    /// spread by the model's id so that many connections set up together do not all run their
+    /// later full passes at the same moment.
+    pub(crate) fn next_full_pass(&self, now: DateTime<Utc>) -> DateTime<Utc> {
+        let every = self.full_sync_frequency_secs.max(3600);
+        match self.next_full_sync_at {
+            Some(t) if t > now => t,
+            Some(_) => now + chrono::Duration::seconds(every),
+            None => {
+                let spread = self
+                    .model_id
+                    .bytes()
+                    .fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+                        (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
+                    })
+                    % every as u64;
+                now + chrono::Duration::seconds(every + spread as i64)
+            }
+        }
+    }
 }
 
 #[derive(sqlx::FromRow)]
@@ -159,45 +192,61 @@ macro_rules! impl_sync_store {
             ) -> $crate::Result<Vec<ledgerlink_domain::Sync>> {
                 use $crate::sync_sql::{ACTIVE, SYNC_COLUMNS, SyncRow, status_str};
                 self.count(1 + 2 * wants.len() as u64);
-                let mut tx = self.pool.begin().await?;
+                let mut tx = self.pool.begin_with(Self::WRITE_BEGIN).await?;
                 let mut out = Vec::with_capacity(wants.len());
                 for w in wants {
-                    let sql = format!(
-                        "SELECT {SYNC_COLUMNS} FROM syncs WHERE model_id = $1 AND org_id = $2 \
-                         AND status IN {ACTIVE} ORDER BY id DESC LIMIT 1"
-                    );
-                    let existing: Option<SyncRow> = sqlx::query_as(&sql)
-                        .bind(&w.model_id)
-                        .bind(org.as_str())
-                        .fetch_optional(&mut *tx)
-                        .await?;
-                    if let Some(row) = existing {
-                        out.push(row.into_job()?.sync);
-                        continue;
+                    // Insert unless the model has an active sync (the partial unique index
+                    // `syncs_one_active`); then return that one. On Postgres a concurrent request's
+                    // uncommitted insert makes this one wait and then do nothing, so the SELECT
+                    // after it sees the winner — never a unique violation. If the active sync ended
+                    // in between, try again.
+                    let mut found = None;
+                    for _ in 0..3 {
+                        let id = ledgerlink_domain::new_id("sync");
+                        let sql = format!(
+                            "INSERT INTO syncs ({SYNC_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, 0, \
+                             $7, $8, NULL, $9, $10, $11, $12, $13, $14, NULL, NULL, false, NULL, \
+                             NULL, $14, $14) ON CONFLICT DO NOTHING RETURNING {SYNC_COLUMNS}"
+                        );
+                        let inserted: Option<SyncRow> = sqlx::query_as(&sql)
+                            .bind(&id)
+                            .bind(org.as_str())
+                            .bind(connection_id)
+                            .bind(&w.model_id)
+                            .bind(&w.model_name)
+                            .bind(status_str(w.status))
+                            .bind(w.batch_id.map(|b| b.to_string()))
+                            .bind(&w.entity_id)
+                            .bind(w.is_initial_sync)
+                            .bind(w.is_one_off)
+                            .bind(sqlx::types::Json(serde_json::json!({})))
+                            .bind(w.timerange_start)
+                            .bind(w.timerange_end)
+                            .bind(now)
+                            .fetch_optional(&mut *tx)
+                            .await?;
+                        if let Some(row) = inserted {
+                            found = Some(row);
+                            break;
+                        }
+                        let sql = format!(
+                            "SELECT {SYNC_COLUMNS} FROM syncs WHERE model_id = $1 AND org_id = $2 \
+                             AND status IN {ACTIVE} ORDER BY id DESC LIMIT 1"
+                        );
+                        found = sqlx::query_as(&sql)
+                            .bind(&w.model_id)
+                            .bind(org.as_str())
+                            .fetch_optional(&mut *tx)
+                            .await?;
+                        if found.is_some() {
+                            break;
+                        }
                     }
-                    let id = ledgerlink_domain::new_id("sync");
-                    let sql = format!(
-                        "INSERT INTO syncs ({SYNC_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, 0, $7, \
-                         $8, NULL, $9, $10, $11, $12, $13, $14, NULL, NULL, false, NULL, NULL, \
-                         $14, $14) RETURNING {SYNC_COLUMNS}"
-                    );
-                    let row: SyncRow = sqlx::query_as(&sql)
-                        .bind(&id)
-                        .bind(org.as_str())
-                        .bind(connection_id)
-                        .bind(&w.model_id)
-                        .bind(&w.model_name)
-                        .bind(status_str(w.status))
-                        .bind(w.batch_id.map(|b| b.to_string()))
-                        .bind(&w.entity_id)
-                        .bind(w.is_initial_sync)
-                        .bind(w.is_one_off)
-                        .bind(sqlx::types::Json(serde_json::json!({})))
-                        .bind(w.timerange_start)
-                        .bind(w.timerange_end)
-                        .bind(now)
-                        .fetch_one(&mut *tx)
-                        .await?;
+                    let row = found.ok_or_else(|| {
+                        $crate::StoreError::Unavailable(
+                            "the model's syncs kept changing; try again".into(),
+                        )
+                    })?;
                     out.push(row.into_job()?.sync);
                 }
                 tx.commit().await?;
@@ -291,14 +340,15 @@ macro_rules! impl_sync_store {
                 &self,
                 job: &$crate::SyncJob,
                 worker: &str,
-                records: &[$crate::RecordIn],
-                pagination_state: &serde_json::Value,
+                page: $crate::PageWrite<'_>,
                 now: chrono::DateTime<chrono::Utc>,
                 lease_until: chrono::DateTime<chrono::Utc>,
             ) -> $crate::Result<$crate::PageOutcome> {
                 use $crate::sync_sql::CHUNK;
+                let records = page.records;
+                let pagination_state = page.pagination_state;
                 self.count(4 + 3 * (records.len() / CHUNK + 1) as u64);
-                let mut tx = self.pool.begin().await?;
+                let mut tx = self.pool.begin_with(Self::WRITE_BEGIN).await?;
                 let cancel: Option<bool> = sqlx::query_scalar(
                     "UPDATE syncs SET pagination_state = $1, locked_until = $2, modified_at = $3 \
                      WHERE id = $4 AND locked_by = $5 AND status = 'running' \
@@ -420,6 +470,54 @@ macro_rules! impl_sync_store {
                     q.push(")");
                     q.build().execute(&mut *tx).await?;
                 }
+                // Skips: forget those that are over, remember new ones (and keep the stored
+                // versions of skipped records from being taken for deleted by this sync).
+                if !page.forget_skips.is_empty() {
+                    self.count(1);
+                    let mut q = sqlx::QueryBuilder::<$db>::new(
+                        "DELETE FROM record_skips WHERE connection_id = ",
+                    );
+                    q.push_bind(&job.connection_id)
+                        .push(" AND model = ")
+                        .push_bind(&job.model_name)
+                        .push(" AND remote_id IN (");
+                    let mut list = q.separated(", ");
+                    for id in page.forget_skips {
+                        list.push_bind(id);
+                    }
+                    q.push(")");
+                    q.build().execute(&mut *tx).await?;
+                }
+                for skip in page.skipped {
+                    let Some(remote_id) = skip.remote_id.as_deref() else {
+                        continue;
+                    };
+                    self.count(2);
+                    sqlx::query(
+                        "INSERT INTO record_skips (connection_id, model, remote_id, reason, \
+                         sync_id, skipped_at) VALUES ($1, $2, $3, $4, $5, $6) \
+                         ON CONFLICT (connection_id, model, remote_id) \
+                         DO UPDATE SET reason = excluded.reason, sync_id = excluded.sync_id",
+                    )
+                    .bind(&job.connection_id)
+                    .bind(&job.model_name)
+                    .bind(remote_id)
+                    .bind(&skip.reason)
+                    .bind(&job.sync.id)
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?;
+                    sqlx::query(
+                        "UPDATE records SET seen_sync_id = $1 \
+                         WHERE connection_id = $2 AND model = $3 AND remote_id = $4",
+                    )
+                    .bind(&job.sync.id)
+                    .bind(&job.connection_id)
+                    .bind(&job.model_name)
+                    .bind(remote_id)
+                    .execute(&mut *tx)
+                    .await?;
+                }
                 tx.commit().await?;
                 Ok($crate::PageOutcome {
                     written: changed.len() as u64,
@@ -436,19 +534,25 @@ macro_rules! impl_sync_store {
                 now: chrono::DateTime<chrono::Utc>,
             ) -> $crate::Result<bool> {
                 self.count(3);
-                let mut tx = self.pool.begin().await?;
+                let mut tx = self.pool.begin_with(Self::WRITE_BEGIN).await?;
                 let (status, error, run_after, completed) = match end {
                     $crate::SyncEnd::Complete { .. } => ("complete", None, None, Some(now)),
                     $crate::SyncEnd::Retry { error, run_after } => {
                         ("pending_retry", Some(error.clone()), Some(*run_after), None)
                     }
                     $crate::SyncEnd::Failed { error } => ("failed", Some(error.clone()), None, Some(now)),
+                    $crate::SyncEnd::Deferred { error, run_after } => {
+                        ("pending_retry", Some(error.clone()), Some(*run_after), None)
+                    }
                     $crate::SyncEnd::Cancelled => ("cancelled", None, None, Some(now)),
                     $crate::SyncEnd::Released => ("queued", None, Some(now), None),
                 };
+                // An attempt our own database cut short does not count.
+                let uncount = i32::from(matches!(end, $crate::SyncEnd::Deferred { .. }));
                 let done = sqlx::query(
                     "UPDATE syncs SET status = $1, error = $2, run_after = COALESCE($3, run_after), \
-                     completed_at = $4, locked_by = NULL, locked_until = NULL, modified_at = $5 \
+                     completed_at = $4, locked_by = NULL, locked_until = NULL, modified_at = $5, \
+                     attempt = attempt - $8 \
                      WHERE id = $6 AND locked_by = $7 AND status = 'running'",
                 )
                 .bind(status)
@@ -458,6 +562,7 @@ macro_rules! impl_sync_store {
                 .bind(now)
                 .bind(&job.sync.id)
                 .bind(worker)
+                .bind(uncount)
                 .execute(&mut *tx)
                 .await?;
                 if done.rows_affected() == 0 {
@@ -532,6 +637,72 @@ macro_rules! impl_sync_store {
                 Ok($crate::SyncStore::get_sync(self, org, id).await?.map(|j| j.sync))
             }
 
+            async fn stored_raw(
+                &self,
+                connection_id: &str,
+                model: &str,
+                remote_ids: &[&str],
+            ) -> $crate::Result<std::collections::HashMap<String, serde_json::Value>> {
+                use $crate::sync_sql::CHUNK;
+                let mut out = std::collections::HashMap::with_capacity(remote_ids.len());
+                for chunk in remote_ids.chunks(CHUNK) {
+                    self.count(1);
+                    let mut q = sqlx::QueryBuilder::<$db>::new(
+                        "SELECT remote_id, raw FROM records WHERE connection_id = ",
+                    );
+                    q.push_bind(connection_id)
+                        .push(" AND model = ")
+                        .push_bind(model)
+                        .push(" AND NOT is_deleted AND remote_id IN (");
+                    let mut list = q.separated(", ");
+                    for id in chunk {
+                        list.push_bind(*id);
+                    }
+                    q.push(")");
+                    let rows: Vec<(String, sqlx::types::Json<serde_json::Value>)> =
+                        q.build_query_as().fetch_all(&self.pool).await?;
+                    out.extend(rows.into_iter().map(|(id, raw)| (id, raw.0)));
+                }
+                Ok(out)
+            }
+
+            async fn skipped_records(
+                &self,
+                connection_id: &str,
+                model: &str,
+                limit: u32,
+            ) -> $crate::Result<Vec<String>> {
+                self.count(1);
+                Ok(sqlx::query_scalar(
+                    "SELECT remote_id FROM record_skips WHERE connection_id = $1 AND model = $2 \
+                     ORDER BY skipped_at, remote_id LIMIT $3",
+                )
+                .bind(connection_id)
+                .bind(model)
+                .bind(i64::from(limit))
+                .fetch_all(&self.pool)
+                .await?)
+            }
+
+            async fn renew_lease(
+                &self,
+                job: &$crate::SyncJob,
+                worker: &str,
+                lease_until: chrono::DateTime<chrono::Utc>,
+            ) -> $crate::Result<bool> {
+                self.count(1);
+                let done = sqlx::query(
+                    "UPDATE syncs SET locked_until = $1 \
+                     WHERE id = $2 AND locked_by = $3 AND status = 'running'",
+                )
+                .bind(lease_until)
+                .bind(&job.sync.id)
+                .bind(worker)
+                .execute(&self.pool)
+                .await?;
+                Ok(done.rows_affected() > 0)
+            }
+
             async fn synced_until(
                 &self,
                 model_id: &str,
@@ -588,6 +759,7 @@ macro_rules! impl_sync_store {
                 let mut tx = self.pool.begin_with($schedule_begin).await?;
                 let sql = format!(
                     "SELECT m.id, m.name, c.id AS c_id, c.org_id, c.company, m.sync_frequency_secs, \
+                     m.full_sync_frequency_secs, m.next_full_sync_at, \
                      (m.is_read_enabled AND c.health_status = 'healthy' AND NOT c.is_sync_disabled \
                       AND NOT c.is_authentication_pending AND NOT c.is_running_setup \
                       AND c.company IS NOT NULL) AS eligible, \
@@ -615,11 +787,12 @@ macro_rules! impl_sync_store {
                     .iter()
                     .filter(|d| d.eligible)
                     .map(|d| {
+                        let since = if d.full_pass_due(now) { None } else { d.synced_until };
                         let want = $crate::NewSync::queued(
                             &d.model_id,
                             &d.model_name,
                             d.company.clone(),
-                            d.synced_until,
+                            since,
                             now,
                             overlap,
                             None,
@@ -665,14 +838,23 @@ macro_rules! impl_sync_store {
                 for chunk in due.chunks(CHUNK) {
                     self.count(1);
                     let mut update =
-                        sqlx::QueryBuilder::<$db>::new("WITH v (id, at) AS (");
+                        sqlx::QueryBuilder::<$db>::new("WITH v (id, at, full_at) AS (");
                     update.push_values(chunk, |mut b, d| {
                         let every = chrono::Duration::seconds(d.frequency_secs.max(60));
                         let next = if d.eligible { every } else { every.min(recheck) };
-                        b.push_bind(d.model_id.clone()).push_bind(now + next);
+                        // A full pass that could not run now stays due.
+                        let full_at = if d.eligible {
+                            d.next_full_pass(now)
+                        } else {
+                            d.next_full_sync_at.unwrap_or_else(|| d.next_full_pass(now))
+                        };
+                        b.push_bind(d.model_id.clone())
+                            .push_bind(now + next)
+                            .push_bind(full_at);
                     });
                     update.push(
-                        ") UPDATE models SET next_sync_at = v.at FROM v WHERE models.id = v.id",
+                        ") UPDATE models SET next_sync_at = v.at, next_full_sync_at = v.full_at \
+                         FROM v WHERE models.id = v.id",
                     );
                     update.build().execute(&mut *tx).await?;
                 }

@@ -109,6 +109,29 @@ pub struct RecordIn {
     pub remote_modified_at: Option<DateTime<Utc>>,
 }
 
+/// A record of a page that could not be mapped: skipped, shown on the sync, re-read next time.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct SkippedRecord {
+    /// The ERP's id, when the record had a readable one.
+    pub remote_id: Option<String>,
+    /// Why it could not be mapped.
+    pub reason: String,
+}
+
+/// One page to write: its records, what was skipped, and where the sync stands after it.
+#[derive(Debug, Clone, Copy)]
+pub struct PageWrite<'a> {
+    /// Mapped records.
+    pub records: &'a [RecordIn],
+    /// Records that could not be mapped: remembered (with an id) for the next sync to re-read, and
+    /// kept as they were in the feed (a full pass does not take them for deleted).
+    pub skipped: &'a [SkippedRecord],
+    /// Remote ids whose earlier skips are over (they mapped now, or the ERP no longer has them).
+    pub forget_skips: &'a [String],
+    /// The resume state saved with the page.
+    pub pagination_state: &'a Value,
+}
+
 /// One record of the change feed.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RecordOut {
@@ -162,6 +185,14 @@ pub enum SyncEnd {
     Failed {
         /// What went wrong.
         error: String,
+    },
+    /// The attempt was cut short by our own database (restarting, unreachable, disk full), not by
+    /// the ERP: try again at `run_after` without counting the attempt.
+    Deferred {
+        /// What went wrong.
+        error: String,
+        /// When to try again.
+        run_after: DateTime<Utc>,
     },
     /// Stopped on request.
     Cancelled,
@@ -222,11 +253,33 @@ pub trait SyncStore: Send + std::marker::Sync {
         &self,
         job: &SyncJob,
         worker: &str,
-        records: &[RecordIn],
-        pagination_state: &Value,
+        page: PageWrite<'_>,
         now: DateTime<Utc>,
         lease_until: DateTime<Utc>,
     ) -> Result<PageOutcome>;
+    /// The stored ERP payloads of some of a connection's records (by remote id; absent ones are left
+    /// out). The connection is the caller's own sync's, so no organization is needed.
+    async fn stored_raw(
+        &self,
+        connection_id: &str,
+        model: &str,
+        remote_ids: &[&str],
+    ) -> Result<std::collections::HashMap<String, Value>>;
+    /// Remote ids of the model's records that earlier syncs skipped, oldest first.
+    async fn skipped_records(
+        &self,
+        connection_id: &str,
+        model: &str,
+        limit: u32,
+    ) -> Result<Vec<String>>;
+    /// Extends the lease of a sync `worker` holds (a heartbeat while a page takes long); false when
+    /// it no longer holds it.
+    async fn renew_lease(
+        &self,
+        job: &SyncJob,
+        worker: &str,
+        lease_until: DateTime<Utc>,
+    ) -> Result<bool>;
     /// Ends a sync (if `worker` still holds it); a complete full pass also reconciles deletions.
     async fn finish_sync(
         &self,

@@ -144,6 +144,13 @@ impl ConnectionOut {
                 ),
                 out.health.timestamp,
             );
+            // Nothing the connection's user can PATCH fixes this: the server's operator must act.
+            out.health.suggested_resolution = "The operator of this ledgerlink server must \
+                configure its Microsoft Entra app (settings entra_client_id, entra_client_secret \
+                and, if browsers reach the server under another address, public_url or \
+                entra_redirect_uri: LEDGERLINK_ENTRA_CLIENT_ID, LEDGERLINK_ENTRA_CLIENT_SECRET) and \
+                restart it; the connection then gets its authorization_url."
+                .into();
             out.is_healthy = false;
         }
         out

@@ -36,6 +36,22 @@ pub(crate) struct EntitySpec {
     pub expand_with_dimensions: Option<&'static str>,
     /// Whether the entity has `lastModifiedDateTime` to filter incremental windows on.
     pub incremental: bool,
+    /// What BC changes without moving `lastModifiedDateTime`, if anything.
+    pub volatile: Option<Volatile>,
+}
+
+/// Properties BC changes without moving the entity's `lastModifiedDateTime`, and which records can
+/// have them change. A partial payment lowers an invoice's `remainingAmount` but BC's invoice
+/// aggregate row is rewritten (stamp moved) only when the status changes (Open -> Paid); a customer's
+/// balances are computed when read.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Volatile {
+    /// `$select` (always with `id`).
+    pub select: &'static str,
+    /// `$expand` (a computed child), if any.
+    pub expand: Option<&'static str>,
+    /// `$filter` of the records whose values can still change silently (`None`: all).
+    pub filter: Option<&'static str>,
 }
 
 const SPECS: &[EntitySpec] = &[
@@ -47,6 +63,11 @@ const SPECS: &[EntitySpec] = &[
         expand: Some("customerFinancialDetail"),
         expand_with_dimensions: Some("customerFinancialDetail"),
         incremental: true,
+        volatile: Some(Volatile {
+            select: "id,balanceDue",
+            expand: Some("customerFinancialDetail"),
+            filter: None,
+        }),
     },
     EntitySpec {
         model: "contacts",
@@ -56,6 +77,7 @@ const SPECS: &[EntitySpec] = &[
         expand_with_dimensions: None,
         // customerContacts has no lastModifiedDateTime: always a full pass.
         incremental: false,
+        volatile: None,
     },
     EntitySpec {
         model: "invoices",
@@ -66,6 +88,13 @@ const SPECS: &[EntitySpec] = &[
             "salesInvoiceLines($expand=dimensionSetLines),dimensionSetLines",
         ),
         incremental: true,
+        // `remainingAmount` is computed by the page, so it cannot be filtered on; an invoice whose
+        // remaining amount can still move is an open one (paying it off in full moves the stamp).
+        volatile: Some(Volatile {
+            select: "id,remainingAmount",
+            expand: None,
+            filter: Some("status eq 'Open'"),
+        }),
     },
     EntitySpec {
         model: "credit_memos",
@@ -76,6 +105,7 @@ const SPECS: &[EntitySpec] = &[
             "salesCreditMemoLines($expand=dimensionSetLines),dimensionSetLines",
         ),
         incremental: true,
+        volatile: None,
     },
     EntitySpec {
         model: "payments",
@@ -88,6 +118,7 @@ const SPECS: &[EntitySpec] = &[
         expand: Some("customerPayments"),
         expand_with_dimensions: Some("customerPayments($expand=dimensionSetLines)"),
         incremental: false,
+        volatile: None,
     },
     EntitySpec {
         model: "customer_ledger_entries",
@@ -96,6 +127,7 @@ const SPECS: &[EntitySpec] = &[
         expand: None,
         expand_with_dimensions: None,
         incremental: true,
+        volatile: None,
     },
     EntitySpec {
         model: "dimensions",
@@ -104,6 +136,7 @@ const SPECS: &[EntitySpec] = &[
         expand: Some("dimensionValues"),
         expand_with_dimensions: Some("dimensionValues"),
         incremental: true,
+        volatile: None,
     },
 ];
 
@@ -129,6 +162,7 @@ const fn model(spec: &EntitySpec, write: bool) -> ModelSupport {
         is_custom_object: extension,
         requires_extension: extension,
         incremental: spec.incremental,
+        silent_changes: spec.volatile.is_some(),
     }
 }
 

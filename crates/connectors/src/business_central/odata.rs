@@ -9,7 +9,9 @@ use url::Url;
 
 use super::BusinessCentral;
 use super::models::{self, Api, EntitySpec};
-use crate::connector::{Credentials, Page, PageRequest, Session, Target, TimeWindow};
+use crate::connector::{
+    Credentials, MAX_IDS_PER_REQUEST, Page, PageRequest, ReadScope, Session, Target, TimeWindow,
+};
 use crate::error::ConnectorError;
 use crate::http::{Answer, execute};
 
@@ -54,6 +56,30 @@ pub(super) fn window_filter(window: &TimeWindow) -> Option<String> {
         terms.push(format!("lastModifiedDateTime le {}", stamp(until)));
     }
     (!terms.is_empty()).then(|| terms.join(" and "))
+}
+
+/// `id eq … or id eq …` for a few records (ids must be GUIDs: they go into the URL unquoted).
+fn ids_filter(ids: &[String]) -> Result<String, ConnectorError> {
+    if ids.is_empty() || ids.len() > MAX_IDS_PER_REQUEST {
+        return Err(ConnectorError::invalid(format!(
+            "between 1 and {MAX_IDS_PER_REQUEST} ids per request, not {}",
+            ids.len()
+        )));
+    }
+    let terms = ids
+        .iter()
+        .map(|id| check_guid(id).map(|id| format!("id eq {id}")))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(terms.join(" or "))
+}
+
+fn check_guid(id: &str) -> Result<&str, ConnectorError> {
+    let ok = id.len() == 36 && id.chars().all(|c| c.is_ascii_hexdigit() || c == '-');
+    if ok {
+        Ok(id)
+    } else {
+        Err(ConnectorError::invalid(format!("`{id}` is not a GUID")))
+    }
 }
 
 /// A BC company id must be a GUID: it goes into `companies(…)` unquoted.
@@ -244,19 +270,40 @@ impl BusinessCentral {
         req: &PageRequest,
     ) -> Result<Url, ConnectorError> {
         let mut url = self.company_url(target, spec.api, spec.entity_set)?;
-        let filter = if spec.incremental {
-            window_filter(&req.window)
-        } else {
-            None
-        };
         let select = req.fields.as_deref().map(select_list).transpose()?;
-        Query {
-            filter,
-            expand: spec.expand_for(req.include_dimension_lines),
-            select: select.as_deref(),
-            ..Default::default()
-        }
-        .apply_to(&mut url);
+        let expand = spec.expand_for(req.include_dimension_lines);
+        let query = match &req.scope {
+            ReadScope::Window => Query {
+                filter: spec
+                    .incremental
+                    .then(|| window_filter(&req.window))
+                    .flatten(),
+                expand,
+                select: select.as_deref(),
+                ..Default::default()
+            },
+            ReadScope::Ids(ids) => Query {
+                filter: Some(ids_filter(ids)?),
+                expand,
+                select: select.as_deref(),
+                ..Default::default()
+            },
+            ReadScope::Volatile => {
+                let volatile = spec.volatile.ok_or_else(|| {
+                    ConnectorError::Unsupported(format!(
+                        "model `{}` has no fields that change silently",
+                        spec.model
+                    ))
+                })?;
+                Query {
+                    filter: volatile.filter.map(str::to_owned),
+                    expand: volatile.expand,
+                    select: Some(volatile.select),
+                    ..Default::default()
+                }
+            }
+        };
+        query.apply_to(&mut url);
         Ok(url)
     }
 

@@ -1,0 +1,410 @@
+//! One attempt of a sync, page by page, in three phases:
+//!
+//! 1. **skipped** — re-read (by id) the records earlier syncs of the model could not map;
+//! 2. **window** — the records modified in the sync's window (every record for a full pass);
+//! 3. **volatile** — for incremental syncs of models whose ERP changes some fields without moving
+//!    the record's modification stamp (BC: an invoice's `remainingAmount` after a partial payment, a
+//!    customer's balances): read just those fields of the records that can still change, compare them
+//!    with our copy and re-read (by id) the records that differ.
+//!
+//! A record that cannot be mapped is skipped (the rest of the page goes on): it is listed on the
+//! sync, remembered, re-read at the next sync, and its stored version is kept as it was.
+
+use std::collections::HashSet;
+
+use ledgerlink_connectors::business_central::mapping::{
+    MappingContext, map_fetched, selected_fields,
+};
+use ledgerlink_connectors::{
+    ErrorKind, MAX_IDS_PER_REQUEST, Page, PageRequest, ReadScope, Session, TimeWindow,
+};
+use ledgerlink_domain::{Connection, now};
+use ledgerlink_store::{PageWrite, RecordIn, SkippedRecord, StoreError, SyncJob};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::connections::{Engine, EngineError};
+use crate::sync::{Attempt, record_hash};
+
+/// Skips listed on the sync object (all of them are counted and remembered).
+const SKIPS_SHOWN: usize = 50;
+
+/// Earlier skips re-read at the start of a sync.
+const SKIPS_RETRIED: u32 = 200;
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum Phase {
+    #[default]
+    Skipped,
+    Window,
+    Volatile,
+    Done,
+}
+
+/// What a sync saves with each page (`pagination_state`), to resume from there.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+struct State {
+    #[serde(default)]
+    phase: Option<Phase>,
+    #[serde(default)]
+    cursor: Option<String>,
+    #[serde(default)]
+    pages: u64,
+    #[serde(default)]
+    records: u64,
+    #[serde(default)]
+    retried_errors: u64,
+    #[serde(default)]
+    last_error: Option<String>,
+    /// Records re-read because a silently changing field differed from our copy.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    rechecked: u64,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    skipped_count: u64,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    skipped: Vec<SkippedRecord>,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
+impl State {
+    fn load(v: &Value) -> State {
+        let mut s: State = serde_json::from_value(v.clone()).unwrap_or_default();
+        if s.phase.is_none() {
+            // Saved before phases existed: pages written and no cursor means the window was read.
+            s.phase = Some(if s.pages > 0 && s.cursor.is_none() {
+                Phase::Done
+            } else if s.pages > 0 {
+                Phase::Window
+            } else {
+                Phase::Skipped
+            });
+        }
+        s
+    }
+
+    fn phase(&self) -> Phase {
+        self.phase.unwrap_or_default()
+    }
+}
+
+/// What one attempt works with.
+struct Run<'a> {
+    engine: &'a Engine,
+    job: &'a SyncJob,
+    worker: &'a str,
+    conn: &'a Connection,
+    session: &'a Session,
+    ctx: MappingContext,
+    principal: String,
+    window: TimeWindow,
+    select: Option<&'static [&'static str]>,
+    state: State,
+}
+
+impl Engine {
+    pub(crate) async fn run_pages(
+        &self,
+        job: &SyncJob,
+        worker: &str,
+        conn: &Connection,
+        session: &Session,
+    ) -> Result<Attempt, EngineError> {
+        let connector = self.connector_for(&conn.provider_name)?;
+        let support = connector.models().iter().find(|m| m.name == job.model_name);
+        let incremental = support.is_some_and(|m| m.incremental);
+        let silent_changes = support.is_some_and(|m| m.silent_changes);
+        let full = job.sync.is_initial_sync || !incremental;
+        let window = if full {
+            TimeWindow::default()
+        } else {
+            TimeWindow {
+                modified_after: job.sync.timerange_start,
+                modified_until: job.sync.timerange_end,
+            }
+        };
+        let mut run = Run {
+            engine: self,
+            job,
+            worker,
+            conn,
+            session,
+            // Setup read the company's local currency: BC's blank currency codes stand for it.
+            ctx: MappingContext {
+                local_currency: conn
+                    .discovery
+                    .as_ref()
+                    .and_then(|d| d.local_currency.clone()),
+            },
+            principal: crate::sync::principal(conn),
+            window,
+            select: selected_fields(&job.model_name),
+            state: State::load(&job.sync.pagination_state),
+        };
+        loop {
+            let step = match run.state.phase() {
+                Phase::Skipped => run.retry_skipped().await?,
+                Phase::Window => run.window_page().await?,
+                Phase::Volatile if full || !silent_changes => {
+                    run.state.phase = Some(Phase::Done);
+                    None
+                }
+                Phase::Volatile => run.volatile_page().await?,
+                Phase::Done => return Ok(Attempt::Done { full }),
+            };
+            if let Some(end) = step {
+                return Ok(end);
+            }
+        }
+    }
+}
+
+impl Run<'_> {
+    fn request(&self, scope: ReadScope, cursor: Option<String>) -> PageRequest {
+        PageRequest {
+            scope,
+            model: self.job.model_name.clone(),
+            cursor,
+            window: self.window,
+            page_size: Some(self.engine.sync_settings().page_size),
+            include_dimension_lines: self.conn.include_dimension_lines,
+            fields: self
+                .select
+                .map(|f| f.iter().map(|s| s.to_string()).collect()),
+        }
+    }
+
+    /// Fetches within the budget, retrying what passes; `Err(attempt)` ends the attempt.
+    async fn fetch(&mut self, request: &PageRequest) -> Result<Result<Page, Attempt>, EngineError> {
+        let mut request = request.clone();
+        let connector = self.engine.connector_for(&self.conn.provider_name)?;
+        loop {
+            match self
+                .engine
+                .fetch_with_retries(connector, &self.principal, self.session, &request)
+                .await
+            {
+                Ok((page, errors)) => {
+                    if let Some(e) = errors.last() {
+                        self.state.retried_errors += errors.len() as u64;
+                        self.state.last_error = Some(e.clone());
+                    }
+                    return Ok(Ok(page));
+                }
+                // An older Business Central may lack a property we select and refuse the whole
+                // request (400): read every property instead. (Later pages follow BC's next link,
+                // which carries the selection of the first.)
+                Err(e)
+                    if e.kind() == ErrorKind::Rejected
+                        && request.fields.is_some()
+                        && request.cursor.is_none()
+                        && request.scope != ReadScope::Volatile =>
+                {
+                    tracing::warn!(error = %e, "Business Central refused the field selection; reading all fields");
+                    self.select = None;
+                    request.fields = None;
+                }
+                Err(e) => return Ok(Err(Attempt::Failed(e))),
+            }
+        }
+    }
+
+    /// Maps a page's records; what cannot be mapped is skipped, not fatal.
+    fn map(&mut self, raws: &[Value]) -> (Vec<RecordIn>, Vec<SkippedRecord>) {
+        let mut batch = Vec::with_capacity(raws.len());
+        let mut skipped = Vec::new();
+        for raw in raws {
+            match map_fetched(&self.job.model_name, raw, &self.ctx) {
+                Ok(mapped) => batch.extend(mapped.into_iter().map(|m| RecordIn {
+                    hash: record_hash(&m.data),
+                    remote_id: m.remote_id,
+                    data: m.data,
+                    raw: raw.clone(),
+                    remote_modified_at: m.remote_modified_at,
+                })),
+                Err(e) => {
+                    let remote_id = raw.get("id").and_then(Value::as_str).map(str::to_owned);
+                    let reason = format!("cannot map Business Central record: {e}");
+                    tracing::warn!(remote_id = ?remote_id, %reason, "skipped a record");
+                    self.engine.count_skip(&self.job.model_name);
+                    skipped.push(SkippedRecord { remote_id, reason });
+                }
+            }
+        }
+        (batch, skipped)
+    }
+
+    /// Saves a page with the state after it. `Some(end)` ends the attempt.
+    async fn save(
+        &mut self,
+        records: &[RecordIn],
+        skipped: &[SkippedRecord],
+        forget_skips: &[String],
+    ) -> Result<Option<Attempt>, EngineError> {
+        self.state.pages += 1;
+        self.state.records += records.len() as u64;
+        self.state.skipped_count += skipped.len() as u64;
+        let room = SKIPS_SHOWN.saturating_sub(self.state.skipped.len());
+        self.state
+            .skipped
+            .extend(skipped.iter().take(room).cloned());
+        let state = serde_json::to_value(&self.state).unwrap_or_default();
+        let page = PageWrite {
+            records,
+            skipped,
+            forget_skips,
+            pagination_state: &state,
+        };
+        let saved = self
+            .engine
+            .store_retrying(self.lease_end(), || {
+                self.engine.store().save_sync_page(
+                    self.job,
+                    self.worker,
+                    page,
+                    now(),
+                    now() + self.engine.sync_settings().lease,
+                )
+            })
+            .await;
+        match saved {
+            Ok(outcome) if outcome.cancel_requested => Ok(Some(Attempt::Cancelled)),
+            Ok(_) if self.engine.is_stopping() && self.state.phase() != Phase::Done => {
+                Ok(Some(Attempt::Released))
+            }
+            Ok(_) => Ok(None),
+            Err(StoreError::Conflict(_)) => Ok(Some(Attempt::LeaseLost)),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    fn lease_end(&self) -> chrono::DateTime<chrono::Utc> {
+        now() + self.engine.sync_settings().lease
+    }
+
+    /// Phase 1: earlier skips, re-read by id.
+    async fn retry_skipped(&mut self) -> Result<Option<Attempt>, EngineError> {
+        let ids = self
+            .engine
+            .store()
+            .skipped_records(&self.job.connection_id, &self.job.model_name, SKIPS_RETRIED)
+            .await?;
+        for chunk in ids.chunks(MAX_IDS_PER_REQUEST) {
+            let request = self.request(ReadScope::Ids(chunk.to_vec()), None);
+            let page = match self.fetch(&request).await? {
+                Ok(p) => p,
+                Err(end) => return Ok(Some(end)),
+            };
+            let (records, skipped) = self.map(&page.records);
+            // Forget the skips of records that mapped now and of those BC no longer has.
+            let again: HashSet<&str> = skipped
+                .iter()
+                .filter_map(|s| s.remote_id.as_deref())
+                .collect();
+            let forget: Vec<String> = chunk
+                .iter()
+                .filter(|id| !again.contains(id.as_str()))
+                .cloned()
+                .collect();
+            if let Some(end) = self.save(&records, &skipped, &forget).await? {
+                return Ok(Some(end));
+            }
+        }
+        self.state.phase = Some(Phase::Window);
+        Ok(None)
+    }
+
+    /// Phase 2: one page of the window.
+    async fn window_page(&mut self) -> Result<Option<Attempt>, EngineError> {
+        let request = self.request(ReadScope::Window, self.state.cursor.clone());
+        let page = match self.fetch(&request).await? {
+            Ok(p) => p,
+            Err(end) => return Ok(Some(end)),
+        };
+        let (records, skipped) = self.map(&page.records);
+        self.state.cursor = page.next;
+        if self.state.cursor.is_none() {
+            self.state.phase = Some(Phase::Volatile);
+        }
+        self.save(&records, &skipped, &[]).await
+    }
+
+    /// Phase 3: one page of silently changing fields; the records that differ are re-read whole.
+    async fn volatile_page(&mut self) -> Result<Option<Attempt>, EngineError> {
+        let request = self.request(ReadScope::Volatile, self.state.cursor.clone());
+        let page = match self.fetch(&request).await? {
+            Ok(p) => p,
+            Err(end) => return Ok(Some(end)),
+        };
+        let ids: Vec<&str> = page
+            .records
+            .iter()
+            .filter_map(|r| r.get("id").and_then(Value::as_str))
+            .collect();
+        let stored = self
+            .engine
+            .store()
+            .stored_raw(&self.job.connection_id, &self.job.model_name, &ids)
+            .await?;
+        // Records we do not have are new: the window reads those.
+        let changed: Vec<String> = page
+            .records
+            .iter()
+            .filter_map(|r| {
+                let id = r.get("id").and_then(Value::as_str)?;
+                let ours = stored.get(id)?;
+                differs(r, ours).then(|| id.to_owned())
+            })
+            .collect();
+        let mut records = Vec::new();
+        let mut skipped = Vec::new();
+        for chunk in changed.chunks(MAX_IDS_PER_REQUEST) {
+            let request = self.request(ReadScope::Ids(chunk.to_vec()), None);
+            let whole = match self.fetch(&request).await? {
+                Ok(p) => p,
+                Err(end) => return Ok(Some(end)),
+            };
+            let (mut r, mut s) = self.map(&whole.records);
+            records.append(&mut r);
+            skipped.append(&mut s);
+        }
+        self.state.rechecked += changed.len() as u64;
+        self.state.cursor = page.next;
+        if self.state.cursor.is_none() {
+            self.state.phase = Some(Phase::Done);
+        }
+        self.save(&records, &skipped, &[]).await
+    }
+}
+
+/// Whether any property BC sent (annotations aside) differs from our stored payload's.
+fn differs(fresh: &Value, ours: &Value) -> bool {
+    let Some(fresh) = fresh.as_object() else {
+        return false;
+    };
+    fresh
+        .iter()
+        .filter(|(k, _)| !k.starts_with('@'))
+        .any(|(k, v)| !same(v, ours.get(k).unwrap_or(&Value::Null)))
+}
+
+fn same(a: &Value, b: &Value) -> bool {
+    match (a, b) {
+        (Value::Object(_), Value::Object(_)) => !differs(a, b),
+        (Value::Number(x), Value::Number(y)) => {
+            x == y || matches!((x.as_f64(), y.as_f64()), (Some(p), Some(q)) if p == q)
+        }
+        _ => a == b,
+    }
+}
+
+/// Errors from our own database that pass: the attempt is deferred, not failed.
+pub(crate) fn store_transient(e: &EngineError) -> Option<&StoreError> {
+    match e {
+        EngineError::Store(s) if s.is_transient() => Some(s),
+        _ => None,
+    }
+}

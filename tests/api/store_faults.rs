@@ -1,0 +1,242 @@
+//! The API and the sync queue when the database is busy or failing: concurrent requests that race for
+//! the same rows, a disk that fills up under a running sync (SQLite), a store that cannot take writes.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+
+use reqwest::StatusCode;
+use serde_json::Value;
+use sqlx::Connection as _;
+
+use crate::harness::{TestApp, postgres_server};
+
+async fn connected(app: &TestApp) -> String {
+    let created = app.create_connection("Acme").await;
+    app.authorize(&created).await;
+    let id = created["id"].as_str().unwrap().to_owned();
+    let c = app.settled(&id).await;
+    assert_eq!(c["health"]["status_code"], "healthy", "{}", c["health"]);
+    id
+}
+
+/// Sixteen `POST …/sync` at once: every one answers 200/201 with the same syncs (one per model), never
+/// a 500 "database is locked" (SQLite) or a 409 from the one-active-sync rule (Postgres).
+#[tokio::test]
+async fn concurrent_sync_requests_all_get_the_one_active_sync_per_model() {
+    let app = TestApp::with_sim(|_| {}).await;
+    let id = connected(&app).await;
+    let path = format!("/v2/integrations/connections/{id}/sync");
+    for round in 0..3 {
+        let calls = (0..16).map(|_| app.post(&path, ""));
+        let replies = futures::future::join_all(calls).await;
+        let mut seen: Option<BTreeSet<String>> = None;
+        for r in &replies {
+            assert!(r.status.is_success(), "round {round}: {r:?}");
+            let ids: BTreeSet<String> = r.json["data"]
+                .as_array()
+                .or_else(|| r.json.as_array())
+                .unwrap_or_else(|| panic!("a list of syncs: {r:?}"))
+                .iter()
+                .map(|s| s["id"].as_str().unwrap().to_owned())
+                .collect();
+            match &seen {
+                None => seen = Some(ids),
+                Some(first) => assert_eq!(first, &ids, "round {round}: one sync per model"),
+            }
+        }
+        // Let them finish before the next round, so each round races to create new ones.
+        app.running.engine.drain_syncs("w").await.unwrap();
+    }
+}
+
+/// Concurrent PATCHes of one connection all answer 200 and the last write is what is stored.
+#[tokio::test]
+async fn concurrent_patches_never_fail() {
+    let app = TestApp::start().await;
+    let c = app.create_connection("Acme").await;
+    let id = c["id"].as_str().unwrap();
+    let path = format!("/v2/integrations/connections/{id}");
+    let calls = (0..24).map(|i| {
+        let body = serde_json::json!({"name": format!("n{i}")}).to_string();
+        let path = path.clone();
+        let app = &app;
+        async move { app.patch(&path, &body).await }
+    });
+    for r in futures::future::join_all(calls).await {
+        assert_eq!(r.status, StatusCode::OK, "{r:?}");
+    }
+}
+
+fn mounted_tmpfs(dir: &Path, bytes: u64) -> Result<(), String> {
+    std::fs::create_dir_all(dir).map_err(|e| e.to_string())?;
+    let out = std::process::Command::new("mount")
+        .args(["-t", "tmpfs", "-o", &format!("size={bytes}")])
+        .arg("tmpfs")
+        .arg(dir)
+        .output()
+        .map_err(|e| e.to_string())?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(String::from_utf8_lossy(&out.stderr).into_owned())
+    }
+}
+
+struct Unmount(std::path::PathBuf);
+
+impl Drop for Unmount {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(&self.0)
+            .status();
+    }
+}
+
+/// Fills the file system holding `dir` to the last byte with a filler file.
+fn fill(dir: &Path) -> std::path::PathBuf {
+    use std::io::Write;
+    let path = dir.join("filler");
+    let mut f = std::fs::File::create(&path).unwrap();
+    let block = vec![0u8; 64 * 1024];
+    loop {
+        if f.write_all(&block).is_err() {
+            break;
+        }
+    }
+    for size in [4096usize, 512, 1] {
+        while f.write_all(&block[..size]).is_ok() {}
+    }
+    let _ = f.sync_all();
+    path
+}
+
+async fn sync_rows(app: &TestApp, id: &str) -> Vec<Value> {
+    app.get(&format!(
+        "/v2/integrations/connections/{id}/syncs?limit=200"
+    ))
+    .await
+    .json
+    .as_array()
+    .cloned()
+    .unwrap_or_default()
+}
+
+/// SQLite on a disk that fills up mid-sync: no 2xx for a change that was not committed, the sync's
+/// error and `/readyz` name the full disk, no retry attempt is spent while it lasts, and everything
+/// resumes by itself once space is back.
+#[tokio::test]
+async fn a_full_disk_is_named_loses_nothing_and_recovers_by_itself() {
+    if postgres_server().is_some() {
+        return; // The database's disk is the Postgres server's, not ours.
+    }
+    let root = tempfile::tempdir().unwrap();
+    let data = root.path().join("data");
+    if let Err(e) = mounted_tmpfs(&data, 64 * 1024 * 1024) {
+        assert!(
+            std::env::var("CI").is_err(),
+            "CI must be able to mount a small file system for this test (as root): {e}"
+        );
+        eprintln!("SKIPPED: cannot mount a tmpfs here ({e}); run the tests as root");
+        return;
+    }
+    let _unmount = Unmount(data.clone());
+    let data_for_server = data.clone();
+    let app = TestApp::with_sim_and(
+        |sim| {
+            sim.data.invoices = 600;
+            sim.data.lines_per_invoice = 5;
+        },
+        move |config| {
+            config.data_dir = data_for_server;
+            config.sync_lease_secs = 5;
+            config.sync_page_size = 100;
+        },
+    )
+    .await;
+    let first = connected(&app).await;
+    app.running.engine.drain_syncs("w").await.unwrap();
+    // A second connection to sync while the disk is full (its records are all new: big writes),
+    // and a few connections to change meanwhile.
+    let second = connected(&app).await;
+    let mut others = Vec::new();
+    for i in 0..6 {
+        let c = app.create_connection(&format!("other {i}")).await;
+        others.push(c["id"].as_str().unwrap().to_owned());
+    }
+
+    let filler = fill(&data);
+    let ready = app.client.get(app.url("/readyz")).send().await.unwrap();
+    assert_eq!(ready.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert!(ready.text().await.unwrap().contains("disk"));
+    app.running.engine.drain_syncs("w").await.unwrap();
+    // A change while the disk is full is either refused (503, naming the disk) or truly committed.
+    let mut acknowledged = Vec::new();
+    for (i, id) in others.iter().enumerate() {
+        let name = format!("during the outage {i}");
+        let body = serde_json::json!({ "name": name }).to_string();
+        let r = app
+            .patch(&format!("/v2/integrations/connections/{id}"), &body)
+            .await;
+        match r.status {
+            StatusCode::OK => acknowledged.push((id.clone(), name)),
+            StatusCode::SERVICE_UNAVAILABLE => assert!(r.text.contains("disk"), "{r:?}"),
+            _ => panic!("{r:?}"),
+        }
+    }
+    let rows = sync_rows(&app, &second).await;
+    let waiting: Vec<&Value> = rows
+        .iter()
+        .filter(|s| s["status"] == "pending_retry")
+        .collect();
+    assert!(!waiting.is_empty(), "syncs wait for space: {rows:#?}");
+    for s in &waiting {
+        let error = s["error"].as_str().unwrap_or_default();
+        assert!(error.contains("disk holding the database is full"), "{s}");
+        assert_eq!(
+            s["attempt"], 0,
+            "an attempt cut short by the disk is not counted: {s}"
+        );
+    }
+
+    std::fs::remove_file(&filler).unwrap();
+    let ready = app.client.get(app.url("/readyz")).send().await.unwrap();
+    assert_eq!(ready.status(), StatusCode::OK);
+    // Deferred syncs come back by themselves (after ~15 s); a worker claims them then.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        app.running.engine.drain_syncs("w").await.unwrap();
+        let rows = sync_rows(&app, &second).await;
+        if rows.iter().all(|s| s["status"] == "complete") {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{rows:#?}");
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
+    let invoices = app
+        .get(&format!(
+            "/v2/integrations/connections/{second}/records/invoices?limit=1000"
+        ))
+        .await;
+    assert_eq!(invoices.json["data"].as_array().unwrap().len(), 600);
+    // What was acknowledged is committed: another connection to the file sees it.
+    let db = data.join("ledgerlink.db");
+    let mut reader = sqlx::SqliteConnection::connect(&format!("sqlite://{}?mode=ro", db.display()))
+        .await
+        .unwrap();
+    for (id, name) in &acknowledged {
+        let stored: String = sqlx::query_scalar("SELECT name FROM connections WHERE id = $1")
+            .bind(id)
+            .fetch_one(&mut reader)
+            .await
+            .unwrap();
+        assert_eq!(&stored, name, "an acknowledged change was not committed");
+    }
+    let r = app
+        .patch(
+            &format!("/v2/integrations/connections/{first}"),
+            r#"{"name": "after"}"#,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{r:?}");
+}
