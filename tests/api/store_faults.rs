@@ -240,3 +240,73 @@ async fn a_full_disk_is_named_loses_nothing_and_recovers_by_itself() {
         .await;
     assert_eq!(r.status, StatusCode::OK, "{r:?}");
 }
+
+/// Postgres drops every connection of ours mid-sync (a restart, a failover): the sync saves its page
+/// on a new connection and ends in the same attempt — it does not sit `running` until its lease runs
+/// out, and it does not spend a retry.
+#[tokio::test]
+async fn a_postgres_restart_mid_sync_costs_no_attempt_and_no_lease_wait() {
+    let Some(server) = postgres_server() else {
+        return;
+    };
+    let app = TestApp::with_sim_and(
+        |sim| sim.data.invoices = 40,
+        |config| config.sync_lease_secs = 600,
+    )
+    .await;
+    let id = connected(&app).await;
+    app.running.engine.drain_syncs("w").await.unwrap();
+    let r = app
+        .post(
+            &format!("/v2/integrations/connections/{id}/sync?full_pass=true"),
+            "",
+        )
+        .await;
+    assert!(r.status.is_success(), "{r:?}");
+    let db: String = sqlx::query_scalar("SELECT current_database()")
+        .fetch_one(&*pg_pool(&app).await)
+        .await
+        .unwrap();
+    app.sim().pause();
+    let engine = app.running.engine.clone();
+    let started = std::time::Instant::now();
+    let worker = tokio::spawn(async move { engine.drain_syncs("w").await });
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    // Every connection to the test database goes away, as in a restart.
+    let mut admin = sqlx::PgConnection::connect(&server).await.unwrap();
+    let killed: Vec<bool> = sqlx::query_scalar(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+         WHERE datname = $1 AND pid <> pg_backend_pid()",
+    )
+    .bind(&db)
+    .fetch_all(&mut admin)
+    .await
+    .unwrap();
+    assert!(!killed.is_empty());
+    app.sim().resume();
+    worker.await.unwrap().unwrap();
+    assert!(started.elapsed() < std::time::Duration::from_secs(60));
+    let rows = sync_rows(&app, &id).await;
+    let full: Vec<&Value> = rows
+        .iter()
+        .filter(|s| s["is_one_off"] == true)
+        .collect();
+    assert!(!full.is_empty());
+    for s in full {
+        assert_eq!(s["status"], "complete", "{s}");
+        assert_eq!(s["attempt"], 1, "{s}");
+    }
+}
+
+/// A pool on the app's own Postgres database (to learn its name).
+async fn pg_pool(app: &TestApp) -> std::sync::Arc<sqlx::PgPool> {
+    use secrecy::ExposeSecret;
+    let url = app
+        .config
+        .database_url
+        .as_ref()
+        .expect("a Postgres database")
+        .expose_secret()
+        .to_owned();
+    std::sync::Arc::new(sqlx::PgPool::connect(&url).await.unwrap())
+}
