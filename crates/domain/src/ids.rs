@@ -16,6 +16,22 @@ pub fn new_id(prefix: &str) -> String {
     format!("{prefix}_{}", ulid.to_string().to_lowercase())
 }
 
+/// The id of a model's planned (`scheduled`) sync due at `at`: the same every time it is asked for,
+/// and kept by the sync when it becomes `queued`. `seed` tells models apart (any 80+ bits derived from
+/// the model's id).
+pub fn planned_sync_id(at: chrono::DateTime<chrono::Utc>, seed: u128) -> String {
+    let ms = u64::try_from(at.timestamp_millis()).unwrap_or(0);
+    let ulid = ulid::Ulid::from_parts(ms, seed & ((1u128 << 80) - 1));
+    format!("sync_{}", ulid.to_string().to_lowercase())
+}
+
+/// When a sync id's time part says it was made (or, for a planned sync, when it is due).
+pub fn id_time(id: &str) -> Option<chrono::DateTime<chrono::Utc>> {
+    let (_, rest) = id.split_once('_')?;
+    let ulid = ulid::Ulid::from_string(&rest.to_ascii_uppercase()).ok()?;
+    chrono::DateTime::from_timestamp_millis(i64::try_from(ulid.timestamp_ms()).ok()?)
+}
+
 /// Whether `id` has the shape of an id made by [`new_id`] with `prefix` (it may not exist).
 pub fn is_id(prefix: &str, id: &str) -> bool {
     id.strip_prefix(prefix)

@@ -14,7 +14,7 @@ pub use connection::{
     Connection, ConnectionChanges, Discovered, DiscoveredCompany, Model, NewConnection,
 };
 pub use health::{Health, HealthStatus};
-pub use ids::{OrgId, is_id, new_id};
+pub use ids::{OrgId, id_time, is_id, new_id, planned_sync_id};
 pub use sync::{Sync, SyncStatus};
 
 /// A boolean written as text, as pydantic reads one: `true`/`false`, `1`/`0`, `yes`/`no`, `on`/`off`,

@@ -65,4 +65,5 @@ crate::sync_sql::impl_sync_store!(
     "BEGIN",
     " FOR NO KEY UPDATE OF m SKIP LOCKED"
 );
+crate::sync_sql::impl_planned_syncs!(PgStore);
 crate::budget_sql::impl_budget_store!(PgStore, "BEGIN");

@@ -104,4 +104,5 @@ impl SqliteStore {
 impl_shared_store!(SqliteStore, Sqlite, Backend::Sqlite);
 // SQLite has one writer at a time: the claiming UPDATE is atomic as it is.
 crate::sync_sql::impl_sync_store!(SqliteStore, Sqlite, "", "BEGIN IMMEDIATE", "");
+crate::sync_sql::impl_planned_syncs!(SqliteStore);
 crate::budget_sql::impl_budget_store!(SqliteStore, "BEGIN IMMEDIATE");

@@ -33,6 +33,8 @@ pub(crate) struct DueRow {
     pub company: Option<String>,
     #[sqlx(rename = "sync_frequency_secs")]
     pub frequency_secs: i64,
+    /// When this sync was planned for (its id derives from it).
+    pub next_sync_at: DateTime<Utc>,
     /// The connection can sync this model now.
     pub eligible: bool,
     /// The end of the window of the model's last complete sync.
@@ -68,6 +70,84 @@ impl DueRow {
                     % every as u64;
                 now + chrono::Duration::seconds(every + spread as i64)
             }
+        }
+    }
+}
+
+/// The condition under which a connection's model is synced on schedule (`m` models, `c` connections).
+pub(crate) const ELIGIBLE: &str = "(m.is_read_enabled AND c.health_status = 'healthy' \
+    AND NOT c.is_sync_disabled AND NOT c.is_authentication_pending AND NOT c.is_running_setup \
+    AND c.company IS NOT NULL)";
+
+/// Tells models apart in the ids of their planned syncs.
+pub(crate) fn model_seed(model_id: &str) -> u128 {
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(model_id.as_bytes());
+    let mut bytes = [0u8; 16];
+    bytes.copy_from_slice(&digest[..16]);
+    u128::from_be_bytes(bytes)
+}
+
+/// A model's next scheduled sync, as a `scheduled` Sync: shown until it is due, when the scheduler
+/// queues it under the same id.
+#[derive(sqlx::FromRow)]
+pub(crate) struct PlannedRow {
+    id: String,
+    org_id: String,
+    connection_id: String,
+    name: String,
+    company: Option<String>,
+    sync_frequency_secs: i64,
+    next_sync_at: DateTime<Utc>,
+    next_full_sync_at: Option<DateTime<Utc>>,
+    has_synced: bool,
+}
+
+/// The columns of [`PlannedRow`], for `FROM models m JOIN connections c ON c.id = m.connection_id`.
+pub(crate) const PLANNED_COLUMNS: &str = "m.id, c.org_id, c.id AS connection_id, m.name, \
+    c.company, m.sync_frequency_secs, m.next_sync_at, m.next_full_sync_at, \
+    EXISTS (SELECT 1 FROM syncs s WHERE s.model_id = m.id AND s.status = 'complete') AS has_synced";
+
+impl PlannedRow {
+    pub(crate) fn sync_id(&self) -> String {
+        ledgerlink_domain::planned_sync_id(self.next_sync_at, model_seed(&self.id))
+    }
+
+    pub(crate) fn into_job(self) -> SyncJob {
+        let id = self.sync_id();
+        let full = !self.has_synced
+            || self
+                .next_full_sync_at
+                .is_some_and(|t| t <= self.next_sync_at);
+        let planned_at = self.next_sync_at - chrono::Duration::seconds(self.sync_frequency_secs);
+        SyncJob {
+            sync: Sync {
+                created_at: planned_at,
+                modified_at: Some(planned_at),
+                id,
+                status: SyncStatus::Scheduled,
+                attempt: 0,
+                batch_id: None,
+                completed_at: None,
+                entity_id: self.company,
+                error: None,
+                file_id: None,
+                is_initial_sync: full,
+                is_one_off: false,
+                model_id: self.id,
+                pagination_state: Value::Object(Default::default()),
+                started_at: None,
+                timerange_end: Some(self.next_sync_at),
+                timerange_start: None,
+                object: "integration_sync",
+            },
+            org_id: OrgId(self.org_id),
+            connection_id: self.connection_id,
+            model_name: self.name,
+            run_after: self.next_sync_at,
+            locked_by: None,
+            locked_until: None,
+            cancel_requested: false,
         }
     }
 }
@@ -266,7 +346,10 @@ macro_rules! impl_sync_store {
                     .bind(id)
                     .fetch_optional(&self.pool)
                     .await?;
-                row.map(SyncRow::into_job).transpose()
+                if let Some(row) = row {
+                    return row.into_job().map(Some);
+                }
+                Ok(self.planned_sync(org, id).await?.map(|p| p.into_job()))
             }
 
             async fn list_syncs(
@@ -277,22 +360,49 @@ macro_rules! impl_sync_store {
                 status: Option<ledgerlink_domain::SyncStatus>,
                 limit: u32,
             ) -> $crate::Result<Vec<ledgerlink_domain::Sync>> {
-                use $crate::sync_sql::{SYNC_COLUMNS, SyncRow, status_str};
-                self.count(1);
-                let sql = format!(
-                    "SELECT {SYNC_COLUMNS} FROM syncs WHERE org_id = $1 AND connection_id = $2 \
-                     AND (CAST($3 AS TEXT) IS NULL OR model_name = $3) \
-                     AND (CAST($4 AS TEXT) IS NULL OR status = $4) ORDER BY id DESC LIMIT $5"
-                );
-                let rows: Vec<SyncRow> = sqlx::query_as(&sql)
-                    .bind(org.as_str())
-                    .bind(connection_id)
-                    .bind(model)
-                    .bind(status.map(status_str))
-                    .bind(i64::from(limit))
-                    .fetch_all(&self.pool)
-                    .await?;
-                rows.into_iter().map(|r| Ok(r.into_job()?.sync)).collect()
+                use $crate::sync_sql::{ELIGIBLE, PLANNED_COLUMNS, PlannedRow, SYNC_COLUMNS, SyncRow, status_str};
+                let mut out = Vec::new();
+                if matches!(status, None | Some(ledgerlink_domain::SyncStatus::Scheduled)) {
+                    // Each model's next scheduled sync (none while the connection cannot sync).
+                    self.count(1);
+                    let sql = format!(
+                        "SELECT {PLANNED_COLUMNS} FROM models m JOIN connections c \
+                         ON c.id = m.connection_id WHERE c.org_id = $1 AND c.id = $2 \
+                         AND (CAST($3 AS TEXT) IS NULL OR m.name = $3) \
+                         AND m.next_sync_at IS NOT NULL AND {ELIGIBLE}"
+                    );
+                    let planned: Vec<PlannedRow> = sqlx::query_as(&sql)
+                        .bind(org.as_str())
+                        .bind(connection_id)
+                        .bind(model)
+                        .fetch_all(&self.pool)
+                        .await?;
+                    out.extend(planned.into_iter().map(|p| p.into_job().sync));
+                }
+                if status != Some(ledgerlink_domain::SyncStatus::Scheduled) {
+                    self.count(1);
+                    let sql = format!(
+                        "SELECT {SYNC_COLUMNS} FROM syncs WHERE org_id = $1 AND connection_id = $2 \
+                         AND (CAST($3 AS TEXT) IS NULL OR model_name = $3) \
+                         AND (CAST($4 AS TEXT) IS NULL OR status = $4) ORDER BY id DESC LIMIT $5"
+                    );
+                    let rows: Vec<SyncRow> = sqlx::query_as(&sql)
+                        .bind(org.as_str())
+                        .bind(connection_id)
+                        .bind(model)
+                        .bind(status.map(status_str))
+                        .bind(i64::from(limit))
+                        .fetch_all(&self.pool)
+                        .await?;
+                    for r in rows {
+                        out.push(r.into_job()?.sync);
+                    }
+                }
+                // Newest first: planned syncs (due later) lead.
+                out.sort_by(|a, b| b.id.cmp(&a.id));
+                out.dedup_by(|a, b| a.id == b.id);
+                out.truncate(limit as usize);
+                Ok(out)
             }
 
             async fn claim_sync(
@@ -616,7 +726,7 @@ macro_rules! impl_sync_store {
                 now: chrono::DateTime<chrono::Utc>,
             ) -> $crate::Result<Option<ledgerlink_domain::Sync>> {
                 self.count(2);
-                sqlx::query(
+                let done = sqlx::query(
                     "UPDATE syncs SET status = 'cancelled', completed_at = $1, modified_at = $1 \
                      WHERE org_id = $2 AND id = $3 AND status IN ('scheduled', 'queued', 'pending_retry')",
                 )
@@ -625,15 +735,22 @@ macro_rules! impl_sync_store {
                 .bind(id)
                 .execute(&self.pool)
                 .await?;
-                sqlx::query(
-                    "UPDATE syncs SET cancel_requested = true, modified_at = $1 \
-                     WHERE org_id = $2 AND id = $3 AND status = 'running'",
-                )
-                .bind(now)
-                .bind(org.as_str())
-                .bind(id)
-                .execute(&self.pool)
-                .await?;
+                if done.rows_affected() == 0 {
+                    sqlx::query(
+                        "UPDATE syncs SET cancel_requested = true, modified_at = $1 \
+                         WHERE org_id = $2 AND id = $3 AND status = 'running'",
+                    )
+                    .bind(now)
+                    .bind(org.as_str())
+                    .bind(id)
+                    .execute(&self.pool)
+                    .await?;
+                }
+                if let Some(planned) = self.planned_sync(org, id).await? {
+                    // A planned sync cancelled: that run is skipped (the model's next one is planned
+                    // a frequency later) and the cancelled sync is kept in the history.
+                    self.cancel_planned(planned, now).await?;
+                }
                 Ok($crate::SyncStore::get_sync(self, org, id).await?.map(|j| j.sync))
             }
 
@@ -759,7 +876,7 @@ macro_rules! impl_sync_store {
                 let mut tx = self.pool.begin_with($schedule_begin).await?;
                 let sql = format!(
                     "SELECT m.id, m.name, c.id AS c_id, c.org_id, c.company, m.sync_frequency_secs, \
-                     m.full_sync_frequency_secs, m.next_full_sync_at, \
+                     m.next_sync_at, m.full_sync_frequency_secs, m.next_full_sync_at, \
                      (m.is_read_enabled AND c.health_status = 'healthy' AND NOT c.is_sync_disabled \
                       AND NOT c.is_authentication_pending AND NOT c.is_running_setup \
                       AND c.company IS NOT NULL) AS eligible, \
@@ -783,7 +900,7 @@ macro_rules! impl_sync_store {
                     tx.commit().await?;
                     return Ok(tick);
                 }
-                let wants: Vec<(String, String, $crate::NewSync)> = due
+                let wants: Vec<(String, String, $crate::NewSync, String)> = due
                     .iter()
                     .filter(|d| d.eligible)
                     .map(|d| {
@@ -798,7 +915,12 @@ macro_rules! impl_sync_store {
                             None,
                             false,
                         );
-                        (d.org_id.clone(), d.connection_id.clone(), want)
+                        // The planned sync becomes this one: same id.
+                        let id = ledgerlink_domain::planned_sync_id(
+                            d.next_sync_at,
+                            $crate::sync_sql::model_seed(&d.model_id),
+                        );
+                        (d.org_id.clone(), d.connection_id.clone(), want, id)
                     })
                     .collect();
                 tick.deferred = due.len() - wants.len();
@@ -808,8 +930,8 @@ macro_rules! impl_sync_store {
                         "INSERT INTO syncs ({}) ",
                         $crate::sync_sql::SYNC_COLUMNS
                     ));
-                    insert.push_values(chunk, |mut b, (org, connection, w)| {
-                        b.push_bind(ledgerlink_domain::new_id("sync"))
+                    insert.push_values(chunk, |mut b, (org, connection, w, id)| {
+                        b.push_bind(id.clone())
                             .push_bind(org.clone())
                             .push_bind(connection.clone())
                             .push_bind(w.model_id.clone())
@@ -866,3 +988,86 @@ macro_rules! impl_sync_store {
 }
 
 pub(crate) use impl_sync_store;
+
+/// The planned-sync helpers both backends share (an inherent `impl`, next to the trait's).
+macro_rules! impl_planned_syncs {
+    ($store:ty) => {
+        impl $store {
+            /// The planned (`scheduled`) sync with this id, if a model of the organization has one.
+            async fn planned_sync(
+                &self,
+                org: &ledgerlink_domain::OrgId,
+                id: &str,
+            ) -> $crate::Result<Option<$crate::sync_sql::PlannedRow>> {
+                use $crate::sync_sql::{ELIGIBLE, PLANNED_COLUMNS, PlannedRow};
+                if !ledgerlink_domain::is_id("sync", id) {
+                    return Ok(None);
+                }
+                let Some(at) = ledgerlink_domain::id_time(id) else {
+                    return Ok(None);
+                };
+                self.count(1);
+                let sql = format!(
+                    "SELECT {PLANNED_COLUMNS} FROM models m JOIN connections c \
+                     ON c.id = m.connection_id WHERE c.org_id = $1 \
+                     AND m.next_sync_at >= $2 AND m.next_sync_at < $3 AND {ELIGIBLE}"
+                );
+                let candidates: Vec<PlannedRow> = sqlx::query_as(&sql)
+                    .bind(org.as_str())
+                    .bind(at)
+                    .bind(at + chrono::Duration::milliseconds(1))
+                    .fetch_all(&self.pool)
+                    .await?;
+                Ok(candidates.into_iter().find(|p| p.sync_id() == id))
+            }
+
+            async fn cancel_planned(
+                &self,
+                planned: $crate::sync_sql::PlannedRow,
+                now: chrono::DateTime<chrono::Utc>,
+            ) -> $crate::Result<()> {
+                use $crate::sync_sql::{SYNC_COLUMNS, status_str};
+                let job = planned.into_job();
+                let next = job.run_after
+                    + chrono::Duration::seconds(
+                        (job.run_after - job.sync.created_at).num_seconds().max(60),
+                    );
+                self.count(3);
+                let mut tx = self.pool.begin_with(Self::WRITE_BEGIN).await?;
+                let moved = sqlx::query(
+                    "UPDATE models SET next_sync_at = $1 WHERE id = $2 AND next_sync_at = $3",
+                )
+                .bind(next)
+                .bind(&job.sync.model_id)
+                .bind(job.run_after)
+                .execute(&mut *tx)
+                .await?;
+                if moved.rows_affected() == 1 {
+                    let sql = format!(
+                        "INSERT INTO syncs ({SYNC_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, 0, \
+                         NULL, $7, NULL, $8, false, $9, NULL, $10, $10, NULL, NULL, false, NULL, \
+                         $11, $11, $11) ON CONFLICT DO NOTHING"
+                    );
+                    sqlx::query(&sql)
+                        .bind(&job.sync.id)
+                        .bind(job.org_id.as_str())
+                        .bind(&job.connection_id)
+                        .bind(&job.sync.model_id)
+                        .bind(&job.model_name)
+                        .bind(status_str(ledgerlink_domain::SyncStatus::Cancelled))
+                        .bind(&job.sync.entity_id)
+                        .bind(job.sync.is_initial_sync)
+                        .bind(sqlx::types::Json(serde_json::json!({})))
+                        .bind(job.run_after)
+                        .bind(now)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                tx.commit().await?;
+                Ok(())
+            }
+        }
+    };
+}
+
+pub(crate) use impl_planned_syncs;
