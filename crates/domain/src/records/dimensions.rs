@@ -8,7 +8,7 @@ use utoipa::ToSchema;
 pub struct DimensionValue {
     /// The ERP id of the value (BC `id`).
     pub remote_id: String,
-    /// Value code (BC `code`), e.g. `SALES`.
+    /// Value code (BC `code`), e.g. `SALES`; never null (`""` if the ERP holds a blank one).
     pub code: String,
     /// Value name (BC `displayName`).
     pub name: Option<String>,
@@ -17,7 +17,7 @@ pub struct DimensionValue {
 /// An analysis dimension with its values (model `dimensions`; BC `dimensions` + `dimensionValues`).
 #[derive(Serialize, Deserialize, ToSchema, Debug, Clone, PartialEq)]
 pub struct Dimension {
-    /// Dimension code (BC `code`), e.g. `DEPARTMENT`.
+    /// Dimension code (BC `code`), e.g. `DEPARTMENT`; never null (`""` if the ERP holds a blank one).
     pub code: String,
     /// Dimension name (BC `displayName`).
     pub name: Option<String>,
