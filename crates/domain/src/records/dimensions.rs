@@ -15,6 +15,10 @@ pub struct DimensionValue {
 }
 
 /// An analysis dimension with its values (model `dimensions`; BC `dimensions` + `dimensionValues`).
+///
+/// Nullable fields are `null` when the ERP has no value: blank text, BC's all-zero GUID (no reference)
+/// and `0001-01-01` date, a property BC sends as `null` or omits. Amounts, numbers and flags are `null`
+/// only in that last case (BC's metadata allows it; BC itself always sends a value).
 #[derive(Serialize, Deserialize, ToSchema, Debug, Clone, PartialEq)]
 pub struct Dimension {
     /// Dimension code (BC `code`), e.g. `DEPARTMENT`; never null (`""` if the ERP holds a blank one).

@@ -106,6 +106,10 @@ pub struct DocumentLine {
 }
 
 /// A sales invoice, draft or posted (model `invoices`; BC `salesInvoices` + `salesInvoiceLines`).
+///
+/// Nullable fields are `null` when the ERP has no value: blank text, BC's all-zero GUID (no reference)
+/// and `0001-01-01` date, a property BC sends as `null` or omits. Amounts, numbers and flags are `null`
+/// only in that last case (BC's metadata allows it; BC itself always sends a value).
 #[derive(Serialize, Deserialize, ToSchema, Debug, Clone, PartialEq)]
 pub struct Invoice {
     /// Invoice number (BC `number`: the draft number before posting, the posted number after); `null`
@@ -169,6 +173,10 @@ pub struct Invoice {
 
 /// A sales credit memo, draft or posted (model `credit_memos`; BC `salesCreditMemos` +
 /// `salesCreditMemoLines`).
+///
+/// Nullable fields are `null` when the ERP has no value: blank text, BC's all-zero GUID (no reference)
+/// and `0001-01-01` date, a property BC sends as `null` or omits. Amounts, numbers and flags are `null`
+/// only in that last case (BC's metadata allows it; BC itself always sends a value).
 #[derive(Serialize, Deserialize, ToSchema, Debug, Clone, PartialEq)]
 pub struct CreditMemo {
     /// Credit memo number (BC `number`); `null` when the ERP holds a blank one.

@@ -25,6 +25,10 @@ open_enum! {
 }
 
 /// One entry of a customer's ledger (model `customer_ledger_entries`; BC companion extension).
+///
+/// Nullable fields are `null` when the ERP has no value: blank text, BC's all-zero GUID (no reference)
+/// and `0001-01-01` date, a property BC sends as `null` or omits. Amounts, numbers and flags are `null`
+/// only in that last case (BC's metadata allows it; BC itself always sends a value).
 #[derive(Serialize, Deserialize, ToSchema, Debug, Clone, PartialEq)]
 pub struct CustomerLedgerEntry {
     /// Entry number, increasing in posting order (BC `entryNumber`). Like the amounts and `open`,

@@ -17,6 +17,10 @@ open_enum! {
 }
 
 /// A customer payment (model `payments`; BC `customerPayments` in `customerPaymentJournals`).
+///
+/// Nullable fields are `null` when the ERP has no value: blank text, BC's all-zero GUID (no reference)
+/// and `0001-01-01` date, a property BC sends as `null` or omits. Amounts, numbers and flags are `null`
+/// only in that last case (BC's metadata allows it; BC itself always sends a value).
 #[derive(Serialize, Deserialize, ToSchema, Debug, Clone, PartialEq)]
 pub struct Payment {
     /// Posted or not.
