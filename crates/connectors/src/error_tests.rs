@@ -47,6 +47,9 @@ fn classification_table() {
         (404, None, b"".to_vec(), NotFound),
         (410, None, b"".to_vec(), NotFound),
         (400, None, bc("BadRequest_NotFound"), Rejected),
+        // A plain BC 400 (bad $filter/$select, a refused value) is not retried: the request is wrong.
+        (400, None, bc("BadRequest"), Rejected),
+        (400, None, b"".to_vec(), Rejected),
         (400, None, bc("Application_DialogException"), Rejected),
         (409, None, bc("Request_EntityChanged"), Rejected),
         (413, None, b"".to_vec(), Rejected),

@@ -1,5 +1,6 @@
-//! HTTP plumbing shared by connectors: clients that never follow redirects, size-capped body reads,
-//! JSON parsing that tells a truncated body (transient) from garbage (invalid).
+//! HTTP plumbing shared by connectors: clients that never follow redirects and ask for gzip, size-capped
+//! body reads (the cap counts decompressed bytes), JSON parsing that tells a truncated body (transient)
+//! from garbage (invalid).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -19,7 +20,8 @@ pub struct HttpSettings {
     pub connect_timeout: Duration,
     /// Whole-request timeout (BC's own limit is 8–10 minutes; ours is shorter).
     pub request_timeout: Duration,
-    /// Largest response body we read; larger ones fail as [`ConnectorError::Invalid`].
+    /// Largest response body we read, counted after decompression (so a small gzip bomb cannot exhaust
+    /// memory); larger ones fail as [`ConnectorError::Invalid`].
     pub max_body_bytes: usize,
     /// `User-Agent` header.
     pub user_agent: String,
@@ -39,7 +41,8 @@ impl Default for HttpSettings {
     }
 }
 
-/// Builds a client that never follows redirects. With a resolver, it connects only to addresses the SSRF
+/// Builds a client that never follows redirects and sends `Accept-Encoding: gzip` (BC compresses large
+/// pages; bodies are decompressed as they stream, before [`read_capped`] counts them). With a resolver, it connects only to addresses the SSRF
 /// guard accepted and ignores proxy environment variables (a proxy would resolve names itself).
 pub(crate) fn build_client(
     settings: &HttpSettings,
@@ -47,6 +50,7 @@ pub(crate) fn build_client(
 ) -> Result<Client, ConnectorError> {
     let mut builder = Client::builder()
         .redirect(Policy::none())
+        .gzip(true)
         .connect_timeout(settings.connect_timeout)
         .timeout(settings.request_timeout)
         .user_agent(settings.user_agent.clone());
@@ -126,7 +130,8 @@ pub(crate) async fn execute(
     })
 }
 
-/// Reads a body up to `max` bytes. Over the cap → `Invalid`; cut off mid-way → `Transient`.
+/// Reads a body up to `max` bytes, decompressed (a gzip body stops being inflated as soon as it passes
+/// the cap). Over the cap → `Invalid`; cut off mid-way → `Transient`.
 pub(crate) async fn read_capped(
     mut response: Response,
     max: usize,
@@ -168,6 +173,7 @@ pub(crate) fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, Connecto
 mod tests {
     use super::*;
     use crate::error::ErrorKind;
+    use crate::test_server::{Reply, TestServer};
 
     #[derive(Debug, serde::Deserialize)]
     struct Shape {
@@ -184,6 +190,59 @@ mod tests {
         assert_eq!(kind(br#"{"value":{}}"#), ErrorKind::Invalid);
         assert_eq!(kind(br#"{"other":[]}"#), ErrorKind::Invalid);
         assert!(parse_json::<Shape>(br#"{"value":[]}"#).is_ok());
+    }
+
+    fn gzip(data: &[u8]) -> Vec<u8> {
+        use std::io::Write;
+        let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+        encoder.write_all(data).unwrap();
+        encoder.finish().unwrap()
+    }
+
+    fn gzip_reply(compressed: &[u8]) -> Reply {
+        let mut reply = Reply::with(200, "application/json", compressed.to_vec());
+        reply.headers.push(("Content-Encoding", "gzip".into()));
+        reply
+    }
+
+    #[tokio::test]
+    async fn responses_are_asked_for_compressed_and_decompressed() {
+        let json = br#"{"value":[{"id":1},{"id":2}]}"#.repeat(100);
+        let compressed = gzip(&json);
+        assert!(compressed.len() < json.len() / 10);
+        let server = TestServer::start(move |_| gzip_reply(&compressed)).await;
+        let policy = crate::SsrfPolicy::default()
+            .with_http(true)
+            .allow("127.0.0.1");
+        for resolver in [None, Some(policy.resolver())] {
+            let client = build_client(&HttpSettings::default(), resolver).unwrap();
+            let answer = execute(client.get(server.base()), json.len())
+                .await
+                .unwrap();
+            assert_eq!(
+                answer.body, json,
+                "decompressed, and exactly at the cap is fine"
+            );
+        }
+        for seen in server.seen() {
+            let head = seen.head.to_ascii_lowercase();
+            assert!(head.contains("\r\naccept-encoding: gzip"), "{head}");
+        }
+    }
+
+    #[tokio::test]
+    async fn the_body_cap_counts_decompressed_bytes() {
+        let cap = 1 << 20;
+        let bomb = gzip(&vec![b' '; 16 * cap]);
+        assert!(bomb.len() < cap / 20, "{} compressed bytes", bomb.len());
+        let server = TestServer::start(move |_| gzip_reply(&bomb)).await;
+        let client = build_client(&HttpSettings::default(), None).unwrap();
+        let err = execute(client.get(server.base()), cap).await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Invalid, "{err}");
+        assert!(
+            err.to_string().contains("larger than 1048576 bytes"),
+            "{err}"
+        );
     }
 
     #[tokio::test]

@@ -12,6 +12,8 @@ pub mod error;
 mod http;
 pub mod oauth;
 pub mod ssrf;
+#[cfg(test)]
+mod test_server;
 
 pub use connector::{
     AuthType, AuthorizationRequest, Company, Connector, Credentials, Discovery, Environment,

@@ -13,7 +13,7 @@
 use std::collections::HashSet;
 
 use ledgerlink_connectors::business_central::mapping::{
-    MappingContext, map_fetched, selected_fields,
+    MappingContext, map_fetched_each, selected_fields,
 };
 use ledgerlink_connectors::{
     ErrorKind, MAX_IDS_PER_REQUEST, Page, PageRequest, ReadScope, Session, TimeWindow,
@@ -217,20 +217,23 @@ impl Run<'_> {
         let mut batch = Vec::with_capacity(raws.len());
         let mut skipped = Vec::new();
         for raw in raws {
-            match map_fetched(&self.job.model_name, raw, &self.ctx) {
-                Ok(mapped) => batch.extend(mapped.into_iter().map(|m| RecordIn {
-                    hash: record_hash(&m.data),
-                    remote_id: m.remote_id,
-                    data: m.data,
-                    raw: raw.clone(),
-                    remote_modified_at: m.remote_modified_at,
-                })),
-                Err(e) => {
-                    let remote_id = raw.get("id").and_then(Value::as_str).map(str::to_owned);
-                    let reason = format!("cannot map Business Central record: {e}");
-                    tracing::warn!(remote_id = ?remote_id, %reason, "skipped a record");
-                    self.engine.count_skip(&self.job.model_name);
-                    skipped.push(SkippedRecord { remote_id, reason });
+            for mapped in map_fetched_each(&self.job.model_name, raw, &self.ctx) {
+                match mapped {
+                    Ok(m) => batch.push(RecordIn {
+                        hash: record_hash(&m.data),
+                        remote_id: m.remote_id,
+                        data: m.data,
+                        raw: raw.clone(),
+                        remote_modified_at: m.remote_modified_at,
+                    }),
+                    Err(e) => {
+                        tracing::warn!(remote_id = ?e.remote_id, reason = %e.reason, "skipped a record Business Central sent that cannot be mapped");
+                        self.engine.count_skip(&self.job.model_name);
+                        skipped.push(SkippedRecord {
+                            remote_id: e.remote_id,
+                            reason: e.reason,
+                        });
+                    }
                 }
             }
         }

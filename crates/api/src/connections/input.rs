@@ -5,6 +5,7 @@ use serde::Deserialize;
 use utoipa::ToSchema;
 
 use crate::body::{Fields, FromBody, Tri};
+use ledgerlink_connectors::business_central::instance_root;
 
 /// Longest connection name accepted, in characters.
 pub const MAX_NAME_CHARS: usize = 200;
@@ -21,7 +22,11 @@ pub struct ConnectionCreate {
     #[schema(max_length = 200, min_length = 1)]
     pub name: Option<String>,
     /// The base URL for the Business Central API. Only used for on premise instances, where it is
-    /// required: an absolute `https` URL such as `https://bc.example.com:7048/BC`.
+    /// required: an absolute `https` URL of the server instance such as
+    /// `https://bc.example.com:7048/BC`. The API URL as Microsoft documents it
+    /// (`https://bc.example.com:7048/BC/api/v2.0`) is accepted too, and stored as the instance root.
+    /// A multitenant server's `?tenant=<tenant id>` is kept and sent on every request; no other query
+    /// parameter is accepted.
     pub api_url: Option<String>,
     /// Whether the MS Dynamics BC instance is on-premise or cloud-based.
     #[schema(default = false)]
@@ -45,7 +50,8 @@ pub struct ConnectionPatch {
     pub is_sync_disabled: Option<bool>,
     /// Whether to read dimension set lines with invoices and credit memos.
     pub include_dimension_lines: Option<bool>,
-    /// The base URL of an on-premises Business Central API (absolute `https` URL).
+    /// The base URL of an on-premises Business Central API (absolute `https` URL), as on create:
+    /// stored as the server instance root, `?tenant=<tenant id>` kept.
     pub api_url: Option<String>,
 }
 
@@ -227,32 +233,35 @@ pub fn check_api_url(
     }
 }
 
-/// An absolute `https` (or, when allowed, `http`) URL with a host, no credentials, query or
-/// fragment; returned without a trailing slash.
+/// An absolute `https` (or, when allowed, `http`) URL with a host and no credentials or fragment,
+/// normalised to the server instance root: no trailing slash, no pasted `/api/v2.0` suffix, the only
+/// query a multitenant server's `?tenant=<id>` (see [`instance_root`]).
 pub fn normalize_api_url(raw: &str, rules: InputRules) -> Result<String, String> {
     if raw.len() > MAX_URL_LEN {
         return Err(format!("URL should have at most {MAX_URL_LEN} characters"));
     }
-    let url =
-        url::Url::parse(raw.trim()).map_err(|e| format!("Input should be a valid URL, {e}"))?;
+    let raw = raw.trim();
+    let url = url::Url::parse(raw).map_err(|e| format!("Input should be a valid URL, {e}"))?;
     match url.scheme() {
         "https" => {}
         "http" if rules.allow_http_api_url => {}
         "http" => return Err("URL scheme should be 'https'".into()),
         other => return Err(format!("URL scheme should be 'https', not '{other}'")),
     }
-    if url.host_str().is_none_or(str::is_empty) {
-        return Err("URL should have a host".into());
+    // The URL parser reads `http:///BC` as host `bc`; what was typed has no host.
+    let authority = raw
+        .get(url.scheme().len()..)
+        .and_then(|r| r.strip_prefix("://"));
+    if authority.is_none_or(|a| a.is_empty() || a.starts_with(['/', '\\', '?', '#'])) {
+        return Err("URL should have a host, e.g. https://bc.example.com:7048/BC".into());
     }
     if !url.username().is_empty() || url.password().is_some() {
         return Err(
             "URL must not contain credentials; submit them through PUT …/credentials".into(),
         );
     }
-    if url.query().is_some() || url.fragment().is_some() {
-        return Err("URL must not contain a query or fragment".into());
-    }
-    Ok(url.as_str().trim_end_matches('/').to_owned())
+    let root = instance_root(&url)?;
+    Ok(root.as_str().trim_end_matches('/').to_owned())
 }
 
 #[cfg(test)]
@@ -262,11 +271,35 @@ mod tests {
     #[test]
     fn api_urls_must_be_absolute_https_without_credentials() {
         let strict = InputRules::default();
-        assert_eq!(
-            normalize_api_url("https://bc.example.com:7048/BC/", strict).unwrap(),
-            "https://bc.example.com:7048/BC"
-        );
+        for (given, stored) in [
+            (
+                "https://bc.example.com:7048/BC/",
+                "https://bc.example.com:7048/BC",
+            ),
+            (
+                "https://bc.example.com:7048/BC/api/v2.0",
+                "https://bc.example.com:7048/BC",
+            ),
+            (
+                " https://bc.example.com:7048/BC/API/v2.0/ ",
+                "https://bc.example.com:7048/BC",
+            ),
+            (
+                "https://bc.example.com:7048/BC/api/v2.0/?tenant=contoso",
+                "https://bc.example.com:7048/BC?tenant=contoso",
+            ),
+            ("https://bc.example.com", "https://bc.example.com"),
+        ] {
+            assert_eq!(normalize_api_url(given, strict).unwrap(), stored, "{given}");
+        }
+        let err = normalize_api_url("https://bc.example.com/BC?foo=1", strict).unwrap_err();
+        assert!(err.contains("tenant"), "{err}");
         for bad in [
+            "https:///BC",
+            "https:/bc.example.com/BC",
+            "https://?tenant=x",
+            "https://bc.example.com/BC?tenant=x&foo=1",
+            "https://bc.example.com/BC?tenant=",
             "http://bc.example.com/BC",
             "ftp://bc.example.com",
             "/BC",
@@ -284,5 +317,9 @@ mod tests {
             allow_http_api_url: true,
         };
         assert!(normalize_api_url("http://127.0.0.1:7048/BC", lab).is_ok());
+        for no_host in ["http:///BC", "http:BC", "http:\\\\BC"] {
+            let err = normalize_api_url(no_host, lab).unwrap_err();
+            assert!(err.contains("host"), "{no_host}: {err}");
+        }
     }
 }

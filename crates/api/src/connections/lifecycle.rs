@@ -2,7 +2,7 @@
 
 use axum::Json;
 use axum::extract::State;
-use ledgerlink_connectors::ErrorKind;
+use ledgerlink_connectors::{ConnectorError, ErrorKind};
 use ledgerlink_engine::EngineError;
 use secrecy::SecretString;
 use serde::Deserialize;
@@ -152,6 +152,12 @@ pub(crate) fn engine_error(err: EngineError) -> ApiError {
                     &["api_url"],
                     format!("the connection's api_url is not an allowed address: {e}"),
                 ),
+                // The connector's own words (e.g. "https://x/y does not look like a Business
+                // Central API root; expected …"), without the "not configured:" prefix.
+                ErrorKind::NotConfigured => match e {
+                    ConnectorError::NotConfigured(msg) => (&["api_url"], msg),
+                    other => (&["api_url"], other.to_string()),
+                },
                 _ => (
                     &["body"],
                     format!("the credentials could not be checked against the server: {e}"),

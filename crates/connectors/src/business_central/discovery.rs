@@ -3,12 +3,13 @@
 
 use secrecy::ExposeSecret;
 use serde_json::Value;
+use url::Url;
 
 use super::BusinessCentral;
 use super::models::Api;
 use super::odata::Query;
 use crate::connector::{Company, Credentials, Discovery, Environment, Session, Target};
-use crate::error::ConnectorError;
+use crate::error::{ConnectorError, ErrorKind};
 use crate::oauth::jwt_tenant_id;
 
 /// Page size for companies (BC allows 300 companies per environment; on-prem servers may cap pages lower).
@@ -123,9 +124,16 @@ impl BusinessCentral {
     /// One cheap call that needs valid credentials: the environment list (cloud) or the company list
     /// (on-prem, or cloud with an environment chosen).
     #[tracing::instrument(name = "bc.validate_credentials", skip_all, fields(provider = super::PROVIDER_NAME))]
+    ///
+    /// On-prem, a URL that answers but not as a BC API root (a 404 such as BC's "Resource not found
+    /// for the segment 'api'", an HTML page, JSON of another shape) is
+    /// [`ConnectorError::NotConfigured`], with a message naming the URL and the expected form.
     pub(super) async fn validate(&self, session: &Session) -> Result<(), ConnectorError> {
         let target = &session.target;
-        if target.api_url.is_some() || target.environment.is_some() {
+        if let Some(api_url) = &target.api_url {
+            let listed = self.list_companies(session, target).await;
+            listed.map(drop).map_err(|e| not_an_api_root(api_url, e))
+        } else if target.environment.is_some() {
             self.list_companies(session, target).await.map(drop)
         } else {
             self.list_environments(session).await.map(drop)
@@ -150,6 +158,22 @@ impl BusinessCentral {
         .apply_to(&mut customers);
         self.get(session, customers, None).await.map(drop)
     }
+}
+
+/// An on-prem server URL whose company list is missing (404) or not an OData collection is not a
+/// Business Central API root; other errors (credentials, permissions, reachability) pass unchanged.
+fn not_an_api_root(api_url: &Url, err: ConnectorError) -> ConnectorError {
+    let tenant_unknown = err.provider_code() == Some("Internal_TenantUnavailable");
+    if !matches!(err.kind(), ErrorKind::NotFound | ErrorKind::Invalid) || tenant_unknown {
+        return err;
+    }
+    let mut shown = api_url.clone();
+    shown.set_query(None);
+    ConnectorError::NotConfigured(format!(
+        "{} does not look like a Business Central API root (it serves no api/v2.0/companies); \
+         expected the URL of the server instance, like https://server:7048/BC",
+        shown.as_str().trim_end_matches('/')
+    ))
 }
 
 /// The requested value if it is listed (in the listed spelling), else the only listed value, else `None`.

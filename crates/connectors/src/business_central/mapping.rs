@@ -3,8 +3,14 @@
 //! BC's quirks become clean values here: `_x0020_` enum members → snake_case (`In_x0020_Review` →
 //! `in_review`, unknown members kept), `0001-01-01` dates and `0001-01-01T00:00:00Z` stamps → `null`,
 //! the all-zero GUID → `null`, `""` → `null` for optional text, decimals parsed exactly (never via
-//! `f64`), customer payments' negative amounts → positive receipts. A record without an id or with a
-//! field of the wrong type is a [`MappingError`], never a panic.
+//! `f64`), customer payments' negative amounts → positive receipts.
+//!
+//! Everything BC can legitimately send maps (see [`ledgerlink_domain::records`] for the rules): blank
+//! text where BC declares it non-nullable stays `""`, and `null` or an absent property becomes `null`
+//! wherever BC's metadata allows it (amounts included). Unknown extra properties are ignored. Only a
+//! record that truly cannot be read (no id, a field of the wrong JSON type, an unparseable date, an
+//! expanded collection missing) is an error, never a panic: [`map_fetched_each`] gives one
+//! [`MapError`] per such record, with its remote id, so a sync skips it and goes on.
 //!
 //! [`selected_fields`] lists, per model, the top-level BC properties read here: syncs `$select` them.
 //! A new read must be added there too (a test fails otherwise).
@@ -91,6 +97,48 @@ impl From<MappingError> for ConnectorError {
     }
 }
 
+/// One fetched record that cannot become a unified record: which one, and why. A sync skips it and
+/// maps the rest of the page.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{}", self.describe())]
+pub struct MapError {
+    /// The record's `remote_id` (BC `id`, lower-cased) when it has a valid one; `None` when the id
+    /// itself is what is missing or broken (or for a whole payment journal that cannot be read).
+    pub remote_id: Option<String>,
+    /// What is wrong, for humans: the BC property path and the problem
+    /// (`salesInvoiceLines[1].quantity: expected a number, found a string`).
+    pub reason: String,
+}
+
+impl MapError {
+    /// The error for `raw` (a BC entity), with its id when it has a valid one.
+    fn of(raw: &Value, err: MappingError) -> Self {
+        let remote_id = Obj::root(raw)
+            .ok()
+            .and_then(|o| o.guid("id").ok().flatten());
+        Self {
+            remote_id,
+            reason: err.to_string(),
+        }
+    }
+
+    fn describe(&self) -> String {
+        match &self.remote_id {
+            Some(id) => format!("Business Central record {id}: {}", self.reason),
+            None => format!(
+                "Business Central record without a usable id: {}",
+                self.reason
+            ),
+        }
+    }
+}
+
+impl From<MapError> for ConnectorError {
+    fn from(err: MapError) -> Self {
+        ConnectorError::invalid(format!("cannot map {err}"))
+    }
+}
+
 /// Maps one BC entity of `model` (as [`fetch_page`](crate::Connector::fetch_page) returns them, but for
 /// `payments` one `customerPayment`, not its journal) to its unified record.
 pub fn map_record(
@@ -118,27 +166,54 @@ pub fn map_record(
     })
 }
 
-/// Maps one record of a fetched page to the unified records it holds: one, except for `payments`, whose
-/// page records are `customerPaymentJournals` with their `customerPayments` expanded (one record per
-/// payment line, none for an empty journal).
+/// Maps one record of a fetched page to the unified records it holds, each on its own: one, except for
+/// `payments`, whose page records are `customerPaymentJournals` with their `customerPayments` expanded
+/// (one result per payment line, none for an empty journal). A record that cannot be mapped is an
+/// `Err` beside the others, so one bad payment line does not cost its journal's other payments.
+pub fn map_fetched_each(
+    model: &str,
+    raw: &Value,
+    ctx: &MappingContext,
+) -> Vec<Result<MappedRecord, MapError>> {
+    if model != "payments" {
+        return vec![map_record(model, raw, ctx).map_err(|e| MapError::of(raw, e))];
+    }
+    let payments = match journal_payments(raw) {
+        Ok(payments) => payments,
+        Err(e) => {
+            // The journal's id is not a payment's: no remote id to report.
+            let journal = MapError::of(raw, e.clone()).remote_id;
+            let reason = match journal {
+                Some(id) => format!("payment journal {id}: {e}"),
+                None => format!("payment journal: {e}"),
+            };
+            return vec![Err(MapError {
+                remote_id: None,
+                reason,
+            })];
+        }
+    };
+    let each = payments.iter().enumerate().map(|(i, p)| {
+        map_record(model, p, ctx)
+            .map_err(|e| MapError::of(p, e.within(&format!("customerPayments[{i}]"))))
+    });
+    each.collect()
+}
+
+/// Like [`map_fetched_each`], but all or nothing: the first record that cannot be mapped is the error.
 pub fn map_fetched(
     model: &str,
     raw: &Value,
     ctx: &MappingContext,
-) -> Result<Vec<MappedRecord>, MappingError> {
-    if model != "payments" {
-        return map_record(model, raw, ctx).map(|r| vec![r]);
-    }
+) -> Result<Vec<MappedRecord>, MapError> {
+    map_fetched_each(model, raw, ctx).into_iter().collect()
+}
+
+/// The expanded `customerPayments` of a payment journal with an id.
+fn journal_payments(raw: &Value) -> Result<&Vec<Value>, MappingError> {
     let journal = Obj::root(raw)?;
     journal.id()?;
-    journal
-        .array("customerPayments")?
-        .iter()
-        .enumerate()
-        .map(|(i, p)| {
-            map_record(model, p, ctx).map_err(|e| e.within(&format!("customerPayments[{i}]")))
-        })
-        .collect()
+    journal.array("customerPayments")
 }
 
 fn to_value<T: Serialize>(record: T) -> Value {
@@ -147,12 +222,12 @@ fn to_value<T: Serialize>(record: T) -> Value {
 
 fn customer(o: &Obj, ctx: &MappingContext) -> Result<Customer, MappingError> {
     let overdue_amount = match o.child("customerFinancialDetail")? {
-        Some(fin) => Some(fin.decimal("overdueAmount")?),
+        Some(fin) => fin.decimal("overdueAmount")?,
         None => None,
     };
     Ok(Customer {
-        number: o.required_text("number")?,
-        name: o.required_text("displayName")?,
+        number: o.text("number")?,
+        name: o.plain_text("displayName")?,
         customer_type: o.member("type")?.map(|v| CustomerType::parse(&v)),
         email: o.text("email")?,
         phone: o.text("phoneNumber")?,
@@ -196,12 +271,14 @@ fn invoice(o: &Obj, ctx: &MappingContext) -> Result<Invoice, MappingError> {
     let status = o.member("status")?.map(|v| DocumentStatus::parse(&v));
     let total_amount = o.decimal("totalAmountIncludingTax")?;
     let amount_due = o.decimal("remainingAmount")?;
-    let amount_paid = match status {
-        Some(DocumentStatus::Open | DocumentStatus::Paid) => Some(total_amount - amount_due),
+    let amount_paid = match (&status, total_amount, amount_due) {
+        (Some(DocumentStatus::Open | DocumentStatus::Paid), Some(total), Some(due)) => {
+            Some(total - due)
+        }
         _ => None,
     };
     Ok(Invoice {
-        number: o.required_text("number")?,
+        number: o.text("number")?,
         external_document_number: o.text("externalDocumentNumber")?,
         status,
         customer_remote_id: o.guid("customerId")?,
@@ -231,12 +308,8 @@ fn invoice(o: &Obj, ctx: &MappingContext) -> Result<Invoice, MappingError> {
 }
 
 fn credit_memo(o: &Obj, ctx: &MappingContext) -> Result<CreditMemo, MappingError> {
-    let reason = match o.child("customerReturnReason")? {
-        Some(r) => r.text("description")?.or(r.text("code")?),
-        None => None,
-    };
     Ok(CreditMemo {
-        number: o.required_text("number")?,
+        number: o.text("number")?,
         external_document_number: o.text("externalDocumentNumber")?,
         status: o.member("status")?.map(|v| DocumentStatus::parse(&v)),
         customer_remote_id: o.guid("customerId")?,
@@ -256,7 +329,6 @@ fn credit_memo(o: &Obj, ctx: &MappingContext) -> Result<CreditMemo, MappingError
         applies_to_invoice_remote_id: o.guid("invoiceId")?,
         applies_to_invoice_number: o.text("invoiceNumber")?,
         reason_remote_id: o.guid("customerReturnReasonId")?,
-        reason,
         payment_terms_id: o.guid("paymentTermsId")?,
         salesperson: o.text("salesperson")?,
         lines: lines(o, "salesCreditMemoLines")?,
@@ -298,8 +370,8 @@ fn address(
     })
 }
 
-/// The expanded lines, ordered by `sequence`. Absent lines are an error: an invoice without its
-/// lines would silently read as an empty invoice.
+/// The expanded lines, ordered by `sequence` (lines without one first, in BC's order). Absent lines are
+/// an error: an invoice without its lines would silently read as an empty invoice.
 fn lines(o: &Obj, set: &str) -> Result<Vec<DocumentLine>, MappingError> {
     let mut lines = o
         .objects(set)?
@@ -338,7 +410,7 @@ fn dimension_lines(o: &Obj) -> Result<Option<Vec<DimensionLine>>, MappingError> 
     };
     let dims = entries.iter().map(|d| {
         Ok(DimensionLine {
-            code: d.required_text("code")?,
+            code: d.plain_text("code")?,
             name: d.text("displayName")?,
             value_code: d.text("valueCode")?,
             value_name: d.text("valueDisplayName")?,
@@ -359,7 +431,7 @@ fn payment(o: &Obj) -> Result<Payment, MappingError> {
         document_number: o.text("documentNumber")?,
         external_document_number: o.text("externalDocumentNumber")?,
         // BC books a receipt as a negative amount on the customer account.
-        amount: -o.decimal("amount")?,
+        amount: o.decimal("amount")?.map(|amount| -amount),
         currency: None,
         applies_to_invoice_remote_id: o.guid("appliesToInvoiceId")?,
         applies_to_invoice_number: o.text("appliesToInvoiceNumber")?,
@@ -404,13 +476,13 @@ fn dimension(o: &Obj) -> Result<Dimension, MappingError> {
         .map(|v| {
             Ok(DimensionValue {
                 remote_id: v.id()?,
-                code: v.required_text("code")?,
+                code: v.plain_text("code")?,
                 name: v.text("displayName")?,
             })
         })
         .collect::<Result<_, MappingError>>()?;
     Ok(Dimension {
-        code: o.required_text("code")?,
+        code: o.plain_text("code")?,
         name: o.text("displayName")?,
         values,
     })
@@ -431,6 +503,10 @@ pub use select::selected_fields;
 #[cfg(test)]
 #[path = "mapping_tests.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "mapping_blank_tests.rs"]
+mod blank_tests;
 
 #[cfg(test)]
 #[path = "mapping_sim_tests.rs"]

@@ -85,9 +85,12 @@ impl<'a> Obj<'a> {
             .map(str::to_owned))
     }
 
-    /// Text the unified record cannot do without.
-    pub fn required_text(&self, key: &str) -> Result<String, MappingError> {
-        self.text(key)?.ok_or_else(|| self.missing(key))
+    /// Text BC declares non-nullable (a customer's `displayName`, a dimension's `code`): kept as
+    /// sent, `""` included. BC's tables hold blanks its API pages refuse on write (a customer created
+    /// in the web client without a name), so a blank is the ERP's value, not a broken record; `null`
+    /// or an absent property (never sent by BC) reads as `""` too.
+    pub fn plain_text(&self, key: &str) -> Result<String, MappingError> {
+        Ok(self.string(key)?.unwrap_or_default().to_owned())
     }
 
     /// A GUID in lower case; `""` and the all-zero GUID are `None`.
@@ -123,35 +126,39 @@ impl<'a> Obj<'a> {
         Ok((at.year() > 1).then_some(at))
     }
 
-    /// A required decimal, exactly as written (BC sends JSON numbers; serde_json's
-    /// `arbitrary_precision` keeps their digits).
-    pub fn decimal(&self, key: &str) -> Result<Decimal, MappingError> {
+    /// A decimal, exactly as written (BC sends JSON numbers; serde_json's `arbitrary_precision` keeps
+    /// their digits). `null` and absent are `None`: BC's metadata declares its decimals nullable, and
+    /// a property an older BC lacks is absent.
+    pub fn decimal(&self, key: &str) -> Result<Option<Decimal>, MappingError> {
         match self.get(key) {
-            None => Err(self.missing(key)),
+            None => Ok(None),
             Some(Value::Number(n)) => {
                 let text = n.to_string();
-                Decimal::parse(&text).ok_or_else(|| self.invalid(key, "decimal", &text))
+                let parsed =
+                    Decimal::parse(&text).ok_or_else(|| self.invalid(key, "decimal", &text));
+                parsed.map(Some)
             }
             Some(other) => Err(self.wrong(key, "a number", other)),
         }
     }
 
-    /// A required integer.
-    pub fn integer(&self, key: &str) -> Result<i64, MappingError> {
+    /// An integer; `null` and absent are `None` (nullable in BC's metadata).
+    pub fn integer(&self, key: &str) -> Result<Option<i64>, MappingError> {
         match self.get(key) {
-            None => Err(self.missing(key)),
+            None => Ok(None),
             Some(Value::Number(n)) => n
                 .as_i64()
+                .map(Some)
                 .ok_or_else(|| self.invalid(key, "integer", &n.to_string())),
             Some(other) => Err(self.wrong(key, "an integer", other)),
         }
     }
 
-    /// A required boolean.
-    pub fn boolean(&self, key: &str) -> Result<bool, MappingError> {
+    /// A boolean; `null` and absent are `None` (nullable in BC's metadata).
+    pub fn boolean(&self, key: &str) -> Result<Option<bool>, MappingError> {
         match self.get(key) {
-            None => Err(self.missing(key)),
-            Some(Value::Bool(b)) => Ok(*b),
+            None => Ok(None),
+            Some(Value::Bool(b)) => Ok(Some(*b)),
             Some(other) => Err(self.wrong(key, "a boolean", other)),
         }
     }

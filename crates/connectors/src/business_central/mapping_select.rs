@@ -99,8 +99,6 @@ const INVOICES: &[&str] = &[
     "lastModifiedDateTime",
 ];
 
-// `customerReturnReason` (read for the reason's text) is a navigation property: it would need an
-// `$expand`, not a `$select`.
 const CREDIT_MEMOS: &[&str] = &[
     "id",
     "number",

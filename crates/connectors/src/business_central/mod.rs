@@ -139,19 +139,62 @@ impl BusinessCentral {
     }
 
     /// Validates a user-supplied on-prem API URL (scheme, user info, resolved addresses) and normalises it
-    /// to the server instance root: no query, fragment, trailing slash or pasted `/api/v2.0` suffix
-    /// (`https://bc:7048/BC/api/v2.0/` → `https://bc:7048/BC`). Use before storing it.
+    /// with [`instance_root`]. Use before storing it.
     pub async fn check_api_url(&self, raw: &str) -> Result<Url, ConnectorError> {
-        let mut url = self.config.ssrf.check(raw).await?;
-        url.set_query(None);
-        url.set_fragment(None);
-        let mut path = url.path().trim_end_matches('/');
-        if path.to_ascii_lowercase().ends_with("/api/v2.0") {
-            path = &path[..path.len() - "/api/v2.0".len()];
+        let url = self.config.ssrf.check(raw).await?;
+        instance_root(&url).map_err(ConnectorError::NotConfigured)
+    }
+}
+
+/// The query parameter that picks the tenant of a multitenant on-premises server
+/// (`https://bc:7048/BC?tenant=contoso`); sent on every request to that server.
+pub const TENANT_PARAM: &str = "tenant";
+
+/// An on-premises API URL as Microsoft documents it (`https://<server>:<port>/<instance>/api/v2.0`,
+/// with or without the `/api/v2.0` suffix or a trailing slash) → the server instance root the
+/// connector appends `api/v2.0/…` to: `https://bc:7048/BC/api/v2.0/` → `https://bc:7048/BC`.
+///
+/// `?tenant=<id>` (a multitenant server) is kept; any other query parameter or a fragment is refused
+/// with a message for the user, as is a URL without a host.
+pub fn instance_root(url: &Url) -> Result<Url, String> {
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err("URL should have a host".into());
+    }
+    if url.fragment().is_some() {
+        return Err("URL must not contain a fragment (#…)".into());
+    }
+    let tenant = tenant_of(url)?;
+    let mut root = url.clone();
+    let mut path = url.path().trim_end_matches('/');
+    if path.to_ascii_lowercase().ends_with("/api/v2.0") {
+        path = path[..path.len() - "/api/v2.0".len()].trim_end_matches('/');
+    }
+    root.set_path(path);
+    root.set_query(None);
+    if let Some(tenant) = tenant {
+        root.query_pairs_mut().append_pair(TENANT_PARAM, &tenant);
+    }
+    Ok(root)
+}
+
+/// The `tenant` of a server URL's query, which may hold nothing else.
+fn tenant_of(url: &Url) -> Result<Option<String>, String> {
+    let Some(query) = url.query() else {
+        return Ok(None);
+    };
+    let refuse = || {
+        format!(
+            "URL must not contain a query (`?{query}`): only `?{TENANT_PARAM}=<tenant id>` is accepted, \
+             for a multitenant server"
+        )
+    };
+    let mut pairs = url.query_pairs();
+    match (pairs.next(), pairs.next()) {
+        (Some((key, value)), None) if key == TENANT_PARAM && !value.trim().is_empty() => {
+            Ok(Some(value.into_owned()))
         }
-        let path = path.to_owned();
-        url.set_path(&path);
-        Ok(url)
+        _ if query.is_empty() => Ok(None),
+        _ => Err(refuse()),
     }
 }
 
@@ -215,6 +258,9 @@ impl Connector for BusinessCentral {
 }
 
 #[cfg(test)]
+mod onprem_tests;
+
+#[cfg(test)]
 mod tests {
     use std::sync::Arc;
 
@@ -227,12 +273,48 @@ mod tests {
             "https://8.8.8.8:7048/BC",
             "https://8.8.8.8:7048/BC/",
             "https://8.8.8.8:7048/BC/api/v2.0",
-            "https://8.8.8.8:7048/BC/API/V2.0/?company=x#top",
+            "https://8.8.8.8:7048/BC/API/V2.0/",
+            "https://8.8.8.8:7048/BC/api/v2.0?",
         ] {
             let url = bc.check_api_url(raw).await.unwrap();
             assert_eq!(url.as_str(), "https://8.8.8.8:7048/BC", "{raw}");
         }
         assert!(bc.check_api_url("https://10.0.0.5:7048/BC").await.is_err());
+    }
+
+    #[test]
+    fn the_instance_root_keeps_a_tenant_and_refuses_other_queries() {
+        let root = |raw: &str| instance_root(&Url::parse(raw).unwrap());
+        for (raw, want) in [
+            (
+                "https://bc.example.com:7048/BC/api/v2.0/",
+                "https://bc.example.com:7048/BC",
+            ),
+            ("https://bc.example.com/BC//", "https://bc.example.com/BC"),
+            ("https://bc.example.com/api/v2.0", "https://bc.example.com/"),
+            (
+                "https://bc.example.com:7048/BC/api/v2.0?tenant=contoso",
+                "https://bc.example.com:7048/BC?tenant=contoso",
+            ),
+            (
+                "https://bc.example.com/BC/?tenant=a%20b",
+                "https://bc.example.com/BC?tenant=a+b",
+            ),
+        ] {
+            assert_eq!(root(raw).unwrap().as_str(), want, "{raw}");
+        }
+        for bad in [
+            "https://bc.example.com/BC?foo=1",
+            "https://bc.example.com/BC?tenant=a&foo=1",
+            "https://bc.example.com/BC?tenant=a&tenant=b",
+            "https://bc.example.com/BC?tenant=",
+            "https://bc.example.com/BC?company=x",
+            "https://bc.example.com/BC#top",
+        ] {
+            assert!(root(bad).is_err(), "{bad}");
+        }
+        let err = root("https://bc.example.com/BC?foo=1").unwrap_err();
+        assert!(err.contains("?foo=1") && err.contains("tenant"), "{err}");
     }
 
     #[test]

@@ -7,8 +7,8 @@ use secrecy::ExposeSecret;
 use serde_json::Value;
 use url::Url;
 
-use super::BusinessCentral;
 use super::models::{self, Api, EntitySpec};
+use super::{BusinessCentral, TENANT_PARAM};
 use crate::connector::{
     Credentials, MAX_IDS_PER_REQUEST, Page, PageRequest, ReadScope, Session, Target, TimeWindow,
 };
@@ -104,10 +104,15 @@ fn append(url: &mut Url, segments: &[&str]) -> Result<(), ConnectorError> {
 
 impl BusinessCentral {
     /// The root of an API: cloud `{api_base}/v2.0/{tenant}/{environment}/api/v2.0`, on-prem
-    /// `{api_url}/api/v2.0` (or the extension's `api/ledgerlink/ar/v1.0`).
+    /// `{api_url}/api/v2.0` (or the extension's `api/ledgerlink/ar/v1.0`), without the on-prem
+    /// `?tenant=` ([`BusinessCentral::get`] adds it to every request).
     pub(super) fn api_root(&self, target: &Target, api: Api) -> Result<Url, ConnectorError> {
         let mut url = match &target.api_url {
-            Some(api_url) => api_url.clone(),
+            Some(api_url) => {
+                let mut root = api_url.clone();
+                root.set_query(None);
+                root
+            }
             None => self.cloud_environment_root(target)?,
         };
         append(&mut url, api.segments())?;
@@ -158,13 +163,16 @@ impl BusinessCentral {
         }
     }
 
-    /// An authenticated GET; non-2xx answers become classified errors.
+    /// An authenticated GET; non-2xx answers become classified errors. On a multitenant on-prem
+    /// server every request carries the connection's `?tenant=` (added when a URL, e.g. a next link,
+    /// lacks it).
     pub(super) async fn get(
         &self,
         session: &Session,
-        url: Url,
+        mut url: Url,
         page_size: Option<u32>,
     ) -> Result<Answer, ConnectorError> {
+        add_tenant(&mut url, &session.target);
         let client = self.client_for(&url, &session.target)?;
         tracing::debug!(path = url.path(), "GET");
         let mut req = client.get(url).header(ACCEPT, "application/json");
@@ -323,6 +331,19 @@ impl BusinessCentral {
             ));
         }
         Ok(url)
+    }
+}
+
+/// Adds the on-prem server's `tenant` query parameter (from the connection's `api_url`) to `url`
+/// unless it already has one; any other parameter of `url` is left exactly as it is.
+fn add_tenant(url: &mut Url, target: &Target) {
+    let Some(api_url) = &target.api_url else {
+        return;
+    };
+    let tenant = api_url.query_pairs().find(|(k, _)| k == TENANT_PARAM);
+    let Some((_, tenant)) = tenant else { return };
+    if !url.query_pairs().any(|(k, _)| k == TENANT_PARAM) {
+        url.query_pairs_mut().append_pair(TENANT_PARAM, &tenant);
     }
 }
 

@@ -194,12 +194,17 @@ async fn on_prem_urls_outside_the_allow_list_are_blocked() {
             .await
             .is_err()
     );
-    // Allow-listed: accepted and normalised.
+    // Allow-listed: accepted and normalised (a multitenant server's tenant kept).
     let ok = connector(&sim)
-        .check_api_url(&format!("http://127.0.0.1:{port}/BC/?x=1#f"))
+        .check_api_url(&format!("http://127.0.0.1:{port}/BC/api/v2.0/?tenant=t1"))
         .await
         .unwrap();
-    assert_eq!(ok.as_str(), format!("http://127.0.0.1:{port}/BC"));
+    assert_eq!(ok.as_str(), format!("http://127.0.0.1:{port}/BC?tenant=t1"));
+    let err = connector(&sim)
+        .check_api_url(&format!("http://127.0.0.1:{port}/BC/?x=1"))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::NotConfigured, "{err}");
 }
 
 /// A host name from /etc/hosts that maps to a loopback address and is not refused by its spelling

@@ -47,11 +47,16 @@ open_enum! {
 }
 
 /// A customer (model `customers`; BC `customers` with `customerFinancialDetail`).
+///
+/// Nullable fields are `null` when the ERP has no value: blank text, BC's all-zero GUID (no reference)
+/// and `0001-01-01` date, a property BC sends as `null` or omits. Amounts, numbers and flags are `null`
+/// only in that last case (BC's metadata allows it; BC itself always sends a value).
 #[derive(Serialize, Deserialize, ToSchema, Debug, Clone, PartialEq)]
 pub struct Customer {
-    /// The customer number in the ERP (BC `number`).
-    pub number: String,
-    /// Display name (BC `displayName`).
+    /// The customer number in the ERP (BC `number`); `null` when the ERP holds a blank one.
+    pub number: Option<String>,
+    /// Display name (BC `displayName`). `""` when the customer has none: BC declares the name
+    /// non-nullable but accepts a blank one from its web client.
     pub name: String,
     /// Organisation or person (BC `type`); `null` when the ERP leaves it blank.
     #[serde(rename = "type")]
@@ -68,10 +73,11 @@ pub struct Customer {
     /// local currency carries that currency's code (BC sends it; a blank code is resolved to it too).
     pub currency: Option<String>,
     /// Credit limit in the company's local currency (BC `creditLimit`, "Credit Limit (LCY)"); `0`
-    /// means no limit in BC.
-    pub credit_limit: Decimal,
-    /// Amount due as of today, in local currency (BC `balanceDue`).
-    pub balance_due: Decimal,
+    /// means no limit in BC; `null` only when the ERP sends no value.
+    pub credit_limit: Option<Decimal>,
+    /// Amount due as of today, in local currency (BC `balanceDue`); `null` only when the ERP sends no
+    /// value.
+    pub balance_due: Option<Decimal>,
     /// Amount past due, in local currency (BC `customerFinancialDetail.overdueAmount`); `null` when the
     /// ERP did not send financial details.
     pub overdue_amount: Option<Decimal>,

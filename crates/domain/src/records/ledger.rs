@@ -25,10 +25,15 @@ open_enum! {
 }
 
 /// One entry of a customer's ledger (model `customer_ledger_entries`; BC companion extension).
+///
+/// Nullable fields are `null` when the ERP has no value: blank text, BC's all-zero GUID (no reference)
+/// and `0001-01-01` date, a property BC sends as `null` or omits. Amounts, numbers and flags are `null`
+/// only in that last case (BC's metadata allows it; BC itself always sends a value).
 #[derive(Serialize, Deserialize, ToSchema, Debug, Clone, PartialEq)]
 pub struct CustomerLedgerEntry {
-    /// Entry number, increasing in posting order (BC `entryNumber`).
-    pub entry_number: i64,
+    /// Entry number, increasing in posting order (BC `entryNumber`). Like the amounts and `open`,
+    /// `null` only when the ERP sends no value.
+    pub entry_number: Option<i64>,
     /// The ERP id of the customer (BC `customerId`).
     pub customer_remote_id: Option<String>,
     /// Customer number (BC `customerNumber`).
@@ -49,11 +54,11 @@ pub struct CustomerLedgerEntry {
     pub due_date: Option<NaiveDate>,
     /// Original amount, signed as in the ledger: positive raises what the customer owes (invoices),
     /// negative lowers it (payments, credit memos).
-    pub amount: Decimal,
+    pub amount: Option<Decimal>,
     /// What is still open of `amount`, same sign convention.
-    pub remaining_amount: Decimal,
+    pub remaining_amount: Option<Decimal>,
     /// Whether the entry is still open.
-    pub open: bool,
+    pub open: Option<bool>,
     /// ISO currency code of the amounts (BC `currencyCode`). BC leaves it blank for the company's local
     /// currency; it is given as that currency's code (BC's "LCY Code", read at setup), `null` only if
     /// the ERP reports no local currency.

@@ -3,9 +3,21 @@
 //! `remote_id`, `remote_modified_at`, …) lives with the sync engine.
 //!
 //! Conventions (UNIFIED-MODELS.md): money and quantities are exact [`Decimal`]s written as JSON numbers
-//! with the ERP's precision; dates are `YYYY-MM-DD`; an ERP's "empty" values (`0001-01-01`, the all-zero
-//! GUID, `""` meaning "none") are `null`; enumerations are snake_case strings and values this version
-//! does not know are passed through, never dropped.
+//! with the ERP's precision; dates are `YYYY-MM-DD`; enumerations are snake_case strings and values this
+//! version does not know are passed through, never dropped.
+//!
+//! Null and empty values. A record is kept whatever the ERP legitimately holds: Business Central's
+//! tables accept what its API pages refuse on write (a customer created in the web client may have no
+//! name), and its metadata declares almost every property nullable. So:
+//! - The ERP's "empty" values are `null`: the date `0001-01-01`, the all-zero GUID (no reference), `""`
+//!   in optional text, a blank enumeration member, and any property the ERP sends as `null` or not at
+//!   all (an older BC version may lack it).
+//! - Amounts, quantities, counters and flags are `null` only when the ERP sends no value; BC always
+//!   sends one, but its metadata allows `null`, so clients must accept it.
+//! - Text BC declares non-nullable (a customer's `name`, dimension `code`s) is a string, `""` when the
+//!   ERP holds a blank one.
+//! - `remote_id`s (of records, lines, dimension values) are never empty: an entity without an id cannot
+//!   be tracked and is reported as a mapping error instead of being stored.
 
 mod contacts;
 mod customers;

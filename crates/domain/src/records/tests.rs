@@ -33,7 +33,7 @@ fn open_enums_keep_unknown_values() {
 #[test]
 fn records_round_trip_through_json() {
     let memo = CreditMemo {
-        number: "CM-1".into(),
+        number: Some("CM-1".into()),
         external_document_number: None,
         status: Some(DocumentStatus::Open),
         customer_remote_id: Some("5d115c9c-44e3-ea11-bb43-000d3a2feca1".into()),
@@ -45,15 +45,14 @@ fn records_round_trip_through_json() {
         posting_date: None,
         due_date: None,
         currency: Some("EUR".into()),
-        prices_include_tax: false,
-        subtotal: Decimal::parse("100.00").unwrap(),
-        discount_amount: Decimal::ZERO,
-        tax_amount: Decimal::parse("25").unwrap(),
-        total_amount: Decimal::parse("125.00").unwrap(),
+        prices_include_tax: Some(false),
+        subtotal: Decimal::parse("100.00"),
+        discount_amount: Some(Decimal::ZERO),
+        tax_amount: Decimal::parse("25"),
+        total_amount: None,
         applies_to_invoice_remote_id: None,
         applies_to_invoice_number: None,
         reason_remote_id: None,
-        reason: None,
         payment_terms_id: None,
         salesperson: None,
         lines: vec![],
@@ -61,7 +60,8 @@ fn records_round_trip_through_json() {
     };
     let value = serde_json::to_value(&memo).unwrap();
     assert_eq!(value["credit_memo_date"], json!("2025-01-31"));
-    assert_eq!(value["total_amount"].to_string(), "125.00");
+    assert_eq!(value["subtotal"].to_string(), "100.00");
+    assert_eq!(value["total_amount"], json!(null), "no value from the ERP");
     assert_eq!(value["bill_to"]["address"]["line1"], json!(null));
     let back: CreditMemo = serde_json::from_value(value).unwrap();
     assert_eq!(back, memo);
@@ -85,17 +85,27 @@ fn schemas_document_numbers_and_open_enums() {
 
     let invoice = serde_json::to_value(Invoice::schema()).unwrap();
     let props = &invoice["properties"];
-    assert_eq!(
-        props["total_amount"]["$ref"],
-        json!("#/components/schemas/Decimal")
-    );
+    // Amounts are nullable (BC's metadata allows null): a Decimal or null, not required.
+    let total = props["total_amount"]["oneOf"].as_array().unwrap();
+    assert_eq!(total[0], json!({"type": "null"}));
+    assert_eq!(total[1]["$ref"], json!("#/components/schemas/Decimal"));
     assert!(props["lines"].is_object() && props["amount_paid"].is_object());
+    let required = invoice["required"].as_array().unwrap();
+    assert!(required.contains(&json!("lines")), "{invoice}");
+    assert!(!required.contains(&json!("total_amount")), "{invoice}");
+    assert!(!required.contains(&json!("number")), "{invoice}");
+    // A customer's name is never null, but may be "" (BC's blank display name).
+    let customer = serde_json::to_value(Customer::schema()).unwrap();
+    assert_eq!(customer["properties"]["name"]["type"], json!("string"));
+    let name_doc = customer["properties"]["name"]["description"]
+        .as_str()
+        .unwrap();
+    assert!(name_doc.contains("`\"\"`"), "{name_doc}");
     assert!(
-        invoice["required"]
+        customer["required"]
             .as_array()
             .unwrap()
-            .contains(&json!("total_amount")),
-        "{invoice}"
+            .contains(&json!("name"))
     );
     let mut nested = Vec::new();
     Invoice::schemas(&mut nested);
