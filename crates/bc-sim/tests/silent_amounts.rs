@@ -155,7 +155,7 @@ async fn payments_follow_bc(path: Path) {
     assert_ne!(paid["@odata.etag"], inv["@odata.etag"]);
     assert_eq!(
         modified_after(&tok, &format!("{co}/salesInvoices"), &before).await,
-        [id.clone()],
+        std::slice::from_ref(&id),
         "{path:?}"
     );
     let entries = all_pages(&tok, &cle_url, 1000).await;
