@@ -448,5 +448,5 @@ async fn mangle(resp: Response, div: usize) -> Response {
             }
         }
     });
-    Response::from_parts(parts, Body::from_stream(stream))
+    Response::from_parts(parts, Body::from_stream(futures::StreamExt::fuse(stream)))
 }

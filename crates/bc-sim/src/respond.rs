@@ -160,7 +160,7 @@ fn next_link(rc: &Rc, tok: &str, top_left: Option<usize>) -> String {
                 k,
                 &top_left.map(|t| t.to_string()).unwrap_or_else(|| v.clone()),
             ),
-            "tenant" => {
+            t if t.eq_ignore_ascii_case("tenant") => {
                 has_tenant = true;
                 push(k, v);
             }

@@ -61,6 +61,13 @@ async fn every_request_names_its_tenant() {
         .collect();
     let want: Vec<String> = contoso.iter().map(|c| c.to_string()).collect();
     assert_eq!(ids, want);
+    let (_, v) = onprem_get(
+        &sim,
+        &format!("{base}/companies({})/customers?Tenant=CONTOSO", contoso[0]),
+    )
+    .await;
+    let next = v["@odata.nextLink"].as_str().unwrap();
+    assert_eq!(next.to_lowercase().matches("tenant=").count(), 1, "{next}");
     let (s, v) = onprem_get(
         &sim,
         &format!("{base}/companies({})/customers?tenant=contoso", fabrikam[0]),
