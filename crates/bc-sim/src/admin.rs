@@ -11,8 +11,7 @@ use uuid::Uuid;
 
 use crate::State;
 use crate::config::{FaultConfig, LimitsConfig};
-use crate::model::*;
-use crate::value::{empty_date, parse_dec};
+use crate::value::parse_dec;
 use crate::webhooks::Change;
 
 fn err(status: u16, msg: impl Into<String>) -> Response {
@@ -105,11 +104,14 @@ pub async fn handle(state: Arc<State>, rest: String, req: Request) -> Response {
                 Uuid::parse_str(t).unwrap_or_default()
             };
             let mut w = state.world.write().expect("world");
-            let Some(i) = w.env_index(tenant, env) else {
+            let found = w.env_indices(tenant, env);
+            if found.is_empty() {
                 return err(404, "no such environment");
-            };
-            w.envs[i].removed = *action == "remove";
-            ok(json!({"removed": w.envs[i].removed}))
+            }
+            for i in &found {
+                w.envs[*i].removed = *action == "remove";
+            }
+            ok(json!({"removed": *action == "remove"}))
         }
         (Method::POST, ["webhooks", "flush"]) => {
             ok(json!({"delivered": state.hooks.flush(&state).await}))
@@ -136,15 +138,6 @@ fn str_of(b: &Value, k: &str) -> Option<Box<str>> {
 fn dec_of(b: &Value, k: &str) -> Option<i64> {
     b.get(k)
         .and_then(|v| parse_dec(v.to_string().trim_matches('"')))
-}
-
-fn date_of(b: &Value, k: &str) -> Result<Option<chrono::NaiveDate>, (u16, String)> {
-    match b.get(k).and_then(|v| v.as_str()) {
-        None => Ok(None),
-        Some(s) => chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d")
-            .map(Some)
-            .map_err(|_| (400, format!("bad date {s}"))),
-    }
 }
 
 fn records(state: &State, method: &Method, cid: Uuid, tail: &[&str], b: &Value, now: i64) -> R {
@@ -176,41 +169,7 @@ fn records(state: &State, method: &Method, cid: Uuid, tail: &[&str], b: &Value, 
             json!({"code": co.lcy})
         }
         (Method::POST, ["customers"]) => {
-            let id = Uuid::new_v4();
-            let n = co.customers.len();
-            // Stored as BC stores it: blank for the local currency.
-            let currency = str_of(b, "currencyCode")
-                .filter(|c| **c != *co.lcy)
-                .unwrap_or_default();
-            let party = Party {
-                name: str_of(b, "displayName").unwrap_or_else(|| "New Customer".into()),
-                email: str_of(b, "email").unwrap_or_default(),
-                phone: str_of(b, "phoneNumber").unwrap_or_default(),
-                addr1: str_of(b, "addressLine1").unwrap_or_default(),
-                city: str_of(b, "city").unwrap_or_default(),
-                country: str_of(b, "country").unwrap_or_else(|| "US".into()),
-                ..Default::default()
-            };
-            let c = Customer {
-                id,
-                ver,
-                number: str_of(b, "number").unwrap_or_else(|| format!("C{:06}", n + 1).into()),
-                party: Arc::new(party),
-                kind: 0,
-                website: "".into(),
-                salesperson: "".into(),
-                credit_limit: dec_of(b, "creditLimit").unwrap_or(0),
-                tax_liable: false,
-                tax_reg_no: "".into(),
-                currency_id: crate::datagen::currency_id(&currency),
-                currency_code: currency,
-                payment_terms_id: Uuid::nil(),
-                shipment_method_id: Uuid::nil(),
-                payment_method_id: Uuid::nil(),
-                blocked: 0,
-                modified: now,
-            };
-            co.customers.insert(id, c);
+            let id = crate::admin_docs::create_customer(co, b, now, ver);
             changes.push(Change::new(ei, cid, "customers", id, "created", now));
             json!({"id": id})
         }
@@ -252,116 +211,44 @@ fn records(state: &State, method: &Method, cid: Uuid, tail: &[&str], b: &Value, 
             json!({"id": id})
         }
         (Method::POST, ["salesInvoices"]) => {
-            let cust_id = b
-                .get("customerId")
-                .and_then(|v| v.as_str())
-                .and_then(|s| Uuid::parse_str(s).ok());
-            let cust = match cust_id {
-                Some(id) => co.customers.get(&id),
-                None => co.customers.rows.values().next(),
-            }
-            .ok_or((400, "no such customer".to_string()))?
-            .clone();
-            let id = Uuid::new_v4();
-            let date = date_of(b, "invoiceDate")?.unwrap_or_else(|| {
-                chrono::DateTime::from_timestamp_millis(now)
-                    .unwrap_or_default()
-                    .date_naive()
-            });
-            let mut lines = Vec::new();
-            let specs = b
-                .get("lines")
-                .and_then(|v| v.as_array())
-                .cloned()
-                .unwrap_or_else(|| vec![json!({"quantity": 1, "unitPrice": 100})]);
-            for (i, l) in specs.iter().enumerate() {
-                lines.push(Line {
-                    id: Uuid::new_v4(),
-                    document_id: id,
-                    sequence: 10000 * (i as u32 + 1),
-                    line_type: 2,
-                    item: (i % co.items.len().max(1)) as u32,
-                    quantity: dec_of(l, "quantity").unwrap_or(100),
-                    unit_price: dec_of(l, "unitPrice").unwrap_or(10_000),
-                    discount_pct: dec_of(l, "discountPercent").unwrap_or(0),
-                    tax_pct: dec_of(l, "taxPercent").unwrap_or(0),
-                    shipment_date: date,
-                    dim_set: 0,
-                });
-            }
-            let status = match b.get("status").and_then(|v| v.as_str()) {
-                Some(s) => INVOICE_STATUS
-                    .iter()
-                    .position(|x| *x == s)
-                    .ok_or((400, format!("bad status {s}")))? as u8,
-                None => INV_OPEN,
-            };
-            let no = co.next_invoice_no;
-            co.next_invoice_no += 1;
-            let doc = SalesDoc {
-                id,
-                ver,
-                number: str_of(b, "number").unwrap_or_else(|| format!("{no}").into()),
-                external_doc_no: str_of(b, "externalDocumentNumber").unwrap_or_default(),
-                doc_date: date,
-                posting_date: date,
-                due_date: date_of(b, "dueDate")?.unwrap_or(date + chrono::Days::new(30)),
-                promised_pay_date: empty_date(),
-                your_reference: "".into(),
-                customer_id: cust.id,
-                customer_number: cust.number.clone(),
-                party: cust.party.clone(),
-                currency_code: cust.currency_code.clone(),
-                currency_id: cust.currency_id,
-                dim1: "".into(),
-                dim2: "".into(),
-                payment_terms_id: cust.payment_terms_id,
-                shipment_method_id: Uuid::nil(),
-                salesperson: cust.salesperson.clone(),
-                status,
-                paid: 0,
-                applies_to: None,
-                modified: now,
-                dim_set: 0,
-                lines,
-            };
-            if status != INV_DRAFT {
-                let total = doc.totals().incl;
-                crate::datagen::add_invoice_cle(co, &doc, total, ver);
-            }
-            co.invoices.insert(id, doc);
+            let id = crate::admin_docs::create_invoice(co, b, now, ver)?;
             changes.push(Change::new(ei, cid, "salesInvoices", id, "created", now));
             json!({"id": id})
         }
         (Method::POST, ["salesCreditMemos"]) => {
-            let id = crate::admin_docs::create_credit_memo(co, b, now, ver)?;
+            let (id, paid) = crate::admin_docs::create_credit_memo(co, b, now, ver)?;
             changes.push(Change::new(ei, cid, "salesCreditMemos", id, "created", now));
+            if let Some(inv) = paid {
+                changes.push(Change::new(ei, cid, "salesInvoices", inv, "updated", now));
+            }
             json!({"id": id})
         }
         (Method::PATCH, ["salesInvoices", id]) => {
             let id = Uuid::parse_str(id).map_err(|_| (400, "bad id".to_string()))?;
-            let d = co
-                .invoices
-                .get_mut(&id)
-                .ok_or((404, "no such invoice".to_string()))?;
-            if let Some(v) = str_of(b, "externalDocumentNumber") {
-                d.external_doc_no = v;
+            if crate::admin_docs::patch_invoice(co, id, b, now, ver)? {
+                changes.push(Change::new(ei, cid, "salesInvoices", id, "updated", now));
             }
-            if let Some(v) = date_of(b, "dueDate")? {
-                d.due_date = v;
+            json!({"id": id})
+        }
+        (Method::POST, ["salesInvoices", id, "payments"]) => {
+            let id = Uuid::parse_str(id).map_err(|_| (400, "bad id".to_string()))?;
+            let spec: crate::records::PaymentSpec =
+                serde_json::from_value(b.clone()).map_err(|e| (400, e.to_string()))?;
+            let posted = crate::apply::apply_to_invoice(co, id, &spec, now, ver, ei, &mut changes)?;
+            json!(posted)
+        }
+        (Method::PATCH, ["raw", set, id]) => {
+            let id = Uuid::parse_str(id).map_err(|_| (400, "bad id".to_string()))?;
+            let patch: crate::records::RawPatch =
+                serde_json::from_value(b.clone()).map_err(|e| (400, e.to_string()))?;
+            if let Some(hook) = crate::raw::apply(co, set, id, &patch, now, ver)? {
+                changes.push(Change::new(ei, cid, hook, id, "updated", now));
             }
-            if let Some(s) = b.get("status").and_then(|v| v.as_str()) {
-                d.status = INVOICE_STATUS
-                    .iter()
-                    .position(|x| *x == s)
-                    .ok_or((400, format!("bad status {s}")))? as u8;
-            }
-            if let Some(p) = dec_of(b, "paidAmount") {
-                d.paid = p;
-            }
-            d.modified = now;
-            d.ver = ver;
-            changes.push(Change::new(ei, cid, "salesInvoices", id, "updated", now));
+            json!({"id": id})
+        }
+        (Method::POST, ["raw", set]) => {
+            let (id, hook) = crate::admin_docs::insert_raw(co, set, b, now, ver)?;
+            changes.push(Change::new(ei, cid, hook, id, "created", now));
             json!({"id": id})
         }
         (Method::DELETE, [set, id]) => {

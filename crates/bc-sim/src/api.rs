@@ -7,7 +7,6 @@ use axum::body::{Body, Bytes};
 use axum::extract::Request;
 use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use base64::Engine;
 use uuid::Uuid;
 
 use crate::State;
@@ -45,6 +44,8 @@ pub struct Rc {
     pub today: chrono::NaiveDate,
     /// World version when the request was routed (cache key).
     pub world_ver: u64,
+    /// Tenant id of a multitenant on-prem server (kept in every nextLink); `None` elsewhere.
+    pub onprem_tenant: Option<String>,
 }
 
 /// A finished response body.
@@ -155,6 +156,7 @@ async fn api(state: Arc<State>, segs: &[String], req: Request) -> Result<Respons
     } else {
         state.count(&format!("{} {}", req.method(), req.uri().path()));
     }
+    let mut onprem_tenant = None;
     // Cloud: /v2.0/{tenant}/{env}/api/... or /v2.0/{env}/api/...
     let (env_idx, prefix, rest, principal, user) = if s.first() == Some(&"v2.0") && s.len() >= 3 {
         let claims = crate::auth_http::bearer(&state, req.headers())?;
@@ -189,51 +191,10 @@ async fn api(state: Arc<State>, segs: &[String], req: Request) -> Result<Respons
             format!("{}/{}", claims.tid, claims.oid),
             claims.oid,
         )
-    } else if let (Some(op), Some(first)) = (&state.cfg.onprem, s.first()) {
-        if !first.eq_ignore_ascii_case(&op.instance) || s.get(1) != Some(&"api") {
-            return Err(ApiError::new(
-                404,
-                "BadRequest_NotFound",
-                format!(
-                    "No HTTP resource was found that matches the request URI '{}'.",
-                    req.uri()
-                ),
-            ));
-        }
-        let ok = req
-            .headers()
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Basic "))
-            .and_then(|b| {
-                base64::engine::general_purpose::STANDARD
-                    .decode(b.trim())
-                    .ok()
-            })
-            .and_then(|b| String::from_utf8(b).ok())
-            .is_some_and(|up| up == format!("{}:{}", op.user, op.access_key));
-        if !ok {
-            return Err(ApiError::unauthorized().header("WWW-Authenticate", "Basic realm=\"\""));
-        }
-        let idx = {
-            let w = state.world.read().expect("world");
-            w.env_index(Uuid::nil(), &op.instance)
-                .filter(|i| !w.envs[*i].removed)
-        };
-        let Some(idx) = idx else {
-            return Err(ApiError::new(
-                503,
-                "Internal_TenantUnavailable",
-                format!("The server instance '{}' is not available.", op.instance),
-            ));
-        };
-        (
-            idx,
-            format!("/{}", first),
-            2,
-            format!("onprem/{}", op.user),
-            crate::identity::name_uuid(&op.user),
-        )
+    } else if let (Some(_), Some(_)) = (&state.cfg.onprem, s.first()) {
+        let r = crate::onprem::resolve(&state, &s, &req)?;
+        onprem_tenant = r.tenant;
+        (r.env, r.prefix, 2, r.principal, r.user)
     } else {
         return Err(ApiError::new(
             404,
@@ -324,6 +285,7 @@ async fn api(state: Arc<State>, segs: &[String], req: Request) -> Result<Respons
         path: raw_path,
         today: state.clock.today(),
         world_ver: 0,
+        onprem_tenant,
     };
     let answer = if crate::webhooks::is_subscription_route(&rc.segs) {
         crate::stream::Answer::Full(crate::webhooks::route(state.clone(), rc).await?)
@@ -486,5 +448,5 @@ async fn mangle(resp: Response, div: usize) -> Response {
             }
         }
     });
-    Response::from_parts(parts, Body::from_stream(stream))
+    Response::from_parts(parts, Body::from_stream(futures::StreamExt::fuse(stream)))
 }

@@ -218,6 +218,11 @@ pub struct OnPremConfig {
     pub user: String,
     /// Web service access key (the Basic auth password).
     pub access_key: String,
+    /// Tenant ids of a multitenant server instance, each with its own companies. Non-empty:
+    /// every API request names its tenant with `?tenant=<id>` (without it the server uses the
+    /// tenant `default`; an unknown tenant answers 404) and every nextLink keeps it. Empty (the
+    /// default): single-tenant, no parameter needed.
+    pub tenants: Vec<String>,
 }
 
 impl Default for SimConfig {
@@ -255,6 +260,7 @@ impl Default for SimConfig {
                 instance: "BC".into(),
                 user: "ADMIN".into(),
                 access_key: "c2ltLXdlYi1zZXJ2aWNlLWFjY2Vzcy1rZXktMDAwMDA=".into(),
+                tenants: Vec::new(),
             }),
             extension_installed: true,
             webhook_delay: Duration::from_secs(30),

@@ -11,6 +11,7 @@
 mod admin;
 mod admin_docs;
 mod api;
+mod apply;
 mod auth_http;
 mod batch;
 mod clock;
@@ -22,16 +23,22 @@ mod doc_sets;
 mod entities;
 mod error;
 mod expand;
+mod extension;
 mod filter;
 mod identity;
 mod limits;
 mod model;
 mod odata;
+mod onprem;
 mod payments;
 mod posting;
+mod raw;
+pub mod records;
 mod respond;
 mod serve;
 mod sets;
+mod sim_onprem;
+mod sim_records;
 mod store;
 mod stream;
 mod token;
@@ -50,6 +57,7 @@ use uuid::Uuid;
 
 pub use config::*;
 pub use limits::PrincipalStats;
+pub use records::{PaymentPosted, PaymentSpec, RawPatch};
 
 /// The `$metadata` document served at `…/api/v2.0/$metadata` (verbatim real BC EDMX).
 pub const METADATA_XML: &str = sets::METADATA;
@@ -101,6 +109,7 @@ impl State {
             .map(|e| {
                 json!({
                     "tenant": e.tenant, "name": e.name, "kind": e.kind, "removed": e.removed,
+                    "onPremTenant": (!e.onprem_tenant.is_empty()).then_some(&e.onprem_tenant),
                     "apiBase": if e.tenant.is_nil() { format!("{}/{}/api/v2.0", self.base_url, e.name) } else { format!("{}/v2.0/{}/{}/api/v2.0", self.base_url, e.tenant, e.name) },
                     "companies": e.companies.rows.values().map(|c| json!({"id": c.id, "name": c.name, "localCurrency": c.lcy, "extension": c.extension, "customers": c.customers.len(), "salesInvoices": c.invoices.len()})).collect::<Vec<_>>(),
                 })
@@ -110,7 +119,7 @@ impl State {
             "baseUrl": self.base_url,
             "clientId": self.cfg.app.client_id, "clientSecret": self.cfg.app.client_secret,
             "redirectUris": self.cfg.app.redirect_uris, "user": self.cfg.user.upn,
-            "onPrem": self.cfg.onprem.as_ref().map(|o| json!({"instance": o.instance, "user": o.user, "accessKey": o.access_key})),
+            "onPrem": self.cfg.onprem.as_ref().map(|o| json!({"instance": o.instance, "user": o.user, "accessKey": o.access_key, "tenants": o.tenants})),
             "environments": envs,
         })
     }
@@ -156,8 +165,16 @@ fn build_world(cfg: &SimConfig) -> store::World {
         }
     }
     if let Some(op) = &cfg.onprem {
-        let env = make_env(Uuid::nil(), &op.instance, "OnPrem", &mut ver);
-        w.envs.push(env);
+        if op.tenants.is_empty() {
+            let env = make_env(Uuid::nil(), &op.instance, "OnPrem", &mut ver);
+            w.envs.push(env);
+        }
+        // A multitenant instance: one database (environment) per tenant.
+        for t in &op.tenants {
+            let mut env = make_env(Uuid::nil(), &op.instance, "OnPrem", &mut ver);
+            env.onprem_tenant = t.clone();
+            w.envs.push(env);
+        }
     }
     w.ver = ver;
     w
@@ -187,10 +204,13 @@ impl Sim {
             cfg: config,
         });
         let st = state.clone();
-        let app = axum::Router::new().fallback(move |req: axum::extract::Request| {
-            let st = st.clone();
-            async move { api::handle(st, req).await }
-        });
+        let app = axum::Router::new()
+            .fallback(move |req: axum::extract::Request| {
+                let st = st.clone();
+                async move { api::handle(st, req).await }
+            })
+            // `Accept-Encoding: gzip` → gzipped body (as BC); plain when not asked.
+            .layer(tower_http::compression::CompressionLayer::new());
         let (stop, rx) = oneshot::channel::<()>();
         let task = tokio::spawn(async move {
             let _ = axum::serve(listener, app)
@@ -300,37 +320,9 @@ impl Sim {
         )
     }
 
-    /// `{base}/{instance}/api/v2.0` when on-prem is configured.
-    pub fn onprem_api_base(&self) -> Option<String> {
-        self.state
-            .cfg
-            .onprem
-            .as_ref()
-            .map(|o| format!("{}/{}/api/v2.0", self.base_url(), o.instance))
-    }
-
-    /// On-prem Basic credentials (user, web service access key).
-    pub fn onprem_credentials(&self) -> Option<(String, String)> {
-        self.state
-            .cfg
-            .onprem
-            .as_ref()
-            .map(|o| (o.user.clone(), o.access_key.clone()))
-    }
-
     /// Company ids of the first environment (in creation order).
     pub fn company_ids(&self) -> Vec<Uuid> {
         self.companies_of(0)
-    }
-
-    /// Company ids of the on-prem instance.
-    pub fn onprem_company_ids(&self) -> Vec<Uuid> {
-        let w = self.state.world.read().expect("world");
-        w.envs
-            .iter()
-            .position(|e| e.tenant.is_nil())
-            .map(|i| w.envs[i].companies.rows.values().map(|c| c.id).collect())
-            .unwrap_or_default()
     }
 
     fn companies_of(&self, env: usize) -> Vec<Uuid> {
@@ -436,16 +428,15 @@ impl Sim {
         true
     }
 
-    /// Remove (or restore) an environment.
+    /// Remove (or restore) an environment (`Uuid::nil()` + instance: every tenant of the on-prem
+    /// instance).
     pub fn set_environment_removed(&self, tenant: Uuid, env: &str, removed: bool) -> bool {
         let mut w = self.state.world.write().expect("world");
-        match w.env_index(tenant, env) {
-            Some(i) => {
-                w.envs[i].removed = removed;
-                true
-            }
-            None => false,
+        let found = w.env_indices(tenant, env);
+        for i in &found {
+            w.envs[*i].removed = removed;
         }
+        !found.is_empty()
     }
 
     /// Delete a company.

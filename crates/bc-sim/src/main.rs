@@ -102,6 +102,10 @@ struct Args {
     /// Registered redirect URI (repeatable).
     #[arg(long)]
     redirect_uri: Vec<String>,
+    /// Make the on-prem instance multitenant with these tenant ids (requests then need
+    /// `?tenant=<id>`); repeat the flag or separate with commas.
+    #[arg(long, value_delimiter = ',')]
+    onprem_tenants: Vec<String>,
 }
 
 #[tokio::main]
@@ -144,6 +148,9 @@ async fn main() -> anyhow::Result<()> {
         unknown_properties: Vec::new(),
     };
     c.extension_installed = !a.no_extension;
+    if let Some(op) = c.onprem.as_mut() {
+        op.tenants = a.onprem_tenants;
+    }
     if let Some(id) = a.client_id {
         c.app.client_id = id;
     }

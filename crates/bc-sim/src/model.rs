@@ -303,6 +303,8 @@ pub const INV_OPEN: u8 = 3;
 pub const INV_PAID: u8 = 4;
 /// Invoice status index: Draft.
 pub const INV_DRAFT: u8 = 1;
+/// Credit memo status index: Paid.
+pub const CRMEMO_PAID: u8 = 5;
 /// Invoice status index: Canceled.
 pub const INV_CANCELED: u8 = 5;
 

@@ -59,77 +59,126 @@ pub fn post_journal(
             ));
         }
     }
-    let cid = co.id;
     for p in lines {
-        let mut left = -p.amount;
-        if let Some(inv) = co.invoices.get_mut(&p.applies_to_invoice_id) {
-            let total = inv.totals().incl;
-            let remaining = if inv.status == INV_CANCELED {
-                0
-            } else {
-                total - inv.paid
-            };
-            let applied = left.min(remaining.max(0));
-            inv.paid += applied;
-            left -= applied;
-            if inv.paid >= total && inv.status == INV_OPEN {
-                inv.status = INV_PAID;
-                inv.modified = now;
-                inv.ver = ver;
-                changes.push(Change::new(
-                    env,
-                    cid,
-                    "salesInvoices",
-                    inv.id,
-                    "updated",
-                    now,
-                ));
-            }
-            let inv_id = inv.id;
-            if let Some(cle_id) = co.invoice_cle.get(&inv_id).copied() {
-                let entry_no = co.next_entry_no;
-                if let Some(e) = co.ledger.get_mut(&cle_id) {
-                    e.remaining -= applied;
-                    e.open = e.remaining != 0;
-                    if !e.open {
-                        e.closed_by_entry_no = entry_no;
-                        e.closed_at = p.posting_date;
-                    }
-                    e.modified = now;
-                    e.ver = ver;
-                }
-            }
-        }
-        let e = LedgerEntry {
-            id: Uuid::new_v4(),
-            ver,
-            entry_no: co.next_entry_no,
-            customer_id: p.customer_id,
-            customer_number: p.customer_number.clone(),
-            posting_date: p.posting_date,
-            due_date: p.posting_date,
-            doc_type: 1,
-            document_number: p.document_number.clone(),
-            external_doc_no: p.external_doc_no.clone(),
-            description: p.description.clone(),
-            currency_code: "".into(),
-            amount: p.amount,
-            remaining: -left,
-            open: left != 0,
-            closed_by_entry_no: 0,
-            closed_at: if left == 0 {
-                p.posting_date
-            } else {
-                empty_date()
-            },
-            document_id: Uuid::nil(),
-            modified: now,
-        };
-        co.next_entry_no += 1;
-        co.ledger.insert(e.id, e);
+        post_payment(co, &PaymentPost::from_line(&p), now, ver, env, changes);
         co.payments.remove(&p.id);
     }
     Ok(())
+}
+
+/// One payment to post: a journal line, or a payment applied through the admin / Rust API.
+pub struct PaymentPost {
+    pub customer_id: Uuid,
+    pub customer_number: Box<str>,
+    pub posting_date: chrono::NaiveDate,
+    pub document_number: Box<str>,
+    pub external_doc_no: Box<str>,
+    pub description: Box<str>,
+    /// Negative (money received), hundredths.
+    pub amount: i64,
+    /// Invoice the payment applies to (nil: none).
+    pub applies_to: Uuid,
+}
+
+impl PaymentPost {
+    fn from_line(p: &Payment) -> Self {
+        PaymentPost {
+            customer_id: p.customer_id,
+            customer_number: p.customer_number.clone(),
+            posting_date: p.posting_date,
+            document_number: p.document_number.clone(),
+            external_doc_no: p.external_doc_no.clone(),
+            description: p.description.clone(),
+            amount: p.amount,
+            applies_to: p.applies_to_invoice_id,
+        }
+    }
+}
+
+/// Post one payment as BC does: a Payment ledger entry, applied to its invoice's entry (which
+/// closes when nothing remains). The invoice's `remainingAmount` follows; its row (stamp, etag)
+/// changes only when its status does (`Open` → `Paid`), as the Sales Invoice Aggregator's
+/// `UpdateStatusIfChanged` modifies the aggregate only on a status change. Returns the id of the
+/// payment's ledger entry.
+pub fn post_payment(
+    co: &mut Company,
+    p: &PaymentPost,
+    now: i64,
+    ver: u64,
+    env: usize,
+    changes: &mut Vec<Change>,
+) -> Uuid {
+    let cid = co.id;
+    let mut left = -p.amount;
+    let entry_no = co.next_entry_no;
+    let mut currency: Box<str> = "".into();
+    if let Some(inv) = co.invoices.get_mut(&p.applies_to) {
+        let total = inv.totals().incl;
+        let remaining = if inv.status == INV_CANCELED {
+            0
+        } else {
+            total - inv.paid
+        };
+        let applied = left.min(remaining.max(0));
+        inv.paid += applied;
+        left -= applied;
+        currency = inv.currency_code.clone();
+        if inv.paid >= total && inv.status == INV_OPEN {
+            inv.status = INV_PAID;
+            inv.modified = now;
+            inv.ver = ver;
+            changes.push(Change::new(
+                env,
+                cid,
+                "salesInvoices",
+                inv.id,
+                "updated",
+                now,
+            ));
+        }
+        let inv_id = inv.id;
+        if let Some(cle_id) = co.invoice_cle.get(&inv_id).copied()
+            && let Some(e) = co.ledger.get_mut(&cle_id)
+        {
+            e.remaining -= applied;
+            e.open = e.remaining != 0;
+            if !e.open {
+                e.closed_by_entry_no = entry_no;
+                e.closed_at = p.posting_date;
+            }
+            e.modified = now;
+            e.ver = ver;
+        }
+    }
+    let e = LedgerEntry {
+        id: Uuid::new_v4(),
+        ver,
+        entry_no,
+        customer_id: p.customer_id,
+        customer_number: p.customer_number.clone(),
+        posting_date: p.posting_date,
+        due_date: p.posting_date,
+        doc_type: 1,
+        document_number: p.document_number.clone(),
+        external_doc_no: p.external_doc_no.clone(),
+        description: p.description.clone(),
+        currency_code: currency,
+        amount: p.amount,
+        remaining: -left,
+        open: left != 0,
+        closed_by_entry_no: 0,
+        closed_at: if left == 0 {
+            p.posting_date
+        } else {
+            empty_date()
+        },
+        document_id: Uuid::nil(),
+        modified: now,
+    };
+    co.next_entry_no += 1;
+    let id = e.id;
+    co.ledger.insert(id, e);
+    id
 }
 
 /// Create the ledger entry of a posted invoice (and a closed payment entry for what is paid).

@@ -139,15 +139,38 @@ pub fn extension_metadata() -> String {
     )
 }
 
-fn next_link(rc: &Rc, tok: &str) -> String {
+/// The next page's link, shaped as BC writes it: the request's query options in their order
+/// (`$top` lowered to what is left of it), then `aid=FIN`, then `$skiptoken`, e.g.
+/// `…/customers?$select=id%2Cnumber&aid=FIN&$skiptoken=…`. On a multitenant on-prem server the
+/// `tenant=` of the request stays in the link (added when the server picked its `default` tenant).
+fn next_link(rc: &Rc, tok: &str, top_left: Option<usize>) -> String {
     let mut s = format!("{}{}?", rc.base, rc.path);
-    for (k, v) in &rc.q.raw {
+    let mut push = |k: &str, v: &str| {
         s.push_str(k);
         s.push('=');
         s.extend(url::form_urlencoded::byte_serialize(v.as_bytes()));
         s.push('&');
+    };
+    let mut has_tenant = false;
+    for (k, v) in &rc.q.raw {
+        match k.as_str() {
+            // BC's own marker is written once, after the options.
+            "aid" => {}
+            "$top" => push(
+                k,
+                &top_left.map(|t| t.to_string()).unwrap_or_else(|| v.clone()),
+            ),
+            t if t.eq_ignore_ascii_case("tenant") => {
+                has_tenant = true;
+                push(k, v);
+            }
+            _ => push(k, v),
+        }
     }
-    s.push_str("$skiptoken=");
+    if let (false, Some(t)) = (has_tenant, &rc.onprem_tenant) {
+        push("tenant", t);
+    }
+    s.push_str("aid=FIN&$skiptoken=");
     s.push_str(tok);
     s
 }
@@ -199,7 +222,7 @@ pub fn list<'r, T: 'r>(
     )?;
     if let Some(t) = po.next {
         out.extend_from_slice(b",\"@odata.nextLink\":");
-        write_str(&mut out, &next_link(rc, &t));
+        write_str(&mut out, &next_link(rc, &t, po.top_left));
     }
     out.push(b'}');
     Ok(Out::json(out))

@@ -16,6 +16,10 @@ pub fn schema<T>(fields: &'static [Field<T>]) -> Vec<(&'static str, Kind)> {
 /// `$select`/`$filter`/`$expand` bound to one entity type.
 #[derive(Clone, Debug, Default)]
 pub struct Bound {
+    /// Entity type name (keys verbatim overrides).
+    pub ty: &'static str,
+    /// No `$select` (or `*`): every property, and extra ones of overridden records.
+    pub all: bool,
     /// Selected field indices, in `$metadata` order.
     pub sel: Vec<usize>,
     /// Compiled filter.
@@ -27,13 +31,16 @@ pub struct Bound {
 /// Bind select/filter to a field list.
 pub fn bind<T>(
     fields: &'static [Field<T>],
-    ty: &str,
+    ty: &'static str,
     select: &Option<Vec<String>>,
     filter: &Option<Expr>,
     expand: &[Expand],
     navs: &[&str],
 ) -> Result<Bound, ApiError> {
     let sch = schema(fields);
+    let all = select
+        .as_ref()
+        .is_none_or(|names| names.iter().any(|n| n == "*"));
     let sel = match select {
         None => (0..fields.len()).collect(),
         Some(names) => {
@@ -70,6 +77,8 @@ pub fn bind<T>(
         None => None,
     };
     Ok(Bound {
+        ty,
+        all,
         sel,
         filter,
         expand: expand.to_vec(),
@@ -80,7 +89,10 @@ pub fn bind<T>(
 pub fn matches<T>(fields: &'static [Field<T>], b: &Bound, row: &T, ctx: &Ctx<'_>) -> bool {
     match &b.filter {
         None => true,
-        Some(f) => eval(f, &mut |i| (fields[i].get)(row, ctx).key()),
+        Some(f) => {
+            let raw = crate::raw::of_row(fields, b.ty, row, ctx);
+            eval(f, &mut |i| crate::raw::key_of(fields, i, row, ctx, raw))
+        }
     }
 }
 
@@ -99,10 +111,15 @@ pub fn write_row<T>(
 ) -> Result<(), ApiError> {
     out.push(b'{');
     push_etag(out, ver);
-    for &i in &b.sel {
-        let f = &fields[i];
-        out.extend_from_slice(f.key.as_bytes());
-        push_value(out, &(f.get)(row, ctx));
+    match crate::raw::of_row(fields, b.ty, row, ctx) {
+        None => {
+            for &i in &b.sel {
+                let f = &fields[i];
+                out.extend_from_slice(f.key.as_bytes());
+                push_value(out, &(f.get)(row, ctx));
+            }
+        }
+        Some(r) => crate::raw::write_fields(out, fields, &b.sel, b.all, row, ctx, r),
     }
     for e in &b.expand {
         exp(out, row, e, ctx)?;
@@ -117,7 +134,7 @@ pub fn write_nested<'r, T: 'r>(
     out: &mut Vec<u8>,
     name: &str,
     fields: &'static [Field<T>],
-    ty: &str,
+    ty: &'static str,
     e: &Expand,
     navs: &[&str],
     rows: impl Iterator<Item = (&'r T, u64)>,
@@ -155,7 +172,7 @@ pub fn write_single<T>(
     out: &mut Vec<u8>,
     name: &str,
     fields: &'static [Field<T>],
-    ty: &str,
+    ty: &'static str,
     e: &Expand,
     row: Option<(&T, u64)>,
     ctx: &Ctx<'_>,
@@ -221,6 +238,9 @@ pub struct PageReq<'q> {
 pub struct PageOut {
     /// `$skiptoken` for the next page.
     pub next: Option<String>,
+    /// With `$top`: how many of it are left for the next page (BC writes that as the next link's
+    /// `$top`).
+    pub top_left: Option<usize>,
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -301,8 +321,9 @@ pub fn write_page<'r, T: 'r>(
             ob.push((field_index(&sch, f, req.ty)?, *desc));
         }
         let sort_key = |r: &T| -> Vec<Key> {
+            let raw = crate::raw::of_row(fields, req.ty, r, ctx);
             ob.iter()
-                .map(|(i, _)| (fields[*i].get)(r, ctx).key())
+                .map(|(i, _)| crate::raw::key_of(fields, *i, r, ctx, raw))
                 .collect()
         };
         let cmp = |a: &(Vec<Key>, u64), b: &(Vec<Key>, u64)| {
@@ -345,15 +366,10 @@ pub fn write_page<'r, T: 'r>(
     }
     out.push(b']');
     let next = match (more, last) {
-        (true, Some((k, o))) => Some(
-            Token {
-                k,
-                o,
-                n: served + count,
-            }
-            .encode(),
-        ),
+        // `n` stays 0: the next link carries the rest of `$top` itself.
+        (true, Some((k, o))) => Some(Token { k, o, n: 0 }.encode()),
         _ => None,
     };
-    Ok(PageOut { next })
+    let top_left = q.top.map(|_| remaining_top.saturating_sub(count));
+    Ok(PageOut { next, top_left })
 }

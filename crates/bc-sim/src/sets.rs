@@ -119,45 +119,7 @@ pub fn route(state: &State, rc: Rc) -> Result<Out, ApiError> {
     if std_api {
         company_get(&rc, co, &rest2)
     } else {
-        if !co.extension || seg(rest2[0]).0 != "customerLedgerEntries" || rest2.len() > 1 {
-            return Err(ApiError::no_segment(seg(rest2[0]).0));
-        }
-        let ctx = Ctx::new(co);
-        let url = format!(
-            "{}{}/api/ledgerlink/ar/v1.0/$metadata#companies({})/customerLedgerEntries",
-            rc.base, rc.prefix, co.id
-        );
-        match seg(rest2[0]).1 {
-            None => list(
-                &rc,
-                url,
-                LEDGER_ENTRY,
-                "customerLedgerEntry",
-                NONE,
-                co.ledger.rows.iter().map(|(k, v)| (*k, v)),
-                |k| Box::new(co.ledger.rows.range(k + 1..).map(|(k, v)| (*k, v))),
-                |r| r.ver,
-                &ctx,
-                &expand::none,
-            ),
-            Some(id) => {
-                let r = co
-                    .ledger
-                    .get(&guid(id)?)
-                    .ok_or_else(|| ApiError::not_found("customerLedgerEntry", id))?;
-                single(
-                    &rc,
-                    format!("{url}/$entity"),
-                    LEDGER_ENTRY,
-                    "customerLedgerEntry",
-                    NONE,
-                    r,
-                    r.ver,
-                    &ctx,
-                    &expand::none,
-                )
-            }
-        }
+        crate::extension::get(&rc, co, &rest2)
     }
 }
 
@@ -464,11 +426,16 @@ fn count_path(rc: &Rc, co: &Company, rest: &[&str]) -> Result<Out, ApiError> {
     if seg(rest[rest.len() - 1]).1.is_some() {
         return Err(ApiError::no_segment("$count"));
     }
+    count_of(rc, |rc2| company_get(rc2, co, rest))
+}
+
+/// Answer `$count` from the collection answer of `list` (run with `$count=true`, `$top=0`).
+pub fn count_of(rc: &Rc, list: impl FnOnce(&Rc) -> Result<Out, ApiError>) -> Result<Out, ApiError> {
     let mut rc2 = rc.clone();
     rc2.q.count = true;
     rc2.q.top = Some(0);
     rc2.q.expand.clear();
-    let out = company_get(&rc2, co, rest)?;
+    let out = list(&rc2)?;
     let v: serde_json::Value = serde_json::from_slice(&out.body).unwrap_or_default();
     let n = v["@odata.count"].as_u64().unwrap_or(0);
     Ok(Out {

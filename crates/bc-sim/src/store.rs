@@ -35,6 +35,8 @@ pub struct Company {
     pub invoice_cle: IdMap<Uuid>,
     pub next_entry_no: i64,
     pub next_invoice_no: u64,
+    /// Verbatim overrides of served records (`Sim::patch_raw`).
+    pub raw: crate::raw::RawMap,
     /// Customer figures cached per (world version, day): they scan every document.
     pub fin_cache: std::sync::Mutex<
         Option<(
@@ -61,6 +63,9 @@ pub struct Env {
     pub name: String,
     /// `Production` / `Sandbox` / `OnPrem`.
     pub kind: String,
+    /// Tenant id on a multitenant on-prem server instance (one environment per tenant); empty
+    /// elsewhere.
+    pub onprem_tenant: String,
     /// Removed at runtime (fault).
     pub removed: bool,
     pub companies: Table<Company>,
@@ -87,6 +92,22 @@ impl World {
         self.envs
             .iter()
             .position(|e| e.tenant == tenant && e.name.eq_ignore_ascii_case(name))
+    }
+    /// On-prem environment of an instance and tenant (`""` on a single-tenant instance).
+    pub fn onprem_index(&self, instance: &str, tenant: &str) -> Option<usize> {
+        self.envs.iter().position(|e| {
+            e.tenant.is_nil()
+                && e.name.eq_ignore_ascii_case(instance)
+                && e.onprem_tenant.eq_ignore_ascii_case(tenant)
+        })
+    }
+    /// Every environment of a tenant + name (all tenants of an on-prem instance).
+    pub fn env_indices(&self, tenant: uuid::Uuid, name: &str) -> Vec<usize> {
+        (0..self.envs.len())
+            .filter(|i| {
+                self.envs[*i].tenant == tenant && self.envs[*i].name.eq_ignore_ascii_case(name)
+            })
+            .collect()
     }
     /// Find a company anywhere (admin API).
     pub fn find_company(&self, id: &Uuid) -> Option<(usize, u64)> {

@@ -92,7 +92,10 @@ pub async fn run(
                 futures::stream::once(async move { Ok::<Bytes, std::io::Error>(first) }),
                 rest,
             );
-            Ok(Answer::Stream(Body::from_stream(s)))
+            // Fused: a wrapping body (gzip) may poll once more after the end.
+            Ok(Answer::Stream(Body::from_stream(futures::StreamExt::fuse(
+                s,
+            ))))
         }
         None => Err(ApiError::new(
             500,

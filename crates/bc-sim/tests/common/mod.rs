@@ -88,3 +88,36 @@ pub fn assert_bc_error(v: &Value, code: &str) {
         "{v}"
     );
 }
+
+/// The simulated clock as an OData `DateTimeOffset` literal.
+pub fn sim_now(sim: &Sim) -> String {
+    chrono::DateTime::from_timestamp_millis(sim.now_ms())
+        .unwrap()
+        .format("%Y-%m-%dT%H:%M:%S%.3fZ")
+        .to_string()
+}
+
+/// Ids of a set's records whose `lastModifiedDateTime` is after `after` (an incremental sync).
+pub async fn modified_after(tok: &str, set_url: &str, after: &str) -> Vec<String> {
+    all_pages(
+        tok,
+        &format!("{set_url}?$filter=lastModifiedDateTime gt {after}"),
+        1000,
+    )
+    .await
+    .iter()
+    .map(|v| v["id"].as_str().unwrap().to_string())
+    .collect()
+}
+
+/// POST/PATCH/… to the admin API; returns (status, json).
+pub async fn admin_call(sim: &Sim, m: reqwest::Method, path: &str, body: Value) -> (u16, Value) {
+    let r = client()
+        .request(m, format!("{}/_sim/{path}", sim.base_url()))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    let s = r.status().as_u16();
+    (s, r.json().await.unwrap_or(Value::Null))
+}
