@@ -221,6 +221,28 @@ impl TestApp {
         }
     }
 
+    /// Runs one SQL statement on the server's database, behind its back (tests use it to move a
+    /// queue's clock: `UPDATE syncs SET run_after = …`).
+    pub async fn run_sql(&self, sql: &str) {
+        use secrecy::ExposeSecret;
+        match &self.config.database_url {
+            Some(url) => {
+                let mut conn = sqlx::PgConnection::connect(url.expose_secret())
+                    .await
+                    .unwrap();
+                sqlx::query(sql).execute(&mut conn).await.unwrap();
+            }
+            None => {
+                let db = self.config.data_dir.join("ledgerlink.db");
+                let mut conn =
+                    sqlx::SqliteConnection::connect(&format!("sqlite://{}", db.display()))
+                        .await
+                        .unwrap();
+                sqlx::query(sql).execute(&mut conn).await.unwrap();
+            }
+        }
+    }
+
     pub fn sim(&self) -> &bc_sim::Sim {
         self.sim.as_ref().expect("started with bc-sim")
     }

@@ -9,6 +9,7 @@ mod bc_health;
 mod budget;
 mod cli;
 mod connections;
+mod erp_truths;
 mod onprem_urls;
 mod ops;
 mod pagination;

@@ -249,11 +249,16 @@ impl Run<'_> {
     ) -> Result<Option<Attempt>, EngineError> {
         self.state.pages += 1;
         self.state.records += records.len() as u64;
-        self.state.skipped_count += skipped.len() as u64;
-        let room = SKIPS_SHOWN.saturating_sub(self.state.skipped.len());
-        self.state
-            .skipped
-            .extend(skipped.iter().take(room).cloned());
+        for skip in skipped {
+            // A record skipped in the window and again when its amounts are re-checked counts once.
+            if skip.remote_id.is_some() && self.state.skipped.contains(skip) {
+                continue;
+            }
+            self.state.skipped_count += 1;
+            if self.state.skipped.len() < SKIPS_SHOWN {
+                self.state.skipped.push(skip.clone());
+            }
+        }
         let state = serde_json::to_value(&self.state).unwrap_or_default();
         let page = PageWrite {
             records,
