@@ -3,14 +3,18 @@
 
 mod harness;
 
+mod api_keys;
 mod auth;
 mod bc_connect;
 mod bc_health;
 mod budget;
 mod cli;
+mod cli_help;
 mod connections;
+mod hardening;
 mod ops;
 mod pagination;
+mod schema;
 mod sync;
 mod validation;
 mod workers;

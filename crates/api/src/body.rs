@@ -116,6 +116,15 @@ impl<T> Tri<T> {
     }
 }
 
+/// `n` as an i64 when it is a whole number in range.
+fn whole(n: &serde_json::Number) -> Option<i64> {
+    n.as_i64().or_else(|| {
+        let f = n.as_f64()?;
+        // Beyond 2^53 a float is not exact; such values are out of every range we accept anyway.
+        (f.fract() == 0.0 && f.abs() < 9.0e15).then_some(f as i64)
+    })
+}
+
 /// The fields of a JSON object being read, and the problems found so far.
 pub struct Fields {
     map: Map<String, Value>,
@@ -170,12 +179,13 @@ impl Fields {
         }
     }
 
-    /// An integer field (a JSON number without fraction that fits in i64).
+    /// An integer field: a JSON number that fits in i64 and has no fractional part (`300.0` is
+    /// the integer 300, as in JSON Schema and pydantic).
     pub fn integer(&mut self, name: &str) -> Tri<i64> {
         match self.map.get(name) {
             None => Tri::Absent,
             Some(Value::Null) => Tri::Null,
-            Some(Value::Number(n)) if n.as_i64().is_some() => Tri::Value(n.as_i64().unwrap_or(0)),
+            Some(Value::Number(n)) if whole(n).is_some() => Tri::Value(whole(n).unwrap_or(0)),
             Some(_) => {
                 self.error(name, "int_type", "Input should be a valid integer");
                 Tri::Absent
