@@ -67,6 +67,8 @@ pub struct Config {
     pub header_read_timeout_secs: u64,
     /// Seconds a keep-alive connection may sit idle between requests before it is closed.
     pub idle_timeout_secs: u64,
+    /// Seconds a client has to send a request's body after its headers; slower bodies get 408.
+    pub body_read_timeout_secs: u64,
     /// Client connections served at once; beyond it a new connection is answered 503 and closed.
     pub max_connections: usize,
 }
@@ -124,6 +126,7 @@ impl Default for Config {
             tenant_requests_per_second: 100,
             header_read_timeout_secs: 15,
             idle_timeout_secs: 60,
+            body_read_timeout_secs: 30,
             max_connections: 512,
         }
     }
@@ -156,6 +159,7 @@ pub struct Layer {
     pub tenant_requests_per_second: Option<String>,
     pub header_read_timeout_secs: Option<String>,
     pub idle_timeout_secs: Option<String>,
+    pub body_read_timeout_secs: Option<String>,
     pub max_connections: Option<String>,
 }
 
@@ -201,6 +205,7 @@ impl Layer {
             tenant_requests_per_second: var("TENANT_REQUESTS_PER_SECOND"),
             header_read_timeout_secs: var("HEADER_READ_TIMEOUT_SECS"),
             idle_timeout_secs: var("IDLE_TIMEOUT_SECS"),
+            body_read_timeout_secs: var("BODY_READ_TIMEOUT_SECS"),
             max_connections: var("MAX_CONNECTIONS"),
         }
     }
@@ -235,6 +240,7 @@ impl Layer {
             tenant_requests_per_second: Option<u64>,
             header_read_timeout_secs: Option<u64>,
             idle_timeout_secs: Option<u64>,
+            body_read_timeout_secs: Option<u64>,
             max_connections: Option<u64>,
         }
         let f: FileLayer =
@@ -263,6 +269,7 @@ impl Layer {
             tenant_requests_per_second: f.tenant_requests_per_second.map(|n| n.to_string()),
             header_read_timeout_secs: f.header_read_timeout_secs.map(|n| n.to_string()),
             idle_timeout_secs: f.idle_timeout_secs.map(|n| n.to_string()),
+            body_read_timeout_secs: f.body_read_timeout_secs.map(|n| n.to_string()),
             max_connections: f.max_connections.map(|n| n.to_string()),
         })
     }
@@ -397,6 +404,9 @@ impl Config {
         }
         if let Some(v) = layer.idle_timeout_secs {
             self.idle_timeout_secs = ranged("idle_timeout_secs", &v, 1, 3_600)?;
+        }
+        if let Some(v) = layer.body_read_timeout_secs {
+            self.body_read_timeout_secs = ranged("body_read_timeout_secs", &v, 1, 3_600)?;
         }
         if let Some(v) = layer.max_connections {
             self.max_connections = ranged("max_connections", &v, 1, 100_000)? as usize;
@@ -560,6 +570,7 @@ mod tests {
             ("LEDGERLINK_TENANT_REQUESTS_PER_SECOND", "0"),
             ("LEDGERLINK_HEADER_READ_TIMEOUT_SECS", "12"),
             ("LEDGERLINK_IDLE_TIMEOUT_SECS", "30"),
+            ("LEDGERLINK_BODY_READ_TIMEOUT_SECS", "40"),
             ("LEDGERLINK_MAX_CONNECTIONS", "200"),
         ]
         .into();
@@ -584,13 +595,15 @@ mod tests {
             (
                 c.header_read_timeout_secs,
                 c.idle_timeout_secs,
+                c.body_read_timeout_secs,
                 c.max_connections
             ),
-            (12, 30, 200)
+            (12, 30, 40, 200)
         );
         for (name, bad) in [
             ("LEDGERLINK_HEADER_READ_TIMEOUT_SECS", "0"),
             ("LEDGERLINK_IDLE_TIMEOUT_SECS", "soon"),
+            ("LEDGERLINK_BODY_READ_TIMEOUT_SECS", "99999"),
             ("LEDGERLINK_MAX_CONNECTIONS", "0"),
         ] {
             let env = |k: &str| (k == name).then(|| bad.to_string());

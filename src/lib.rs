@@ -230,6 +230,7 @@ pub fn serve_settings(config: &Config) -> ServeSettings {
     ServeSettings {
         header_read_timeout: std::time::Duration::from_secs(config.header_read_timeout_secs),
         idle_timeout: std::time::Duration::from_secs(config.idle_timeout_secs),
+        body_read_timeout: std::time::Duration::from_secs(config.body_read_timeout_secs),
         max_connections: ledgerlink_api::server::fit_to_fd_limit(config.max_connections),
     }
 }

@@ -268,3 +268,42 @@ async fn ids_that_are_not_utf8_answer_json_404_on_every_route() {
     }
     assert!(checked >= 15, "every route with an id was tried: {checked}");
 }
+
+#[tokio::test]
+async fn a_body_that_does_not_arrive_in_time_is_answered_408() {
+    let app = TestApp::start_with(|c| c.body_read_timeout_secs = 1).await;
+    let mut stream = TcpStream::connect(app.running.addr).await.unwrap();
+    let head = format!(
+        "POST /v2/integrations/connections HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {}\r\n\
+         Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{{\"name\":",
+        app.key
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    let start = Instant::now();
+    let mut answer = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        match tokio::time::timeout(Duration::from_secs(5), stream.read(&mut buf)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => break,
+            Ok(Ok(n)) => answer.extend_from_slice(&buf[..n]),
+            Err(_) => panic!("no answer within 5 s to a body that never completes"),
+        }
+        if answer.windows(4).any(|w| w == b"\r\n\r\n") && answer.ends_with(b"}") {
+            break;
+        }
+    }
+    let text = String::from_utf8_lossy(&answer);
+    assert!(text.starts_with("HTTP/1.1 408"), "{text}");
+    assert!(text.contains("\"code\":\"request_timeout\""), "{text}");
+    assert!(
+        start.elapsed() >= Duration::from_millis(900),
+        "{:?}",
+        start.elapsed()
+    );
+    let r = app.get("/v2/integrations/connections").await;
+    assert_eq!(
+        r.json.as_array().map(Vec::len),
+        Some(0),
+        "nothing was created"
+    );
+}

@@ -27,12 +27,29 @@ impl<S: Send + Sync, T: FromBody> FromRequest<S> for JsonBody<T> {
         let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
             if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
                 ApiError::coded(ErrorCode::PayloadTooLarge, "Request body is too large")
+            } else if timed_out(&rejection) {
+                ApiError::coded(
+                    ErrorCode::RequestTimeout,
+                    "The request body did not arrive in time",
+                )
             } else {
                 ApiError::invalid(&["body"], "body_read", "The request body could not be read")
             }
         })?;
         parse(&bytes).map(JsonBody)
     }
+}
+
+/// Whether reading the body failed because it came too slowly (see `server::BodyTimeout`).
+fn timed_out(err: &(dyn std::error::Error + 'static)) -> bool {
+    let mut current = Some(err);
+    while let Some(e) = current {
+        if e.is::<crate::server::BodyTimeout>() {
+            return true;
+        }
+        current = e.source();
+    }
+    false
 }
 
 fn check_content_type(req: &Request) -> Result<(), ApiError> {

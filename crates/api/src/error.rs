@@ -23,6 +23,7 @@ pub enum ErrorCode {
     ConnectionNotFound,
     MethodNotAllowed,
     Conflict,
+    RequestTimeout,
     PayloadTooLarge,
     UnsupportedMediaType,
     ServiceUnavailable,
@@ -39,6 +40,7 @@ impl ErrorCode {
             Self::ConnectionNotFound => ("connection_not_found", StatusCode::NOT_FOUND),
             Self::MethodNotAllowed => ("method_not_allowed", StatusCode::METHOD_NOT_ALLOWED),
             Self::Conflict => ("conflict", StatusCode::CONFLICT),
+            Self::RequestTimeout => ("request_timeout", StatusCode::REQUEST_TIMEOUT),
             Self::PayloadTooLarge => ("payload_too_large", StatusCode::PAYLOAD_TOO_LARGE),
             Self::UnsupportedMediaType => {
                 ("unsupported_media_type", StatusCode::UNSUPPORTED_MEDIA_TYPE)

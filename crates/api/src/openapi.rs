@@ -170,6 +170,10 @@ fn common_errors(op: &mut Value) {
         add("429", limited);
     }
     if has_body {
+        add(
+            "408",
+            error_response("The body did not arrive within the body read timeout"),
+        );
         add("413", error_response("Request body too large"));
         add(
             "415",

@@ -7,7 +7,9 @@
 //! - from its first byte (or its opening) until a request's headers are complete it has
 //!   `header_read_timeout`;
 //! - between requests it may stay idle (no bytes either way) for `idle_timeout`;
-//! - while a request is being handled nothing times it out here.
+//! - a request's body must arrive within `body_read_timeout` of its headers (else the handler
+//!   reading it answers 408);
+//! - while a request is being handled nothing else times it out here.
 //!
 //! Beyond `max_connections`, a new connection is answered `503` (the JSON error shape, with
 //! `Retry-After`) and closed; beyond a small overflow of such answers it is closed at once.
@@ -41,6 +43,8 @@ pub struct ServeSettings {
     pub header_read_timeout: Duration,
     /// How long a keep-alive connection may sit idle between requests.
     pub idle_timeout: Duration,
+    /// Time a client has to send a request's body, from the end of its headers.
+    pub body_read_timeout: Duration,
     /// Connections served at once; further ones are answered 503 and closed.
     pub max_connections: usize,
 }
@@ -50,6 +54,7 @@ impl Default for ServeSettings {
         ServeSettings {
             header_read_timeout: Duration::from_secs(15),
             idle_timeout: Duration::from_secs(60),
+            body_read_timeout: Duration::from_secs(30),
             max_connections: 512,
         }
     }
@@ -194,7 +199,9 @@ async fn serve_connection(
     let handler = activity.clone();
     let service = hyper::service::service_fn(move |req: Request<Incoming>| {
         let in_flight = handler.begin();
-        let response = app.clone().oneshot(req.map(Body::new));
+        let body_deadline = settings.body_read_timeout;
+        let req = req.map(|body| Body::new(DeadlineBody::new(body, body_deadline)));
+        let response = app.clone().oneshot(req);
         async move {
             let response = response.await;
             drop(in_flight);
@@ -256,6 +263,60 @@ fn over_capacity() -> Response {
     headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
     headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
     response
+}
+
+/// A request body read too slowly: it did not arrive within `body_read_timeout`.
+#[derive(Debug)]
+pub struct BodyTimeout;
+
+impl std::fmt::Display for BodyTimeout {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("the request body did not arrive in time")
+    }
+}
+
+impl std::error::Error for BodyTimeout {}
+
+/// A request body that must arrive completely before a deadline.
+struct DeadlineBody {
+    inner: Incoming,
+    deadline: Pin<Box<tokio::time::Sleep>>,
+}
+
+impl DeadlineBody {
+    fn new(inner: Incoming, limit: Duration) -> Self {
+        DeadlineBody {
+            inner,
+            deadline: Box::pin(tokio::time::sleep(limit)),
+        }
+    }
+}
+
+impl http_body::Body for DeadlineBody {
+    type Data = axum::body::Bytes;
+    type Error = Box<dyn std::error::Error + Send + Sync>;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
+        let this = self.get_mut();
+        match Pin::new(&mut this.inner).poll_frame(cx) {
+            Poll::Ready(frame) => Poll::Ready(frame.map(|f| f.map_err(Into::into))),
+            Poll::Pending if this.deadline.as_mut().poll(cx).is_ready() => {
+                Poll::Ready(Some(Err(Box::new(BodyTimeout))))
+            }
+            Poll::Pending => Poll::Pending,
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.inner.size_hint()
+    }
 }
 
 /// What a connection is doing, for its timeouts.
@@ -440,6 +501,7 @@ mod tests {
         let settings = ServeSettings {
             header_read_timeout: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(60),
+            body_read_timeout: Duration::from_secs(30),
             max_connections: 1,
         };
         let activity = Arc::new(Activity::new());
