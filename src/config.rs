@@ -62,6 +62,15 @@ pub struct Config {
     /// API requests each organization may make per second, sustained (twice that in a burst);
     /// beyond it, 429 with `Retry-After`. 0: no limit.
     pub tenant_requests_per_second: u32,
+    /// Seconds a client has to send a request's complete headers (from its first byte, or from the
+    /// connection's opening); slower connections are closed.
+    pub header_read_timeout_secs: u64,
+    /// Seconds a keep-alive connection may sit idle between requests before it is closed.
+    pub idle_timeout_secs: u64,
+    /// Seconds a client has to send a request's body after its headers; slower bodies get 408.
+    pub body_read_timeout_secs: u64,
+    /// Client connections served at once; beyond it a new connection is answered 503 and closed.
+    pub max_connections: usize,
 }
 
 /// The Entra (Azure AD) app registration.
@@ -115,6 +124,10 @@ impl Default for Config {
             sync_retry_base_ms: 30_000,
             sync_lease_secs: 120,
             tenant_requests_per_second: 100,
+            header_read_timeout_secs: 15,
+            idle_timeout_secs: 60,
+            body_read_timeout_secs: 30,
+            max_connections: 512,
         }
     }
 }
@@ -144,6 +157,18 @@ pub struct Layer {
     pub sync_retry_base_ms: Option<String>,
     pub sync_lease_secs: Option<String>,
     pub tenant_requests_per_second: Option<String>,
+    pub header_read_timeout_secs: Option<String>,
+    pub idle_timeout_secs: Option<String>,
+    pub body_read_timeout_secs: Option<String>,
+    pub max_connections: Option<String>,
+}
+
+/// `v` as a number from `min` to `max`, or an error naming `name`.
+fn ranged(name: &str, v: &str, min: u64, max: u64) -> Result<u64, ConfigError> {
+    v.parse()
+        .ok()
+        .filter(|n| (min..=max).contains(n))
+        .ok_or_else(|| ConfigError(format!("{name}: {v:?} is not between {min} and {max}")))
 }
 
 /// A configuration problem, named precisely.
@@ -178,6 +203,10 @@ impl Layer {
             sync_retry_base_ms: var("SYNC_RETRY_BASE_MS"),
             sync_lease_secs: var("SYNC_LEASE_SECS"),
             tenant_requests_per_second: var("TENANT_REQUESTS_PER_SECOND"),
+            header_read_timeout_secs: var("HEADER_READ_TIMEOUT_SECS"),
+            idle_timeout_secs: var("IDLE_TIMEOUT_SECS"),
+            body_read_timeout_secs: var("BODY_READ_TIMEOUT_SECS"),
+            max_connections: var("MAX_CONNECTIONS"),
         }
     }
 
@@ -209,6 +238,10 @@ impl Layer {
             sync_retry_base_ms: Option<u64>,
             sync_lease_secs: Option<u64>,
             tenant_requests_per_second: Option<u64>,
+            header_read_timeout_secs: Option<u64>,
+            idle_timeout_secs: Option<u64>,
+            body_read_timeout_secs: Option<u64>,
+            max_connections: Option<u64>,
         }
         let f: FileLayer =
             toml::from_str(&text).map_err(|e| ConfigError(format!("{}: {e}", path.display())))?;
@@ -234,6 +267,10 @@ impl Layer {
             sync_retry_base_ms: f.sync_retry_base_ms.map(|n| n.to_string()),
             sync_lease_secs: f.sync_lease_secs.map(|n| n.to_string()),
             tenant_requests_per_second: f.tenant_requests_per_second.map(|n| n.to_string()),
+            header_read_timeout_secs: f.header_read_timeout_secs.map(|n| n.to_string()),
+            idle_timeout_secs: f.idle_timeout_secs.map(|n| n.to_string()),
+            body_read_timeout_secs: f.body_read_timeout_secs.map(|n| n.to_string()),
+            max_connections: f.max_connections.map(|n| n.to_string()),
         })
     }
 }
@@ -361,6 +398,18 @@ impl Config {
                         "tenant_requests_per_second: {v:?} is not between 0 and 1000000"
                     ))
                 })?;
+        }
+        if let Some(v) = layer.header_read_timeout_secs {
+            self.header_read_timeout_secs = ranged("header_read_timeout_secs", &v, 1, 300)?;
+        }
+        if let Some(v) = layer.idle_timeout_secs {
+            self.idle_timeout_secs = ranged("idle_timeout_secs", &v, 1, 3_600)?;
+        }
+        if let Some(v) = layer.body_read_timeout_secs {
+            self.body_read_timeout_secs = ranged("body_read_timeout_secs", &v, 1, 3_600)?;
+        }
+        if let Some(v) = layer.max_connections {
+            self.max_connections = ranged("max_connections", &v, 1, 100_000)? as usize;
         }
         Ok(self)
     }
@@ -519,6 +568,10 @@ mod tests {
             ("LEDGERLINK_BC_API_BASE_URL", "http://127.0.0.1:8091"),
             ("LEDGERLINK_HEALTH_CHECK_INTERVAL_SECS", "60"),
             ("LEDGERLINK_TENANT_REQUESTS_PER_SECOND", "0"),
+            ("LEDGERLINK_HEADER_READ_TIMEOUT_SECS", "12"),
+            ("LEDGERLINK_IDLE_TIMEOUT_SECS", "30"),
+            ("LEDGERLINK_BODY_READ_TIMEOUT_SECS", "40"),
+            ("LEDGERLINK_MAX_CONNECTIONS", "200"),
         ]
         .into();
         let c = Config::load(
@@ -538,6 +591,26 @@ mod tests {
         assert_eq!(c.bc_api_base_url, "http://127.0.0.1:8091");
         assert_eq!(c.health_check_interval_secs, 60);
         assert_eq!(c.tenant_requests_per_second, 0);
+        assert_eq!(
+            (
+                c.header_read_timeout_secs,
+                c.idle_timeout_secs,
+                c.body_read_timeout_secs,
+                c.max_connections
+            ),
+            (12, 30, 40, 200)
+        );
+        for (name, bad) in [
+            ("LEDGERLINK_HEADER_READ_TIMEOUT_SECS", "0"),
+            ("LEDGERLINK_IDLE_TIMEOUT_SECS", "soon"),
+            ("LEDGERLINK_BODY_READ_TIMEOUT_SECS", "99999"),
+            ("LEDGERLINK_MAX_CONNECTIONS", "0"),
+        ] {
+            let env = |k: &str| (k == name).then(|| bad.to_string());
+            let err = Config::load(None, env, Layer::default()).unwrap_err();
+            let setting = name.trim_start_matches("LEDGERLINK_").to_lowercase();
+            assert!(err.to_string().contains(&setting), "{err}");
+        }
         assert!(
             !format!("{c:?}").contains("s3cret"),
             "secrets are redacted in Debug"

@@ -9,6 +9,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use anyhow::Context;
+use ledgerlink_api::server::ServeSettings;
 use ledgerlink_api::{ApiSettings, InputRules};
 use ledgerlink_connectors::business_central::{BcConfig, BusinessCentral, EntraApp};
 use ledgerlink_connectors::{Connector, SsrfPolicy};
@@ -41,7 +42,7 @@ pub async fn bootstrap(store: &dyn Store) -> anyhow::Result<Option<String>> {
     if store.count_orgs().await? > 0 {
         return Ok(None);
     }
-    match create_api_key(store, DEFAULT_ORG).await {
+    match create_named_api_key(store, DEFAULT_ORG, Some("first key")).await {
         Ok(key) => Ok(Some(key)),
         // Another process bootstrapped the same database at the same moment.
         Err(_) if store.count_orgs().await? > 0 => Ok(None),
@@ -52,19 +53,103 @@ pub async fn bootstrap(store: &dyn Store) -> anyhow::Result<Option<String>> {
 /// Creates an API key for the organization `org`, creating the organization if it does not exist.
 /// Returns the key's plaintext.
 pub async fn create_api_key(store: &dyn Store, org: &str) -> anyhow::Result<String> {
+    create_named_api_key(store, org, None).await
+}
+
+/// [`create_api_key`] with a name saying what the key is for.
+pub async fn create_named_api_key(
+    store: &dyn Store,
+    org: &str,
+    name: Option<&str>,
+) -> anyhow::Result<String> {
     let org = org.trim();
     anyhow::ensure!(
         !org.is_empty() && org.len() <= 100,
         "organization name must be 1 to 100 characters"
     );
+    let name = name.map(check_key_name).transpose()?;
     let now = ledgerlink_domain::now();
     let org_id = match store.org_by_name(org).await? {
         Some(id) => id,
         None => store.create_org(org, now).await?,
     };
     let key = generate_api_key();
-    store.insert_api_key(&org_id, &key, now).await?;
+    store.insert_api_key(&org_id, &key, name, now).await?;
     Ok(key.plaintext)
+}
+
+/// A key's name: 1 to 100 characters without control characters, trimmed.
+fn check_key_name(name: &str) -> anyhow::Result<&str> {
+    let name = name.trim();
+    anyhow::ensure!(
+        !name.is_empty() && name.chars().count() <= 100 && !name.chars().any(char::is_control),
+        "a key name must be 1 to 100 printable characters"
+    );
+    Ok(name)
+}
+
+/// Every API key (of the organization named `org`, when given), newest first, revoked included.
+pub async fn list_api_keys(
+    store: &dyn Store,
+    org: Option<&str>,
+) -> anyhow::Result<Vec<ledgerlink_store::ApiKeyInfo>> {
+    let org_id = match org {
+        Some(name) => Some(
+            store
+                .org_by_name(name.trim())
+                .await?
+                .with_context(|| format!("no organization named {name:?}"))?,
+        ),
+        None => None,
+    };
+    Ok(store.list_api_keys(org_id.as_ref()).await?)
+}
+
+/// Revokes the key `id` at once; its requests are refused from the next one on, in every process.
+pub async fn revoke_api_key(
+    store: &dyn Store,
+    id: &str,
+) -> anyhow::Result<ledgerlink_store::ApiKeyInfo> {
+    let key = active_key(store, id).await?;
+    let org = ledgerlink_domain::OrgId(key.org_id.clone());
+    anyhow::ensure!(
+        store
+            .revoke_api_key(&org, id, ledgerlink_domain::now())
+            .await?,
+        "API key {id} is already revoked"
+    );
+    Ok(key)
+}
+
+/// Replaces the key `id` with a new one of the same name and organization, and returns the new
+/// key's plaintext. The old key stops working after `grace` (at once for zero).
+pub async fn rotate_api_key(
+    store: &dyn Store,
+    id: &str,
+    grace: std::time::Duration,
+) -> anyhow::Result<String> {
+    let key = active_key(store, id).await?;
+    let org = ledgerlink_domain::OrgId(key.org_id);
+    let new = generate_api_key();
+    let now = ledgerlink_domain::now();
+    let until = now + chrono::TimeDelta::from_std(grace).context("grace period too long")?;
+    anyhow::ensure!(
+        store.rotate_api_key(&org, id, &new, now, until).await?,
+        "API key {id} is already revoked"
+    );
+    Ok(new.plaintext)
+}
+
+async fn active_key(store: &dyn Store, id: &str) -> anyhow::Result<ledgerlink_store::ApiKeyInfo> {
+    let key = store
+        .get_api_key(None, id.trim())
+        .await?
+        .with_context(|| format!("no API key with id {id:?} (see `ledgerlink api-keys list`)"))?;
+    anyhow::ensure!(
+        key.is_active(ledgerlink_domain::now()),
+        "API key {id} is already revoked"
+    );
+    Ok(key)
 }
 
 /// The engine for `config` over `store`: the vault (master key from config or the data directory)
@@ -139,6 +224,17 @@ pub fn app(config: &Config, engine: Arc<Engine>) -> axum::Router {
     )
 }
 
+/// How connections are served: the configured timeouts, and the connection cap fitted to the
+/// process's open-file limit.
+pub fn serve_settings(config: &Config) -> ServeSettings {
+    ServeSettings {
+        header_read_timeout: std::time::Duration::from_secs(config.header_read_timeout_secs),
+        idle_timeout: std::time::Duration::from_secs(config.idle_timeout_secs),
+        body_read_timeout: std::time::Duration::from_secs(config.body_read_timeout_secs),
+        max_connections: ledgerlink_api::server::fit_to_fd_limit(config.max_connections),
+    }
+}
+
 /// A server running in the background (what tests and `serve` use).
 pub struct Running {
     /// Where it listens (the real port when the configuration said port 0).
@@ -200,18 +296,18 @@ pub async fn start_on(
     engine.resume_interrupted_setups().await?;
     let addr = listener.local_addr()?;
     let app = app(config, engine.clone());
+    let serve_settings = serve_settings(config);
     let (stop, stopped) = oneshot::channel::<()>();
     let health_loop = spawn_health_checks(engine.clone(), config.health_check_interval_secs);
     let workers = ledgerlink_engine::spawn_workers(engine.clone(), config.workers);
     let task = tokio::spawn(async move {
-        let result = axum::serve(listener, app)
-            .with_graceful_shutdown(async move {
-                tokio::select! {
-                    _ = shutdown => {}
-                    _ = stopped => {}
-                }
-            })
-            .await;
+        let stop = async move {
+            tokio::select! {
+                _ = shutdown => {}
+                _ = stopped => {}
+            }
+        };
+        let result = ledgerlink_api::server::serve(listener, app, serve_settings, stop).await;
         if let Some(h) = health_loop {
             h.abort();
         }

@@ -3,16 +3,20 @@
 
 mod harness;
 
+mod api_keys;
 mod auth;
 mod bc_connect;
 mod bc_health;
 mod budget;
 mod cli;
+mod cli_help;
 mod connections;
 mod erp_truths;
+mod hardening;
 mod onprem_urls;
 mod ops;
 mod pagination;
+mod schema;
 mod store_faults;
 mod sync;
 mod validation;

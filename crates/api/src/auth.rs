@@ -5,7 +5,7 @@ use axum::extract::FromRequestParts;
 use axum::http::header;
 use axum::http::request::Parts;
 use ledgerlink_domain::OrgId;
-use ledgerlink_store::hash_api_key;
+use ledgerlink_store::{LAST_USED_GRANULARITY, hash_api_key, needs_touch};
 
 use crate::AppState;
 use crate::error::{ApiError, ErrorCode};
@@ -15,6 +15,8 @@ use crate::error::{ApiError, ErrorCode};
 pub struct Tenant {
     /// Its id; every store query is scoped by it.
     pub org_id: OrgId,
+    /// The API key the request was made with.
+    pub key_id: String,
 }
 
 /// Longest key we bother hashing; real keys are 68 characters.
@@ -40,11 +42,21 @@ impl FromRequestParts<AppState> for Tenant {
             })
             .filter(|key| !key.is_empty() && key.len() <= MAX_KEY_LEN)
             .ok_or_else(|| unauthorized("Invalid authentication credentials"))?;
-        let org_id = state
+        let now = ledgerlink_domain::now();
+        // No cache: a revoked key is refused from the next request on, by every process.
+        let owner = state
             .store
-            .org_for_api_key(&hash_api_key(key))
+            .api_key_by_hash(&hash_api_key(key), now)
             .await?
             .ok_or_else(|| unauthorized("Invalid authentication credentials"))?;
+        if needs_touch(owner.last_used_at, now) {
+            // Bookkeeping: a failed stamp must not fail the request.
+            let since = now - LAST_USED_GRANULARITY;
+            if let Err(err) = state.store.touch_api_key(&owner.key_id, now, since).await {
+                tracing::warn!(error = %err, "could not record an API key's last use");
+            }
+        }
+        let org_id = owner.org_id;
         tracing::Span::current().record("org_id", org_id.as_str());
         if let Some(limiter) = &state.limiter
             && let Err(wait) = limiter.check(org_id.as_str())
@@ -53,6 +65,9 @@ impl FromRequestParts<AppState> for Tenant {
                 retry_after_secs: wait.as_secs_f64().ceil().max(1.0) as u64,
             });
         }
-        Ok(Tenant { org_id })
+        Ok(Tenant {
+            org_id,
+            key_id: owner.key_id,
+        })
     }
 }

@@ -27,12 +27,29 @@ impl<S: Send + Sync, T: FromBody> FromRequest<S> for JsonBody<T> {
         let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
             if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
                 ApiError::coded(ErrorCode::PayloadTooLarge, "Request body is too large")
+            } else if timed_out(&rejection) {
+                ApiError::coded(
+                    ErrorCode::RequestTimeout,
+                    "The request body did not arrive in time",
+                )
             } else {
                 ApiError::invalid(&["body"], "body_read", "The request body could not be read")
             }
         })?;
         parse(&bytes).map(JsonBody)
     }
+}
+
+/// Whether reading the body failed because it came too slowly (see `server::BodyTimeout`).
+fn timed_out(err: &(dyn std::error::Error + 'static)) -> bool {
+    let mut current = Some(err);
+    while let Some(e) = current {
+        if e.is::<crate::server::BodyTimeout>() {
+            return true;
+        }
+        current = e.source();
+    }
+    false
 }
 
 fn check_content_type(req: &Request) -> Result<(), ApiError> {
@@ -116,6 +133,15 @@ impl<T> Tri<T> {
     }
 }
 
+/// `n` as an i64 when it is a whole number in range.
+fn whole(n: &serde_json::Number) -> Option<i64> {
+    n.as_i64().or_else(|| {
+        let f = n.as_f64()?;
+        // Beyond 2^53 a float is not exact; such values are out of every range we accept anyway.
+        (f.fract() == 0.0 && f.abs() < 9.0e15).then_some(f as i64)
+    })
+}
+
 /// The fields of a JSON object being read, and the problems found so far.
 pub struct Fields {
     map: Map<String, Value>,
@@ -170,12 +196,13 @@ impl Fields {
         }
     }
 
-    /// An integer field (a JSON number without fraction that fits in i64).
+    /// An integer field: a JSON number that fits in i64 and has no fractional part (`300.0` is
+    /// the integer 300, as in JSON Schema and pydantic).
     pub fn integer(&mut self, name: &str) -> Tri<i64> {
         match self.map.get(name) {
             None => Tri::Absent,
             Some(Value::Null) => Tri::Null,
-            Some(Value::Number(n)) if n.as_i64().is_some() => Tri::Value(n.as_i64().unwrap_or(0)),
+            Some(Value::Number(n)) if whole(n).is_some() => Tri::Value(whole(n).unwrap_or(0)),
             Some(_) => {
                 self.error(name, "int_type", "Input should be a valid integer");
                 Tri::Absent

@@ -23,6 +23,7 @@ pub enum ErrorCode {
     ConnectionNotFound,
     MethodNotAllowed,
     Conflict,
+    RequestTimeout,
     PayloadTooLarge,
     UnsupportedMediaType,
     ServiceUnavailable,
@@ -39,6 +40,7 @@ impl ErrorCode {
             Self::ConnectionNotFound => ("connection_not_found", StatusCode::NOT_FOUND),
             Self::MethodNotAllowed => ("method_not_allowed", StatusCode::METHOD_NOT_ALLOWED),
             Self::Conflict => ("conflict", StatusCode::CONFLICT),
+            Self::RequestTimeout => ("request_timeout", StatusCode::REQUEST_TIMEOUT),
             Self::PayloadTooLarge => ("payload_too_large", StatusCode::PAYLOAD_TOO_LARGE),
             Self::UnsupportedMediaType => {
                 ("unsupported_media_type", StatusCode::UNSUPPORTED_MEDIA_TYPE)
@@ -53,14 +55,31 @@ impl ErrorCode {
 /// One invalid input, located FastAPI-style.
 #[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
 pub struct FieldError {
-    /// Where the invalid value is: `["body", "provider_name"]`, `["query", "limit"]`.
-    #[schema(value_type = Vec<Object>)]
+    /// Where the invalid value is: `["body", "provider_name"]`, `["query", "limit"]`; a number
+    /// is a position (a JSON column, or an index in an array). (The schema, with this description,
+    /// comes from `loc_schema`.)
+    #[schema(schema_with = loc_schema)]
     pub loc: Vec<serde_json::Value>,
     /// What is wrong, for a person.
     pub msg: String,
     /// What is wrong, for a program (`missing`, `string_type`, `extra_forbidden`, …).
     #[serde(rename = "type")]
     pub kind: String,
+}
+
+/// `loc`'s schema, as FastAPI writes it: an array of strings and integers.
+fn loc_schema() -> utoipa::openapi::schema::Array {
+    use utoipa::openapi::schema::{AnyOfBuilder, ArrayBuilder, ObjectBuilder, Type};
+    let items = AnyOfBuilder::new()
+        .item(ObjectBuilder::new().schema_type(Type::String))
+        .item(ObjectBuilder::new().schema_type(Type::Integer));
+    ArrayBuilder::new()
+        .items(items)
+        .description(Some(
+            "Where the invalid value is: `[\"body\", \"provider_name\"]`, `[\"query\", \"limit\"]`; a \
+             number is a position (a JSON column, or an index in an array).",
+        ))
+        .build()
 }
 
 impl FieldError {

@@ -1,6 +1,7 @@
 #![forbid(unsafe_code)]
 //! ledgerlink's HTTP API: routers, extractors, DTOs, errors and the OpenAPI document.
 
+pub mod api_keys;
 pub mod auth;
 pub mod body;
 pub mod connections;
@@ -8,10 +9,13 @@ pub mod docs;
 pub mod error;
 pub mod metrics;
 pub mod oauth;
+pub mod openapi;
 pub mod ops;
+pub mod path;
 pub mod providers;
 pub mod query;
 pub mod rate_limit;
+pub mod server;
 pub mod syncs;
 
 use std::sync::Arc;
@@ -24,8 +28,6 @@ use axum::response::Response;
 use ledgerlink_engine::Engine;
 use ledgerlink_store::Store;
 use tower_http::catch_panic::CatchPanicLayer;
-use utoipa::OpenApi;
-use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa_axum::router::OpenApiRouter;
 
 pub use connections::InputRules;
@@ -57,71 +59,22 @@ pub struct ApiSettings {
     pub rules: InputRules,
 }
 
-#[derive(OpenApi)]
-#[openapi(
-    info(
-        title = "ledgerlink",
-        description = "Keeps a finance platform's receivables data in sync with its customers' ERP \
-                       systems. Wire-compatible with Stuut's /v2/integrations API. Every \
-                       authenticated route may answer 429 `rate_limited` with a `Retry-After` \
-                       header (seconds) when the organization exceeds its request budget.",
-        license(name = "Apache-2.0", identifier = "Apache-2.0"),
-    ),
-    modifiers(&BearerAuth),
-    tags(
-        (name = "providers", description = "The ERP and accounting systems ledgerlink connects to."),
-        (name = "connections", description = "Connections to an organization's ERP."),
-        (name = "syncs", description = "Syncs: requesting, history, cancelling."),
-        (name = "records", description = "The change feed of synced records."),
-        (name = "oauth", description = "The OAuth redirect target a user's browser returns to after consent."),
-    ),
-    components(schemas(
-        error::FieldError,
-        ledgerlink_domain::HealthStatus,
-        ledgerlink_domain::SyncStatus,
-        ledgerlink_domain::records::Customer,
-        ledgerlink_domain::records::Contact,
-        ledgerlink_domain::records::Invoice,
-        ledgerlink_domain::records::CreditMemo,
-        ledgerlink_domain::records::Payment,
-        ledgerlink_domain::records::CustomerLedgerEntry,
-        ledgerlink_domain::records::Dimension,
-    ))
-)]
-struct ApiDoc;
-
-struct BearerAuth;
-
-impl utoipa::Modify for BearerAuth {
-    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
-        let components = openapi.components.get_or_insert_with(Default::default);
-        components.add_security_scheme(
-            "bearer",
-            SecurityScheme::Http(
-                HttpBuilder::new()
-                    .scheme(HttpAuthScheme::Bearer)
-                    .description(Some(
-                        "Bearer authentication header of the form Bearer <token>, where <token> \
-                         is your auth token.",
-                    ))
-                    .build(),
-            ),
-        );
-    }
-}
-
 fn api_router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::with_openapi(ApiDoc::openapi())
+    OpenApiRouter::with_openapi(openapi::base())
         .merge(providers::router())
         .merge(connections::router())
         .merge(oauth::router())
         .merge(syncs::router())
+        .merge(api_keys::router())
 }
 
-/// The OpenAPI document of the API, generated from the routes.
-pub fn openapi() -> utoipa::openapi::OpenApi {
+/// The OpenAPI document of the API: generated from the routes, then completed with what the
+/// derive macros cannot say (see [`openapi::complete`]).
+pub fn openapi() -> serde_json::Value {
     let (_, mut doc) = api_router().split_for_parts();
     doc.info.version = env!("CARGO_PKG_VERSION").to_owned();
+    let mut doc = serde_json::to_value(doc).unwrap_or_default();
+    openapi::complete(&mut doc);
     doc
 }
 
@@ -147,7 +100,7 @@ pub fn app(engine: Arc<Engine>, settings: ApiSettings) -> Router {
         }),
     };
     let (api, _) = api_router().split_for_parts();
-    let doc = serde_json::to_value(openapi()).unwrap_or_default();
+    let doc = openapi();
     Router::new()
         .merge(api)
         .merge(ops::router())

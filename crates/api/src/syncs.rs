@@ -1,7 +1,7 @@
 //! Syncs and the change feed: request a sync, read sync history, cancel, and tail the records.
 
 use axum::Json;
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{RawQuery, State};
 use chrono::{DateTime, Utc};
 use ledgerlink_domain::{Sync, SyncStatus, now};
 use ledgerlink_store::RecordQuery;
@@ -13,8 +13,9 @@ use utoipa_axum::routes;
 
 use crate::AppState;
 use crate::auth::Tenant;
-use crate::connections::{ConnectionId, engine_error};
+use crate::connections::engine_error;
 use crate::error::{ApiError, ErrorBody, ErrorCode, ValidationErrorBody};
+use crate::path::{ConnectionId, FeedPath, SyncId};
 use crate::query::{self, QueryErrors};
 
 /// One record of the change feed: the envelope and the unified fields.
@@ -111,7 +112,7 @@ async fn request_sync(
         ("connection_id" = String, Path, description = "The connection id."),
         ("model" = Option<String>, Query, description = "Only syncs of this model (e.g. `invoices`)."),
         ("status" = Option<SyncStatus>, Query, description = "Only syncs in this status."),
-        ("limit" = Option<u32>, Query, description = "Page size, 1 to 200 (default 50)."),
+        ("limit" = Option<u32>, Query, description = "Page size, 1 to 200 (default 50).", minimum = 1, maximum = 200),
     ),
     responses(
         (status = 200, description = "Syncs, newest first", body = Vec<Sync>),
@@ -155,15 +156,6 @@ async fn list_syncs(
     Ok(Json(syncs))
 }
 
-/// The `{sync_id}` path segment, checked for shape before it reaches SQL.
-fn sync_id(raw: String) -> Result<String, ApiError> {
-    if ledgerlink_domain::is_id("sync", &raw) {
-        Ok(raw)
-    } else {
-        Err(ApiError::coded(ErrorCode::NotFound, "Sync not found"))
-    }
-}
-
 /// Get a sync
 #[utoipa::path(
     get,
@@ -180,9 +172,8 @@ fn sync_id(raw: String) -> Result<String, ApiError> {
 async fn get_sync(
     tenant: Tenant,
     State(state): State<AppState>,
-    Path(raw): Path<String>,
+    SyncId(id): SyncId,
 ) -> Result<Json<Sync>, ApiError> {
-    let id = sync_id(raw)?;
     let job = state
         .store
         .get_sync(&tenant.org_id, &id)
@@ -210,9 +201,8 @@ async fn get_sync(
 async fn cancel_sync(
     tenant: Tenant,
     State(state): State<AppState>,
-    Path(raw): Path<String>,
+    SyncId(id): SyncId,
 ) -> Result<Json<Sync>, ApiError> {
-    let id = sync_id(raw)?;
     let sync = state
         .store
         .cancel_sync(&tenant.org_id, &id, now())
@@ -235,9 +225,9 @@ async fn cancel_sync(
     params(
         ("connection_id" = String, Path, description = "The connection id."),
         ("model" = String, Path, description = "The unified model: customers, contacts, invoices, credit_memos, payments, customer_ledger_entries or dimensions."),
-        ("cursor" = Option<String>, Query, description = "`next_cursor` of the previous page."),
-        ("limit" = Option<u32>, Query, description = "Page size, 1 to 1000 (default 100)."),
-        ("modified_after" = Option<String>, Query, description = "Only records the ERP modified after this instant (RFC 3339)."),
+        ("cursor" = Option<String>, Query, description = "`next_cursor` of the previous page.", pattern = "^[0-9]{1,18}$"),
+        ("limit" = Option<u32>, Query, description = "Page size, 1 to 1000 (default 100).", minimum = 1, maximum = 1000),
+        ("modified_after" = Option<DateTime<Utc>>, Query, description = "Only records the ERP modified after this instant (RFC 3339)."),
         ("include_deleted" = Option<bool>, Query, description = "Include records deleted in the ERP (default false)."),
         ("include_raw" = Option<bool>, Query, description = "Include the ERP payload as `raw` (default false)."),
     ),
@@ -251,21 +241,12 @@ async fn cancel_sync(
 async fn list_records(
     tenant: Tenant,
     State(state): State<AppState>,
-    Path((raw_id, model)): Path<(String, String)>,
+    FeedPath {
+        connection_id: raw_id,
+        model,
+    }: FeedPath,
     RawQuery(query): RawQuery,
 ) -> Result<Json<RecordPage>, ApiError> {
-    if !ledgerlink_domain::is_id("conn", &raw_id) {
-        return Err(ApiError::connection_not_found());
-    }
-    if !ledgerlink_domain::records::MODELS.contains(&model.as_str()) {
-        return Err(ApiError::coded(
-            ErrorCode::NotFound,
-            format!(
-                "Unknown model '{}'",
-                model.chars().take(60).collect::<String>()
-            ),
-        ));
-    }
     state
         .store
         .get_connection(&tenant.org_id, &raw_id)
@@ -280,7 +261,7 @@ async fn list_records(
     for (k, v) in query::pairs(query.as_deref()) {
         match k.as_ref() {
             "cursor" => match v.parse::<i64>() {
-                Ok(n) if n >= 0 => {
+                Ok(n) if n >= 0 && v.bytes().all(|b| b.is_ascii_digit()) => {
                     q.after_seq = n;
                     cursor_given = Some(v.into_owned());
                 }
@@ -313,14 +294,14 @@ async fn list_records(
     errors.finish()?;
     let rows = state
         .store
-        .list_records(&tenant.org_id, &raw_id, &model, &q)
+        .list_records(&tenant.org_id, &raw_id, model, &q)
         .await?;
     let next_cursor = rows.last().map(|r| r.seq.to_string()).or(cursor_given);
     let data = rows
         .into_iter()
         .map(|r| RecordEnvelope {
             id: r.id,
-            model: model.clone(),
+            model: model.to_owned(),
             connection_id: raw_id.clone(),
             remote_id: r.remote_id,
             remote_modified_at: r.remote_modified_at,

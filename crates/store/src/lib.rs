@@ -22,7 +22,10 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use ledgerlink_domain::{Connection, ConnectionChanges, OrgId};
 
-pub use api_keys::{ApiKey, generate_api_key, hash_api_key};
+pub use api_keys::{
+    ApiKey, ApiKeyInfo, KeyOwner, LAST_USED_GRANULARITY, generate_api_key, hash_api_key,
+    needs_touch,
+};
 pub use budget::{BudgetStore, BudgetWait, Quota};
 pub use error::StoreError;
 pub use postgres::PgStore;
@@ -73,10 +76,39 @@ pub trait Store: SyncStore + BudgetStore + Send + Sync + 'static {
     async fn org_by_name(&self, name: &str) -> Result<Option<OrgId>>;
     /// How many organizations exist.
     async fn count_orgs(&self) -> Result<i64>;
-    /// Records an API key (only its hash) for an organization.
-    async fn insert_api_key(&self, org: &OrgId, key: &ApiKey, now: DateTime<Utc>) -> Result<()>;
-    /// The organization owning the key with this hash.
-    async fn org_for_api_key(&self, key_hash: &str) -> Result<Option<OrgId>>;
+    /// Records an API key (only its hash) for an organization, with an optional name.
+    async fn insert_api_key(
+        &self,
+        org: &OrgId,
+        key: &ApiKey,
+        name: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<()>;
+    /// The key with this hash, if it is active at `now` (not revoked, or revoked from a later
+    /// instant). Read from the database on every call: a revocation holds at once everywhere.
+    async fn api_key_by_hash(&self, key_hash: &str, now: DateTime<Utc>)
+    -> Result<Option<KeyOwner>>;
+    /// Stamps the key's `last_used_at` with `now` unless it was stamped after `since`.
+    async fn touch_api_key(&self, id: &str, now: DateTime<Utc>, since: DateTime<Utc>)
+    -> Result<()>;
+    /// The organization's keys (every organization's for `None`), newest first, revoked included.
+    async fn list_api_keys(&self, org: Option<&OrgId>) -> Result<Vec<ApiKeyInfo>>;
+    /// One key by id, in the organization (any organization for `None`).
+    async fn get_api_key(&self, org: Option<&OrgId>, id: &str) -> Result<Option<ApiKeyInfo>>;
+    /// Makes the key stop working at `at` (sooner if it was to stop later); false when the
+    /// organization has no such key active at `at`.
+    async fn revoke_api_key(&self, org: &OrgId, id: &str, at: DateTime<Utc>) -> Result<bool>;
+    /// In one transaction: records `new` under the name of the organization's active key `id`, and
+    /// makes `id` stop working at `old_until` (`now` for at once). False, with nothing changed,
+    /// when there is no such active key.
+    async fn rotate_api_key(
+        &self,
+        org: &OrgId,
+        id: &str,
+        new: &ApiKey,
+        now: DateTime<Utc>,
+        old_until: DateTime<Utc>,
+    ) -> Result<bool>;
 
     /// Stores a new connection and its models, atomically.
     async fn insert_connection(&self, connection: &Connection) -> Result<()>;

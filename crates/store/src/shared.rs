@@ -13,6 +13,11 @@ pub(crate) const MODEL_COLUMNS: &str = "id, connection_id, name, display_name, i
     is_file_upload_enabled, is_webhooks_setup, sync_frequency_secs, next_sync_at, created_at, \
     modified_at";
 
+/// A key's listing columns, with its organization's name; filters follow.
+pub(crate) const API_KEY_SELECT: &str = "SELECT k.id, k.org_id, o.name AS org_name, k.name, \
+    k.prefix, k.created_at, k.last_used_at, k.revoked_at \
+    FROM api_keys k JOIN organizations o ON o.id = k.org_id";
+
 /// The filter of a connection listing; `$1` org, `$2` provider or null, `$3` cursor id or null.
 pub(crate) const LIST_FILTER: &str = "org_id = $1 \
     AND (CAST($2 AS TEXT) IS NULL OR provider_name = $2) \
@@ -101,34 +106,156 @@ macro_rules! impl_shared_store {
                 &self,
                 org: &ledgerlink_domain::OrgId,
                 key: &$crate::ApiKey,
+                name: Option<&str>,
                 now: chrono::DateTime<chrono::Utc>,
             ) -> $crate::Result<()> {
                 self.count(1);
                 sqlx::query(
-                    "INSERT INTO api_keys (id, org_id, key_hash, prefix, created_at) \
-                     VALUES ($1, $2, $3, $4, $5)",
+                    "INSERT INTO api_keys (id, org_id, key_hash, prefix, created_at, name) \
+                     VALUES ($1, $2, $3, $4, $5, $6)",
                 )
                 .bind(&key.id)
                 .bind(org.as_str())
                 .bind(&key.hash)
                 .bind(&key.prefix)
                 .bind(now)
+                .bind(name)
                 .execute(&self.pool)
                 .await?;
                 Ok(())
             }
 
-            async fn org_for_api_key(
+            async fn api_key_by_hash(
                 &self,
                 key_hash: &str,
-            ) -> $crate::Result<Option<ledgerlink_domain::OrgId>> {
+                now: chrono::DateTime<chrono::Utc>,
+            ) -> $crate::Result<Option<$crate::KeyOwner>> {
                 self.count(1);
-                let id: Option<String> =
-                    sqlx::query_scalar("SELECT org_id FROM api_keys WHERE key_hash = $1")
-                        .bind(key_hash)
-                        .fetch_optional(&self.pool)
-                        .await?;
-                Ok(id.map(ledgerlink_domain::OrgId))
+                let row: Option<(String, String, Option<chrono::DateTime<chrono::Utc>>)> =
+                    sqlx::query_as(
+                        "SELECT id, org_id, last_used_at FROM api_keys \
+                         WHERE key_hash = $1 AND (revoked_at IS NULL OR revoked_at > $2)",
+                    )
+                    .bind(key_hash)
+                    .bind(now)
+                    .fetch_optional(&self.pool)
+                    .await?;
+                Ok(row.map(|(key_id, org_id, last_used_at)| $crate::KeyOwner {
+                    key_id,
+                    org_id: ledgerlink_domain::OrgId(org_id),
+                    last_used_at,
+                }))
+            }
+
+            async fn touch_api_key(
+                &self,
+                id: &str,
+                now: chrono::DateTime<chrono::Utc>,
+                since: chrono::DateTime<chrono::Utc>,
+            ) -> $crate::Result<()> {
+                self.count(1);
+                sqlx::query(
+                    "UPDATE api_keys SET last_used_at = $2 \
+                     WHERE id = $1 AND (last_used_at IS NULL OR last_used_at < $3)",
+                )
+                .bind(id)
+                .bind(now)
+                .bind(since)
+                .execute(&self.pool)
+                .await?;
+                Ok(())
+            }
+
+            async fn list_api_keys(
+                &self,
+                org: Option<&ledgerlink_domain::OrgId>,
+            ) -> $crate::Result<Vec<$crate::ApiKeyInfo>> {
+                self.count(1);
+                Ok(sqlx::query_as(&format!(
+                    "{} WHERE (CAST($1 AS TEXT) IS NULL OR k.org_id = $1) \
+                     ORDER BY k.created_at DESC, k.id DESC",
+                    $crate::shared::API_KEY_SELECT
+                ))
+                .bind(org.map(|o| o.as_str()))
+                .fetch_all(&self.pool)
+                .await?)
+            }
+
+            async fn get_api_key(
+                &self,
+                org: Option<&ledgerlink_domain::OrgId>,
+                id: &str,
+            ) -> $crate::Result<Option<$crate::ApiKeyInfo>> {
+                self.count(1);
+                Ok(sqlx::query_as(&format!(
+                    "{} WHERE (CAST($1 AS TEXT) IS NULL OR k.org_id = $1) AND k.id = $2",
+                    $crate::shared::API_KEY_SELECT
+                ))
+                .bind(org.map(|o| o.as_str()))
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await?)
+            }
+
+            async fn revoke_api_key(
+                &self,
+                org: &ledgerlink_domain::OrgId,
+                id: &str,
+                at: chrono::DateTime<chrono::Utc>,
+            ) -> $crate::Result<bool> {
+                self.count(1);
+                let done = sqlx::query(
+                    "UPDATE api_keys SET revoked_at = $3 \
+                     WHERE org_id = $1 AND id = $2 AND (revoked_at IS NULL OR revoked_at > $3)",
+                )
+                .bind(org.as_str())
+                .bind(id)
+                .bind(at)
+                .execute(&self.pool)
+                .await?;
+                Ok(done.rows_affected() > 0)
+            }
+
+            async fn rotate_api_key(
+                &self,
+                org: &ledgerlink_domain::OrgId,
+                id: &str,
+                new: &$crate::ApiKey,
+                now: chrono::DateTime<chrono::Utc>,
+                old_until: chrono::DateTime<chrono::Utc>,
+            ) -> $crate::Result<bool> {
+                self.count(2);
+                let mut tx = self.pool.begin().await?;
+                // Only ever brings the old key's end forward.
+                let name: Option<(Option<String>,)> = sqlx::query_as(
+                    "UPDATE api_keys SET revoked_at = CASE \
+                         WHEN revoked_at IS NULL OR revoked_at > $4 THEN $4 ELSE revoked_at END \
+                     WHERE org_id = $1 AND id = $2 AND (revoked_at IS NULL OR revoked_at > $3) \
+                     RETURNING name",
+                )
+                .bind(org.as_str())
+                .bind(id)
+                .bind(now)
+                .bind(old_until)
+                .fetch_optional(&mut *tx)
+                .await?;
+                let Some((name,)) = name else {
+                    return Ok(false);
+                };
+                sqlx::query(
+                    "INSERT INTO api_keys (id, org_id, key_hash, prefix, created_at, name) \
+                     VALUES ($1, $2, $3, $4, $5, $6)",
+                )
+                .bind(&new.id)
+                .bind(org.as_str())
+                .bind(&new.hash)
+                .bind(&new.prefix)
+                .bind(now)
+                .bind(name)
+                .execute(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                Ok(true)
             }
 
             async fn insert_connection(

@@ -18,8 +18,13 @@ pub struct ConnectionCreate {
     /// The provider to connect to. Must name an enabled provider.
     #[schema(example = "ms-dynamics-bc")]
     pub provider_name: String,
-    /// User defined name of the linked integration.
-    #[schema(max_length = 200, min_length = 1)]
+    /// User defined name of the linked integration: 1 to 200 characters, not only spaces, no
+    /// control characters.
+    #[schema(
+        max_length = 200,
+        min_length = 1,
+        pattern = r"^[^\u0000-\u001f\u007f-\u009f]*[^\s\u0000-\u001f\u007f-\u009f][^\u0000-\u001f\u007f-\u009f]*$"
+    )]
     pub name: Option<String>,
     /// The base URL for the Business Central API. Only used for on premise instances, where it is
     /// required: an absolute `https` URL of the server instance such as
@@ -28,8 +33,9 @@ pub struct ConnectionCreate {
     /// A multitenant server's `?tenant=<tenant id>` is kept and sent on every request; no other query
     /// parameter is accepted.
     pub api_url: Option<String>,
-    /// Whether the MS Dynamics BC instance is on-premise or cloud-based.
-    #[schema(default = false)]
+    /// Whether the MS Dynamics BC instance is on-premise or cloud-based. Omit it for `false`;
+    /// `null` is refused.
+    #[schema(default = false, nullable = false)]
     pub is_on_premise: Option<bool>,
 }
 
@@ -37,18 +43,26 @@ pub struct ConnectionCreate {
 /// `null` clears a nullable field.
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct ConnectionPatch {
-    /// May be repeated, but must equal the connection's provider.
+    /// May be repeated, but must equal the connection's provider; `null` is refused.
+    #[schema(nullable = false)]
     pub provider_name: Option<String>,
-    /// User defined name of the linked integration.
-    #[schema(max_length = 200, min_length = 1)]
+    /// User defined name of the linked integration: 1 to 200 characters, not only spaces, no
+    /// control characters; `null` clears it.
+    #[schema(
+        max_length = 200,
+        min_length = 1,
+        pattern = r"^[^\u0000-\u001f\u007f-\u009f]*[^\s\u0000-\u001f\u007f-\u009f][^\u0000-\u001f\u007f-\u009f]*$"
+    )]
     pub name: Option<String>,
     /// The Business Central company id to sync; one of the companies discovered during setup.
     pub company: Option<String>,
     /// The Business Central environment to use; one of the environments discovered during setup.
     pub environment: Option<String>,
-    /// Pause (`true`) or resume (`false`) all syncs of this connection.
+    /// Pause (`true`) or resume (`false`) all syncs of this connection; `null` is refused.
+    #[schema(nullable = false)]
     pub is_sync_disabled: Option<bool>,
-    /// Whether to read dimension set lines with invoices and credit memos.
+    /// Whether to read dimension set lines with invoices and credit memos; `null` is refused.
+    #[schema(nullable = false)]
     pub include_dimension_lines: Option<bool>,
     /// The base URL of an on-premises Business Central API (absolute `https` URL), as on create:
     /// stored as the server instance root, `?tenant=<tenant id>` kept.

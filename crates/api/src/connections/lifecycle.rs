@@ -18,11 +18,23 @@ use crate::error::{ApiError, ErrorBody, FieldError, ValidationErrorBody};
 #[derive(Deserialize, ToSchema)]
 #[allow(dead_code)] // the schema of the body; it is read by `CredentialsIn`
 pub struct CredentialsPut {
-    /// The Business Central user name.
-    #[schema(example = "LEDGERLINK")]
+    /// The Business Central user name: 1 to 200 characters, not only spaces, without `:` or
+    /// control characters.
+    #[schema(
+        example = "LEDGERLINK",
+        min_length = 1,
+        max_length = 200,
+        pattern = r"^[^:\u0000-\u001f\u007f-\u009f]*[^:\s\u0000-\u001f\u007f-\u009f][^:\u0000-\u001f\u007f-\u009f]*$"
+    )]
     username: String,
-    /// The user's web service access key. Stored encrypted; never returned.
-    #[schema(example = "k3y…")]
+    /// The user's web service access key: 1 to 1000 characters, without control characters.
+    /// Stored encrypted; never returned.
+    #[schema(
+        example = "k3y…",
+        min_length = 1,
+        max_length = 1000,
+        pattern = r"^[^\u0000-\u001f\u007f-\u009f]+$"
+    )]
     web_service_access_key: String,
 }
 
@@ -39,7 +51,7 @@ impl FromBody for CredentialsIn {
         let key = f.required_string("web_service_access_key");
         if let Some(u) = &username
             && (u.trim().is_empty()
-                || u.len() > 200
+                || u.chars().count() > 200
                 || u.contains(':')
                 || u.chars().any(char::is_control))
         {
@@ -50,7 +62,7 @@ impl FromBody for CredentialsIn {
             );
         }
         if let Some(k) = &key
-            && (k.is_empty() || k.len() > 1000 || k.chars().any(char::is_control))
+            && (k.is_empty() || k.chars().count() > 1000 || k.chars().any(char::is_control))
         {
             f.error(
                 "web_service_access_key",

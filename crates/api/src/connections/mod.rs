@@ -6,9 +6,8 @@ mod lifecycle;
 mod models;
 
 use axum::Json;
-use axum::extract::{FromRequestParts, Path, RawQuery, State};
+use axum::extract::{RawQuery, State};
 use axum::http::StatusCode;
-use axum::http::request::Parts;
 use ledgerlink_domain::{Connection, NewConnection, now};
 use ledgerlink_store::ListConnections;
 use utoipa_axum::router::OpenApiRouter;
@@ -21,6 +20,7 @@ use crate::AppState;
 use crate::auth::Tenant;
 use crate::body::{JsonBody, Tri};
 use crate::error::{ApiError, ErrorBody, FieldError, ValidationErrorBody};
+pub use crate::path::ConnectionId;
 use crate::query::{self, QueryErrors};
 use input::{PatchRequest, RawCreate, check_api_url};
 pub(crate) use lifecycle::engine_error;
@@ -28,25 +28,6 @@ pub(crate) use lifecycle::engine_error;
 /// Default and largest page sizes of the list endpoint.
 const DEFAULT_LIMIT: u32 = 50;
 const MAX_LIMIT: u32 = 200;
-
-/// The `{connection_id}` path segment.
-pub struct ConnectionId(pub String);
-
-impl<S: Send + Sync> FromRequestParts<S> for ConnectionId {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
-        // A segment that is not even valid text, or not shaped like our ids, cannot name a
-        // connection; answering here also keeps bytes such as NUL away from the database.
-        let Path(id) = Path::<String>::from_request_parts(parts, state)
-            .await
-            .map_err(|_| ApiError::connection_not_found())?;
-        if !ledgerlink_domain::is_id("conn", &id) {
-            return Err(ApiError::connection_not_found());
-        }
-        Ok(ConnectionId(id))
-    }
-}
 
 /// List connections
 ///
@@ -59,7 +40,7 @@ impl<S: Send + Sync> FromRequestParts<S> for ConnectionId {
     security(("bearer" = [])),
     params(
         ("limit" = Option<u32>, Query, description = "Page size, 1 to 200.", minimum = 1, maximum = 200),
-        ("starting_after" = Option<String>, Query, description = "Return connections created before this connection id (the last id of the previous page)."),
+        ("starting_after" = Option<String>, Query, description = "Return connections created before this connection id (the last id of the previous page).", pattern = "^conn_[0-9a-z]{26}$"),
         ("provider_name" = Option<String>, Query, description = "Only connections to this provider."),
     ),
     responses(

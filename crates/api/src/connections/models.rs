@@ -1,7 +1,7 @@
 //! `…/connections/{id}/models`: per-model switches and sync frequency.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use ledgerlink_domain::now;
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -11,6 +11,7 @@ use crate::AppState;
 use crate::auth::Tenant;
 use crate::body::{Fields, FromBody, JsonBody, Tri};
 use crate::error::{ApiError, ErrorBody, ErrorCode, FieldError, ValidationErrorBody};
+use crate::path::ModelPath;
 
 /// Shortest and longest time between scheduled syncs of a model, in seconds.
 const FREQUENCY: std::ops::RangeInclusive<i64> = 300..=7 * 86_400;
@@ -29,11 +30,14 @@ pub struct ModelDetail {
 #[derive(ToSchema)]
 #[allow(dead_code)] // the schema of the body; it is read by `ModelChanges`
 pub struct ModelPatch {
-    /// Read (sync) this model; only where `is_read_supported`.
+    /// Read (sync) this model; only where `is_read_supported`. `null` is refused.
+    #[schema(nullable = false)]
     is_read_enabled: Option<bool>,
-    /// Write this model back to the ERP; only where `is_write_supported`.
+    /// Write this model back to the ERP; only where `is_write_supported`. `null` is refused.
+    #[schema(nullable = false)]
     is_write_enabled: Option<bool>,
-    /// Seconds between scheduled syncs, 300 to 604800.
+    /// Seconds between scheduled syncs, 300 to 604800. `null` is refused.
+    #[schema(nullable = false, minimum = 300, maximum = 604800)]
     sync_frequency_secs: Option<i64>,
 }
 
@@ -54,11 +58,19 @@ impl FromBody for ModelChanges {
         let write = f.not_null("is_write_enabled", write);
         let frequency = match f.integer("sync_frequency_secs") {
             Tri::Value(n) if FREQUENCY.contains(&n) => Some(n),
-            Tri::Value(_) | Tri::Null => {
+            Tri::Value(_) => {
                 f.error(
                     "sync_frequency_secs",
                     "value_error",
                     "Input should be between 300 and 604800",
+                );
+                None
+            }
+            Tri::Null => {
+                f.error(
+                    "sync_frequency_secs",
+                    "int_type",
+                    "Input should be a valid integer",
                 );
                 None
             }
@@ -139,15 +151,12 @@ fn details(conn: ledgerlink_domain::Connection, state: &AppState) -> Vec<ModelDe
 pub(crate) async fn update_model(
     tenant: Tenant,
     State(state): State<AppState>,
-    Path((connection_id, model_id)): Path<(String, String)>,
+    ModelPath {
+        connection_id,
+        model_id,
+    }: ModelPath,
     JsonBody(changes): JsonBody<ModelChanges>,
 ) -> Result<Json<ModelDetail>, ApiError> {
-    if !ledgerlink_domain::is_id("conn", &connection_id) {
-        return Err(ApiError::connection_not_found());
-    }
-    if !ledgerlink_domain::is_id("mdl", &model_id) {
-        return Err(model_not_found());
-    }
     let conn = super::load(&state, &tenant, &connection_id).await?;
     let model = conn
         .models
