@@ -3,8 +3,12 @@
 //! of invoices with one worker and reports records per second, BC requests and peak RSS of this
 //! process (ledgerlink's side only; bc-sim runs in its own process).
 //!
+//! With `--recheck N`, then pays N open invoices partially in bc-sim (their `lastModifiedDateTime`
+//! does not move, as in BC), runs one incremental sync and reports what re-checking the open invoices'
+//! amounts cost in BC requests.
+//!
 //! Usage: bench_sync --sim URL --client-id ID --client-secret S --listen ADDR [--database-url URL]
-//!        [--page-size N]
+//!        [--page-size N] [--recheck N]
 
 use std::time::Instant;
 
@@ -110,6 +114,7 @@ async fn main() -> anyhow::Result<()> {
     ));
     let started = Instant::now();
     let (mut invoices, mut requests) = (0u64, 0u64);
+    let mut open = Vec::new();
     while let Some(url) = next {
         let body: Value = http
             .get(&url)
@@ -121,6 +126,11 @@ async fn main() -> anyhow::Result<()> {
             .await?;
         requests += 1;
         invoices += body["value"].as_array().map_or(0, |v| v.len() as u64);
+        for inv in body["value"].as_array().into_iter().flatten() {
+            if inv["status"] == "Open" {
+                open.push(inv["id"].as_str().unwrap_or_default().to_owned());
+            }
+        }
         next = body["@odata.nextLink"].as_str().map(str::to_owned);
     }
     let ceiling = started.elapsed().as_secs_f64();
@@ -166,6 +176,73 @@ async fn main() -> anyhow::Result<()> {
         job.sync.pagination_state["pages"],
         peak_rss_mib(),
     );
+    if let Some(n) = arg("--recheck").map(|n| n.parse::<usize>().unwrap()) {
+        recheck(&running, &org, &id, &sim, company, &open, n).await?;
+    }
     running.shutdown().await?;
+    Ok(())
+}
+
+/// Pays `n` open invoices partially, then runs one incremental sync of invoices and reports its BC
+/// requests (the window's, the amounts re-check's and the re-reads').
+async fn recheck(
+    running: &ledgerlink::Running,
+    org: &ledgerlink_domain::OrgId,
+    id: &str,
+    sim: &str,
+    company: &str,
+    open: &[String],
+    n: usize,
+) -> anyhow::Result<()> {
+    let http = reqwest::Client::new();
+    for invoice in open.iter().take(n) {
+        http.post(format!(
+            "{sim}/_sim/companies/{company}/salesInvoices/{invoice}/payments"
+        ))
+        .json(&serde_json::json!({"amount": 1.0}))
+        .send()
+        .await?
+        .error_for_status()?;
+    }
+    http.delete(format!("{sim}/_sim/requests")).send().await?;
+    let stored = running.store.get_connection(org, id).await?.unwrap();
+    let model = stored.models.iter().find(|m| m.name == "invoices").unwrap();
+    let since = running.store.synced_until(&model.id).await?;
+    let want = ledgerlink_store::NewSync::queued(
+        &model.id,
+        "invoices",
+        Some(company.to_owned()),
+        since,
+        ledgerlink_domain::now(),
+        chrono::Duration::minutes(5),
+        None,
+        true,
+    );
+    let syncs = running
+        .store
+        .enqueue_syncs(org, id, &[want], ledgerlink_domain::now())
+        .await?;
+    let started = Instant::now();
+    running.engine.drain_syncs("bench").await?;
+    let took = started.elapsed().as_secs_f64();
+    let job = running.store.get_sync(org, &syncs[0].id).await?.unwrap();
+    let counts: Value = http
+        .get(format!("{sim}/_sim/requests"))
+        .send()
+        .await?
+        .json()
+        .await?;
+    let bc_requests: u64 = counts
+        .as_object()
+        .map(|m| m.values().filter_map(Value::as_u64).sum())
+        .unwrap_or(0);
+    println!(
+        "recheck: open_invoices={} paid_partially={} status={:?} rechecked={} bc_requests={bc_requests} \
+         secs={took:.2} requests_by_kind={counts}",
+        open.len(),
+        n.min(open.len()),
+        job.sync.status,
+        job.sync.pagination_state["rechecked"],
+    );
     Ok(())
 }

@@ -63,7 +63,7 @@ impl Metrics {
     }
 
     /// The Prometheus text exposition, with the store's statement count appended.
-    pub fn render(&self, store_queries: u64) -> String {
+    pub fn render(&self, store_queries: u64, records_skipped: &[(String, u64)]) -> String {
         let mut out = String::new();
         // Writing to a String cannot fail.
         let _ = prometheus_client::encoding::text::encode_registry(&mut out, &self.registry);
@@ -72,6 +72,17 @@ impl Metrics {
              # TYPE ledgerlink_store_queries counter\n",
         );
         out.push_str(&format!("ledgerlink_store_queries_total {store_queries}\n"));
+        // Labelled by model: a fixed set of catalog names, never user input.
+        out.push_str(
+            "# HELP ledgerlink_records_skipped Records an ERP sent that could not be mapped \
+             (skipped, listed on their sync, re-read at the next one).\n\
+             # TYPE ledgerlink_records_skipped counter\n",
+        );
+        for (model, n) in records_skipped {
+            out.push_str(&format!(
+                "ledgerlink_records_skipped_total{{model=\"{model}\"}} {n}\n"
+            ));
+        }
         out.push_str("# EOF\n");
         out
     }

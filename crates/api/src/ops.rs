@@ -44,7 +44,10 @@ async fn metrics(State(state): State<AppState>) -> Response {
             header::CONTENT_TYPE,
             "application/openmetrics-text; version=1.0.0; charset=utf-8",
         )],
-        state.metrics.render(state.store.queries_executed()),
+        state.metrics.render(
+            state.store.queries_executed(),
+            &state.engine.records_skipped(),
+        ),
     )
         .into_response()
 }

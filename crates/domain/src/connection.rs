@@ -65,6 +65,9 @@ pub struct DiscoveredCompany {
     pub name: String,
 }
 
+/// How often a model runs a scheduled full pass unless the user says otherwise: daily.
+pub const DEFAULT_FULL_SYNC_FREQUENCY_SECS: i64 = 86_400;
+
 /// One synced object type of a connection.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Model {
@@ -81,6 +84,8 @@ pub struct Model {
     pub is_file_upload_enabled: bool,
     pub is_webhooks_setup: bool,
     pub sync_frequency_secs: i64,
+    /// Seconds between the model's scheduled full passes (which find deletions).
+    pub full_sync_frequency_secs: i64,
     pub next_sync_at: Option<DateTime<Utc>>,
     pub last_sync: Option<Sync>,
     pub created_at: DateTime<Utc>,
@@ -239,6 +244,7 @@ impl Model {
             is_file_upload_enabled: false,
             is_webhooks_setup: false,
             sync_frequency_secs: spec.default_frequency_secs,
+            full_sync_frequency_secs: DEFAULT_FULL_SYNC_FREQUENCY_SECS,
             next_sync_at: None,
             last_sync: None,
             created_at: now,

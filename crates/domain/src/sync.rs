@@ -8,7 +8,9 @@ use utoipa::ToSchema;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum SyncStatus {
-    /// Planned for `next_sync_at`.
+    /// The model's next scheduled sync, due at `timerange_end` (the model's `next_sync_at`); it
+    /// becomes `queued`, keeping its id, when due. Not shown while the connection cannot sync (paused,
+    /// unhealthy) or the model is not read. Cancelling it skips that run.
     Scheduled,
     /// Due, waiting for a worker.
     Queued,
@@ -53,7 +55,15 @@ pub struct Sync {
     pub is_one_off: bool,
     /// The model synced.
     pub model_id: String,
-    /// What is needed to resume the sync mid-way.
+    /// What is needed to resume the sync mid-way, and what it did so far: `phase` (`skipped`: re-reading
+    /// records earlier syncs could not map; `window`: the records modified in the time range, or all of
+    /// them for a full pass; `volatile`: re-checking amounts the ERP changes without moving a record's
+    /// modification stamp, e.g. an invoice's remaining amount after a partial payment; `done`),
+    /// `cursor`, `pages`, `records` (written), `retried_errors` and `last_error` (page fetches that
+    /// failed and were retried), `rechecked` (records re-read because such an amount differed),
+    /// `skipped_count` and `skipped` (up to 50 `{remote_id, reason}`: records the ERP sent that
+    /// could not be mapped — the rest of the model went on; each is re-read at the next sync, and its
+    /// last good version stays in the feed meanwhile). Empty for a `scheduled` sync.
     #[schema(value_type = Object)]
     pub pagination_state: serde_json::Value,
     /// When the current attempt started.

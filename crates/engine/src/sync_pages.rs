@@ -29,6 +29,9 @@ use crate::sync::{Attempt, record_hash};
 /// Skips listed on the sync object (all of them are counted and remembered).
 const SKIPS_SHOWN: usize = 50;
 
+/// Records per page of the amounts re-check (BC's largest page; each record is a few fields).
+const VOLATILE_PAGE_SIZE: u32 = 20_000;
+
 /// Earlier skips re-read at the start of a sync.
 const SKIPS_RETRIED: u32 = 200;
 
@@ -164,12 +167,17 @@ impl Engine {
 
 impl Run<'_> {
     fn request(&self, scope: ReadScope, cursor: Option<String>) -> PageRequest {
+        // The amounts re-check reads two or three small fields a record: BC's largest pages.
+        let page_size = match scope {
+            ReadScope::Volatile => VOLATILE_PAGE_SIZE,
+            _ => self.engine.sync_settings().page_size,
+        };
         PageRequest {
             scope,
             model: self.job.model_name.clone(),
             cursor,
             window: self.window,
-            page_size: Some(self.engine.sync_settings().page_size),
+            page_size: Some(page_size),
             include_dimension_lines: self.conn.include_dimension_lines,
             fields: self
                 .select

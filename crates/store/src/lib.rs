@@ -137,6 +137,7 @@ pub trait Store: SyncStore + BudgetStore + Send + Sync + 'static {
         read: Option<bool>,
         write: Option<bool>,
         frequency_secs: Option<i64>,
+        full_frequency_secs: Option<i64>,
         next_sync_at: Option<DateTime<Utc>>,
         now: DateTime<Utc>,
     ) -> Result<bool>;

@@ -10,7 +10,8 @@ pub(crate) const CONNECTION_COLUMNS: &str = "id, org_id, provider_name, name, ap
 
 pub(crate) const MODEL_COLUMNS: &str = "id, connection_id, name, display_name, is_read_enabled, \
     is_write_enabled, is_read_supported, is_write_supported, is_sync_supported, is_custom_object, \
-    is_file_upload_enabled, is_webhooks_setup, sync_frequency_secs, next_sync_at, created_at, \
+    is_file_upload_enabled, is_webhooks_setup, sync_frequency_secs, full_sync_frequency_secs, \
+    next_sync_at, created_at, \
     modified_at";
 
 /// A key's listing columns, with its organization's name; filters follow.
@@ -316,6 +317,7 @@ macro_rules! impl_shared_store {
                             .push_bind(m.is_file_upload_enabled)
                             .push_bind(m.is_webhooks_setup)
                             .push_bind(m.sync_frequency_secs)
+                            .push_bind(m.full_sync_frequency_secs)
                             .push_bind(m.next_sync_at)
                             .push_bind(m.created_at)
                             .push_bind(m.modified_at);
@@ -479,6 +481,7 @@ macro_rules! impl_shared_store {
                 read: Option<bool>,
                 write: Option<bool>,
                 frequency_secs: Option<i64>,
+                full_frequency_secs: Option<i64>,
                 next_sync_at: Option<chrono::DateTime<chrono::Utc>>,
                 now: chrono::DateTime<chrono::Utc>,
             ) -> $crate::Result<bool> {
@@ -488,6 +491,8 @@ macro_rules! impl_shared_store {
                      read_choice = COALESCE($1, read_choice), \
                      is_write_enabled = COALESCE($2, is_write_enabled), \
                      sync_frequency_secs = COALESCE($3, sync_frequency_secs), \
+                     full_sync_frequency_secs = COALESCE($9, full_sync_frequency_secs), \
+                     next_full_sync_at = CASE WHEN $9 IS NULL THEN next_full_sync_at ELSE NULL END, \
                      next_sync_at = $4, modified_at = $5 \
                      WHERE id = $6 AND connection_id = $7 \
                      AND connection_id IN (SELECT id FROM connections WHERE org_id = $8)",
@@ -500,6 +505,7 @@ macro_rules! impl_shared_store {
                 .bind(model_id)
                 .bind(connection_id)
                 .bind(org.as_str())
+                .bind(full_frequency_secs)
                 .execute(&self.pool)
                 .await?;
                 Ok(done.rows_affected() > 0)

@@ -16,6 +16,9 @@ use crate::path::ModelPath;
 /// Shortest and longest time between scheduled syncs of a model, in seconds.
 const FREQUENCY: std::ops::RangeInclusive<i64> = 300..=7 * 86_400;
 
+/// Shortest and longest time between scheduled full passes of a model, in seconds (1 hour – 30 days).
+const FULL_FREQUENCY: std::ops::RangeInclusive<i64> = 3_600..=30 * 86_400;
+
 /// A model with its schedule.
 #[derive(Serialize, ToSchema)]
 pub struct ModelDetail {
@@ -24,6 +27,10 @@ pub struct ModelDetail {
     pub model: ModelOut,
     /// Seconds between scheduled syncs of this model.
     pub sync_frequency_secs: i64,
+    /// Seconds between scheduled full passes of this model (default 86400, daily). A full pass reads
+    /// every record, which is how records deleted in the ERP are found; the first is planned one to
+    /// two periods after setup, spread so that many connections do not run theirs at once.
+    pub full_sync_frequency_secs: i64,
 }
 
 /// Changes to a model. Absent fields are left alone.
@@ -39,17 +46,26 @@ pub struct ModelPatch {
     /// Seconds between scheduled syncs, 300 to 604800. `null` is refused.
     #[schema(nullable = false, minimum = 300, maximum = 604800)]
     sync_frequency_secs: Option<i64>,
+    /// Seconds between scheduled full passes (which find deletions), 3600 to 2592000. The next full
+    /// pass is planned anew, within one to two periods. `null` is refused.
+    #[schema(nullable = false, minimum = 3600, maximum = 2592000)]
+    full_sync_frequency_secs: Option<i64>,
 }
 
 pub(crate) struct ModelChanges {
     read: Option<bool>,
     write: Option<bool>,
     frequency: Option<i64>,
+    full_frequency: Option<i64>,
 }
 
 impl FromBody for ModelChanges {
-    const FIELDS: &'static [&'static str] =
-        &["is_read_enabled", "is_write_enabled", "sync_frequency_secs"];
+    const FIELDS: &'static [&'static str] = &[
+        "is_read_enabled",
+        "is_write_enabled",
+        "sync_frequency_secs",
+        "full_sync_frequency_secs",
+    ];
 
     fn read(f: &mut Fields) -> Option<Self> {
         let read = f.boolean("is_read_enabled");
@@ -76,10 +92,31 @@ impl FromBody for ModelChanges {
             }
             Tri::Absent => None,
         };
+        let full_frequency = match f.integer("full_sync_frequency_secs") {
+            Tri::Value(n) if FULL_FREQUENCY.contains(&n) => Some(n),
+            Tri::Value(_) => {
+                f.error(
+                    "full_sync_frequency_secs",
+                    "value_error",
+                    "Input should be between 3600 and 2592000",
+                );
+                None
+            }
+            Tri::Null => {
+                f.error(
+                    "full_sync_frequency_secs",
+                    "int_type",
+                    "Input should be a valid integer",
+                );
+                None
+            }
+            Tri::Absent => None,
+        };
         Some(ModelChanges {
             read,
             write,
             frequency,
+            full_frequency,
         })
     }
 }
@@ -112,16 +149,22 @@ pub(crate) async fn list_models(
 
 /// The connection's models as answered, with their frequencies.
 fn details(conn: ledgerlink_domain::Connection, state: &AppState) -> Vec<ModelDetail> {
-    let frequencies: std::collections::HashMap<String, i64> = conn
+    let frequencies: std::collections::HashMap<String, (i64, i64)> = conn
         .models
         .iter()
-        .map(|m| (m.id.clone(), m.sync_frequency_secs))
+        .map(|m| {
+            (
+                m.id.clone(),
+                (m.sync_frequency_secs, m.full_sync_frequency_secs),
+            )
+        })
         .collect();
     ConnectionOut::render(conn, &state.engine)
         .models
         .into_iter()
         .map(|model| ModelDetail {
-            sync_frequency_secs: frequencies.get(&model.id).copied().unwrap_or_default(),
+            sync_frequency_secs: frequencies.get(&model.id).map_or(0, |f| f.0),
+            full_sync_frequency_secs: frequencies.get(&model.id).map_or(0, |f| f.1),
             model,
         })
         .collect()
@@ -203,6 +246,7 @@ pub(crate) async fn update_model(
             changes.read,
             changes.write,
             changes.frequency,
+            changes.full_frequency,
             next,
             at,
         )
