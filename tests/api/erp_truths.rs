@@ -9,15 +9,6 @@ use serde_json::{Value, json};
 
 use crate::harness::TestApp;
 
-async fn connected(app: &TestApp) -> String {
-    let created = app.create_connection("Acme").await;
-    app.authorize(&created).await;
-    let id = created["id"].as_str().unwrap().to_owned();
-    let c = app.settled(&id).await;
-    assert_eq!(c["health"]["status_code"], "healthy", "{}", c["health"]);
-    id
-}
-
 /// Runs every runnable sync; returns the syncs that ran or wait (not the planned ones).
 async fn drain(app: &TestApp, id: &str) -> Vec<Value> {
     app.running.engine.drain_syncs("w").await.unwrap();
@@ -74,7 +65,7 @@ fn decimal(v: &Value) -> f64 {
 #[tokio::test]
 async fn a_partial_payment_reaches_the_feed_at_the_next_scheduled_sync() {
     let app = TestApp::with_sim(|_| {}).await;
-    let id = connected(&app).await;
+    let id = app.connected().await;
     drain(&app, &id).await;
     let invoices = records(&app, &id, "invoices").await;
     let (invoice_id, invoice) = invoices
@@ -126,7 +117,7 @@ async fn a_partial_payment_reaches_the_feed_at_the_next_scheduled_sync() {
 #[tokio::test]
 async fn scheduled_full_passes_find_deletions() {
     let app = TestApp::with_sim(|_| {}).await;
-    let id = connected(&app).await;
+    let id = app.connected().await;
     drain(&app, &id).await;
     let store = app.running.engine.store().clone();
     let d = chrono::Duration::minutes(5);
@@ -206,7 +197,7 @@ async fn scheduled_full_passes_find_deletions() {
 #[tokio::test]
 async fn one_bad_record_never_stops_a_model() {
     let app = TestApp::with_sim(|_| {}).await;
-    let id = connected(&app).await;
+    let id = app.connected().await;
     drain(&app, &id).await;
     let sim = app.sim();
     let company = sim.company_ids()[0];
@@ -300,7 +291,7 @@ async fn one_bad_record_never_stops_a_model() {
 #[tokio::test]
 async fn a_request_business_central_refuses_fails_at_once() {
     let app = TestApp::with_sim(|_| {}).await;
-    let id = connected(&app).await;
+    let id = app.connected().await;
     drain(&app, &id).await;
     // An older BC without `remainingAmount`: the amounts re-check cannot be asked for.
     let mut faults = app.sim().config().faults.clone();
@@ -333,16 +324,7 @@ async fn the_users_choice_wins_over_discovery() {
         .find(|m| m["name"] == "customer_ledger_entries")
         .unwrap()
         .clone();
-    let r = app
-        .patch(
-            &format!(
-                "/v2/integrations/connections/{id}/models/{}",
-                cle["id"].as_str().unwrap()
-            ),
-            r#"{"is_read_enabled": false}"#,
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::OK, "{r:?}");
+    app.set_read(id, &cle["id"], false).await;
     app.authorize(&created).await;
     let c = app.settled(id).await;
     assert_eq!(c["is_bc_extension_installed"], true);
@@ -369,7 +351,7 @@ async fn the_users_choice_wins_over_discovery() {
 #[tokio::test]
 async fn each_model_shows_its_upcoming_sync() {
     let app = TestApp::with_sim(|_| {}).await;
-    let id = connected(&app).await;
+    let id = app.connected().await;
     drain(&app, &id).await;
     let path = format!("/v2/integrations/connections/{id}/syncs?status=scheduled&limit=200");
     let planned = app.get(&path).await.json;
@@ -423,16 +405,7 @@ async fn each_model_shows_its_upcoming_sync() {
     drain(&app, &id).await;
 
     // Switched off: no upcoming sync for it. Paused: none at all.
-    let r = app
-        .patch(
-            &format!(
-                "/v2/integrations/connections/{id}/models/{}",
-                invoices["model_id"].as_str().unwrap()
-            ),
-            r#"{"is_read_enabled": false}"#,
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::OK, "{r:?}");
+    app.set_read(&id, &invoices["model_id"], false).await;
     let planned = app.get(&path).await.json;
     assert_eq!(planned.as_array().unwrap().len(), reading.len() - 1);
     assert!(

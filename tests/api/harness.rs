@@ -322,6 +322,31 @@ impl TestApp {
         self.call(Method::DELETE, path, None).await
     }
 
+    /// Creates a cloud connection, consents through bc-sim and waits for setup: its id, healthy.
+    pub async fn connected(&self) -> String {
+        let created = self.create_connection("Acme").await;
+        self.authorize(&created).await;
+        let id = created["id"].as_str().unwrap().to_owned();
+        let c = self.settled(&id).await;
+        assert_eq!(c["health"]["status_code"], "healthy", "{}", c["health"]);
+        id
+    }
+
+    /// Switches reading a model of a connection on or off (asserting it is accepted).
+    pub async fn set_read(&self, connection: &str, model_id: &Value, on: bool) {
+        let path = format!(
+            "/v2/integrations/connections/{connection}/models/{}",
+            model_id.as_str().unwrap()
+        );
+        let r = self
+            .patch(
+                &path,
+                &serde_json::json!({ "is_read_enabled": on }).to_string(),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{r:?}");
+    }
+
     /// Creates a cloud Business Central connection named `name` and returns it.
     pub async fn create_connection(&self, name: &str) -> Value {
         let body = serde_json::json!({"provider_name": "ms-dynamics-bc", "name": name}).to_string();

@@ -10,21 +10,12 @@ use sqlx::Connection as _;
 
 use crate::harness::{TestApp, postgres_server};
 
-async fn connected(app: &TestApp) -> String {
-    let created = app.create_connection("Acme").await;
-    app.authorize(&created).await;
-    let id = created["id"].as_str().unwrap().to_owned();
-    let c = app.settled(&id).await;
-    assert_eq!(c["health"]["status_code"], "healthy", "{}", c["health"]);
-    id
-}
-
 /// Sixteen `POST …/sync` at once: every one answers 200/201 with the same syncs (one per model), never
 /// a 500 "database is locked" (SQLite) or a 409 from the one-active-sync rule (Postgres).
 #[tokio::test]
 async fn concurrent_sync_requests_all_get_the_one_active_sync_per_model() {
     let app = TestApp::with_sim(|_| {}).await;
-    let id = connected(&app).await;
+    let id = app.connected().await;
     let path = format!("/v2/integrations/connections/{id}/sync");
     for round in 0..3 {
         let calls = (0..16).map(|_| app.post(&path, ""));
@@ -158,11 +149,11 @@ async fn a_full_disk_is_named_loses_nothing_and_recovers_by_itself() {
         },
     )
     .await;
-    let first = connected(&app).await;
+    let first = app.connected().await;
     app.running.engine.drain_syncs("w").await.unwrap();
     // A second connection to sync while the disk is full (its records are all new: big writes),
     // and a few connections to change meanwhile.
-    let second = connected(&app).await;
+    let second = app.connected().await;
     let mut others = Vec::new();
     for i in 0..6 {
         let c = app.create_connection(&format!("other {i}")).await;
@@ -263,7 +254,7 @@ async fn a_postgres_restart_mid_sync_costs_no_attempt_and_no_lease_wait() {
         |config| config.sync_lease_secs = 600,
     )
     .await;
-    let id = connected(&app).await;
+    let id = app.connected().await;
     app.running.engine.drain_syncs("w").await.unwrap();
     let r = app
         .post(
