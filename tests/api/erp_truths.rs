@@ -40,10 +40,11 @@ async fn records(app: &TestApp, id: &str, model: &str) -> BTreeMap<String, Value
         .collect()
 }
 
-/// Every model due again, a few hours on (past each model's frequency, before its next full pass).
-async fn next_scheduled_syncs(app: &TestApp, id: &str) -> Vec<Value> {
+/// Every model due again, `hours_on` hours on (7 is past each model's default frequency and before
+/// its first scheduled full pass; each later call must go further).
+async fn next_scheduled_syncs(app: &TestApp, id: &str, hours_on: i64) -> Vec<Value> {
     let store = app.running.engine.store().clone();
-    let at = chrono::Utc::now() + chrono::Duration::hours(7);
+    let at = chrono::Utc::now() + chrono::Duration::hours(hours_on);
     let d = chrono::Duration::minutes(5);
     store.schedule_due(at, 1_000, d, d).await.unwrap();
     // They are due at `at`: bring that moment to now.
@@ -86,7 +87,7 @@ async fn a_partial_payment_reaches_the_feed_at_the_next_scheduled_sync() {
         .unwrap();
     assert_eq!(posted.status, "Open", "a partial payment");
 
-    let ran = next_scheduled_syncs(&app, &id).await;
+    let ran = next_scheduled_syncs(&app, &id, 7).await;
     assert!(ran.iter().all(|s| s["status"] == "complete"), "{ran:#?}");
     let after = &records(&app, &id, "invoices").await[invoice_id];
     assert_eq!(
@@ -110,6 +111,21 @@ async fn a_partial_payment_reaches_the_feed_at_the_next_scheduled_sync() {
         .filter(|s| s["is_initial_sync"] == false)
         .find(|s| s["pagination_state"]["rechecked"].as_u64() == Some(1));
     assert!(invoice_sync.is_some(), "{ran:#?}");
+    // Nothing changed since: the next re-check re-reads nothing (what BC computes beside the mapped
+    // fields — a customer's total sales — never counts as a change).
+    app.run_sql("UPDATE syncs SET status = 'cancelled' WHERE status = 'queued'")
+        .await;
+    let again = next_scheduled_syncs(&app, &id, 14).await;
+    let new: Vec<&Value> = again
+        .iter()
+        .filter(|s| s["status"] == "complete" && !ran.iter().any(|r| r["id"] == s["id"]))
+        .collect();
+    assert!(new.len() >= 6, "{again:#?}");
+    let rechecked: u64 = new
+        .iter()
+        .filter_map(|s| s["pagination_state"]["rechecked"].as_u64())
+        .sum();
+    assert_eq!(rechecked, 0, "{new:#?}");
 }
 
 /// Each model runs a full pass on its own cadence (daily by default): deletions are found without
@@ -282,32 +298,96 @@ async fn one_bad_record_never_stops_a_model() {
         bc_sim::RawPatch::set(json!({"balanceDue": 12.5})).silent(),
     )
     .unwrap();
-    next_scheduled_syncs(&app, &id).await;
+    next_scheduled_syncs(&app, &id, 7).await;
     let now = records(&app, &id, "customers").await;
     assert_eq!(decimal(&now[&broken]["data"]["balance_due"]), 12.5);
 }
 
-/// A 400 from Business Central (a request it will never accept) fails the sync at once.
+/// A 400 from Business Central (a request it will never accept) fails the sync at once, without
+/// retries; the amounts re-check, being best effort, does not fail the sync that wrote its pages.
 #[tokio::test]
 async fn a_request_business_central_refuses_fails_at_once() {
-    let app = TestApp::with_sim(|_| {}).await;
+    let app = TestApp::with_sim(|s| s.data.invoices = 40).await;
     let id = app.connected().await;
     drain(&app, &id).await;
-    // An older BC without `remainingAmount`: the amounts re-check cannot be asked for.
-    let mut faults = app.sim().config().faults.clone();
+    let sim = app.sim();
+
+    // An older BC without `remainingAmount`: the window is read whole instead, the re-check says why
+    // it could not run.
+    let mut faults = sim.config().faults.clone();
     faults.unknown_properties = vec!["remainingAmount".into()];
-    app.sim().set_faults(faults);
-    let ran = next_scheduled_syncs(&app, &id).await;
-    let failed: Vec<&Value> = ran.iter().filter(|s| s["status"] == "failed").collect();
-    assert_eq!(failed.len(), 1, "{ran:#?}");
-    assert_eq!(failed[0]["attempt"], 1, "not retried: {}", failed[0]);
+    sim.set_faults(faults.clone());
+    let ran = next_scheduled_syncs(&app, &id, 7).await;
+    assert!(ran.iter().all(|s| s["status"] == "complete"), "{ran:#?}");
     assert!(
-        failed[0]["error"]
+        ran.iter().any(|s| s["pagination_state"]["last_error"]
             .as_str()
-            .unwrap()
-            .contains("remainingAmount"),
-        "{}",
-        failed[0]
+            .is_some_and(|e| e.contains("remainingAmount"))),
+        "{ran:#?}"
+    );
+
+    // A page that BC refuses mid-sync (its next link asks for a property it does not have): failed
+    // at once, attempt 1.
+    sim.set_faults(bc_sim::FaultConfig {
+        slow_rate: 1.0,
+        slow_ms: 150,
+        ..Default::default()
+    });
+    let r = app
+        .post(
+            &format!("/v2/integrations/connections/{id}/sync?full_pass=true"),
+            "",
+        )
+        .await;
+    assert!(r.status.is_success(), "{r:?}");
+    let models = app
+        .get(&format!("/v2/integrations/connections/{id}/models"))
+        .await
+        .json;
+    let invoices_model = models
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["name"] == "invoices")
+        .unwrap()["id"]
+        .clone();
+    let sync_id = r
+        .json
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["model_id"] == invoices_model)
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let engine = app.running.engine.clone();
+    let worker = tokio::spawn(async move { engine.drain_syncs("w").await });
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let s = app
+            .get(&format!("/v2/integrations/syncs/{sync_id}"))
+            .await
+            .json;
+        if s["pagination_state"]["pages"].as_u64().unwrap_or(0) >= 1 {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{s}");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    faults.slow_rate = 1.0;
+    faults.slow_ms = 150;
+    sim.set_faults(faults);
+    worker.await.unwrap().unwrap();
+    let s = app
+        .get(&format!("/v2/integrations/syncs/{sync_id}"))
+        .await
+        .json;
+    assert_eq!(s["status"], "failed", "{s}");
+    assert_eq!(s["attempt"], 1, "not retried: {s}");
+    assert!(
+        s["error"].as_str().unwrap().contains("remainingAmount"),
+        "{s}"
     );
 }
 

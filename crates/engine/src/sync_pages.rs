@@ -13,7 +13,7 @@
 use std::collections::HashSet;
 
 use ledgerlink_connectors::business_central::mapping::{
-    MappingContext, map_fetched_each, selected_fields,
+    MappingContext, map_fetched_each, selected_fields, silently_changing,
 };
 use ledgerlink_connectors::{
     ErrorKind, MAX_IDS_PER_REQUEST, Page, PageRequest, ReadScope, Session, TimeWindow,
@@ -67,6 +67,10 @@ struct State {
     skipped_count: u64,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     skipped: Vec<SkippedRecord>,
+    /// A record without a readable id was skipped: a full pass cannot tell what it stood for, so it
+    /// does not take unseen records for deleted this time.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    unidentified_skips: bool,
 }
 
 fn is_zero(n: &u64) -> bool {
@@ -106,6 +110,9 @@ struct Run<'a> {
     window: TimeWindow,
     select: Option<&'static [&'static str]>,
     state: State,
+    /// This sync re-checks silently changing amounts after its window (incremental, and the model
+    /// has such fields).
+    recheck: bool,
 }
 
 impl Engine {
@@ -146,6 +153,7 @@ impl Engine {
             window,
             select: selected_fields(&job.model_name),
             state: State::load(&job.sync.pagination_state),
+            recheck: !full && silent_changes,
         };
         loop {
             let step = match run.state.phase() {
@@ -156,7 +164,11 @@ impl Engine {
                     None
                 }
                 Phase::Volatile => run.volatile_page().await?,
-                Phase::Done => return Ok(Attempt::Done { full }),
+                Phase::Done => {
+                    return Ok(Attempt::Done {
+                        full: full && !run.state.unidentified_skips,
+                    });
+                }
             };
             if let Some(end) = step {
                 return Ok(end);
@@ -258,6 +270,7 @@ impl Run<'_> {
         self.state.pages += 1;
         self.state.records += records.len() as u64;
         for skip in skipped {
+            self.state.unidentified_skips |= skip.remote_id.is_none();
             // A record skipped in the window and again when its amounts are re-checked counts once.
             if skip.remote_id.is_some() && self.state.skipped.contains(skip) {
                 continue;
@@ -292,7 +305,7 @@ impl Run<'_> {
                 Ok(Some(Attempt::Released))
             }
             Ok(_) => Ok(None),
-            Err(StoreError::Conflict(_)) => Ok(Some(Attempt::LeaseLost)),
+            Err(StoreError::NotHeld) => Ok(Some(Attempt::LeaseLost)),
             Err(e) => Err(e.into()),
         }
     }
@@ -312,6 +325,12 @@ impl Run<'_> {
             let request = self.request(ReadScope::Ids(chunk.to_vec()), None);
             let page = match self.fetch(&request).await? {
                 Ok(p) => p,
+                // Re-reading earlier skips is best effort: a refusal must not block the model.
+                Err(Attempt::Failed(e)) if !passes(&e) => {
+                    tracing::warn!(error = %e, "could not re-read earlier skipped records");
+                    self.state.last_error = Some(e.to_string());
+                    break;
+                }
                 Err(end) => return Ok(Some(end)),
             };
             let (records, skipped) = self.map(&page.records);
@@ -343,7 +362,11 @@ impl Run<'_> {
         let (records, skipped) = self.map(&page.records);
         self.state.cursor = page.next;
         if self.state.cursor.is_none() {
-            self.state.phase = Some(Phase::Volatile);
+            self.state.phase = Some(if self.recheck {
+                Phase::Volatile
+            } else {
+                Phase::Done
+            });
         }
         self.save(&records, &skipped, &[]).await
     }
@@ -353,6 +376,15 @@ impl Run<'_> {
         let request = self.request(ReadScope::Volatile, self.state.cursor.clone());
         let page = match self.fetch(&request).await? {
             Ok(p) => p,
+            // The re-check is best effort (an older BC may not serve the field): the window's pages
+            // are written; say what failed and end the sync.
+            Err(Attempt::Failed(e)) if !passes(&e) => {
+                tracing::warn!(error = %e, "could not re-check silently changing amounts");
+                self.state.last_error = Some(e.to_string());
+                self.state.phase = Some(Phase::Done);
+                self.state.cursor = None;
+                return self.save(&[], &[], &[]).await;
+            }
             Err(end) => return Ok(Some(end)),
         };
         let ids: Vec<&str> = page
@@ -372,7 +404,7 @@ impl Run<'_> {
             .filter_map(|r| {
                 let id = r.get("id").and_then(Value::as_str)?;
                 let ours = stored.get(id)?;
-                differs(r, ours).then(|| id.to_owned())
+                differs(r, ours, silently_changing(&self.job.model_name)).then(|| id.to_owned())
             })
             .collect();
         let mut records = Vec::new();
@@ -396,25 +428,35 @@ impl Run<'_> {
     }
 }
 
-/// Whether any property BC sent (annotations aside) differs from our stored payload's.
-fn differs(fresh: &Value, ours: &Value) -> bool {
-    let Some(fresh) = fresh.as_object() else {
-        return false;
-    };
-    fresh
-        .iter()
-        .filter(|(k, _)| !k.starts_with('@'))
-        .any(|(k, v)| !same(v, ours.get(k).unwrap_or(&Value::Null)))
+/// Whether any of `paths` (`a` or `a/b` into an expanded child) differs between what BC sent now
+/// and our stored payload. Only the fields the mapping reads count: a child BC expands whole (a
+/// customer's financial details) has others that change all the time and would never settle.
+fn differs(fresh: &Value, ours: &Value, paths: &[&str]) -> bool {
+    paths.iter().any(|path| {
+        let pointer = format!("/{path}");
+        match (fresh.pointer(&pointer), ours.pointer(&pointer)) {
+            (Some(a), Some(b)) => !same(a, b),
+            (Some(_), None) => true,
+            (None, _) => false,
+        }
+    })
 }
 
 fn same(a: &Value, b: &Value) -> bool {
     match (a, b) {
-        (Value::Object(_), Value::Object(_)) => !differs(a, b),
         (Value::Number(x), Value::Number(y)) => {
             x == y || matches!((x.as_f64(), y.as_f64()), (Some(p), Some(q)) if p == q)
         }
         _ => a == b,
     }
+}
+
+/// Whether an error may pass if the same request is made again later.
+fn passes(e: &ledgerlink_connectors::ConnectorError) -> bool {
+    matches!(
+        e.kind(),
+        ErrorKind::Transient | ErrorKind::RateLimited | ErrorKind::Unauthorized
+    )
 }
 
 /// Errors from our own database that pass: the attempt is deferred, not failed.

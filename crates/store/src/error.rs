@@ -6,6 +6,9 @@ pub enum StoreError {
     /// A uniqueness rule was broken (the message names it).
     #[error("conflict: {0}")]
     Conflict(String),
+    /// The worker no longer holds the job's lease (it expired and another took the job over).
+    #[error("this worker no longer holds the sync's lease")]
+    NotHeld,
     /// The database cannot be reached or is not accepting work right now (pool exhausted, server
     /// restarting or shutting down, connection lost, SQLite busy past its timeout): try again shortly.
     #[error("database unavailable: {0}")]

@@ -20,6 +20,8 @@ impl PgStore {
     const MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
     /// How write transactions start (Postgres locks rows as it reaches them).
     pub(crate) const WRITE_BEGIN: &'static str = "BEGIN";
+    /// Readiness writes a row: a server that takes no writes (disk full, read-only) is not ready.
+    pub(crate) const PROBE_WRITES: bool = true;
 
     /// Connects to the database named by a `postgres://` URL.
     pub async fn connect(url: &str) -> Result<Self> {

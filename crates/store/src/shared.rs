@@ -55,11 +55,13 @@ macro_rules! impl_shared_store {
                 }
                 // Reads still work on a full disk: only free space and a write tell.
                 self.check_disk()?;
-                self.count(1);
-                sqlx::query("UPDATE ready_probe SET checked_at = $1 WHERE id = 1")
-                    .bind(chrono::Utc::now())
-                    .execute(&self.pool)
-                    .await?;
+                if Self::PROBE_WRITES {
+                    self.count(1);
+                    sqlx::query("UPDATE ready_probe SET checked_at = $1 WHERE id = 1")
+                        .bind(chrono::Utc::now())
+                        .execute(&self.pool)
+                        .await?;
+                }
                 Ok(())
             }
 
@@ -493,7 +495,9 @@ macro_rules! impl_shared_store {
                      sync_frequency_secs = COALESCE($3, sync_frequency_secs), \
                      full_sync_frequency_secs = COALESCE($9, full_sync_frequency_secs), \
                      next_full_sync_at = CASE WHEN $9 IS NULL THEN next_full_sync_at ELSE NULL END, \
-                     next_sync_at = $4, modified_at = $5 \
+                     next_sync_at = CASE WHEN $4 IS NOT NULL \
+                     AND (next_sync_at IS NULL OR $4 < next_sync_at) THEN $4 ELSE next_sync_at END, \
+                     modified_at = $5 \
                      WHERE id = $6 AND connection_id = $7 \
                      AND connection_id IN (SELECT id FROM connections WHERE org_id = $8)",
                 )
@@ -549,7 +553,8 @@ macro_rules! impl_shared_store {
                     sqlx::query(
                         "UPDATE models SET is_read_enabled = (COALESCE(read_choice, true) AND $1), \
                          is_read_supported = $2, \
-                         is_sync_supported = $3, modified_at = $4, next_sync_at = $7 \
+                         is_sync_supported = $3, modified_at = $4, \
+                         next_sync_at = COALESCE(next_sync_at, $7) \
                          WHERE connection_id = $5 AND id = $6",
                     )
                     .bind(m.is_read_enabled)

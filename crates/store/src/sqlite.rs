@@ -25,6 +25,9 @@ impl SqliteStore {
     /// (a deferred transaction's upgrade fails at once with SQLITE_BUSY when another writer got
     /// there first, whatever the busy timeout).
     pub(crate) const WRITE_BEGIN: &'static str = "BEGIN IMMEDIATE";
+    /// Readiness does not write: SQLite has one writer, so a probe would wait out any long write
+    /// transaction (and say "not ready" meanwhile); the free-space check finds a full disk instead.
+    pub(crate) const PROBE_WRITES: bool = false;
 
     /// Opens (creating it if needed) the database file at `path`.
     pub async fn open_file(path: &Path) -> Result<Self> {

@@ -362,23 +362,6 @@ macro_rules! impl_sync_store {
             ) -> $crate::Result<Vec<ledgerlink_domain::Sync>> {
                 use $crate::sync_sql::{ELIGIBLE, PLANNED_COLUMNS, PlannedRow, SYNC_COLUMNS, SyncRow, status_str};
                 let mut out = Vec::new();
-                if matches!(status, None | Some(ledgerlink_domain::SyncStatus::Scheduled)) {
-                    // Each model's next scheduled sync (none while the connection cannot sync).
-                    self.count(1);
-                    let sql = format!(
-                        "SELECT {PLANNED_COLUMNS} FROM models m JOIN connections c \
-                         ON c.id = m.connection_id WHERE c.org_id = $1 AND c.id = $2 \
-                         AND (CAST($3 AS TEXT) IS NULL OR m.name = $3) \
-                         AND m.next_sync_at IS NOT NULL AND {ELIGIBLE}"
-                    );
-                    let planned: Vec<PlannedRow> = sqlx::query_as(&sql)
-                        .bind(org.as_str())
-                        .bind(connection_id)
-                        .bind(model)
-                        .fetch_all(&self.pool)
-                        .await?;
-                    out.extend(planned.into_iter().map(|p| p.into_job().sync));
-                }
                 if status != Some(ledgerlink_domain::SyncStatus::Scheduled) {
                     self.count(1);
                     let sql = format!(
@@ -398,7 +381,25 @@ macro_rules! impl_sync_store {
                         out.push(r.into_job()?.sync);
                     }
                 }
-                // Newest first: planned syncs (due later) lead.
+                if matches!(status, None | Some(ledgerlink_domain::SyncStatus::Scheduled)) {
+                    // Each model's next scheduled sync (none while the connection cannot sync).
+                    self.count(1);
+                    let sql = format!(
+                        "SELECT {PLANNED_COLUMNS} FROM models m JOIN connections c \
+                         ON c.id = m.connection_id WHERE c.org_id = $1 AND c.id = $2 \
+                         AND (CAST($3 AS TEXT) IS NULL OR m.name = $3) \
+                         AND m.next_sync_at IS NOT NULL AND {ELIGIBLE}"
+                    );
+                    let planned: Vec<PlannedRow> = sqlx::query_as(&sql)
+                        .bind(org.as_str())
+                        .bind(connection_id)
+                        .bind(model)
+                        .fetch_all(&self.pool)
+                        .await?;
+                    out.extend(planned.into_iter().map(|p| p.into_job().sync));
+                }
+                // Newest first: planned syncs (due later) lead. A stored sync wins over a planned
+                // one of the same id (stable sort: stored rows were pushed first).
                 out.sort_by(|a, b| b.id.cmp(&a.id));
                 out.dedup_by(|a, b| a.id == b.id);
                 out.truncate(limit as usize);
@@ -472,9 +473,7 @@ macro_rules! impl_sync_store {
                 .fetch_optional(&mut *tx)
                 .await?;
                 let Some(cancel_requested) = cancel else {
-                    return Err($crate::StoreError::Conflict(
-                        "this worker no longer holds the sync's lease".into(),
-                    ));
+                    return Err($crate::StoreError::NotHeld);
                 };
                 // The last occurrence of an id in a page wins.
                 let mut latest: std::collections::HashMap<&str, &$crate::RecordIn> =
@@ -607,7 +606,8 @@ macro_rules! impl_sync_store {
                         "INSERT INTO record_skips (connection_id, model, remote_id, reason, \
                          sync_id, skipped_at) VALUES ($1, $2, $3, $4, $5, $6) \
                          ON CONFLICT (connection_id, model, remote_id) \
-                         DO UPDATE SET reason = excluded.reason, sync_id = excluded.sync_id",
+                         DO UPDATE SET reason = excluded.reason, sync_id = excluded.sync_id, \
+                         skipped_at = excluded.skipped_at",
                     )
                     .bind(&job.connection_id)
                     .bind(&job.model_name)
@@ -924,6 +924,11 @@ macro_rules! impl_sync_store {
                     })
                     .collect();
                 tick.deferred = due.len() - wants.len();
+                // Models in id order, as requested syncs are queued: two transactions inserting for
+                // the same models then wait for each other in the same order (no deadlock).
+                let mut wants = wants;
+                wants.sort_by(|a, b| a.2.model_id.cmp(&b.2.model_id));
+                let mut queued = std::collections::HashSet::new();
                 for chunk in wants.chunks(CHUNK) {
                     self.count(1);
                     let mut insert = sqlx::QueryBuilder::<$db>::new(format!(
@@ -952,9 +957,10 @@ macro_rules! impl_sync_store {
                             .push_bind(now);
                     });
                     // The partial unique index keeps one active sync per model.
-                    insert.push(" ON CONFLICT DO NOTHING");
-                    let done = insert.build().execute(&mut *tx).await?;
-                    tick.queued += done.rows_affected() as usize;
+                    insert.push(" ON CONFLICT DO NOTHING RETURNING model_id");
+                    let done: Vec<(String,)> = insert.build_query_as().fetch_all(&mut *tx).await?;
+                    tick.queued += done.len();
+                    queued.extend(done.into_iter().map(|(m,)| m));
                 }
                 tick.already_active = wants.len() - tick.queued;
                 for chunk in due.chunks(CHUNK) {
@@ -964,8 +970,9 @@ macro_rules! impl_sync_store {
                     update.push_values(chunk, |mut b, d| {
                         let every = chrono::Duration::seconds(d.frequency_secs.max(60));
                         let next = if d.eligible { every } else { every.min(recheck) };
-                        // A full pass that could not run now stays due.
-                        let full_at = if d.eligible {
+                        // A full pass that could not be queued now (the connection cannot sync, or
+                        // the model has a sync running) stays due.
+                        let full_at = if queued.contains(&d.model_id) || !d.full_pass_due(now) {
                             d.next_full_pass(now)
                         } else {
                             d.next_full_sync_at.unwrap_or_else(|| d.next_full_pass(now))

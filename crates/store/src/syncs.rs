@@ -248,7 +248,7 @@ pub trait SyncStore: Send + std::marker::Sync {
         lease_until: DateTime<Utc>,
     ) -> Result<Option<SyncJob>>;
     /// Writes a page of records and the resume state in one transaction, extending the lease.
-    /// [`crate::StoreError::Conflict`] when `worker` no longer holds the lease.
+    /// [`crate::StoreError::NotHeld`] when `worker` no longer holds the lease.
     async fn save_sync_page(
         &self,
         job: &SyncJob,

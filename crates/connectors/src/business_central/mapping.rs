@@ -498,7 +498,7 @@ use fields::Obj;
 
 #[path = "mapping_select.rs"]
 mod select;
-pub use select::selected_fields;
+pub use select::{selected_fields, silently_changing};
 
 #[cfg(test)]
 #[path = "mapping_tests.rs"]

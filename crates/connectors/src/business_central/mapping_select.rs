@@ -30,6 +30,20 @@ pub fn selected_fields(model: &str) -> Option<&'static [&'static str]> {
     })
 }
 
+/// The fields of a model's records that Business Central changes without moving their
+/// `lastModifiedDateTime` and that the mapping reads (paths: `a`, or `a/b` into an expanded child):
+/// a partial payment lowers an invoice's `remainingAmount` (BC's invoice aggregate row is rewritten
+/// only when its status changes), a customer's balances are computed when read. Incremental syncs
+/// compare these with their copy ([`ReadScope::Volatile`](crate::ReadScope::Volatile) reads them)
+/// and re-read the records that differ. Empty for other models.
+pub fn silently_changing(model: &str) -> &'static [&'static str] {
+    match model {
+        "customers" => &["balanceDue", "customerFinancialDetail/overdueAmount"],
+        "invoices" => &["remainingAmount"],
+        _ => &[],
+    }
+}
+
 const CUSTOMERS: &[&str] = &[
     "id",
     "number",
