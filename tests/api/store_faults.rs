@@ -307,3 +307,75 @@ async fn pg_pool(app: &TestApp) -> std::sync::Arc<sqlx::PgPool> {
         .to_owned();
     std::sync::Arc::new(sqlx::PgPool::connect(&url).await.unwrap())
 }
+
+/// A page fetch that outlasts the lease (BC holding the request): the heartbeat keeps the lease, so
+/// a worker claiming later never takes the sync over and BC is read once — one attempt, one holder.
+#[tokio::test]
+async fn a_page_longer_than_the_lease_keeps_its_one_holder() {
+    let app = TestApp::with_sim_and(
+        |sim| sim.data.invoices = 20,
+        |config| config.sync_lease_secs = 2,
+    )
+    .await;
+    let id = app.connected().await;
+    app.running.engine.drain_syncs("w").await.unwrap();
+    let r = app
+        .post(
+            &format!("/v2/integrations/connections/{id}/sync?full_pass=true"),
+            "",
+        )
+        .await;
+    assert!(r.status.is_success(), "{r:?}");
+    app.sim().pause();
+    let engine = app.running.engine.clone();
+    let first = tokio::spawn(async move { engine.run_next_sync("first").await });
+    let org = ledgerlink_domain::OrgId(
+        app.running
+            .store
+            .org_by_name("default")
+            .await
+            .unwrap()
+            .unwrap()
+            .0,
+    );
+    // The sync the first worker holds, waiting on BC.
+    let mut held = None;
+    for _ in 0..100 {
+        let rows = sync_rows(&app, &id).await;
+        if let Some(s) = rows.iter().find(|s| s["status"] == "running") {
+            held = Some(s["id"].as_str().unwrap().to_owned());
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let held = held.expect("the first worker claimed a sync");
+    // Well past the 2-second lease, another worker claims: it must not get that sync.
+    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+    let engine = app.running.engine.clone();
+    let late = tokio::spawn(async move { engine.run_next_sync("late").await });
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    let job = app
+        .running
+        .store
+        .get_sync(&org, &held)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(job.locked_by.as_deref(), Some("first"), "{:?}", job.sync);
+    assert!(
+        job.locked_until.unwrap() > chrono::Utc::now(),
+        "the lease is alive"
+    );
+    app.sim().resume();
+    first.await.unwrap().unwrap();
+    late.await.unwrap().unwrap();
+    let job = app
+        .running
+        .store
+        .get_sync(&org, &held)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(job.sync.status, ledgerlink_domain::SyncStatus::Complete);
+    assert_eq!(job.sync.attempt, 1, "claimed once");
+}
