@@ -3,6 +3,7 @@
 //! over this library, and the black-box tests in `tests/` start the same server on port 0.
 
 pub mod config;
+pub mod sandbox;
 
 use std::future::Future;
 use std::net::SocketAddr;

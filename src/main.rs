@@ -21,6 +21,7 @@ use ledgerlink::config::{Config, Layer, LogFormat};
     long_about,
     after_help = "Examples:\n  \
         ledgerlink serve                                  # API and workers on 127.0.0.1:8080, SQLite in ./data\n  \
+        ledgerlink serve --sandbox                        # the same with a simulated Business Central\n  \
         DATABASE_URL=postgres://localhost/ledgerlink ledgerlink serve --role api\n  \
         ledgerlink api-keys create --org acme --name billing-sync\n  \
         ledgerlink openapi > openapi.json"
@@ -39,6 +40,7 @@ enum Command {
     /// organization and prints its first API key).
     #[command(after_help = "Examples:\n  \
         ledgerlink serve\n  \
+        ledgerlink serve --sandbox        # try everything against a simulated Business Central\n  \
         ledgerlink serve --listen 0.0.0.0:8080 --data-dir /var/lib/ledgerlink\n  \
         DATABASE_URL=postgres://db/ledgerlink ledgerlink serve --role worker")]
     Serve {
@@ -51,6 +53,11 @@ enum Command {
         /// What this process does: `api` (HTTP only), `worker` (syncs; HTTP for probes) or `all`.
         #[arg(long, value_enum, default_value = "all")]
         role: Role,
+        /// Try ledgerlink without a Microsoft account: starts a simulated Business Central (bc-sim) in
+        /// this process with its Entra app configured, on an embedded SQLite database of its own
+        /// (./data-sandbox unless --data-dir is given), and prints the next steps with an API key.
+        #[arg(long)]
+        sandbox: bool,
     },
     /// Applies pending database migrations and exits (serve applies them too).
     #[command(after_help = "Examples:\n  \
@@ -217,7 +224,7 @@ fn main() -> ExitCode {
 
 async fn run(command: Command, config: Config) -> anyhow::Result<()> {
     match command {
-        Command::Serve { .. } => serve(config).await,
+        Command::Serve { sandbox, .. } => serve(config, sandbox).await,
         Command::Migrate { .. } => {
             ledgerlink::open_store(&config).await?;
             println!("migrations applied");
@@ -307,9 +314,38 @@ fn print_keys(keys: &[ledgerlink_store::ApiKeyInfo], json: bool) {
     }
 }
 
-async fn serve(config: Config) -> anyhow::Result<()> {
+async fn serve(mut config: Config, sandbox: bool) -> anyhow::Result<()> {
+    let sandbox = if sandbox {
+        let data_dir_given = config.data_dir != Config::default().data_dir;
+        Some(ledgerlink::sandbox::start(&mut config, data_dir_given).await?)
+    } else {
+        None
+    };
     let running = ledgerlink::start(&config, ledgerlink::shutdown_signal()).await?;
     let url = running.url();
+    if let Some(sandbox) = &sandbox {
+        // A key every run: the sandbox's point is the next steps, and keys are shown only once.
+        let key = match &running.bootstrap_key {
+            Some(key) => key.clone(),
+            None => {
+                ledgerlink::create_named_api_key(
+                    &*running.store,
+                    ledgerlink::DEFAULT_ORG,
+                    Some("sandbox"),
+                )
+                .await?
+            }
+        };
+        println!(
+            "{}",
+            ledgerlink::sandbox::banner(&url, &key, &sandbox.sim, &config.data_dir)
+        );
+        println!("  Docs:     {url}/docs");
+        println!();
+        running.wait().await?;
+        tracing::info!("stopped");
+        return Ok(());
+    }
     tracing::info!(
         addr = %running.addr,
         backend = ?running.store.backend(),

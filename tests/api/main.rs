@@ -16,6 +16,7 @@ mod hardening;
 mod onprem_urls;
 mod ops;
 mod pagination;
+mod sandbox;
 mod schema;
 mod store_faults;
 mod sync;
