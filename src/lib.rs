@@ -111,6 +111,7 @@ pub async fn revoke_api_key(
     store: &dyn Store,
     id: &str,
 ) -> anyhow::Result<ledgerlink_store::ApiKeyInfo> {
+    let id = id.trim();
     let key = active_key(store, id).await?;
     let org = ledgerlink_domain::OrgId(key.org_id.clone());
     anyhow::ensure!(
@@ -129,7 +130,14 @@ pub async fn rotate_api_key(
     id: &str,
     grace: std::time::Duration,
 ) -> anyhow::Result<String> {
+    let id = id.trim();
     let key = active_key(store, id).await?;
+    // A key already on its way out (in a rotation's grace period) is not rotated again: that would
+    // mint another permanent key of the same name.
+    anyhow::ensure!(
+        key.revoked_at.is_none(),
+        "API key {id} is already being rotated (it stops at its grace period's end)"
+    );
     let org = ledgerlink_domain::OrgId(key.org_id);
     let new = generate_api_key();
     let now = ledgerlink_domain::now();

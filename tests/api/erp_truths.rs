@@ -67,7 +67,16 @@ fn decimal(v: &Value) -> f64 {
 async fn a_partial_payment_reaches_the_feed_at_the_next_scheduled_sync() {
     let app = TestApp::with_sim(|_| {}).await;
     let id = app.connected().await;
-    drain(&app, &id).await;
+    // The first full syncs report their progress: records written of the total BC counted.
+    let first = drain(&app, &id).await;
+    let counted: Vec<&Value> = first
+        .iter()
+        .filter(|s| s["progress"]["total"].is_u64())
+        .collect();
+    assert!(counted.len() >= 5, "{first:#?}");
+    for s in counted {
+        assert_eq!(s["progress"]["records"], s["progress"]["total"], "{s}");
+    }
     let invoices = records(&app, &id, "invoices").await;
     let (invoice_id, invoice) = invoices
         .iter()

@@ -214,7 +214,12 @@ async fn revoke_key(
     if !active.iter().any(|k| k.id == id) {
         return Err(not_found("key_id"));
     }
-    if active.len() == 1 {
+    // A key in a rotation's grace period stops on its own: only a key without an end survives.
+    let survivors = keys
+        .iter()
+        .filter(|k| k.id != id && k.revoked_at.is_none())
+        .count();
+    if survivors == 0 {
         return Err(ApiError::coded(
             ErrorCode::Conflict,
             "This is the organization's last active key; create another before revoking it",

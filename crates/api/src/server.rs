@@ -375,13 +375,19 @@ impl Activity {
     }
 
     fn read(&self) {
-        self.update(|s| {
+        let started_head = self.update(|s| {
             let now = Instant::now();
             s.last_io = now;
-            if s.in_flight == 0 && s.head_since.is_none() {
+            let start = s.in_flight == 0 && s.head_since.is_none();
+            if start {
                 s.head_since = Some(now);
             }
+            start
         });
+        if started_head {
+            // The watcher sleeps until the idle deadline: the header deadline is sooner.
+            self.changed.notify_one();
+        }
     }
 
     fn wrote(&self) {

@@ -186,6 +186,9 @@ pub struct Page {
     pub records: Vec<Value>,
     /// Opaque cursor for the next page (BC: the `@odata.nextLink`); `None` on the last page.
     pub next: Option<String>,
+    /// How many records the whole request matches, when the provider says (BC: `@odata.count`, asked
+    /// for on the first page of a window read).
+    pub total: Option<u64>,
 }
 
 /// What a connector can do with one unified model.

@@ -15,7 +15,7 @@ pub use connection::{
 };
 pub use health::{Health, HealthStatus};
 pub use ids::{OrgId, id_time, is_id, new_id, planned_sync_id};
-pub use sync::{Sync, SyncStatus};
+pub use sync::{Sync, SyncProgress, SyncStatus};
 
 /// A boolean written as text, as pydantic reads one: `true`/`false`, `1`/`0`, `yes`/`no`, `on`/`off`,
 /// `t`/`f`, `y`/`n`, in any case. `None` for anything else.

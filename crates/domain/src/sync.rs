@@ -26,6 +26,27 @@ pub enum SyncStatus {
     Complete,
 }
 
+/// How far a sync has got.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+pub struct SyncProgress {
+    /// Records written (new or changed, or found unchanged) so far.
+    pub records: u64,
+    /// How many records the sync's read covers, as the ERP counted them when it started (BC:
+    /// `@odata.count`); `null` where the ERP does not say (e.g. payments, read per journal).
+    pub total: Option<u64>,
+}
+
+impl SyncProgress {
+    /// The progress recorded in a sync's `pagination_state` (`records`, `total`), if it started.
+    pub fn from_state(state: &serde_json::Value) -> Option<SyncProgress> {
+        let records = state.get("records")?.as_u64()?;
+        Some(SyncProgress {
+            records,
+            total: state.get("total").and_then(serde_json::Value::as_u64),
+        })
+    }
+}
+
 /// A sync of one model, as returned by the API.
 #[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
 pub struct Sync {
@@ -66,6 +87,9 @@ pub struct Sync {
     /// last good version stays in the feed meanwhile). Empty for a `scheduled` sync.
     #[schema(value_type = Object)]
     pub pagination_state: serde_json::Value,
+    /// How far the sync has got: records written so far and, where the ERP says, how many its
+    /// current read covers. `null` until its first page is written.
+    pub progress: Option<SyncProgress>,
     /// When the current attempt started.
     pub started_at: Option<DateTime<Utc>>,
     /// End of the time range for which data is being synced.

@@ -56,6 +56,9 @@ struct State {
     pages: u64,
     #[serde(default)]
     records: u64,
+    /// How many records the window covers, as the ERP counted them on its first page.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    total: Option<u64>,
     #[serde(default)]
     retried_errors: u64,
     #[serde(default)]
@@ -360,6 +363,9 @@ impl Run<'_> {
             Err(end) => return Ok(Some(end)),
         };
         let (records, skipped) = self.map(&page.records);
+        if self.state.cursor.is_none() && page.total.is_some() {
+            self.state.total = page.total;
+        }
         self.state.cursor = page.next;
         if self.state.cursor.is_none() {
             self.state.phase = Some(if self.recheck {

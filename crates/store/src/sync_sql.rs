@@ -136,6 +136,7 @@ impl PlannedRow {
                 is_one_off: false,
                 model_id: self.id,
                 pagination_state: Value::Object(Default::default()),
+                progress: None,
                 started_at: None,
                 timerange_end: Some(self.next_sync_at),
                 timerange_start: None,
@@ -211,6 +212,7 @@ pub(crate) struct SyncRow {
 impl SyncRow {
     pub(crate) fn into_job(self) -> Result<SyncJob, StoreError> {
         let status = parse_status(&self.status)?;
+        let progress = ledgerlink_domain::SyncProgress::from_state(&self.pagination_state.0);
         Ok(SyncJob {
             sync: Sync {
                 created_at: self.created_at,
@@ -227,6 +229,7 @@ impl SyncRow {
                 is_one_off: self.is_one_off,
                 model_id: self.model_id,
                 pagination_state: self.pagination_state.0,
+                progress,
                 started_at: self.started_at,
                 timerange_end: self.timerange_end,
                 timerange_start: self.timerange_start,

@@ -22,6 +22,8 @@ pub(super) struct Query<'a> {
     pub expand: Option<&'a str>,
     pub select: Option<&'a str>,
     pub top: Option<u32>,
+    /// `$count=true`: the first page says how many records match (`@odata.count`).
+    pub count: bool,
 }
 
 impl Query<'_> {
@@ -40,6 +42,9 @@ impl Query<'_> {
         }
         if let Some(t) = self.top {
             parts.push(format!("$top={t}"));
+        }
+        if self.count {
+            parts.push("$count=true".into());
         }
         url.set_query((!parts.is_empty()).then(|| parts.join("&")).as_deref());
     }
@@ -288,6 +293,8 @@ impl BusinessCentral {
                     .flatten(),
                 expand,
                 select: select.as_deref(),
+                // A total for progress, where a page record is one unified record.
+                count: spec.model != "payments",
                 ..Default::default()
             },
             ReadScope::Ids(ids) => Query {
@@ -384,7 +391,12 @@ fn parse_page(body: &Value, request_url: &Url) -> Result<Page, ConnectorError> {
         ),
         Some(_) => return Err(ConnectorError::invalid("@odata.nextLink is not a string")),
     };
-    Ok(Page { records, next })
+    let total = body.get("@odata.count").and_then(Value::as_u64);
+    Ok(Page {
+        records,
+        next,
+        total,
+    })
 }
 
 #[cfg(test)]

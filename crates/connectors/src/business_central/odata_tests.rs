@@ -95,7 +95,7 @@ fn first_page_url_has_filter_and_expand() {
     assert_eq!(
         url.query(),
         Some(
-            "$filter=lastModifiedDateTime%20gt%202025-01-02T03:04:05.000Z&$expand=salesInvoiceLines"
+            "$filter=lastModifiedDateTime%20gt%202025-01-02T03:04:05.000Z&$expand=salesInvoiceLines&$count=true"
         )
     );
     let mut selected = req.clone();
@@ -103,7 +103,9 @@ fn first_page_url_has_filter_and_expand() {
     let spec = models::spec("invoices").unwrap();
     let url = bc.first_page_url(&cloud(), spec, &selected).unwrap();
     assert!(
-        url.query().unwrap().ends_with("&$select=id,number"),
+        url.query()
+            .unwrap()
+            .ends_with("&$select=id,number&$count=true"),
         "{url}"
     );
     for bad in [vec![], vec!["id&$top=1".to_owned()], vec!["".to_owned()]] {
@@ -119,8 +121,8 @@ fn first_page_url_has_filter_and_expand() {
         .unwrap();
     assert_eq!(
         url.query(),
-        None,
-        "customerContacts has no lastModifiedDateTime"
+        Some("$count=true"),
+        "customerContacts has no lastModifiedDateTime: no filter"
     );
 }
 

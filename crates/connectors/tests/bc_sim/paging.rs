@@ -21,6 +21,7 @@ async fn read_all(
         let Page {
             records: mut page,
             next,
+            ..
         } = bc.fetch_page(session, &req).await.unwrap();
         records.append(&mut page);
         pages += 1;
