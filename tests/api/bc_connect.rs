@@ -453,15 +453,7 @@ async fn a_setup_interrupted_by_a_stop_resumes_at_the_next_start() {
     let c = app.settled(&id(&created)).await;
     assert_eq!(c["health"]["status_code"], "healthy");
     // What a process killed during setup leaves behind.
-    let org = ledgerlink_domain::OrgId(
-        app.running
-            .store
-            .org_by_name("default")
-            .await
-            .unwrap()
-            .unwrap()
-            .0,
-    );
+    let org = app.default_org().await;
     let mut stuck = app
         .running
         .store

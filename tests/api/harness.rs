@@ -332,6 +332,26 @@ impl TestApp {
         id
     }
 
+    /// The bootstrap organization's id.
+    pub async fn default_org(&self) -> ledgerlink_domain::OrgId {
+        let org = self.running.store.org_by_name("default").await.unwrap();
+        ledgerlink_domain::OrgId(org.expect("the bootstrap organization").0)
+    }
+
+    /// Connects, runs setup's first syncs, then asks for a full pass of every model (queued, not run).
+    pub async fn synced_then_full_pass_queued(&self) -> String {
+        let id = self.connected().await;
+        self.running.engine.drain_syncs("w").await.unwrap();
+        let r = self
+            .post(
+                &format!("/v2/integrations/connections/{id}/sync?full_pass=true"),
+                "",
+            )
+            .await;
+        assert!(r.status.is_success(), "{r:?}");
+        id
+    }
+
     /// Switches reading a model of a connection on or off (asserting it is accepted).
     pub async fn set_read(&self, connection: &str, model_id: &Value, on: bool) {
         let path = format!(

@@ -254,15 +254,7 @@ async fn a_postgres_restart_mid_sync_costs_no_attempt_and_no_lease_wait() {
         |config| config.sync_lease_secs = 600,
     )
     .await;
-    let id = app.connected().await;
-    app.running.engine.drain_syncs("w").await.unwrap();
-    let r = app
-        .post(
-            &format!("/v2/integrations/connections/{id}/sync?full_pass=true"),
-            "",
-        )
-        .await;
-    assert!(r.status.is_success(), "{r:?}");
+    let id = app.synced_then_full_pass_queued().await;
     let db: String = sqlx::query_scalar("SELECT current_database()")
         .fetch_one(&*pg_pool(&app).await)
         .await
@@ -317,27 +309,11 @@ async fn a_page_longer_than_the_lease_keeps_its_one_holder() {
         |config| config.sync_lease_secs = 2,
     )
     .await;
-    let id = app.connected().await;
-    app.running.engine.drain_syncs("w").await.unwrap();
-    let r = app
-        .post(
-            &format!("/v2/integrations/connections/{id}/sync?full_pass=true"),
-            "",
-        )
-        .await;
-    assert!(r.status.is_success(), "{r:?}");
+    let id = app.synced_then_full_pass_queued().await;
     app.sim().pause();
     let engine = app.running.engine.clone();
     let first = tokio::spawn(async move { engine.run_next_sync("first").await });
-    let org = ledgerlink_domain::OrgId(
-        app.running
-            .store
-            .org_by_name("default")
-            .await
-            .unwrap()
-            .unwrap()
-            .0,
-    );
+    let org = app.default_org().await;
     // The sync the first worker holds, waiting on BC.
     let mut held = None;
     for _ in 0..100 {

@@ -110,15 +110,7 @@ async fn a_worker_killed_mid_sync_is_replaced_from_its_last_saved_page() {
         .find(|s| s["model_id"] == model_id)
         .map(|s| s["id"].as_str().unwrap().to_owned())
         .expect("an invoices sync");
-    let org = ledgerlink_domain::OrgId(
-        app.running
-            .store
-            .org_by_name("default")
-            .await
-            .unwrap()
-            .unwrap()
-            .0,
-    );
+    let org = app.default_org().await;
 
     // Wait until a worker has written a few pages of it, then kill that worker's process.
     let deadline = Instant::now() + Duration::from_secs(60);
