@@ -1,5 +1,8 @@
 //! Store errors, with database errors classified once, here.
 
+/// Result of a store call.
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
 /// What went wrong in the store.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {

@@ -2,65 +2,73 @@
 //! Persistence for ledgerlink: one [`Store`] trait, implemented for SQLite (the embedded default) and
 //! Postgres (scale-out). Every query that touches tenant data takes the organization id, so tenant
 //! isolation is enforced here, not by each caller.
+//!
+//! Layout: one module per resource, each holding its public types, its part of the store (a trait
+//! such as [`ConnectionStore`], which [`Store`] bundles), its SQL and its rows — `orgs`, `api_keys`,
+//! `connections`, `models`, `secrets`, `syncs` (the queue), `schedule` (the scheduler and planned
+//! syncs), `records` (pages and the change feed), `budget`. Each method is written once for both
+//! backends (`pool::on_pool!`); where their SQL differs is named in `dialect`. `sqlite` and
+//! `postgres` only connect and migrate.
 
 mod api_keys;
 mod budget;
-mod budget_sql;
+mod connections;
+mod dialect;
 mod error;
+mod models;
+mod orgs;
 mod pool;
 mod postgres;
-mod rows;
-mod shared;
+mod records;
+mod schedule;
+mod secrets;
 mod sqlite;
-mod sync_sql;
+mod sync_rows;
 mod syncs;
 
 use std::path::Path;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use chrono::{DateTime, Utc};
-use ledgerlink_domain::{Connection, ConnectionChanges, OrgId};
 
 pub use api_keys::{
-    ApiKey, ApiKeyInfo, KeyOwner, LAST_USED_GRANULARITY, generate_api_key, hash_api_key,
-    needs_touch,
+    ApiKey, ApiKeyInfo, ApiKeyStore, KeyOwner, LAST_USED_GRANULARITY, generate_api_key,
+    hash_api_key, needs_touch,
 };
 pub use budget::{BudgetStore, BudgetWait, Quota};
-pub use error::StoreError;
+pub use connections::{ConnectionStore, ListConnections};
+pub use dialect::Backend;
+pub use error::{Result, StoreError};
+pub use models::ModelStore;
+pub use orgs::OrgStore;
 pub use postgres::PgStore;
-pub use sqlite::SqliteStore;
-pub use syncs::{
-    NewSync, PageOutcome, PageWrite, RecordIn, RecordOut, RecordQuery, ScheduleTick, SkippedRecord,
-    SyncEnd, SyncJob, SyncStore,
+pub use records::{
+    PageOutcome, PageWrite, RecordIn, RecordOut, RecordQuery, RecordStore, SkippedRecord,
 };
+pub use schedule::{ScheduleStore, ScheduleTick};
+pub use secrets::{SealedSecret, SecretStore};
+pub use sqlite::SqliteStore;
+pub use sync_rows::{NewSync, SyncJob};
+pub use syncs::{SyncEnd, SyncStore};
 
-/// Result of a store call.
-pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+use pool::Backed;
 
-/// Which database a store runs on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Backend {
-    /// An embedded SQLite file.
-    Sqlite,
-    /// A Postgres server.
-    Postgres,
-}
-
-/// Filters and position for listing connections, newest first.
-#[derive(Debug, Clone, Default)]
-pub struct ListConnections {
-    /// Only connections to this provider.
-    pub provider_name: Option<String>,
-    /// Only connections created before this one (its id), for the next page.
-    pub starting_after: Option<String>,
-    /// Page size.
-    pub limit: u32,
-}
-
-/// Everything ledgerlink keeps.
+/// Everything ledgerlink keeps: every resource's store, and the database itself.
 #[async_trait]
-pub trait Store: SyncStore + BudgetStore + Send + Sync + 'static {
+pub trait Store:
+    OrgStore
+    + ApiKeyStore
+    + ConnectionStore
+    + ModelStore
+    + SecretStore
+    + SyncStore
+    + ScheduleStore
+    + RecordStore
+    + BudgetStore
+    + Send
+    + Sync
+    + 'static
+{
     /// Which database this is.
     fn backend(&self) -> Backend;
     /// Applies pending migrations.
@@ -69,132 +77,24 @@ pub trait Store: SyncStore + BudgetStore + Send + Sync + 'static {
     async fn ready(&self) -> Result<()>;
     /// Statements executed so far by this store (for metrics and query-count checks).
     fn queries_executed(&self) -> u64;
-
-    /// Creates an organization; [`StoreError::Conflict`] when the name is taken.
-    async fn create_org(&self, name: &str, now: DateTime<Utc>) -> Result<OrgId>;
-    /// The organization with this name.
-    async fn org_by_name(&self, name: &str) -> Result<Option<OrgId>>;
-    /// How many organizations exist.
-    async fn count_orgs(&self) -> Result<i64>;
-    /// Records an API key (only its hash) for an organization, with an optional name.
-    async fn insert_api_key(
-        &self,
-        org: &OrgId,
-        key: &ApiKey,
-        name: Option<&str>,
-        now: DateTime<Utc>,
-    ) -> Result<()>;
-    /// The key with this hash, if it is active at `now` (not revoked, or revoked from a later
-    /// instant). Read from the database on every call: a revocation holds at once everywhere.
-    async fn api_key_by_hash(&self, key_hash: &str, now: DateTime<Utc>)
-    -> Result<Option<KeyOwner>>;
-    /// Stamps the key's `last_used_at` with `now` unless it was stamped after `since`.
-    async fn touch_api_key(&self, id: &str, now: DateTime<Utc>, since: DateTime<Utc>)
-    -> Result<()>;
-    /// The organization's keys (every organization's for `None`), newest first, revoked included.
-    async fn list_api_keys(&self, org: Option<&OrgId>) -> Result<Vec<ApiKeyInfo>>;
-    /// One key by id, in the organization (any organization for `None`).
-    async fn get_api_key(&self, org: Option<&OrgId>, id: &str) -> Result<Option<ApiKeyInfo>>;
-    /// Makes the key stop working at `at` (sooner if it was to stop later); false when the
-    /// organization has no such key active at `at`.
-    async fn revoke_api_key(&self, org: &OrgId, id: &str, at: DateTime<Utc>) -> Result<bool>;
-    /// In one transaction: records `new` under the name of the organization's active key `id`, and
-    /// makes `id` stop working at `old_until` (`now` for at once). False, with nothing changed,
-    /// when there is no such active key.
-    async fn rotate_api_key(
-        &self,
-        org: &OrgId,
-        id: &str,
-        new: &ApiKey,
-        now: DateTime<Utc>,
-        old_until: DateTime<Utc>,
-    ) -> Result<bool>;
-
-    /// Stores a new connection and its models, atomically.
-    async fn insert_connection(&self, connection: &Connection) -> Result<()>;
-    /// One of the organization's connections.
-    async fn get_connection(&self, org: &OrgId, id: &str) -> Result<Option<Connection>>;
-    /// The organization's connections, newest first.
-    async fn list_connections(&self, org: &OrgId, q: &ListConnections) -> Result<Vec<Connection>>;
-    /// Applies changes and stamps `modified_at`; `None` when the connection is not the org's.
-    async fn update_connection(
-        &self,
-        org: &OrgId,
-        id: &str,
-        changes: &ConnectionChanges,
-        now: DateTime<Utc>,
-    ) -> Result<Option<Connection>>;
-    /// Deletes a connection with everything it owns; false when it was not the org's.
-    async fn delete_connection(&self, org: &OrgId, id: &str) -> Result<bool>;
-
-    /// Changes one model of one of the organization's connections; false when there is no such model.
-    #[allow(clippy::too_many_arguments)]
-    async fn update_model(
-        &self,
-        org: &OrgId,
-        connection_id: &str,
-        model_id: &str,
-        read: Option<bool>,
-        write: Option<bool>,
-        frequency_secs: Option<i64>,
-        full_frequency_secs: Option<i64>,
-        next_sync_at: Option<DateTime<Utc>>,
-        now: DateTime<Utc>,
-    ) -> Result<bool>;
-    /// Writes what the engine owns of a connection (authentication and setup state, discovery, health,
-    /// model support flags), leaving user-set fields alone; false when it no longer exists.
-    async fn save_connection_state(&self, c: &Connection, now: DateTime<Utc>) -> Result<bool>;
-    /// The connection's sealed credentials.
-    async fn get_secret(&self, connection_id: &str) -> Result<Option<SealedSecret>>;
-    /// Stores sealed credentials. With `expected_version`, only if the stored version is still that one
-    /// (compare-and-swap for token refresh; false when another writer won); without, inserts or replaces.
-    async fn put_secret(
-        &self,
-        connection_id: &str,
-        secret: &SealedSecret,
-        expected_version: Option<i64>,
-        now: DateTime<Utc>,
-    ) -> Result<bool>;
-    /// Forgets a connection's credentials.
-    async fn delete_secret(&self, connection_id: &str) -> Result<()>;
-    /// Marks an OAuth state nonce as used; false when it already was (a replay).
-    async fn redeem_oauth_state(
-        &self,
-        nonce: &str,
-        connection_id: &str,
-        now: DateTime<Utc>,
-    ) -> Result<bool>;
-    /// Connections whose setup was running (a process stopped mid-setup), across organizations.
-    async fn connections_running_setup(&self, limit: u32) -> Result<Vec<(OrgId, String)>>;
-    /// Authenticated, set-up connections whose last health check is older than `checked_before`, oldest
-    /// first, across organizations (for the periodic checker).
-    async fn connections_due_for_health_check(
-        &self,
-        checked_before: DateTime<Utc>,
-        limit: u32,
-    ) -> Result<Vec<(OrgId, String)>>;
 }
 
-/// Credentials as stored: ciphertext only, plus what is not secret.
-#[derive(Clone)]
-pub struct SealedSecret {
-    /// `oauth` or `basic`.
-    pub kind: String,
-    /// The vault's ciphertext.
-    pub sealed: Vec<u8>,
-    /// Write counter, for compare-and-swap.
-    pub version: i64,
-    /// When the access token expires, if it does.
-    pub expires_at: Option<DateTime<Utc>>,
-}
+#[async_trait]
+impl<S: Backed> Store for S {
+    fn backend(&self) -> Backend {
+        self.db().dialect.backend
+    }
 
-impl std::fmt::Debug for SealedSecret {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SealedSecret")
-            .field("kind", &self.kind)
-            .field("version", &self.version)
-            .field("expires_at", &self.expires_at)
-            .finish_non_exhaustive()
+    async fn migrate(&self) -> Result<()> {
+        self.db().migrate().await
+    }
+
+    async fn ready(&self) -> Result<()> {
+        self.db().ready().await
+    }
+
+    fn queries_executed(&self) -> u64 {
+        self.db().queries_executed()
     }
 }
 

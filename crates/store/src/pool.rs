@@ -1,6 +1,157 @@
-//! What both backends' connection pools share.
+//! What both backends share below the SQL: the [`Db`] every store method runs on (a pool of either
+//! backend, its [`Dialect`] and a statement counter), the [`on_pool!`] dispatch that lets a method
+//! body be written once for both pools, and the connection hygiene both pools apply.
 
-use sqlx::Connection;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use sqlx::migrate::Migrator;
+use sqlx::{Connection, PgPool, SqlitePool};
+
+use crate::dialect::Dialect;
+use crate::error::{Result, StoreError};
+
+/// A connection pool of one backend or the other.
+pub(crate) enum Pool {
+    /// The embedded SQLite file.
+    Sqlite(SqlitePool),
+    /// A Postgres server.
+    Postgres(PgPool),
+}
+
+/// Runs `$body` with `$pool` bound to the concrete pool (and, in the second form, `$DB` naming its
+/// `sqlx` database type, for query builders): the body is written once and compiled for each
+/// backend. The only macro in the store; it holds no SQL.
+macro_rules! on_pool {
+    ($db:expr, $pool:ident => $body:expr) => {
+        match &$db.pool {
+            $crate::pool::Pool::Sqlite($pool) => $body,
+            $crate::pool::Pool::Postgres($pool) => $body,
+        }
+    };
+    ($db:expr, $pool:ident, $DB:ident => $body:expr) => {
+        match &$db.pool {
+            $crate::pool::Pool::Sqlite($pool) => {
+                type $DB = sqlx::Sqlite;
+                $body
+            }
+            $crate::pool::Pool::Postgres($pool) => {
+                type $DB = sqlx::Postgres;
+                $body
+            }
+        }
+    };
+}
+
+pub(crate) use on_pool;
+
+/// A database the store methods run on: its pool, its dialect and what readiness checks.
+// `pub` in this private module: nameable by the crate only, yet allowed in the bound of the public
+// trait impls ([`Backed`]).
+pub struct Db {
+    pub(crate) pool: Pool,
+    pub(crate) dialect: &'static Dialect,
+    queries: AtomicU64,
+    migrator: &'static Migrator,
+    /// The SQLite database file whose file system readiness watches (none for a server, or an
+    /// in-memory database).
+    file: Option<PathBuf>,
+}
+
+/// A store that runs on a [`Db`]: every store trait is implemented once for all of them. Sealed
+/// (public in a private module): only [`crate::SqliteStore`] and [`crate::PgStore`] are.
+pub trait Backed: Send + Sync + 'static {
+    /// The database.
+    fn db(&self) -> &Db;
+}
+
+impl Db {
+    pub(crate) fn new(
+        pool: Pool,
+        dialect: &'static Dialect,
+        migrator: &'static Migrator,
+        file: Option<PathBuf>,
+    ) -> Self {
+        Db {
+            pool,
+            dialect,
+            queries: AtomicU64::new(0),
+            migrator,
+            file,
+        }
+    }
+
+    /// Counts `n` statements about to run.
+    pub(crate) fn count(&self, n: u64) {
+        self.queries.fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// Statements counted so far.
+    pub(crate) fn queries_executed(&self) -> u64 {
+        self.queries.load(Ordering::Relaxed)
+    }
+
+    /// Applies pending migrations.
+    pub(crate) async fn migrate(&self) -> Result<()> {
+        self.count(1);
+        on_pool!(self, pool => self.migrator.run(pool).await?);
+        Ok(())
+    }
+
+    /// Every migration is applied and the database takes writes.
+    pub(crate) async fn ready(&self) -> Result<()> {
+        self.count(1);
+        let sql = "SELECT COUNT(*) FROM _sqlx_migrations WHERE success";
+        let applied: i64 = on_pool!(self, pool => sqlx::query_scalar(sql).fetch_one(pool).await?);
+        let expected = self.migrator.iter().count() as i64;
+        if applied < expected {
+            return Err(StoreError::Unavailable(format!(
+                "{applied} of {expected} migrations applied"
+            )));
+        }
+        // Reads still work on a full disk: only free space and a write tell.
+        if let Some(file) = &self.file {
+            check_disk(file)?;
+        }
+        if self.dialect.probe_writes {
+            self.count(1);
+            let sql = "UPDATE ready_probe SET checked_at = $1 WHERE id = 1";
+            let now = chrono::Utc::now();
+            on_pool!(self, pool => {
+                sqlx::query(sql).bind(now).execute(pool).await?;
+            });
+        }
+        Ok(())
+    }
+}
+
+/// The file system holding a database file must have room for a checkpoint's worth of pages:
+/// below that, writes are about to fail (or already do). (A database server watches its own disk.)
+fn check_disk(file: &Path) -> Result<()> {
+    const LOW: u64 = 4 * 1024 * 1024;
+    let Some(dir) = file.parent() else {
+        return Ok(());
+    };
+    let dir = if dir.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        dir
+    };
+    match rustix::fs::statvfs(dir) {
+        Ok(st) => {
+            let free = st.f_bavail.saturating_mul(st.f_frsize);
+            if free < LOW {
+                return Err(StoreError::DiskFull(format!(
+                    "{free} bytes free on the file system of {}",
+                    dir.display()
+                )));
+            }
+            Ok(())
+        }
+        // Not knowing is not a reason to say "not ready": the write probe still runs.
+        Err(_) => Ok(()),
+    }
+}
 
 /// Decides whether a connection going back to the pool may be reused: only when it is outside any
 /// transaction. A transaction the database ended by itself (SQLite rolls back on "disk full"; a

@@ -1,28 +1,24 @@
-//! The Postgres backend, for scale-out deployments.
+//! The Postgres backend, for scale-out deployments: connecting and its migrations. The SQL is in
+//! the resource modules; what Postgres does differently is in [`crate::dialect::POSTGRES`].
 
 use std::str::FromStr;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use sqlx::{PgPool, Postgres};
 
-use crate::shared::impl_shared_store;
-use crate::{Backend, Result, StoreError};
+use crate::dialect::POSTGRES;
+use crate::error::{Result, StoreError};
+use crate::pool::{Backed, Db, Pool};
+
+static MIGRATOR: Migrator = sqlx::migrate!("./migrations/postgres");
 
 /// A store on a Postgres database.
 pub struct PgStore {
-    pool: PgPool,
-    queries: AtomicU64,
+    db: Db,
 }
 
 impl PgStore {
-    const MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
-    /// How write transactions start (Postgres locks rows as it reaches them).
-    pub(crate) const WRITE_BEGIN: &'static str = "BEGIN";
-    /// Readiness writes a row: a server that takes no writes (disk full, read-only) is not ready.
-    pub(crate) const PROBE_WRITES: bool = true;
-
     /// Connects to the database named by a `postgres://` URL.
     pub async fn connect(url: &str) -> Result<Self> {
         let options = PgConnectOptions::from_str(url)
@@ -43,29 +39,13 @@ impl PgStore {
             .connect_with(options)
             .await?;
         Ok(PgStore {
-            pool,
-            queries: AtomicU64::new(0),
+            db: Db::new(Pool::Postgres(pool), &POSTGRES, &MIGRATOR, None),
         })
-    }
-
-    /// The database server watches its own disk.
-    fn check_disk(&self) -> Result<()> {
-        Ok(())
-    }
-
-    fn count(&self, n: u64) {
-        self.queries.fetch_add(n, Ordering::Relaxed);
     }
 }
 
-impl_shared_store!(PgStore, Postgres, Backend::Postgres);
-// Workers skip rows another worker is claiming instead of queueing behind its lock.
-crate::sync_sql::impl_sync_store!(
-    PgStore,
-    Postgres,
-    " FOR UPDATE SKIP LOCKED",
-    "BEGIN",
-    " FOR NO KEY UPDATE OF m SKIP LOCKED"
-);
-crate::sync_sql::impl_planned_syncs!(PgStore);
-crate::budget_sql::impl_budget_store!(PgStore, "BEGIN");
+impl Backed for PgStore {
+    fn db(&self) -> &Db {
+        &self.db
+    }
+}

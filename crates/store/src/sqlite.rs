@@ -1,34 +1,25 @@
-//! The embedded SQLite backend.
+//! The embedded SQLite backend: opening the file and its migrations. The SQL is in the resource
+//! modules; what SQLite does differently is in [`crate::dialect::SQLITE`].
 
 use std::path::Path;
 use std::str::FromStr;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use sqlx::migrate::Migrator;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{Sqlite, SqlitePool};
 
-use crate::shared::impl_shared_store;
-use crate::{Backend, Result, StoreError};
+use crate::dialect::SQLITE;
+use crate::error::{Result, StoreError};
+use crate::pool::{Backed, Db, Pool};
+
+static MIGRATOR: Migrator = sqlx::migrate!("./migrations/sqlite");
 
 /// A store on one SQLite file (WAL mode, foreign keys on).
 pub struct SqliteStore {
-    pool: SqlitePool,
-    queries: AtomicU64,
-    /// The database file (none for an in-memory database).
-    path: Option<std::path::PathBuf>,
+    db: Db,
 }
 
 impl SqliteStore {
-    const MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
-    /// Every transaction here reads before it writes: SQLite must take the write lock at the start
-    /// (a deferred transaction's upgrade fails at once with SQLITE_BUSY when another writer got
-    /// there first, whatever the busy timeout).
-    pub(crate) const WRITE_BEGIN: &'static str = "BEGIN IMMEDIATE";
-    /// Readiness does not write: SQLite has one writer, so a probe would wait out any long write
-    /// transaction (and say "not ready" meanwhile); the free-space check finds a full disk instead.
-    pub(crate) const PROBE_WRITES: bool = false;
-
     /// Opens (creating it if needed) the database file at `path`.
     pub async fn open_file(path: &Path) -> Result<Self> {
         if let Some(dir) = path.parent() {
@@ -56,7 +47,7 @@ impl SqliteStore {
             .synchronous(SqliteSynchronous::Normal)
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(10));
-        let path = Some(options.get_filename().to_path_buf())
+        let file = Some(options.get_filename().to_path_buf())
             .filter(|p| !p.as_os_str().is_empty() && p.as_os_str() != ":memory:");
         let pool = SqlitePoolOptions::new()
             .after_release(|conn, _| Box::pin(crate::pool::still_clean(conn)))
@@ -65,47 +56,13 @@ impl SqliteStore {
             .connect_with(options)
             .await?;
         Ok(SqliteStore {
-            pool,
-            queries: AtomicU64::new(0),
-            path,
+            db: Db::new(Pool::Sqlite(pool), &SQLITE, &MIGRATOR, file),
         })
-    }
-
-    /// The file system holding the database must have room for a checkpoint's worth of pages:
-    /// below that, writes are about to fail (or already do).
-    fn check_disk(&self) -> Result<()> {
-        const LOW: u64 = 4 * 1024 * 1024;
-        let Some(dir) = self.path.as_ref().and_then(|p| p.parent()) else {
-            return Ok(());
-        };
-        let dir = if dir.as_os_str().is_empty() {
-            Path::new(".")
-        } else {
-            dir
-        };
-        match rustix::fs::statvfs(dir) {
-            Ok(st) => {
-                let free = st.f_bavail.saturating_mul(st.f_frsize);
-                if free < LOW {
-                    return Err(StoreError::DiskFull(format!(
-                        "{free} bytes free on the file system of {}",
-                        dir.display()
-                    )));
-                }
-                Ok(())
-            }
-            // Not knowing is not a reason to say "not ready": the write probe still runs.
-            Err(_) => Ok(()),
-        }
-    }
-
-    fn count(&self, n: u64) {
-        self.queries.fetch_add(n, Ordering::Relaxed);
     }
 }
 
-impl_shared_store!(SqliteStore, Sqlite, Backend::Sqlite);
-// SQLite has one writer at a time: the claiming UPDATE is atomic as it is.
-crate::sync_sql::impl_sync_store!(SqliteStore, Sqlite, "", "BEGIN IMMEDIATE", "");
-crate::sync_sql::impl_planned_syncs!(SqliteStore);
-crate::budget_sql::impl_budget_store!(SqliteStore, "BEGIN IMMEDIATE");
+impl Backed for SqliteStore {
+    fn db(&self) -> &Db {
+        &self.db
+    }
+}

@@ -1,170 +1,15 @@
-//! Syncs (the job queue) and records (the change feed): types and the [`SyncStore`] trait.
+//! The sync queue: enqueueing, listing and cancelling syncs (planned ones included), and a
+//! worker's claim, lease and conclusion ([`SyncStore`]), with their SQL.
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use ledgerlink_domain::{OrgId, Sync, SyncStatus};
-use serde_json::Value;
 
-use crate::Result;
-
-/// A sync as the engine sees it: the API's [`Sync`] plus what runs it.
-#[derive(Debug, Clone)]
-pub struct SyncJob {
-    /// What the API shows.
-    pub sync: Sync,
-    /// Owner.
-    pub org_id: OrgId,
-    /// The connection synced.
-    pub connection_id: String,
-    /// The model's name (`invoices`).
-    pub model_name: String,
-    /// Not claimable before this.
-    pub run_after: DateTime<Utc>,
-    /// The worker holding the lease.
-    pub locked_by: Option<String>,
-    /// Until when the lease holds.
-    pub locked_until: Option<DateTime<Utc>>,
-    /// A cancel was asked while it ran.
-    pub cancel_requested: bool,
-}
-
-/// A sync to create.
-#[derive(Debug, Clone)]
-pub struct NewSync {
-    /// The model's id.
-    pub model_id: String,
-    /// The model's name.
-    pub model_name: String,
-    /// `queued` (due now) or `scheduled`.
-    pub status: SyncStatus,
-    /// Groups the syncs of one request.
-    pub batch_id: Option<uuid::Uuid>,
-    /// The ERP entity (BC company id).
-    pub entity_id: Option<String>,
-    /// A full pass.
-    pub is_initial_sync: bool,
-    /// Requested, not scheduled.
-    pub is_one_off: bool,
-    /// Incremental window start (None: full pass).
-    pub timerange_start: Option<DateTime<Utc>>,
-    /// Window end.
-    pub timerange_end: Option<DateTime<Utc>>,
-}
-
-impl NewSync {
-    /// A queued sync of a model up to `until`: incremental from `since` less `overlap` (the margin
-    /// re-read so that clock skew and same-instant writes lose nothing; records found unchanged are
-    /// not rewritten), or a full pass (`is_initial_sync`) when there is no `since`.
-    #[allow(clippy::too_many_arguments)]
-    pub fn queued(
-        model_id: &str,
-        model_name: &str,
-        entity_id: Option<String>,
-        since: Option<DateTime<Utc>>,
-        until: DateTime<Utc>,
-        overlap: chrono::Duration,
-        batch_id: Option<uuid::Uuid>,
-        is_one_off: bool,
-    ) -> Self {
-        Self {
-            model_id: model_id.to_owned(),
-            model_name: model_name.to_owned(),
-            status: SyncStatus::Queued,
-            batch_id,
-            entity_id,
-            is_initial_sync: since.is_none(),
-            is_one_off,
-            timerange_start: since.map(|s| s - overlap),
-            timerange_end: Some(until),
-        }
-    }
-}
-
-/// What one scheduler tick did.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct ScheduleTick {
-    /// Due models taken this tick (at most the limit asked for).
-    pub due: usize,
-    /// Syncs queued.
-    pub queued: usize,
-    /// Due models that already had a sync queued, running or waiting to retry (nothing queued).
-    pub already_active: usize,
-    /// Due models whose connection cannot sync now (unhealthy, paused, not configured, reads off):
-    /// looked at again after the recheck interval instead of every tick.
-    pub deferred: usize,
-}
-
-/// One mapped record to write.
-#[derive(Debug, Clone)]
-pub struct RecordIn {
-    /// The ERP's id.
-    pub remote_id: String,
-    /// The unified record.
-    pub data: Value,
-    /// The ERP's payload.
-    pub raw: Value,
-    /// SHA-256 of `data`, hex.
-    pub hash: String,
-    /// The ERP's modification stamp.
-    pub remote_modified_at: Option<DateTime<Utc>>,
-}
-
-/// A record of a page that could not be mapped: skipped, shown on the sync, re-read next time.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct SkippedRecord {
-    /// The ERP's id, when the record had a readable one.
-    pub remote_id: Option<String>,
-    /// Why it could not be mapped.
-    pub reason: String,
-}
-
-/// One page to write: its records, what was skipped, and where the sync stands after it.
-#[derive(Debug, Clone, Copy)]
-pub struct PageWrite<'a> {
-    /// Mapped records.
-    pub records: &'a [RecordIn],
-    /// Records that could not be mapped: remembered (with an id) for the next sync to re-read, and
-    /// kept as they were in the feed (a full pass does not take them for deleted).
-    pub skipped: &'a [SkippedRecord],
-    /// Remote ids whose earlier skips are over (they mapped now, or the ERP no longer has them).
-    pub forget_skips: &'a [String],
-    /// The resume state saved with the page.
-    pub pagination_state: &'a Value,
-}
-
-/// One record of the change feed.
-#[derive(Debug, Clone, PartialEq)]
-pub struct RecordOut {
-    /// Ours (`rec_…`).
-    pub id: String,
-    /// The ERP's id.
-    pub remote_id: String,
-    /// Position in the connection's change feed.
-    pub seq: i64,
-    /// The unified record (latest version).
-    pub data: Value,
-    /// The ERP's payload, when asked for.
-    pub raw: Option<Value>,
-    /// Deleted at the ERP.
-    pub is_deleted: bool,
-    /// When a completed full pass found it gone.
-    pub remote_deleted_at: Option<DateTime<Utc>>,
-    /// The ERP's modification stamp.
-    pub remote_modified_at: Option<DateTime<Utc>>,
-    /// When ledgerlink last changed it.
-    pub modified_at: DateTime<Utc>,
-}
-
-/// What writing a page did.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct PageOutcome {
-    /// Records new or changed (each got a new position in the feed).
-    pub written: u64,
-    /// Records identical to what was stored (not rewritten).
-    pub unchanged: u64,
-    /// A cancel was requested: stop.
-    pub cancel_requested: bool,
-}
+use crate::error::{Result, StoreError};
+use crate::pool::{Backed, on_pool};
+use crate::records::TAKE_SEQS;
+use crate::schedule::{ELIGIBLE, PLANNED_COLUMNS, PlannedRow, cancel_planned, planned_sync};
+use crate::sync_rows::{ACTIVE, NewSync, SYNC_COLUMNS, SyncJob, SyncRow, status_str};
 
 /// How a sync ended.
 #[derive(Debug, Clone)]
@@ -201,22 +46,7 @@ pub enum SyncEnd {
     Released,
 }
 
-/// Filter of a change-feed read.
-#[derive(Debug, Clone, Default)]
-pub struct RecordQuery {
-    /// Only records after this feed position.
-    pub after_seq: i64,
-    /// Page size.
-    pub limit: u32,
-    /// Only records the ERP modified after this.
-    pub modified_after: Option<DateTime<Utc>>,
-    /// Include deletions.
-    pub include_deleted: bool,
-    /// Include the ERP payload.
-    pub include_raw: bool,
-}
-
-/// The sync queue and the change feed.
+/// The sync queue.
 #[async_trait]
 pub trait SyncStore: Send + std::marker::Sync {
     /// Creates one sync per entry, except where the model already has one queued, running or waiting
@@ -247,31 +77,6 @@ pub trait SyncStore: Send + std::marker::Sync {
         now: DateTime<Utc>,
         lease_until: DateTime<Utc>,
     ) -> Result<Option<SyncJob>>;
-    /// Writes a page of records and the resume state in one transaction, extending the lease.
-    /// [`crate::StoreError::NotHeld`] when `worker` no longer holds the lease.
-    async fn save_sync_page(
-        &self,
-        job: &SyncJob,
-        worker: &str,
-        page: PageWrite<'_>,
-        now: DateTime<Utc>,
-        lease_until: DateTime<Utc>,
-    ) -> Result<PageOutcome>;
-    /// The stored ERP payloads of some of a connection's records (by remote id; absent ones are left
-    /// out). The connection is the caller's own sync's, so no organization is needed.
-    async fn stored_raw(
-        &self,
-        connection_id: &str,
-        model: &str,
-        remote_ids: &[&str],
-    ) -> Result<std::collections::HashMap<String, Value>>;
-    /// Remote ids of the model's records that earlier syncs skipped, oldest first.
-    async fn skipped_records(
-        &self,
-        connection_id: &str,
-        model: &str,
-        limit: u32,
-    ) -> Result<Vec<String>>;
     /// Extends the lease of a sync `worker` holds (a heartbeat while a page takes long); false when
     /// it no longer holds it.
     async fn renew_lease(
@@ -292,24 +97,368 @@ pub trait SyncStore: Send + std::marker::Sync {
     async fn cancel_sync(&self, org: &OrgId, id: &str, now: DateTime<Utc>) -> Result<Option<Sync>>;
     /// The end of the window of the model's last complete sync (where the next incremental one starts).
     async fn synced_until(&self, model_id: &str) -> Result<Option<DateTime<Utc>>>;
-    /// Reads a connection's change feed for one model, in feed order.
-    async fn list_records(
+}
+
+/// Inserts a sync unless its model has an active one (the partial unique index
+/// `syncs_one_active`): `$1` id, `$2` org, `$3` connection, `$4` model id, `$5` model name,
+/// `$6` status, `$7` batch, `$8` entity, `$9` full pass, `$10` one-off, `$11` state,
+/// `$12`/`$13` window, `$14` now.
+const ENQUEUE_VALUES: &str = "VALUES ($1, $2, $3, $4, $5, $6, 0, \
+    $7, $8, NULL, $9, $10, $11, $12, $13, $14, NULL, NULL, false, NULL, \
+    NULL, $14, $14) ON CONFLICT DO NOTHING";
+
+/// The model `$1`'s active sync in organization `$2`.
+const ACTIVE_OF_MODEL: &str = "WHERE model_id = $1 AND org_id = $2 AND status IN";
+
+/// A connection's stored syncs: `$1` org, `$2` connection, `$3` model or null, `$4` status or
+/// null, `$5` limit.
+const LIST_FILTER: &str = "WHERE org_id = $1 AND connection_id = $2 \
+    AND (CAST($3 AS TEXT) IS NULL OR model_name = $3) \
+    AND (CAST($4 AS TEXT) IS NULL OR status = $4) ORDER BY id DESC LIMIT $5";
+
+/// Each model's next scheduled sync of connection `$2` (none while it cannot sync): `$1` org,
+/// `$3` model or null.
+const PLANNED_FILTER: &str = "FROM models m JOIN connections c \
+    ON c.id = m.connection_id WHERE c.org_id = $1 AND c.id = $2 \
+    AND (CAST($3 AS TEXT) IS NULL OR m.name = $3) AND m.next_sync_at IS NOT NULL";
+
+/// What a claim may take, in order, with the order matching its partial index: first a sync whose
+/// worker's lease ran out (it crashed or hung: resume it), then the longest-waiting runnable one.
+const CLAIMABLE: [(&str, &str); 2] = [
+    ("status = 'running' AND locked_until < $3", "locked_until"),
+    (
+        "status IN ('queued', 'pending_retry') AND run_after <= $3",
+        "run_after, id",
+    ),
+];
+
+const RENEW: &str = "UPDATE syncs SET locked_until = $1 \
+    WHERE id = $2 AND locked_by = $3 AND status = 'running'";
+
+/// `$1` status, `$2` error, `$3` run after, `$4` completed, `$5` now, `$6` sync, `$7` worker,
+/// `$8` 1 when the attempt does not count.
+const FINISH: &str = "UPDATE syncs SET status = $1, error = $2, \
+    run_after = COALESCE($3, run_after), completed_at = $4, locked_by = NULL, \
+    locked_until = NULL, modified_at = $5, attempt = attempt - $8 \
+    WHERE id = $6 AND locked_by = $7 AND status = 'running'";
+
+/// The records a complete full pass `$3` did not see.
+const UNSEEN: &str = "SELECT remote_id FROM records WHERE connection_id = $1 AND model = $2 \
+    AND NOT is_deleted AND (seen_sync_id IS NULL OR seen_sync_id <> $3) ORDER BY remote_id";
+
+const MARK_DELETED: &str = "UPDATE records SET is_deleted = true, remote_deleted_at = $2, \
+    seq = $1, modified_at = $2 WHERE connection_id = $3 AND model = $4 AND remote_id = $5";
+
+const CANCEL_WAITING: &str = "UPDATE syncs SET status = 'cancelled', completed_at = $1, \
+    modified_at = $1 WHERE org_id = $2 AND id = $3 \
+    AND status IN ('scheduled', 'queued', 'pending_retry')";
+
+const CANCEL_RUNNING: &str = "UPDATE syncs SET cancel_requested = true, modified_at = $1 \
+    WHERE org_id = $2 AND id = $3 AND status = 'running'";
+
+const SYNCED_UNTIL: &str = "SELECT timerange_end FROM syncs \
+    WHERE model_id = $1 AND status = 'complete' ORDER BY id DESC LIMIT 1";
+
+/// What [`SyncStore::finish_sync`] sets for an end: the status, the error, when to run again
+/// (`None`: unchanged) and when it completed.
+struct Ending {
+    status: &'static str,
+    error: Option<String>,
+    run_after: Option<DateTime<Utc>>,
+    completed: Option<DateTime<Utc>>,
+}
+
+impl Ending {
+    fn of(end: &SyncEnd, now: DateTime<Utc>) -> Self {
+        let (status, error, run_after, completed) = match end {
+            SyncEnd::Complete { .. } => ("complete", None, None, Some(now)),
+            SyncEnd::Retry { error, run_after } | SyncEnd::Deferred { error, run_after } => {
+                ("pending_retry", Some(error.clone()), Some(*run_after), None)
+            }
+            SyncEnd::Failed { error } => ("failed", Some(error.clone()), None, Some(now)),
+            SyncEnd::Cancelled => ("cancelled", None, None, Some(now)),
+            SyncEnd::Released => ("queued", None, Some(now), None),
+        };
+        Ending {
+            status,
+            error,
+            run_after,
+            completed,
+        }
+    }
+}
+
+#[async_trait]
+impl<S: Backed> SyncStore for S {
+    async fn enqueue_syncs(
         &self,
         org: &OrgId,
         connection_id: &str,
-        model: &str,
-        q: &RecordQuery,
-    ) -> Result<Vec<RecordOut>>;
-    /// One scheduler tick, in one transaction: takes up to `limit` models whose `next_sync_at` has
-    /// come (on Postgres skipping those another scheduler holds), queues a sync for each whose
-    /// connection can sync (read-enabled, healthy, configured, unpaused; incremental from the last
-    /// complete sync less `overlap`) unless one is already active, and moves each `next_sync_at` on:
-    /// by the model's frequency, or by at most `recheck` for those that could not sync.
-    async fn schedule_due(
-        &self,
+        wants: &[NewSync],
         now: DateTime<Utc>,
+    ) -> Result<Vec<Sync>> {
+        let db = self.db();
+        db.count(1 + 2 * wants.len() as u64);
+        let insert =
+            format!("INSERT INTO syncs ({SYNC_COLUMNS}) {ENQUEUE_VALUES} RETURNING {SYNC_COLUMNS}");
+        let active = format!(
+            "SELECT {SYNC_COLUMNS} FROM syncs {ACTIVE_OF_MODEL} {ACTIVE} ORDER BY id DESC LIMIT 1"
+        );
+        let mut out = Vec::with_capacity(wants.len());
+        on_pool!(db, pool => {
+            let mut tx = pool.begin_with(db.dialect.write_begin).await?;
+            for w in wants {
+                // On Postgres a concurrent request's uncommitted insert makes this one wait and
+                // then do nothing, so the SELECT after it sees the winner — never a unique
+                // violation. If the active sync ended in between, try again.
+                let mut found = None;
+                for _ in 0..3 {
+                    let inserted: Option<SyncRow> = sqlx::query_as(&insert)
+                        .bind(ledgerlink_domain::new_id("sync"))
+                        .bind(org.as_str())
+                        .bind(connection_id)
+                        .bind(&w.model_id)
+                        .bind(&w.model_name)
+                        .bind(status_str(w.status))
+                        .bind(w.batch_id.map(|b| b.to_string()))
+                        .bind(&w.entity_id)
+                        .bind(w.is_initial_sync)
+                        .bind(w.is_one_off)
+                        .bind(sqlx::types::Json(serde_json::json!({})))
+                        .bind(w.timerange_start)
+                        .bind(w.timerange_end)
+                        .bind(now)
+                        .fetch_optional(&mut *tx)
+                        .await?;
+                    if let Some(row) = inserted {
+                        found = Some(row);
+                        break;
+                    }
+                    found = sqlx::query_as(&active)
+                        .bind(&w.model_id)
+                        .bind(org.as_str())
+                        .fetch_optional(&mut *tx)
+                        .await?;
+                    if found.is_some() {
+                        break;
+                    }
+                }
+                let row = found.ok_or_else(|| {
+                    StoreError::Unavailable("the model's syncs kept changing; try again".into())
+                })?;
+                out.push(row.into_job()?.sync);
+            }
+            tx.commit().await?;
+        });
+        Ok(out)
+    }
+
+    async fn get_sync(&self, org: &OrgId, id: &str) -> Result<Option<SyncJob>> {
+        let db = self.db();
+        db.count(1);
+        let sql = format!("SELECT {SYNC_COLUMNS} FROM syncs WHERE org_id = $1 AND id = $2");
+        let row: Option<SyncRow> = on_pool!(db, pool => {
+            sqlx::query_as(&sql).bind(org.as_str()).bind(id).fetch_optional(pool).await?
+        });
+        if let Some(row) = row {
+            return row.into_job().map(Some);
+        }
+        Ok(planned_sync(db, org, id).await?.map(|p| p.into_job()))
+    }
+
+    async fn list_syncs(
+        &self,
+        org: &OrgId,
+        connection_id: &str,
+        model: Option<&str>,
+        status: Option<SyncStatus>,
         limit: u32,
-        overlap: chrono::Duration,
-        recheck: chrono::Duration,
-    ) -> Result<ScheduleTick>;
+    ) -> Result<Vec<Sync>> {
+        let db = self.db();
+        let mut out = Vec::new();
+        if status != Some(SyncStatus::Scheduled) {
+            db.count(1);
+            let sql = format!("SELECT {SYNC_COLUMNS} FROM syncs {LIST_FILTER}");
+            let rows: Vec<SyncRow> = on_pool!(db, pool => {
+                sqlx::query_as(&sql)
+                    .bind(org.as_str())
+                    .bind(connection_id)
+                    .bind(model)
+                    .bind(status.map(status_str))
+                    .bind(i64::from(limit))
+                    .fetch_all(pool)
+                    .await?
+            });
+            for r in rows {
+                out.push(r.into_job()?.sync);
+            }
+        }
+        if matches!(status, None | Some(SyncStatus::Scheduled)) {
+            db.count(1);
+            let sql = format!("SELECT {PLANNED_COLUMNS} {PLANNED_FILTER} AND {ELIGIBLE}");
+            let planned: Vec<PlannedRow> = on_pool!(db, pool => {
+                sqlx::query_as(&sql)
+                    .bind(org.as_str())
+                    .bind(connection_id)
+                    .bind(model)
+                    .fetch_all(pool)
+                    .await?
+            });
+            out.extend(planned.into_iter().map(|p| p.into_job().sync));
+        }
+        // Newest first: planned syncs (due later) lead. A stored sync wins over a planned
+        // one of the same id (stable sort: stored rows were pushed first).
+        out.sort_by(|a, b| b.id.cmp(&a.id));
+        out.dedup_by(|a, b| a.id == b.id);
+        out.truncate(limit as usize);
+        Ok(out)
+    }
+
+    async fn claim_sync(
+        &self,
+        worker: &str,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+    ) -> Result<Option<SyncJob>> {
+        let db = self.db();
+        // Each condition matches a partial index in its order, so a claim reads one index entry
+        // however long the queue is. The outer WHERE repeats the condition: a row another worker
+        // claimed meanwhile no longer matches when this UPDATE gets to it.
+        for (claimable, order) in CLAIMABLE {
+            db.count(1);
+            let sql = format!(
+                "UPDATE syncs SET status = 'running', locked_by = $1, locked_until = $2, \
+                 attempt = attempt + 1, started_at = $3, modified_at = $3, error = NULL \
+                 WHERE id = (SELECT id FROM syncs WHERE {claimable} \
+                 ORDER BY {order} LIMIT 1{}) AND {claimable} \
+                 RETURNING {SYNC_COLUMNS}",
+                db.dialect.claim_lock
+            );
+            let row: Option<SyncRow> = on_pool!(db, pool => {
+                sqlx::query_as(&sql)
+                    .bind(worker)
+                    .bind(lease_until)
+                    .bind(now)
+                    .fetch_optional(pool)
+                    .await?
+            });
+            if let Some(row) = row {
+                return row.into_job().map(Some);
+            }
+        }
+        Ok(None)
+    }
+
+    async fn renew_lease(
+        &self,
+        job: &SyncJob,
+        worker: &str,
+        lease_until: DateTime<Utc>,
+    ) -> Result<bool> {
+        let db = self.db();
+        db.count(1);
+        let done = on_pool!(db, pool => {
+            sqlx::query(RENEW)
+                .bind(lease_until)
+                .bind(&job.sync.id)
+                .bind(worker)
+                .execute(pool)
+                .await?
+                .rows_affected()
+        });
+        Ok(done > 0)
+    }
+
+    async fn finish_sync(
+        &self,
+        job: &SyncJob,
+        worker: &str,
+        end: &SyncEnd,
+        now: DateTime<Utc>,
+    ) -> Result<bool> {
+        let db = self.db();
+        db.count(3);
+        let ending = Ending::of(end, now);
+        // An attempt our own database cut short does not count.
+        let uncount = i32::from(matches!(end, SyncEnd::Deferred { .. }));
+        on_pool!(db, pool => {
+            let mut tx = pool.begin_with(db.dialect.write_begin).await?;
+            let done = sqlx::query(FINISH)
+                .bind(ending.status)
+                .bind(&ending.error)
+                .bind(ending.run_after)
+                .bind(ending.completed)
+                .bind(now)
+                .bind(&job.sync.id)
+                .bind(worker)
+                .bind(uncount)
+                .execute(&mut *tx)
+                .await?;
+            if done.rows_affected() == 0 {
+                return Ok(false);
+            }
+            if let SyncEnd::Complete { reconcile: true } = end {
+                let gone: Vec<String> = sqlx::query_scalar(UNSEEN)
+                    .bind(&job.connection_id)
+                    .bind(&job.model_name)
+                    .bind(&job.sync.id)
+                    .fetch_all(&mut *tx)
+                    .await?;
+                if !gone.is_empty() {
+                    let end: i64 = sqlx::query_scalar(TAKE_SEQS)
+                        .bind(gone.len() as i64)
+                        .bind(&job.connection_id)
+                        .fetch_one(&mut *tx)
+                        .await?;
+                    let first = end - gone.len() as i64 + 1;
+                    for (i, id) in gone.iter().enumerate() {
+                        sqlx::query(MARK_DELETED)
+                            .bind(first + i as i64)
+                            .bind(now)
+                            .bind(&job.connection_id)
+                            .bind(&job.model_name)
+                            .bind(id)
+                            .execute(&mut *tx)
+                            .await?;
+                    }
+                }
+            }
+            tx.commit().await?;
+        });
+        Ok(true)
+    }
+
+    async fn cancel_sync(&self, org: &OrgId, id: &str, now: DateTime<Utc>) -> Result<Option<Sync>> {
+        let db = self.db();
+        db.count(2);
+        on_pool!(db, pool => {
+            let done = sqlx::query(CANCEL_WAITING)
+                .bind(now)
+                .bind(org.as_str())
+                .bind(id)
+                .execute(pool)
+                .await?;
+            if done.rows_affected() == 0 {
+                sqlx::query(CANCEL_RUNNING)
+                    .bind(now)
+                    .bind(org.as_str())
+                    .bind(id)
+                    .execute(pool)
+                    .await?;
+            }
+        });
+        if let Some(planned) = planned_sync(db, org, id).await? {
+            cancel_planned(db, planned, now).await?;
+        }
+        Ok(self.get_sync(org, id).await?.map(|j| j.sync))
+    }
+
+    async fn synced_until(&self, model_id: &str) -> Result<Option<DateTime<Utc>>> {
+        let db = self.db();
+        db.count(1);
+        let row: Option<(Option<DateTime<Utc>>,)> = on_pool!(db, pool => {
+            sqlx::query_as(SYNCED_UNTIL).bind(model_id).fetch_optional(pool).await?
+        });
+        Ok(row.and_then(|(t,)| t))
+    }
 }

@@ -1,0 +1,472 @@
+//! Connections (a tenant's link to one ERP company) with their models: the [`ConnectionStore`]
+//! trait, its SQL and the connection row.
+
+use std::collections::HashMap;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use ledgerlink_domain::{Connection, ConnectionChanges, HealthStatus, Model, OrgId};
+use sqlx::types::Json;
+
+use crate::error::{Result, StoreError};
+use crate::models::{MODEL_COLUMNS, ModelRow};
+use crate::pool::{Backed, on_pool};
+use crate::sync_rows::{SYNC_COLUMNS, SyncRow};
+
+/// Filters and position for listing connections, newest first.
+#[derive(Debug, Clone, Default)]
+pub struct ListConnections {
+    /// Only connections to this provider.
+    pub provider_name: Option<String>,
+    /// Only connections created before this one (its id), for the next page.
+    pub starting_after: Option<String>,
+    /// Page size.
+    pub limit: u32,
+}
+
+/// Connections.
+#[async_trait]
+pub trait ConnectionStore: Send + Sync {
+    /// Stores a new connection and its models, atomically.
+    async fn insert_connection(&self, connection: &Connection) -> Result<()>;
+    /// One of the organization's connections.
+    async fn get_connection(&self, org: &OrgId, id: &str) -> Result<Option<Connection>>;
+    /// The organization's connections, newest first.
+    async fn list_connections(&self, org: &OrgId, q: &ListConnections) -> Result<Vec<Connection>>;
+    /// Applies changes and stamps `modified_at`; `None` when the connection is not the org's.
+    async fn update_connection(
+        &self,
+        org: &OrgId,
+        id: &str,
+        changes: &ConnectionChanges,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Connection>>;
+    /// Deletes a connection with everything it owns; false when it was not the org's.
+    async fn delete_connection(&self, org: &OrgId, id: &str) -> Result<bool>;
+
+    /// Writes what the engine owns of a connection (authentication and setup state, discovery, health,
+    /// model support flags), leaving user-set fields alone; false when it no longer exists.
+    async fn save_connection_state(&self, c: &Connection, now: DateTime<Utc>) -> Result<bool>;
+    /// Connections whose setup was running (a process stopped mid-setup), across organizations.
+    async fn connections_running_setup(&self, limit: u32) -> Result<Vec<(OrgId, String)>>;
+    /// Authenticated, set-up connections whose last health check is older than `checked_before`, oldest
+    /// first, across organizations (for the periodic checker).
+    async fn connections_due_for_health_check(
+        &self,
+        checked_before: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<(OrgId, String)>>;
+}
+
+/// Every column of `connections` that [`ConnectionRow`] reads, in its order (and the order
+/// inserts bind).
+const CONNECTION_COLUMNS: &str = "id, org_id, provider_name, name, api_url, \
+    is_on_premise, is_sync_disabled, include_dimension_lines, is_authentication_pending, \
+    is_running_setup, is_bc_extension_installed, company, company_name, environment, tenant_id, \
+    authorization_url, owner_id, linked_integration_id, missing_settings, health_status, \
+    health_message, health_checked_at, created_at, modified_at, discovery";
+
+#[derive(sqlx::FromRow)]
+struct ConnectionRow {
+    id: String,
+    org_id: String,
+    provider_name: String,
+    name: Option<String>,
+    api_url: Option<String>,
+    is_on_premise: bool,
+    is_sync_disabled: bool,
+    include_dimension_lines: bool,
+    is_authentication_pending: bool,
+    is_running_setup: bool,
+    is_bc_extension_installed: bool,
+    company: Option<String>,
+    company_name: Option<String>,
+    environment: Option<String>,
+    tenant_id: Option<String>,
+    authorization_url: Option<String>,
+    owner_id: Option<String>,
+    linked_integration_id: Option<String>,
+    missing_settings: Json<Vec<String>>,
+    health_status: String,
+    health_message: Option<String>,
+    health_checked_at: DateTime<Utc>,
+    created_at: DateTime<Utc>,
+    modified_at: DateTime<Utc>,
+    discovery: Option<Json<ledgerlink_domain::Discovered>>,
+}
+
+impl ConnectionRow {
+    fn id(&self) -> &str {
+        &self.id
+    }
+
+    fn into_domain(self, models: Vec<Model>) -> Result<Connection> {
+        let health_status = HealthStatus::parse(&self.health_status).ok_or_else(|| {
+            StoreError::Corrupt(format!("unknown health status {:?}", self.health_status))
+        })?;
+        Ok(Connection {
+            id: self.id,
+            org_id: OrgId(self.org_id),
+            provider_name: self.provider_name,
+            name: self.name,
+            api_url: self.api_url,
+            is_on_premise: self.is_on_premise,
+            is_sync_disabled: self.is_sync_disabled,
+            include_dimension_lines: self.include_dimension_lines,
+            is_authentication_pending: self.is_authentication_pending,
+            is_running_setup: self.is_running_setup,
+            is_bc_extension_installed: self.is_bc_extension_installed,
+            company: self.company,
+            company_name: self.company_name,
+            environment: self.environment,
+            tenant_id: self.tenant_id,
+            authorization_url: self.authorization_url,
+            owner_id: self.owner_id,
+            linked_integration_id: self.linked_integration_id,
+            missing_settings: self.missing_settings.0,
+            health_status,
+            health_message: self.health_message,
+            health_checked_at: self.health_checked_at,
+            created_at: self.created_at,
+            modified_at: self.modified_at,
+            discovery: self.discovery.map(|d| d.0),
+            models,
+        })
+    }
+}
+
+/// Joins connection rows with their model rows (ordered by connection then model), keeping the
+/// connections' order.
+fn assemble(connections: Vec<ConnectionRow>, models: Vec<ModelRow>) -> Result<Vec<Connection>> {
+    let mut by_connection: HashMap<String, Vec<Model>> = HashMap::with_capacity(connections.len());
+    for model in models {
+        by_connection
+            .entry(model.connection_id().to_owned())
+            .or_default()
+            .push(model.into_domain());
+    }
+    connections
+        .into_iter()
+        .map(|row| {
+            let models = by_connection.remove(row.id()).unwrap_or_default();
+            row.into_domain(models)
+        })
+        .collect()
+}
+
+/// Puts each model's most recent sync on it.
+fn attach_last_syncs(connections: &mut [Connection], syncs: Vec<SyncRow>) -> Result<()> {
+    let mut by_model: HashMap<String, ledgerlink_domain::Sync> =
+        HashMap::with_capacity(syncs.len());
+    for row in syncs {
+        let job = row.into_job()?;
+        by_model.insert(job.sync.model_id.clone(), job.sync);
+    }
+    for c in connections {
+        for m in &mut c.models {
+            m.last_sync = by_model.remove(&m.id);
+        }
+    }
+    Ok(())
+}
+
+/// One connection's models, in id order: `$1` connection.
+const MODELS_OF: &str = "FROM models WHERE connection_id = $1 ORDER BY id";
+
+/// Each model's latest sync of connection `$1`.
+const LAST_SYNCS_OF: &str =
+    "FROM syncs WHERE id IN (SELECT MAX(id) FROM syncs WHERE connection_id = $1 GROUP BY model_id)";
+
+/// The filter of a connection listing; `$1` org, `$2` provider or null, `$3` cursor id or null,
+/// `$4` page size.
+const LIST_FILTER: &str = "org_id = $1 \
+    AND (CAST($2 AS TEXT) IS NULL OR provider_name = $2) \
+    AND (CAST($3 AS TEXT) IS NULL OR id < $3) \
+    ORDER BY id DESC LIMIT $4";
+
+/// What the engine owns of a connection: `$1`..`$13` the values, `$14` org, `$15` connection.
+const SAVE_STATE: &str = "UPDATE connections SET is_authentication_pending = $1, \
+    is_running_setup = $2, is_bc_extension_installed = $3, company = $4, company_name = $5, \
+    environment = $6, tenant_id = $7, missing_settings = $8, health_status = $9, \
+    health_message = $10, health_checked_at = $11, discovery = $12, \
+    modified_at = $13 WHERE org_id = $14 AND id = $15";
+
+/// What the engine owns of a model (reads stay off where the user turned them off):
+/// `$1` read, `$2` read supported, `$3` sync supported, `$4` modified, `$5` connection, `$6` model,
+/// `$7` the first sync's time if none is planned.
+const SAVE_MODEL_STATE: &str = "UPDATE models SET \
+    is_read_enabled = (COALESCE(read_choice, true) AND $1), is_read_supported = $2, \
+    is_sync_supported = $3, modified_at = $4, next_sync_at = COALESCE(next_sync_at, $7) \
+    WHERE connection_id = $5 AND id = $6";
+
+const DELETE: &str = "DELETE FROM connections WHERE org_id = $1 AND id = $2";
+
+const RUNNING_SETUP: &str =
+    "SELECT org_id, id FROM connections WHERE is_running_setup ORDER BY id LIMIT $1";
+
+/// `$1` checked before, `$2` limit.
+const DUE_FOR_HEALTH_CHECK: &str = "SELECT org_id, id FROM connections \
+    WHERE health_checked_at < $1 \
+    AND NOT is_authentication_pending AND NOT is_running_setup AND company IS NOT NULL \
+    ORDER BY health_checked_at LIMIT $2";
+
+fn with_org(rows: Vec<(String, String)>) -> Vec<(OrgId, String)> {
+    rows.into_iter().map(|(org, id)| (OrgId(org), id)).collect()
+}
+
+#[async_trait]
+impl<S: Backed> ConnectionStore for S {
+    async fn insert_connection(&self, c: &Connection) -> Result<()> {
+        let db = self.db();
+        db.count(2);
+        let sql = format!(
+            "INSERT INTO connections ({CONNECTION_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, \
+             $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25)"
+        );
+        on_pool!(db, pool, DB => {
+            let mut tx = pool.begin_with(db.dialect.write_begin).await?;
+            sqlx::query(&sql)
+                .bind(&c.id)
+                .bind(c.org_id.as_str())
+                .bind(&c.provider_name)
+                .bind(&c.name)
+                .bind(&c.api_url)
+                .bind(c.is_on_premise)
+                .bind(c.is_sync_disabled)
+                .bind(c.include_dimension_lines)
+                .bind(c.is_authentication_pending)
+                .bind(c.is_running_setup)
+                .bind(c.is_bc_extension_installed)
+                .bind(&c.company)
+                .bind(&c.company_name)
+                .bind(&c.environment)
+                .bind(&c.tenant_id)
+                .bind(&c.authorization_url)
+                .bind(&c.owner_id)
+                .bind(&c.linked_integration_id)
+                .bind(Json(&c.missing_settings))
+                .bind(c.health_status.as_str())
+                .bind(&c.health_message)
+                .bind(c.health_checked_at)
+                .bind(c.created_at)
+                .bind(c.modified_at)
+                .bind(c.discovery.as_ref().map(Json))
+                .execute(&mut *tx)
+                .await?;
+            if !c.models.is_empty() {
+                let mut insert =
+                    sqlx::QueryBuilder::<DB>::new(format!("INSERT INTO models ({MODEL_COLUMNS}) "));
+                insert.push_values(&c.models, |mut row, m| {
+                    row.push_bind(&m.id)
+                        .push_bind(&m.connection_id)
+                        .push_bind(&m.name)
+                        .push_bind(&m.display_name)
+                        .push_bind(m.is_read_enabled)
+                        .push_bind(m.is_write_enabled)
+                        .push_bind(m.is_read_supported)
+                        .push_bind(m.is_write_supported)
+                        .push_bind(m.is_sync_supported)
+                        .push_bind(m.is_custom_object)
+                        .push_bind(m.is_file_upload_enabled)
+                        .push_bind(m.is_webhooks_setup)
+                        .push_bind(m.sync_frequency_secs)
+                        .push_bind(m.full_sync_frequency_secs)
+                        .push_bind(m.next_sync_at)
+                        .push_bind(m.created_at)
+                        .push_bind(m.modified_at);
+                });
+                insert.build().execute(&mut *tx).await?;
+            }
+            tx.commit().await?;
+        });
+        Ok(())
+    }
+
+    async fn get_connection(&self, org: &OrgId, id: &str) -> Result<Option<Connection>> {
+        let db = self.db();
+        db.count(1);
+        let sql =
+            format!("SELECT {CONNECTION_COLUMNS} FROM connections WHERE org_id = $1 AND id = $2");
+        let row: Option<ConnectionRow> = on_pool!(db, pool => {
+            sqlx::query_as(&sql).bind(org.as_str()).bind(id).fetch_optional(pool).await?
+        });
+        let Some(row) = row else { return Ok(None) };
+        db.count(2);
+        let models_sql = format!("SELECT {MODEL_COLUMNS} {MODELS_OF}");
+        let syncs_sql = format!("SELECT {SYNC_COLUMNS} {LAST_SYNCS_OF}");
+        let (models, syncs): (Vec<ModelRow>, Vec<SyncRow>) = on_pool!(db, pool => (
+            sqlx::query_as(&models_sql).bind(id).fetch_all(pool).await?,
+            sqlx::query_as(&syncs_sql).bind(id).fetch_all(pool).await?,
+        ));
+        let mut out = assemble(vec![row], models)?;
+        attach_last_syncs(&mut out, syncs)?;
+        Ok(out.pop())
+    }
+
+    async fn list_connections(&self, org: &OrgId, q: &ListConnections) -> Result<Vec<Connection>> {
+        let db = self.db();
+        db.count(2);
+        let page = format!("SELECT {CONNECTION_COLUMNS} FROM connections WHERE {LIST_FILTER}");
+        // One query for the models of the whole page, whatever its size.
+        let models_sql = format!(
+            "SELECT {MODEL_COLUMNS} FROM models WHERE connection_id IN \
+             (SELECT id FROM connections WHERE {LIST_FILTER}) ORDER BY connection_id, id"
+        );
+        // And one for the last sync of each of those models.
+        let syncs_sql = format!(
+            "SELECT {SYNC_COLUMNS} FROM syncs WHERE id IN (SELECT MAX(id) FROM syncs \
+             WHERE connection_id IN (SELECT id FROM connections WHERE {LIST_FILTER}) \
+             GROUP BY model_id)"
+        );
+        let (rows, models, syncs): (Vec<ConnectionRow>, Vec<ModelRow>, Vec<SyncRow>) = on_pool!(db, pool => {
+            let rows: Vec<ConnectionRow> = sqlx::query_as(&page)
+                .bind(org.as_str())
+                .bind(&q.provider_name)
+                .bind(&q.starting_after)
+                .bind(i64::from(q.limit))
+                .fetch_all(pool)
+                .await?;
+            if rows.is_empty() {
+                return Ok(Vec::new());
+            }
+            db.count(1);
+            let models = sqlx::query_as(&models_sql)
+                .bind(org.as_str())
+                .bind(&q.provider_name)
+                .bind(&q.starting_after)
+                .bind(i64::from(q.limit))
+                .fetch_all(pool)
+                .await?;
+            let syncs = sqlx::query_as(&syncs_sql)
+                .bind(org.as_str())
+                .bind(&q.provider_name)
+                .bind(&q.starting_after)
+                .bind(i64::from(q.limit))
+                .fetch_all(pool)
+                .await?;
+            (rows, models, syncs)
+        });
+        let mut out = assemble(rows, models)?;
+        attach_last_syncs(&mut out, syncs)?;
+        Ok(out)
+    }
+
+    async fn update_connection(
+        &self,
+        org: &OrgId,
+        id: &str,
+        changes: &ConnectionChanges,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Connection>> {
+        let db = self.db();
+        db.count(1);
+        let done = on_pool!(db, pool, DB => {
+            let mut update = sqlx::QueryBuilder::<DB>::new("UPDATE connections SET ");
+            let mut set = update.separated(", ");
+            if let Some(v) = &changes.name {
+                set.push("name = ").push_bind_unseparated(v.clone());
+            }
+            if let Some(v) = &changes.api_url {
+                set.push("api_url = ").push_bind_unseparated(v.clone());
+            }
+            if let Some(v) = &changes.company {
+                set.push("company = ").push_bind_unseparated(v.clone());
+            }
+            if let Some(v) = &changes.environment {
+                set.push("environment = ").push_bind_unseparated(v.clone());
+            }
+            if let Some(v) = changes.is_sync_disabled {
+                set.push("is_sync_disabled = ").push_bind_unseparated(v);
+            }
+            if let Some(v) = changes.include_dimension_lines {
+                set.push("include_dimension_lines = ").push_bind_unseparated(v);
+            }
+            set.push("modified_at = ").push_bind_unseparated(now);
+            update.push(" WHERE org_id = ").push_bind(org.as_str());
+            update.push(" AND id = ").push_bind(id);
+            update.build().execute(pool).await?.rows_affected()
+        });
+        if done == 0 {
+            return Ok(None);
+        }
+        self.get_connection(org, id).await
+    }
+
+    async fn delete_connection(&self, org: &OrgId, id: &str) -> Result<bool> {
+        let db = self.db();
+        db.count(1);
+        let done = on_pool!(db, pool => {
+            sqlx::query(DELETE).bind(org.as_str()).bind(id).execute(pool).await?.rows_affected()
+        });
+        Ok(done > 0)
+    }
+
+    async fn save_connection_state(&self, c: &Connection, now: DateTime<Utc>) -> Result<bool> {
+        let db = self.db();
+        db.count(2 + c.models.len() as u64);
+        on_pool!(db, pool => {
+            let mut tx = pool.begin_with(db.dialect.write_begin).await?;
+            let done = sqlx::query(SAVE_STATE)
+                .bind(c.is_authentication_pending)
+                .bind(c.is_running_setup)
+                .bind(c.is_bc_extension_installed)
+                .bind(&c.company)
+                .bind(&c.company_name)
+                .bind(&c.environment)
+                .bind(&c.tenant_id)
+                .bind(Json(&c.missing_settings))
+                .bind(c.health_status.as_str())
+                .bind(&c.health_message)
+                .bind(c.health_checked_at)
+                .bind(c.discovery.as_ref().map(Json))
+                .bind(now)
+                .bind(c.org_id.as_str())
+                .bind(&c.id)
+                .execute(&mut *tx)
+                .await?;
+            if done.rows_affected() == 0 {
+                return Ok(false);
+            }
+            for m in &c.models {
+                sqlx::query(SAVE_MODEL_STATE)
+                    .bind(m.is_read_enabled)
+                    .bind(m.is_read_supported)
+                    .bind(m.is_sync_supported)
+                    .bind(m.modified_at)
+                    .bind(&c.id)
+                    .bind(&m.id)
+                    .bind(m.next_sync_at)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            tx.commit().await?;
+        });
+        Ok(true)
+    }
+
+    async fn connections_running_setup(&self, limit: u32) -> Result<Vec<(OrgId, String)>> {
+        let db = self.db();
+        db.count(1);
+        let rows = on_pool!(db, pool => {
+            sqlx::query_as(RUNNING_SETUP).bind(i64::from(limit)).fetch_all(pool).await?
+        });
+        Ok(with_org(rows))
+    }
+
+    async fn connections_due_for_health_check(
+        &self,
+        checked_before: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<(OrgId, String)>> {
+        let db = self.db();
+        db.count(1);
+        let rows = on_pool!(db, pool => {
+            sqlx::query_as(DUE_FOR_HEALTH_CHECK)
+                .bind(checked_before)
+                .bind(i64::from(limit))
+                .fetch_all(pool)
+                .await?
+        });
+        Ok(with_org(rows))
+    }
+}
