@@ -7,6 +7,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use ledgerlink_domain::OrgId;
 use serde_json::Value;
+use sqlx::QueryBuilder;
 use sqlx::types::Json;
 
 use crate::dialect::CHUNK;
@@ -243,6 +244,31 @@ fn split_page<'a>(
     (changed, unchanged)
 }
 
+/// Appends ` WHERE connection_id = … AND model = …{extra} AND remote_id IN (…)`: some of a
+/// connection's records of one model, by remote id.
+fn push_records_in<'a, DB>(
+    q: &mut QueryBuilder<'a, DB>,
+    connection_id: &'a str,
+    model: &'a str,
+    extra: &str,
+    remote_ids: impl IntoIterator<Item = &'a str>,
+) where
+    DB: sqlx::Database,
+    &'a str: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
+{
+    q.push(" WHERE connection_id = ")
+        .push_bind(connection_id)
+        .push(" AND model = ")
+        .push_bind(model)
+        .push(extra)
+        .push(" AND remote_id IN (");
+    let mut list = q.separated(", ");
+    for id in remote_ids {
+        list.push_bind(id);
+    }
+    q.push(")");
+}
+
 #[async_trait]
 impl<S: Backed> RecordStore for S {
     async fn save_sync_page(
@@ -262,6 +288,7 @@ impl<S: Backed> RecordStore for S {
             latest.insert(r.remote_id.as_str(), r);
         }
         let ids: Vec<&str> = latest.keys().copied().collect();
+        let (connection, model) = (job.connection_id.as_str(), job.model_name.as_str());
         on_pool!(db, pool, DB => {
             let mut tx = pool.begin_with(db.dialect.write_begin).await?;
             let cancel: Option<bool> = sqlx::query_scalar(SAVE_STATE)
@@ -277,18 +304,8 @@ impl<S: Backed> RecordStore for S {
             };
             let mut stored: HashMap<String, (String, bool)> = HashMap::with_capacity(ids.len());
             for chunk in ids.chunks(CHUNK) {
-                let mut q = sqlx::QueryBuilder::<DB>::new(
-                    "SELECT remote_id, hash, is_deleted FROM records WHERE connection_id = ",
-                );
-                q.push_bind(&job.connection_id)
-                    .push(" AND model = ")
-                    .push_bind(&job.model_name)
-                    .push(" AND remote_id IN (");
-                let mut list = q.separated(", ");
-                for id in chunk {
-                    list.push_bind(*id);
-                }
-                q.push(")");
+                let mut q = QueryBuilder::<DB>::new("SELECT remote_id, hash, is_deleted FROM records");
+                push_records_in(&mut q, connection, model, "", chunk.iter().copied());
                 let rows: Vec<(String, String, bool)> =
                     q.build_query_as().fetch_all(&mut *tx).await?;
                 for (id, hash, deleted) in rows {
@@ -304,7 +321,7 @@ impl<S: Backed> RecordStore for S {
                     .await?;
                 let first = end - changed.len() as i64 + 1;
                 for (n, chunk) in changed.chunks(CHUNK).enumerate() {
-                    let mut q = sqlx::QueryBuilder::<DB>::new(INSERT_RECORDS);
+                    let mut q = QueryBuilder::<DB>::new(INSERT_RECORDS);
                     q.push_values(chunk.iter().enumerate(), |mut row, (i, r)| {
                         row.push_bind(ledgerlink_domain::new_id("rec"))
                             .push_bind(&job.connection_id)
@@ -324,35 +341,18 @@ impl<S: Backed> RecordStore for S {
                 }
             }
             for chunk in unchanged.chunks(CHUNK) {
-                let mut q = sqlx::QueryBuilder::<DB>::new("UPDATE records SET seen_sync_id = ");
-                q.push_bind(&job.sync.id)
-                    .push(" WHERE connection_id = ")
-                    .push_bind(&job.connection_id)
-                    .push(" AND model = ")
-                    .push_bind(&job.model_name)
-                    .push(" AND remote_id IN (");
-                let mut list = q.separated(", ");
-                for id in chunk {
-                    list.push_bind(*id);
-                }
-                q.push(")");
+                let mut q = QueryBuilder::<DB>::new("UPDATE records SET seen_sync_id = ");
+                q.push_bind(job.sync.id.as_str());
+                push_records_in(&mut q, connection, model, "", chunk.iter().copied());
                 q.build().execute(&mut *tx).await?;
             }
             // Skips: forget those that are over, remember new ones (and keep the stored
             // versions of skipped records from being taken for deleted by this sync).
             if !page.forget_skips.is_empty() {
                 db.count(1);
-                let mut q =
-                    sqlx::QueryBuilder::<DB>::new("DELETE FROM record_skips WHERE connection_id = ");
-                q.push_bind(&job.connection_id)
-                    .push(" AND model = ")
-                    .push_bind(&job.model_name)
-                    .push(" AND remote_id IN (");
-                let mut list = q.separated(", ");
-                for id in page.forget_skips {
-                    list.push_bind(id);
-                }
-                q.push(")");
+                let mut q = QueryBuilder::<DB>::new("DELETE FROM record_skips");
+                let forget = page.forget_skips.iter().map(String::as_str);
+                push_records_in(&mut q, connection, model, "", forget);
                 q.build().execute(&mut *tx).await?;
             }
             for skip in page.skipped {
@@ -397,18 +397,9 @@ impl<S: Backed> RecordStore for S {
         for chunk in remote_ids.chunks(CHUNK) {
             db.count(1);
             let rows: Vec<(String, Json<Value>)> = on_pool!(db, pool, DB => {
-                let mut q = sqlx::QueryBuilder::<DB>::new(
-                    "SELECT remote_id, raw FROM records WHERE connection_id = ",
-                );
-                q.push_bind(connection_id)
-                    .push(" AND model = ")
-                    .push_bind(model)
-                    .push(" AND NOT is_deleted AND remote_id IN (");
-                let mut list = q.separated(", ");
-                for id in chunk {
-                    list.push_bind(*id);
-                }
-                q.push(")");
+                let mut q = QueryBuilder::<DB>::new("SELECT remote_id, raw FROM records");
+                let ids = chunk.iter().copied();
+                push_records_in(&mut q, connection_id, model, " AND NOT is_deleted", ids);
                 q.build_query_as().fetch_all(pool).await?
             });
             out.extend(rows.into_iter().map(|(id, raw)| (id, raw.0)));

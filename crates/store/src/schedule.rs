@@ -44,32 +44,32 @@ pub trait ScheduleStore: Send + std::marker::Sync {
 
 /// A model whose `next_sync_at` has come, as the scheduler reads it.
 #[derive(sqlx::FromRow)]
-pub(crate) struct DueRow {
+struct DueRow {
     #[sqlx(rename = "id")]
-    pub model_id: String,
+    model_id: String,
     #[sqlx(rename = "name")]
-    pub model_name: String,
+    model_name: String,
     #[sqlx(rename = "c_id")]
-    pub connection_id: String,
-    pub org_id: String,
-    pub company: Option<String>,
+    connection_id: String,
+    org_id: String,
+    company: Option<String>,
     #[sqlx(rename = "sync_frequency_secs")]
-    pub frequency_secs: i64,
+    frequency_secs: i64,
     /// When this sync was planned for (its id derives from it).
-    pub next_sync_at: DateTime<Utc>,
+    next_sync_at: DateTime<Utc>,
     /// The connection can sync this model now.
-    pub eligible: bool,
+    eligible: bool,
     /// The end of the window of the model's last complete sync.
-    pub synced_until: Option<DateTime<Utc>>,
+    synced_until: Option<DateTime<Utc>>,
     /// How often the model runs a full pass (which finds deletions).
-    pub full_sync_frequency_secs: i64,
+    full_sync_frequency_secs: i64,
     /// When its next full pass is due (`None`: not planned yet).
-    pub next_full_sync_at: Option<DateTime<Utc>>,
+    next_full_sync_at: Option<DateTime<Utc>>,
 }
 
 impl DueRow {
     /// Whether this tick's sync is a scheduled full pass.
-    pub(crate) fn full_pass_due(&self, now: DateTime<Utc>) -> bool {
+    fn full_pass_due(&self, now: DateTime<Utc>) -> bool {
         self.next_full_sync_at.is_some_and(|t| t <= now)
     }
 
@@ -77,7 +77,7 @@ impl DueRow {
     /// that has none planned yet (its first sync is a full pass anyway), one to two periods on,
     /// spread by the model's id so that many connections set up together do not all run their
     /// later full passes at the same moment.
-    pub(crate) fn next_full_pass(&self, now: DateTime<Utc>) -> DateTime<Utc> {
+    fn next_full_pass(&self, now: DateTime<Utc>) -> DateTime<Utc> {
         let every = self.full_sync_frequency_secs.max(3600);
         match self.next_full_sync_at {
             Some(t) if t > now => t,
@@ -102,7 +102,7 @@ pub(crate) const ELIGIBLE: &str = "(m.is_read_enabled AND c.health_status = 'hea
     AND c.company IS NOT NULL)";
 
 /// Tells models apart in the ids of their planned syncs.
-pub(crate) fn model_seed(model_id: &str) -> u128 {
+fn model_seed(model_id: &str) -> u128 {
     use sha2::Digest;
     let digest = sha2::Sha256::digest(model_id.as_bytes());
     let mut bytes = [0u8; 16];
@@ -131,7 +131,7 @@ pub(crate) const PLANNED_COLUMNS: &str = "m.id, c.org_id, c.id AS connection_id,
     EXISTS (SELECT 1 FROM syncs s WHERE s.model_id = m.id AND s.status = 'complete') AS has_synced";
 
 impl PlannedRow {
-    pub(crate) fn sync_id(&self) -> String {
+    fn sync_id(&self) -> String {
         ledgerlink_domain::planned_sync_id(self.next_sync_at, model_seed(&self.id))
     }
 

@@ -87,9 +87,6 @@ pub(crate) const SYNC_COLUMNS: &str = "id, org_id, connection_id, model_id, mode
     timerange_start, timerange_end, run_after, locked_by, locked_until, cancel_requested, \
     started_at, completed_at, created_at, modified_at";
 
-/// Statuses in which a model's sync counts as active (at most one per model).
-pub(crate) const ACTIVE: &str = "('queued', 'running', 'pending_retry')";
-
 #[derive(sqlx::FromRow)]
 pub(crate) struct SyncRow {
     id: String,

@@ -9,7 +9,7 @@ use crate::error::{Result, StoreError};
 use crate::pool::{Backed, on_pool};
 use crate::records::TAKE_SEQS;
 use crate::schedule::{ELIGIBLE, PLANNED_COLUMNS, PlannedRow, cancel_planned, planned_sync};
-use crate::sync_rows::{ACTIVE, NewSync, SYNC_COLUMNS, SyncJob, SyncRow, status_str};
+use crate::sync_rows::{NewSync, SYNC_COLUMNS, SyncJob, SyncRow, status_str};
 
 /// How a sync ended.
 #[derive(Debug, Clone)]
@@ -106,6 +106,9 @@ pub trait SyncStore: Send + std::marker::Sync {
 const ENQUEUE_VALUES: &str = "VALUES ($1, $2, $3, $4, $5, $6, 0, \
     $7, $8, NULL, $9, $10, $11, $12, $13, $14, NULL, NULL, false, NULL, \
     NULL, $14, $14) ON CONFLICT DO NOTHING";
+
+/// Statuses in which a model's sync counts as active (at most one per model).
+const ACTIVE: &str = "('queued', 'running', 'pending_retry')";
 
 /// The model `$1`'s active sync in organization `$2`.
 const ACTIVE_OF_MODEL: &str = "WHERE model_id = $1 AND org_id = $2 AND status IN";
