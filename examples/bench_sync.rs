@@ -82,7 +82,7 @@ async fn main() -> anyhow::Result<()> {
         "authorization failed: {}",
         page.status()
     );
-    running.engine.wait_idle().await;
+    running.engine.drain_jobs("bench").await?;
     let conn: Value = http
         .get(format!("{base}/v2/integrations/connections/{id}"))
         .bearer_auth(&key)

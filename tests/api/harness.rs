@@ -2,6 +2,7 @@
 //! `LEDGERLINK_TEST_DATABASE_URL` names a Postgres server — a fresh database created on it for this test
 //! and dropped afterwards. The same tests therefore run on both backends.
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use ledgerlink::{Config, Running};
@@ -85,6 +86,8 @@ pub struct TestApp {
     /// The Business Central simulator this server talks to, when started with one.
     pub sim: Option<bc_sim::Sim>,
     pub running: Running,
+    /// The server's clock: tests move it past a lease or a backoff instead of sleeping.
+    pub clock: Arc<ledgerlink_domain::TestClock>,
     pub key: String,
     pub client: reqwest::Client,
     pub config: Config,
@@ -136,9 +139,12 @@ impl TestApp {
             config.database_url = Some(SecretString::from(pg.url.clone()));
         }
         tweak(&mut config);
-        let running = ledgerlink::start(&config, std::future::pending())
-            .await
-            .expect("server starts");
+        let clock = Arc::new(ledgerlink_domain::TestClock::new());
+        let listener = tokio::net::TcpListener::bind(config.listen).await.unwrap();
+        let running =
+            ledgerlink::start_with_clock(&config, listener, std::future::pending(), clock.clone())
+                .await
+                .expect("server starts");
         let key = running
             .bootstrap_key
             .clone()
@@ -146,6 +152,7 @@ impl TestApp {
         TestApp {
             sim: None,
             running,
+            clock,
             key,
             client: reqwest::Client::new(),
             config,
@@ -206,13 +213,16 @@ impl TestApp {
             ..Config::default()
         };
         tweak_server(&mut config);
-        let running = ledgerlink::start_on(&config, listener, std::future::pending())
-            .await
-            .expect("server starts");
+        let clock = Arc::new(ledgerlink_domain::TestClock::new());
+        let running =
+            ledgerlink::start_with_clock(&config, listener, std::future::pending(), clock.clone())
+                .await
+                .expect("server starts");
         let key = running.bootstrap_key.clone().unwrap();
         TestApp {
             sim: Some(sim),
             running,
+            clock,
             key,
             client: reqwest::Client::new(),
             config,
@@ -260,9 +270,13 @@ impl TestApp {
         reply(browser.get(url).send().await.expect("browser request")).await
     }
 
-    /// Waits for background jobs (setup) to finish, then reads the connection.
+    /// Runs the queued background jobs (setup) that are due, then reads the connection.
     pub async fn settled(&self, id: &str) -> Value {
-        self.running.engine.wait_idle().await;
+        self.running
+            .engine
+            .drain_jobs("test-worker")
+            .await
+            .expect("jobs run");
         let r = self
             .get(&format!("/v2/integrations/connections/{id}"))
             .await;

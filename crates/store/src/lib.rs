@@ -7,6 +7,7 @@ mod api_keys;
 mod budget;
 mod budget_sql;
 mod error;
+mod jobs;
 mod pool;
 mod postgres;
 mod rows;
@@ -28,6 +29,7 @@ pub use api_keys::{
 };
 pub use budget::{BudgetStore, BudgetWait, Quota};
 pub use error::StoreError;
+pub use jobs::{FAILED_JOBS_KEPT_DAYS, HEALTH_CHECK_KIND, Job, JobEnd, JobStore, NewJob};
 pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
 pub use syncs::{
@@ -60,7 +62,7 @@ pub struct ListConnections {
 
 /// Everything ledgerlink keeps.
 #[async_trait]
-pub trait Store: SyncStore + BudgetStore + Send + Sync + 'static {
+pub trait Store: SyncStore + BudgetStore + JobStore + Send + Sync + 'static {
     /// Which database this is.
     fn backend(&self) -> Backend;
     /// Applies pending migrations.
@@ -164,15 +166,6 @@ pub trait Store: SyncStore + BudgetStore + Send + Sync + 'static {
         connection_id: &str,
         now: DateTime<Utc>,
     ) -> Result<bool>;
-    /// Connections whose setup was running (a process stopped mid-setup), across organizations.
-    async fn connections_running_setup(&self, limit: u32) -> Result<Vec<(OrgId, String)>>;
-    /// Authenticated, set-up connections whose last health check is older than `checked_before`, oldest
-    /// first, across organizations (for the periodic checker).
-    async fn connections_due_for_health_check(
-        &self,
-        checked_before: DateTime<Utc>,
-        limit: u32,
-    ) -> Result<Vec<(OrgId, String)>>;
 }
 
 /// Credentials as stored: ciphertext only, plus what is not secret.

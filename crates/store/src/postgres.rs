@@ -69,3 +69,4 @@ crate::sync_sql::impl_sync_store!(
 );
 crate::sync_sql::impl_planned_syncs!(PgStore);
 crate::budget_sql::impl_budget_store!(PgStore, "BEGIN");
+crate::jobs::impl_job_store!(PgStore, " FOR UPDATE SKIP LOCKED", "BEGIN");

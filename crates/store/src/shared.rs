@@ -664,45 +664,6 @@ macro_rules! impl_shared_store {
                 .await?;
                 Ok(done.rows_affected() == 1)
             }
-
-            async fn connections_running_setup(
-                &self,
-                limit: u32,
-            ) -> $crate::Result<Vec<(ledgerlink_domain::OrgId, String)>> {
-                self.count(1);
-                let rows: Vec<(String, String)> = sqlx::query_as(
-                    "SELECT org_id, id FROM connections WHERE is_running_setup ORDER BY id LIMIT $1",
-                )
-                .bind(i64::from(limit))
-                .fetch_all(&self.pool)
-                .await?;
-                Ok(rows
-                    .into_iter()
-                    .map(|(org, id)| (ledgerlink_domain::OrgId(org), id))
-                    .collect())
-            }
-
-            async fn connections_due_for_health_check(
-                &self,
-                checked_before: chrono::DateTime<chrono::Utc>,
-                limit: u32,
-            ) -> $crate::Result<Vec<(ledgerlink_domain::OrgId, String)>> {
-                self.count(1);
-                let rows: Vec<(String, String)> = sqlx::query_as(
-                    "SELECT org_id, id FROM connections WHERE health_checked_at < $1 \
-                     AND NOT is_authentication_pending AND NOT is_running_setup \
-                     AND company IS NOT NULL \
-                     ORDER BY health_checked_at LIMIT $2",
-                )
-                .bind(checked_before)
-                .bind(i64::from(limit))
-                .fetch_all(&self.pool)
-                .await?;
-                Ok(rows
-                    .into_iter()
-                    .map(|(org, id)| (ledgerlink_domain::OrgId(org), id))
-                    .collect())
-            }
         }
     };
 }

@@ -109,3 +109,4 @@ impl_shared_store!(SqliteStore, Sqlite, Backend::Sqlite);
 crate::sync_sql::impl_sync_store!(SqliteStore, Sqlite, "", "BEGIN IMMEDIATE", "");
 crate::sync_sql::impl_planned_syncs!(SqliteStore);
 crate::budget_sql::impl_budget_store!(SqliteStore, "BEGIN IMMEDIATE");
+crate::jobs::impl_job_store!(SqliteStore, "", "BEGIN IMMEDIATE");
