@@ -91,6 +91,9 @@ pub trait Store: SyncStore + BudgetStore + JobStore + Send + Sync + 'static {
     async fn api_key_by_hash(&self, key_hash: &str, now: DateTime<Utc>)
     -> Result<Option<KeyOwner>>;
     /// Stamps the key's `last_used_at` with `now` unless it was stamped after `since`.
+    ///
+    /// Takes no organization: `id` is the one [`Store::api_key_by_hash`] just returned for the key
+    /// presented, and only a timestamp is written.
     async fn touch_api_key(&self, id: &str, now: DateTime<Utc>, since: DateTime<Utc>)
     -> Result<()>;
     /// The organization's keys (every organization's for `None`), newest first, revoked included.
@@ -147,9 +150,19 @@ pub trait Store: SyncStore + BudgetStore + JobStore + Send + Sync + 'static {
     /// model support flags), leaving user-set fields alone; false when it no longer exists.
     async fn save_connection_state(&self, c: &Connection, now: DateTime<Utc>) -> Result<bool>;
     /// The connection's sealed credentials.
+    ///
+    /// Takes no organization, nor do [`Store::put_secret`] and [`Store::delete_secret`]: the engine
+    /// calls them only with the id of a connection it has just read through an organization-scoped
+    /// call ([`Store::get_connection`] for the caller's organization, or for the organization named by
+    /// a signed OAuth state or by a claimed sync), or that [`Store::update_connection`] just changed
+    /// for the caller's organization. The credentials are also sealed bound to their connection id,
+    /// so ciphertext read under another id would not open.
     async fn get_secret(&self, connection_id: &str) -> Result<Option<SealedSecret>>;
     /// Stores sealed credentials. With `expected_version`, only if the stored version is still that one
-    /// (compare-and-swap for token refresh; false when another writer won); without, inserts or replaces.
+    /// (compare-and-swap for token refresh; false when another writer won, or nothing is stored), and
+    /// the version becomes `expected_version + 1`; without, inserts (at `secret.version`) or replaces
+    /// (moving the stored version on, so a refresh that read the old credentials cannot overwrite the
+    /// new ones). No organization: see [`Store::get_secret`].
     async fn put_secret(
         &self,
         connection_id: &str,
@@ -157,9 +170,13 @@ pub trait Store: SyncStore + BudgetStore + JobStore + Send + Sync + 'static {
         expected_version: Option<i64>,
         now: DateTime<Utc>,
     ) -> Result<bool>;
-    /// Forgets a connection's credentials.
+    /// Forgets a connection's credentials. No organization: see [`Store::get_secret`].
     async fn delete_secret(&self, connection_id: &str) -> Result<()>;
     /// Marks an OAuth state nonce as used; false when it already was (a replay).
+    ///
+    /// Takes no organization: nonces are random and global, and `connection_id` (from a state whose
+    /// signature was checked, read back through [`Store::get_connection`] for the state's
+    /// organization) is only recorded with it.
     async fn redeem_oauth_state(
         &self,
         nonce: &str,

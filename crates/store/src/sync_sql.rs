@@ -274,10 +274,20 @@ macro_rules! impl_sync_store {
                 now: chrono::DateTime<chrono::Utc>,
             ) -> $crate::Result<Vec<ledgerlink_domain::Sync>> {
                 use $crate::sync_sql::{ACTIVE, SYNC_COLUMNS, SyncRow, status_str};
-                self.count(1 + 2 * wants.len() as u64);
+                self.count(2 + 2 * wants.len() as u64);
                 let mut tx = self.pool.begin_with(Self::WRITE_BEGIN).await?;
+                // Only models of this organization's connection: the sync row carries `org` and
+                // takes the model's one active slot, so another organization's model must not get one.
+                let owned: Vec<String> = sqlx::query_scalar(
+                    "SELECT m.id FROM models m JOIN connections c ON c.id = m.connection_id \
+                     WHERE c.org_id = $1 AND c.id = $2",
+                )
+                .bind(org.as_str())
+                .bind(connection_id)
+                .fetch_all(&mut *tx)
+                .await?;
                 let mut out = Vec::with_capacity(wants.len());
-                for w in wants {
+                for w in wants.iter().filter(|w| owned.contains(&w.model_id)) {
                     // Insert unless the model has an active sync (the partial unique index
                     // `syncs_one_active`); then return that one. On Postgres a concurrent request's
                     // uncommitted insert makes this one wait and then do nothing, so the SELECT

@@ -220,7 +220,8 @@ pub struct RecordQuery {
 #[async_trait]
 pub trait SyncStore: Send + std::marker::Sync {
     /// Creates one sync per entry, except where the model already has one queued, running or waiting
-    /// to retry: that one is returned instead. Atomic.
+    /// to retry: that one is returned instead. Entries naming a model that is not one of this
+    /// organization's connection's are left out (nothing is created for them). Atomic.
     async fn enqueue_syncs(
         &self,
         org: &OrgId,
@@ -265,7 +266,8 @@ pub trait SyncStore: Send + std::marker::Sync {
         model: &str,
         remote_ids: &[&str],
     ) -> Result<std::collections::HashMap<String, Value>>;
-    /// Remote ids of the model's records that earlier syncs skipped, oldest first.
+    /// Remote ids of the model's records that earlier syncs skipped, oldest first. The connection is
+    /// the caller's own sync's (from [`SyncStore::claim_sync`]), so no organization is needed.
     async fn skipped_records(
         &self,
         connection_id: &str,
@@ -291,6 +293,10 @@ pub trait SyncStore: Send + std::marker::Sync {
     /// Cancels a sync: at once when it is not running, at its next page when it is.
     async fn cancel_sync(&self, org: &OrgId, id: &str, now: DateTime<Utc>) -> Result<Option<Sync>>;
     /// The end of the window of the model's last complete sync (where the next incremental one starts).
+    ///
+    /// Takes no organization: the engine calls it only with the id of a model of a connection it has
+    /// just read through [`crate::Store::get_connection`] for the caller's organization, and it
+    /// returns only a timestamp.
     async fn synced_until(&self, model_id: &str) -> Result<Option<DateTime<Utc>>>;
     /// Reads a connection's change feed for one model, in feed order.
     async fn list_records(
