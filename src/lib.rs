@@ -185,10 +185,10 @@ pub fn engine_with_clock(
     for host in &config.allowed_hosts {
         ssrf = ssrf.try_allow(host).map_err(anyhow::Error::msg)?;
     }
-    let app = match &config.entra {
+    let app = match config.entra() {
         Some(entra) => Some(EntraApp::new(
-            entra.client_id.clone(),
-            entra.client_secret.clone(),
+            entra.client_id,
+            entra.client_secret,
             config
                 .redirect_uri()
                 .parse()

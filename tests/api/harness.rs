@@ -120,13 +120,11 @@ impl TestApp {
             listen: "127.0.0.1:0".parse().unwrap(),
             data_dir: dir.path().join("data"),
             // An Entra app that is never called (tests that talk to one use bc-sim's).
-            entra: Some(ledgerlink::config::EntraSettings {
-                client_id: "00000000-0000-0000-0000-00000000a11c".into(),
-                client_secret: SecretString::from("not-a-real-secret"),
-                redirect_uri: Some(
-                    "https://ledgerlink.example.com/v2/integrations/oauth/callback".into(),
-                ),
-            }),
+            entra_client_id: Some("00000000-0000-0000-0000-00000000a11c".into()),
+            entra_client_secret: Some(SecretString::from("not-a-real-secret")),
+            entra_redirect_uri: Some(
+                "https://ledgerlink.example.com/v2/integrations/oauth/callback".into(),
+            ),
             health_check_interval_secs: 0,
             workers: 0,
             ..Config::default()
@@ -196,11 +194,9 @@ impl TestApp {
             listen: listener.local_addr().unwrap(),
             data_dir: dir.path().join("data"),
             database_url: pg.as_ref().map(|p| SecretString::from(p.url.clone())),
-            entra: Some(ledgerlink::config::EntraSettings {
-                client_id: sim.client_id(),
-                client_secret: SecretString::from(sim.client_secret()),
-                redirect_uri: Some(redirect),
-            }),
+            entra_client_id: Some(sim.client_id()),
+            entra_client_secret: Some(SecretString::from(sim.client_secret())),
+            entra_redirect_uri: Some(redirect),
             bc_login_base_url: sim.base_url(),
             bc_api_base_url: sim.base_url(),
             allow_http_api_url: true,
