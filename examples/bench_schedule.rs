@@ -102,7 +102,7 @@ async fn main() -> anyhow::Result<()> {
     for r in created {
         r?;
     }
-    running.engine.wait_idle().await;
+    running.engine.drain_jobs("bench").await?;
     let setup_secs = started.elapsed().as_secs_f64();
     let db = sqlx::PgPool::connect(&database_url).await?;
     let healthy: i64 = sqlx::query_scalar(

@@ -48,11 +48,9 @@ async fn main() -> anyhow::Result<()> {
         listen: listen.parse()?,
         data_dir: dir.path().to_owned(),
         database_url: arg("--database-url").map(secrecy::SecretString::from),
-        entra: Some(ledgerlink::config::EntraSettings {
-            client_id,
-            client_secret: secrecy::SecretString::from(client_secret),
-            redirect_uri: Some(format!("http://{listen}/v2/integrations/oauth/callback")),
-        }),
+        entra_client_id: Some(client_id),
+        entra_client_secret: Some(secrecy::SecretString::from(client_secret)),
+        entra_redirect_uri: Some(format!("http://{listen}/v2/integrations/oauth/callback")),
         bc_login_base_url: sim.clone(),
         bc_api_base_url: sim.clone(),
         health_check_interval_secs: 0,
@@ -82,7 +80,7 @@ async fn main() -> anyhow::Result<()> {
         "authorization failed: {}",
         page.status()
     );
-    running.engine.wait_idle().await;
+    running.engine.drain_jobs("bench").await?;
     let conn: Value = http
         .get(format!("{base}/v2/integrations/connections/{id}"))
         .bearer_auth(&key)

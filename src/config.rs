@@ -1,9 +1,18 @@
-//! Configuration: defaults, then an optional TOML file, then `LEDGERLINK_*` environment variables,
-//! then command-line flags; validated once at start-up.
+//! Configuration: every setting is one field of [`Config`], declared once below with its type, its
+//! accepted range and its meaning; [`Config::default`] holds the defaults. [`Config::load`] reads them
+//! in layers with figment — defaults, then an optional TOML file, then environment variables
+//! (`LEDGERLINK_<SETTING>`, plus the aliases in [`ENV_ALIASES`]), then command-line flags ([`Layer`]) —
+//! and validates the result once, at start-up.
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
+use figment::error::Kind;
+use figment::providers::{Format, Toml};
+use figment::value::{Dict, Map, Value};
+use figment::{Figment, Metadata, Profile, Provider};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
@@ -17,10 +26,13 @@ pub enum LogFormat {
     Json,
 }
 
-/// The server's configuration.
-#[derive(Debug, Clone)]
+/// The server's configuration. Each field is a setting: its name is the TOML key, and in upper case
+/// after `LEDGERLINK_` the environment variable (the README's table lists them all).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct Config {
     /// Address the HTTP server listens on.
+    #[serde(deserialize_with = "de::socket_addr")]
     pub listen: SocketAddr,
     /// Directory for the embedded SQLite database and other local state.
     pub data_dir: PathBuf,
@@ -31,75 +43,66 @@ pub struct Config {
     /// Log filter, `tracing` syntax (`info`, `ledgerlink=debug,info`).
     pub log_level: String,
     /// Largest request body accepted, in bytes.
+    #[serde(deserialize_with = "de::ranged::<1024, 67_108_864, _, _>")]
     pub max_body_bytes: usize,
     /// Accept plain `http://` on-premises API URLs (labs and tests only).
+    #[serde(deserialize_with = "de::flag")]
     pub allow_http_api_url: bool,
     /// Hosts, addresses or CIDR ranges that on-premises `api_url`s may point to although they are
-    /// private, loopback or link-local (everything else of that kind is refused).
+    /// private, loopback or link-local (everything else of that kind is refused). A list in the file,
+    /// comma-separated elsewhere.
+    #[serde(deserialize_with = "de::list")]
     pub allowed_hosts: Vec<String>,
     /// Base64 of the 32-byte master key that encrypts credentials; default: `secret.key` in `data_dir`,
     /// generated on first start.
     pub secret_key: Option<SecretString>,
     /// The URL this server is reached at by browsers (for the OAuth redirect URI).
     pub public_url: Option<String>,
-    /// The Microsoft Entra app used to authorize cloud connections.
-    pub entra: Option<EntraSettings>,
+    /// Application (client) id of the Microsoft Entra app that authorizes cloud connections; set
+    /// together with `entra_client_secret`.
+    pub entra_client_id: Option<String>,
+    /// Client secret of the Entra app.
+    pub entra_client_secret: Option<SecretString>,
+    /// Redirect URI registered on the Entra app: this server's `/v2/integrations/oauth/callback`.
+    /// Default: derived from `public_url`.
+    pub entra_redirect_uri: Option<String>,
     /// Microsoft Entra login base URL (bc-sim's URL in tests and demos).
     pub bc_login_base_url: String,
     /// Business Central API base URL (bc-sim's URL in tests and demos).
     pub bc_api_base_url: String,
     /// Check each set-up connection's health at least this often, in seconds (0: never periodically).
+    #[serde(deserialize_with = "de::ranged::<0, 2_592_000, _, _>")]
     pub health_check_interval_secs: u64,
     /// Sync workers in this process (0: this process runs no syncs; `serve --role api`).
+    #[serde(deserialize_with = "de::ranged::<0, 64, _, _>")]
     pub workers: usize,
     /// Records requested per page from the ERP.
+    #[serde(deserialize_with = "de::ranged::<1, 20_000, _, _>")]
     pub sync_page_size: u32,
     /// Base delay of a failed sync's exponential backoff, in milliseconds.
+    #[serde(deserialize_with = "de::ranged::<1, 3_600_000, _, _>")]
     pub sync_retry_base_ms: u64,
     /// How long a worker's claim on a sync lasts without progress, in seconds (each page renews it);
     /// after that another worker resumes the sync from its last saved page.
+    #[serde(deserialize_with = "de::ranged::<1, 86_400, _, _>")]
     pub sync_lease_secs: u64,
     /// API requests each organization may make per second, sustained (twice that in a burst);
     /// beyond it, 429 with `Retry-After`. 0: no limit.
+    #[serde(deserialize_with = "de::ranged::<0, 1_000_000, _, _>")]
     pub tenant_requests_per_second: u32,
     /// Seconds a client has to send a request's complete headers (from its first byte, or from the
     /// connection's opening); slower connections are closed.
+    #[serde(deserialize_with = "de::ranged::<1, 300, _, _>")]
     pub header_read_timeout_secs: u64,
     /// Seconds a keep-alive connection may sit idle between requests before it is closed.
+    #[serde(deserialize_with = "de::ranged::<1, 3_600, _, _>")]
     pub idle_timeout_secs: u64,
     /// Seconds a client has to send a request's body after its headers; slower bodies get 408.
+    #[serde(deserialize_with = "de::ranged::<1, 3_600, _, _>")]
     pub body_read_timeout_secs: u64,
     /// Client connections served at once; beyond it a new connection is answered 503 and closed.
+    #[serde(deserialize_with = "de::ranged::<1, 100_000, _, _>")]
     pub max_connections: usize,
-}
-
-/// The Entra (Azure AD) app registration.
-#[derive(Debug, Clone)]
-pub struct EntraSettings {
-    /// Application (client) id.
-    pub client_id: String,
-    /// Client secret.
-    pub client_secret: SecretString,
-    /// Redirect URI registered on the app: this server's `/v2/integrations/oauth/callback`. Default:
-    /// derived from `public_url`.
-    pub redirect_uri: Option<String>,
-}
-
-impl Config {
-    /// The OAuth redirect URI: configured, or `public_url` (else `http://{listen}`) + the callback path.
-    pub fn redirect_uri(&self) -> String {
-        if let Some(uri) = self.entra.as_ref().and_then(|e| e.redirect_uri.clone()) {
-            return uri;
-        }
-        let base = self
-            .public_url
-            .clone()
-            .unwrap_or_else(|| format!("http://{}", self.listen));
-        format!(
-            "{}/v2/integrations/oauth/callback",
-            base.trim_end_matches('/')
-        )
-    }
 }
 
 impl Default for Config {
@@ -115,7 +118,9 @@ impl Default for Config {
             allowed_hosts: Vec::new(),
             secret_key: None,
             public_url: None,
-            entra: None,
+            entra_client_id: None,
+            entra_client_secret: None,
+            entra_redirect_uri: None,
             bc_login_base_url: "https://login.microsoftonline.com".into(),
             bc_api_base_url: "https://api.businesscentral.dynamics.com".into(),
             health_check_interval_secs: 900,
@@ -132,43 +137,23 @@ impl Default for Config {
     }
 }
 
-/// One layer of settings; absent values leave the layer below alone.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Layer {
-    pub listen: Option<String>,
-    pub data_dir: Option<PathBuf>,
-    pub database_url: Option<String>,
-    pub log_format: Option<String>,
-    pub log_level: Option<String>,
-    pub max_body_bytes: Option<String>,
-    pub allow_http_api_url: Option<String>,
-    pub allowed_hosts: Option<String>,
-    pub secret_key: Option<String>,
-    pub public_url: Option<String>,
-    pub entra_client_id: Option<String>,
-    pub entra_client_secret: Option<String>,
-    pub entra_redirect_uri: Option<String>,
-    pub bc_login_base_url: Option<String>,
-    pub bc_api_base_url: Option<String>,
-    pub health_check_interval_secs: Option<String>,
-    pub workers: Option<String>,
-    pub sync_page_size: Option<String>,
-    pub sync_retry_base_ms: Option<String>,
-    pub sync_lease_secs: Option<String>,
-    pub tenant_requests_per_second: Option<String>,
-    pub header_read_timeout_secs: Option<String>,
-    pub idle_timeout_secs: Option<String>,
-    pub body_read_timeout_secs: Option<String>,
-    pub max_connections: Option<String>,
-}
+/// Environment variables read besides `LEDGERLINK_<SETTING>`, as (setting, variable); the
+/// `LEDGERLINK_<SETTING>` variable wins when both are set.
+pub const ENV_ALIASES: &[(&str, &str)] = &[
+    ("database_url", "DATABASE_URL"),
+    ("log_level", "LEDGERLINK_LOG"),
+];
 
-/// `v` as a number from `min` to `max`, or an error naming `name`.
-fn ranged(name: &str, v: &str, min: u64, max: u64) -> Result<u64, ConfigError> {
-    v.parse()
-        .ok()
-        .filter(|n| (min..=max).contains(n))
-        .ok_or_else(|| ConfigError(format!("{name}: {v:?} is not between {min} and {max}")))
+/// The Entra (Azure AD) app registration: `entra_client_id`, `entra_client_secret` and
+/// `entra_redirect_uri` taken together.
+#[derive(Debug, Clone)]
+pub struct EntraSettings {
+    /// Application (client) id.
+    pub client_id: String,
+    /// Client secret.
+    pub client_secret: SecretString,
+    /// Redirect URI registered on the app. Default: derived from `public_url`.
+    pub redirect_uri: Option<String>,
 }
 
 /// A configuration problem, named precisely.
@@ -176,288 +161,84 @@ fn ranged(name: &str, v: &str, min: u64, max: u64) -> Result<u64, ConfigError> {
 #[error("configuration: {0}")]
 pub struct ConfigError(pub String);
 
-impl Layer {
-    /// The `LEDGERLINK_*` variables found by `get` (`DATABASE_URL` is accepted too).
-    pub fn from_env(get: impl Fn(&str) -> Option<String>) -> Layer {
-        let var = |name: &str| get(&format!("LEDGERLINK_{name}")).filter(|v| !v.is_empty());
-        Layer {
-            listen: var("LISTEN"),
-            data_dir: var("DATA_DIR").map(PathBuf::from),
-            database_url: var("DATABASE_URL")
-                .or_else(|| get("DATABASE_URL").filter(|v| !v.is_empty())),
-            log_format: var("LOG_FORMAT"),
-            log_level: var("LOG"),
-            max_body_bytes: var("MAX_BODY_BYTES"),
-            allow_http_api_url: var("ALLOW_HTTP_API_URL"),
-            allowed_hosts: var("ALLOWED_HOSTS"),
-            secret_key: var("SECRET_KEY"),
-            public_url: var("PUBLIC_URL"),
-            entra_client_id: var("ENTRA_CLIENT_ID"),
-            entra_client_secret: var("ENTRA_CLIENT_SECRET"),
-            entra_redirect_uri: var("ENTRA_REDIRECT_URI"),
-            bc_login_base_url: var("BC_LOGIN_BASE_URL"),
-            bc_api_base_url: var("BC_API_BASE_URL"),
-            health_check_interval_secs: var("HEALTH_CHECK_INTERVAL_SECS"),
-            workers: var("WORKERS"),
-            sync_page_size: var("SYNC_PAGE_SIZE"),
-            sync_retry_base_ms: var("SYNC_RETRY_BASE_MS"),
-            sync_lease_secs: var("SYNC_LEASE_SECS"),
-            tenant_requests_per_second: var("TENANT_REQUESTS_PER_SECOND"),
-            header_read_timeout_secs: var("HEADER_READ_TIMEOUT_SECS"),
-            idle_timeout_secs: var("IDLE_TIMEOUT_SECS"),
-            body_read_timeout_secs: var("BODY_READ_TIMEOUT_SECS"),
-            max_connections: var("MAX_CONNECTIONS"),
-        }
-    }
+/// Settings given on the command line, by setting name; they override every other layer. Error
+/// messages name a value given here as the flag `--<setting-with-dashes>`.
+#[derive(Debug, Default, Clone)]
+pub struct Layer {
+    values: Vec<(String, String)>,
+}
 
-    /// A TOML file's settings; unknown keys are refused.
-    pub fn from_file(path: &Path) -> Result<Layer, ConfigError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| ConfigError(format!("cannot read {}: {e}", path.display())))?;
-        #[derive(Deserialize)]
-        #[serde(deny_unknown_fields)]
-        struct FileLayer {
-            listen: Option<String>,
-            data_dir: Option<PathBuf>,
-            database_url: Option<String>,
-            log_format: Option<String>,
-            log_level: Option<String>,
-            max_body_bytes: Option<u64>,
-            allow_http_api_url: Option<bool>,
-            allowed_hosts: Option<Vec<String>>,
-            secret_key: Option<String>,
-            public_url: Option<String>,
-            entra_client_id: Option<String>,
-            entra_client_secret: Option<String>,
-            entra_redirect_uri: Option<String>,
-            bc_login_base_url: Option<String>,
-            bc_api_base_url: Option<String>,
-            health_check_interval_secs: Option<u64>,
-            workers: Option<u64>,
-            sync_page_size: Option<u64>,
-            sync_retry_base_ms: Option<u64>,
-            sync_lease_secs: Option<u64>,
-            tenant_requests_per_second: Option<u64>,
-            header_read_timeout_secs: Option<u64>,
-            idle_timeout_secs: Option<u64>,
-            body_read_timeout_secs: Option<u64>,
-            max_connections: Option<u64>,
-        }
-        let f: FileLayer =
-            toml::from_str(&text).map_err(|e| ConfigError(format!("{}: {e}", path.display())))?;
-        Ok(Layer {
-            listen: f.listen,
-            data_dir: f.data_dir,
-            database_url: f.database_url,
-            log_format: f.log_format,
-            log_level: f.log_level,
-            max_body_bytes: f.max_body_bytes.map(|n| n.to_string()),
-            allow_http_api_url: f.allow_http_api_url.map(|b| b.to_string()),
-            allowed_hosts: f.allowed_hosts.map(|v| v.join(",")),
-            secret_key: f.secret_key,
-            public_url: f.public_url,
-            entra_client_id: f.entra_client_id,
-            entra_client_secret: f.entra_client_secret,
-            entra_redirect_uri: f.entra_redirect_uri,
-            bc_login_base_url: f.bc_login_base_url,
-            bc_api_base_url: f.bc_api_base_url,
-            health_check_interval_secs: f.health_check_interval_secs.map(|n| n.to_string()),
-            workers: f.workers.map(|n| n.to_string()),
-            sync_page_size: f.sync_page_size.map(|n| n.to_string()),
-            sync_retry_base_ms: f.sync_retry_base_ms.map(|n| n.to_string()),
-            sync_lease_secs: f.sync_lease_secs.map(|n| n.to_string()),
-            tenant_requests_per_second: f.tenant_requests_per_second.map(|n| n.to_string()),
-            header_read_timeout_secs: f.header_read_timeout_secs.map(|n| n.to_string()),
-            idle_timeout_secs: f.idle_timeout_secs.map(|n| n.to_string()),
-            body_read_timeout_secs: f.body_read_timeout_secs.map(|n| n.to_string()),
-            max_connections: f.max_connections.map(|n| n.to_string()),
-        })
+impl Layer {
+    /// This layer with `setting` set to `value` (parsed as an environment variable's would be).
+    pub fn set(mut self, setting: &str, value: impl Into<String>) -> Layer {
+        self.values.push((setting.to_owned(), value.into()));
+        self
     }
 }
 
 impl Config {
-    /// Applies `layer` on top of this configuration, validating each value it sets.
-    pub fn apply(mut self, layer: Layer) -> Result<Config, ConfigError> {
-        if let Some(v) = layer.listen {
-            self.listen = v.parse().map_err(|_| {
-                ConfigError(format!(
-                    "listen: {v:?} is not an address like 127.0.0.1:8080"
-                ))
-            })?;
+    /// Defaults → file (if any) → environment (looked up with `env`) → `cli`, validated.
+    pub fn load(
+        file: Option<&Path>,
+        env: impl Fn(&str) -> Option<String>,
+        cli: Layer,
+    ) -> Result<Config, ConfigError> {
+        let mut figment = Figment::new();
+        if let Some(path) = file {
+            std::fs::File::open(path)
+                .map_err(|e| ConfigError(format!("cannot read {}: {e}", path.display())))?;
+            figment = figment.merge(Toml::file_exact(path));
         }
-        if let Some(v) = layer.data_dir {
-            self.data_dir = v;
-        }
-        if let Some(v) = layer.database_url {
-            self.database_url = Some(SecretString::from(v));
-        }
-        if let Some(v) = layer.log_format {
-            self.log_format = match v.as_str() {
-                "pretty" => LogFormat::Pretty,
-                "json" => LogFormat::Json,
-                _ => {
-                    return Err(ConfigError(format!(
-                        "log_format: {v:?} is not pretty or json"
-                    )));
-                }
-            };
-        }
-        if let Some(v) = layer.log_level {
-            self.log_level = v;
-        }
-        if let Some(v) = layer.max_body_bytes {
-            self.max_body_bytes = v
-                .parse()
-                .ok()
-                .filter(|n| (1024..=64 * 1024 * 1024).contains(n))
-                .ok_or_else(|| {
-                    ConfigError(format!(
-                        "max_body_bytes: {v:?} is not between 1024 and 67108864"
-                    ))
-                })?;
-        }
-        if let Some(v) = layer.allow_http_api_url {
-            self.allow_http_api_url = ledgerlink_domain::parse_bool(&v).ok_or_else(|| {
-                ConfigError(format!("allow_http_api_url: {v:?} is not true or false"))
-            })?;
-        }
-        if let Some(v) = layer.allowed_hosts {
-            self.allowed_hosts = v
-                .split(',')
-                .map(str::trim)
-                .filter(|h| !h.is_empty())
-                .map(str::to_owned)
-                .collect();
-        }
-        if let Some(v) = layer.secret_key {
-            self.secret_key = Some(SecretString::from(v));
-        }
-        if let Some(v) = layer.public_url {
-            self.public_url = Some(v);
-        }
-        self.apply_entra(
-            layer.entra_client_id,
-            layer.entra_client_secret,
-            layer.entra_redirect_uri,
-        )?;
-        if let Some(v) = layer.bc_login_base_url {
-            self.bc_login_base_url = v;
-        }
-        if let Some(v) = layer.bc_api_base_url {
-            self.bc_api_base_url = v;
-        }
-        if let Some(v) = layer.health_check_interval_secs {
-            self.health_check_interval_secs = v
-                .parse()
-                .ok()
-                .filter(|n| *n <= 30 * 86_400)
-                .ok_or_else(|| {
-                    ConfigError(format!(
-                        "health_check_interval_secs: {v:?} is not a number of seconds up to 2592000"
-                    ))
-                })?;
-        }
-        if let Some(v) = layer.workers {
-            self.workers = v.parse().ok().filter(|n| *n <= 64).ok_or_else(|| {
-                ConfigError(format!("workers: {v:?} is not a number from 0 to 64"))
-            })?;
-        }
-        if let Some(v) = layer.sync_page_size {
-            self.sync_page_size = v
-                .parse()
-                .ok()
-                .filter(|n| (1..=20_000).contains(n))
-                .ok_or_else(|| {
-                    ConfigError(format!("sync_page_size: {v:?} is not between 1 and 20000"))
-                })?;
-        }
-        if let Some(v) = layer.sync_retry_base_ms {
-            self.sync_retry_base_ms = v
-                .parse()
-                .ok()
-                .filter(|n| (1..=3_600_000).contains(n))
-                .ok_or_else(|| {
-                    ConfigError(format!(
-                        "sync_retry_base_ms: {v:?} is not between 1 and 3600000"
-                    ))
-                })?;
-        }
-        if let Some(v) = layer.sync_lease_secs {
-            self.sync_lease_secs = v
-                .parse()
-                .ok()
-                .filter(|n| (1..=86_400).contains(n))
-                .ok_or_else(|| {
-                    ConfigError(format!("sync_lease_secs: {v:?} is not between 1 and 86400"))
-                })?;
-        }
-        if let Some(v) = layer.tenant_requests_per_second {
-            self.tenant_requests_per_second =
-                v.parse().ok().filter(|n| *n <= 1_000_000).ok_or_else(|| {
-                    ConfigError(format!(
-                        "tenant_requests_per_second: {v:?} is not between 0 and 1000000"
-                    ))
-                })?;
-        }
-        if let Some(v) = layer.header_read_timeout_secs {
-            self.header_read_timeout_secs = ranged("header_read_timeout_secs", &v, 1, 300)?;
-        }
-        if let Some(v) = layer.idle_timeout_secs {
-            self.idle_timeout_secs = ranged("idle_timeout_secs", &v, 1, 3_600)?;
-        }
-        if let Some(v) = layer.body_read_timeout_secs {
-            self.body_read_timeout_secs = ranged("body_read_timeout_secs", &v, 1, 3_600)?;
-        }
-        if let Some(v) = layer.max_connections {
-            self.max_connections = ranged("max_connections", &v, 1, 100_000)? as usize;
-        }
-        Ok(self)
+        let config: Config = figment
+            .merge(Strings::from_env(env))
+            .merge(Strings::from_cli(cli))
+            .extract()
+            .map_err(describe)?;
+        config.validate()
     }
 
-    fn apply_entra(
-        &mut self,
-        client_id: Option<String>,
-        secret: Option<String>,
-        redirect_uri: Option<String>,
-    ) -> Result<(), ConfigError> {
-        if client_id.is_none() && secret.is_none() && redirect_uri.is_none() {
-            return Ok(());
-        }
-        let current = self.entra.take();
-        let client_id = client_id.or_else(|| current.as_ref().map(|e| e.client_id.clone()));
-        let secret = secret
-            .map(SecretString::from)
-            .or_else(|| current.as_ref().map(|e| e.client_secret.clone()));
-        let redirect_uri =
-            redirect_uri.or_else(|| current.as_ref().and_then(|e| e.redirect_uri.clone()));
-        match (client_id, secret) {
-            (Some(client_id), Some(client_secret)) if !client_id.trim().is_empty() => {
-                self.entra = Some(EntraSettings {
-                    client_id,
-                    client_secret,
-                    redirect_uri,
-                });
-                Ok(())
-            }
-            _ => Err(ConfigError(
-                "entra_client_id and entra_client_secret must be set together".into(),
-            )),
-        }
+    /// The Entra app, when its client id and secret are both set.
+    pub fn entra(&self) -> Option<EntraSettings> {
+        Some(EntraSettings {
+            client_id: self.entra_client_id.clone()?,
+            client_secret: self.entra_client_secret.clone()?,
+            redirect_uri: self.entra_redirect_uri.clone(),
+        })
     }
 
-    /// Checks the combination of values.
+    /// Sets (or with `None` clears) the three `entra_*` settings at once.
+    pub fn set_entra(&mut self, app: Option<EntraSettings>) {
+        self.entra_client_id = app.as_ref().map(|a| a.client_id.clone());
+        self.entra_client_secret = app.as_ref().map(|a| a.client_secret.clone());
+        self.entra_redirect_uri = app.and_then(|a| a.redirect_uri);
+    }
+
+    /// The OAuth redirect URI: configured, or `public_url` (else `http://{listen}`) + the callback path.
+    pub fn redirect_uri(&self) -> String {
+        if let Some(uri) = &self.entra_redirect_uri {
+            return uri.clone();
+        }
+        let base = self
+            .public_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{}", self.listen));
+        format!(
+            "{}/v2/integrations/oauth/callback",
+            base.trim_end_matches('/')
+        )
+    }
+
+    /// Checks what a setting's type cannot: URLs, the key, hosts, the log filter, the database URL's
+    /// scheme and that the Entra app's id and secret come together.
     pub fn validate(self) -> Result<Config, ConfigError> {
         for (name, value) in [
-            ("bc_login_base_url", Some(self.bc_login_base_url.clone())),
-            ("bc_api_base_url", Some(self.bc_api_base_url.clone())),
-            ("public_url", self.public_url.clone()),
-            (
-                "entra_redirect_uri",
-                self.entra.as_ref().and_then(|e| e.redirect_uri.clone()),
-            ),
+            ("bc_login_base_url", Some(&self.bc_login_base_url)),
+            ("bc_api_base_url", Some(&self.bc_api_base_url)),
+            ("public_url", self.public_url.as_ref()),
+            ("entra_redirect_uri", self.entra_redirect_uri.as_ref()),
         ] {
             if let Some(v) = value {
-                let ok = url::Url::parse(&v)
+                let ok = url::Url::parse(v)
                     .is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some());
                 if !ok {
                     return Err(ConfigError(format!(
@@ -465,6 +246,19 @@ impl Config {
                     )));
                 }
             }
+        }
+        let entra_any = self.entra_client_id.is_some()
+            || self.entra_client_secret.is_some()
+            || self.entra_redirect_uri.is_some();
+        let entra_whole = self
+            .entra_client_id
+            .as_ref()
+            .is_some_and(|id| !id.trim().is_empty())
+            && self.entra_client_secret.is_some();
+        if entra_any && !entra_whole {
+            return Err(ConfigError(
+                "entra_client_id and entra_client_secret must be set together".into(),
+            ));
         }
         if let Some(key) = &self.secret_key {
             use base64::Engine as _;
@@ -503,18 +297,241 @@ impl Config {
         }
         Ok(self)
     }
+}
 
-    /// Defaults → file (if any) → environment → `cli`, validated.
-    pub fn load(
-        file: Option<&Path>,
-        env: impl Fn(&str) -> Option<String>,
-        cli: Layer,
-    ) -> Result<Config, ConfigError> {
-        let mut config = Config::default();
-        if let Some(path) = file {
-            config = config.apply(Layer::from_file(path)?)?;
+/// A figment layer of settings given as text (environment variables, flags), each remembered with
+/// the name it was given under so that an error can point at it.
+struct Strings {
+    kind: &'static str,
+    /// setting → (where it came from, value).
+    values: BTreeMap<String, (String, String)>,
+}
+
+impl Strings {
+    /// `LEDGERLINK_<SETTING>` (else an alias) for each setting; empty values count as unset.
+    fn from_env(get: impl Fn(&str) -> Option<String>) -> Strings {
+        let mut values = BTreeMap::new();
+        for &setting in setting_names() {
+            let aliases = ENV_ALIASES.iter().filter(|(s, _)| *s == setting);
+            let found = std::iter::once(format!("LEDGERLINK_{}", setting.to_uppercase()))
+                .chain(aliases.map(|(_, var)| (*var).to_owned()))
+                .find_map(|var| get(&var).filter(|v| !v.is_empty()).map(|v| (var, v)));
+            if let Some(found) = found {
+                values.insert(setting.to_owned(), found);
+            }
         }
-        config.apply(Layer::from_env(env))?.apply(cli)?.validate()
+        Strings {
+            kind: "environment variable",
+            values,
+        }
+    }
+
+    fn from_cli(cli: Layer) -> Strings {
+        let values = cli
+            .values
+            .into_iter()
+            .map(|(setting, v)| {
+                let flag = format!("--{}", setting.replace('_', "-"));
+                (setting, (flag, v))
+            })
+            .collect();
+        Strings {
+            kind: "flag",
+            values,
+        }
+    }
+}
+
+impl Provider for Strings {
+    fn metadata(&self) -> Metadata {
+        let origins: Arc<BTreeMap<String, String>> = Arc::new(
+            self.values
+                .iter()
+                .map(|(setting, (origin, _))| (setting.clone(), origin.clone()))
+                .collect(),
+        );
+        let kind = self.kind;
+        Metadata::named(kind).interpolater(move |_: &Profile, path: &[&str]| {
+            let setting = path.join(".");
+            let origin = origins.get(&setting).cloned().unwrap_or(setting);
+            format!("{kind} {origin}")
+        })
+    }
+
+    fn data(&self) -> Result<Map<Profile, Dict>, figment::Error> {
+        let dict = self
+            .values
+            .iter()
+            .map(|(setting, (_, v))| (setting.clone(), Value::from(v.clone())))
+            .collect();
+        Ok(Profile::Default.collect(dict))
+    }
+}
+
+/// `error` as one line per problem: the setting, what is wrong, and where the value came from.
+fn describe(error: figment::Error) -> ConfigError {
+    let lines: Vec<String> = error
+        .into_iter()
+        .map(|e| {
+            let origin = match (&e.metadata, &e.profile) {
+                (Some(md), Some(profile)) if !e.path.is_empty() && md.source.is_none() => {
+                    format!(" (from {})", md.interpolate(profile, &e.path))
+                }
+                (Some(md), _) => match &md.source {
+                    Some(source) => format!(" (in {} {source})", md.name),
+                    None => format!(" (from {})", md.name),
+                },
+                (None, _) => String::new(),
+            };
+            let what = match &e.kind {
+                Kind::UnknownField(_, known) => {
+                    format!("not a setting (the settings: {})", known.join(", "))
+                }
+                Kind::UnknownVariant(v, known) => format!("{v:?} is not {}", known.join(" or ")),
+                kind => kind.to_string().trim_end().to_owned(),
+            };
+            match e.path.is_empty() {
+                true => format!("{what}{origin}"),
+                false => format!("{}: {what}{origin}", e.path.join(".")),
+            }
+        })
+        .collect();
+    ConfigError(lines.join("; "))
+}
+
+/// The setting names: [`Config`]'s fields as serde knows them (read off its derived `Deserialize`).
+fn setting_names() -> &'static [&'static str] {
+    let mut names: &'static [&'static str] = &[];
+    // The deserializer only records the field list it is offered and stops there.
+    let _ = Config::deserialize(de::FieldNames(&mut names));
+    names
+}
+
+/// How settings are read from TOML values and from text alike.
+mod de {
+    use std::fmt;
+
+    use serde::Deserialize as _;
+    use serde::de::{self, Deserializer, Error as _, SeqAccess, Visitor};
+
+    /// An address like `127.0.0.1:8080`.
+    pub fn socket_addr<'de, D: Deserializer<'de>>(d: D) -> Result<std::net::SocketAddr, D::Error> {
+        let text = String::deserialize(d)?;
+        text.parse().map_err(|_| {
+            D::Error::custom(format!("{text:?} is not an address like 127.0.0.1:8080"))
+        })
+    }
+
+    /// A whole number from `MIN` to `MAX`, written as a number or as text.
+    pub fn ranged<'de, const MIN: u64, const MAX: u64, T, D>(d: D) -> Result<T, D::Error>
+    where
+        T: TryFrom<u64>,
+        D: Deserializer<'de>,
+    {
+        struct Ranged<const MIN: u64, const MAX: u64>;
+        impl<const MIN: u64, const MAX: u64> Ranged<MIN, MAX> {
+            fn check<E: de::Error>(v: impl fmt::Display + TryInto<u64>) -> Result<u64, E> {
+                let shown = v.to_string();
+                v.try_into()
+                    .ok()
+                    .filter(|n| (MIN..=MAX).contains(n))
+                    .ok_or_else(|| E::custom(format!("{shown} is not between {MIN} and {MAX}")))
+            }
+        }
+        impl<const MIN: u64, const MAX: u64> Visitor<'_> for Ranged<MIN, MAX> {
+            type Value = u64;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                write!(f, "a whole number from {MIN} to {MAX}")
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<u64, E> {
+                Self::check(v)
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<u64, E> {
+                Self::check(v)
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<u64, E> {
+                match v.trim().parse::<u64>() {
+                    Ok(n) => Self::check(n),
+                    Err(_) => Err(E::custom(format!(
+                        "{v:?} is not a whole number from {MIN} to {MAX}"
+                    ))),
+                }
+            }
+        }
+        let n = d.deserialize_any(Ranged::<MIN, MAX>)?;
+        T::try_from(n).map_err(|_| D::Error::custom(format!("{n} is too large")))
+    }
+
+    /// `true` or `false` (text also as `yes`/`no`, `on`/`off`, `1`/`0`).
+    pub fn flag<'de, D: Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
+        struct Flag;
+        impl Visitor<'_> for Flag {
+            type Value = bool;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("true or false")
+            }
+            fn visit_bool<E: de::Error>(self, v: bool) -> Result<bool, E> {
+                Ok(v)
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<bool, E> {
+                ledgerlink_domain::parse_bool(v)
+                    .ok_or_else(|| E::custom(format!("{v:?} is not true or false")))
+            }
+        }
+        d.deserialize_any(Flag)
+    }
+
+    /// A list of strings, or text with the items separated by commas (blank items dropped).
+    pub fn list<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+        struct List;
+        impl<'de> Visitor<'de> for List {
+            type Value = Vec<String>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a list of strings, or one string of comma-separated items")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Vec<String>, E> {
+                Ok(v.split(',')
+                    .map(str::trim)
+                    .filter(|h| !h.is_empty())
+                    .map(str::to_owned)
+                    .collect())
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<String>, A::Error> {
+                let mut items = Vec::new();
+                while let Some(item) = seq.next_element::<String>()? {
+                    items.push(item);
+                }
+                Ok(items)
+            }
+        }
+        d.deserialize_any(List)
+    }
+
+    /// A deserializer that only records the field names of the struct it is asked for.
+    pub struct FieldNames<'a>(pub &'a mut &'static [&'static str]);
+
+    impl<'de> Deserializer<'de> for FieldNames<'_> {
+        type Error = de::value::Error;
+
+        fn deserialize_struct<V: Visitor<'de>>(
+            self,
+            _name: &'static str,
+            fields: &'static [&'static str],
+            _visitor: V,
+        ) -> Result<V::Value, Self::Error> {
+            *self.0 = fields;
+            Err(Self::Error::custom("only the field names were wanted"))
+        }
+
+        fn deserialize_any<V: Visitor<'de>>(self, _visitor: V) -> Result<V::Value, Self::Error> {
+            Err(Self::Error::custom("not a struct"))
+        }
+
+        serde::forward_to_deserialize_any! {
+            bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string bytes byte_buf
+            option unit unit_struct newtype_struct seq tuple tuple_struct map enum identifier
+            ignored_any
+        }
     }
 }
 
@@ -537,10 +554,7 @@ mod tests {
             ("LEDGERLINK_LISTEN", "127.0.0.1:9100"),
         ]
         .into();
-        let cli = Layer {
-            listen: Some("127.0.0.1:9200".into()),
-            ..Layer::default()
-        };
+        let cli = Layer::default().set("listen", "127.0.0.1:9200");
         let config = Config::load(Some(&file), |k| env.get(k).map(|v| v.to_string()), cli).unwrap();
         assert_eq!(config.listen.port(), 9200, "cli beats env and file");
         assert_eq!(
@@ -582,7 +596,7 @@ mod tests {
         .unwrap();
         assert_eq!(c.allowed_hosts, ["10.0.0.0/8", "bc.lan"]);
         assert!(c.secret_key.is_some());
-        assert_eq!(c.entra.as_ref().unwrap().client_id, "app");
+        assert_eq!(c.entra().unwrap().client_id, "app");
         assert_eq!(
             c.redirect_uri(),
             "https://ll.example.com/v2/integrations/oauth/callback"
@@ -661,5 +675,83 @@ mod tests {
                 .database_url
                 .is_some()
         );
+    }
+
+    #[test]
+    fn aliases_typed_file_values_and_flags() {
+        let env: HashMap<&str, &str> = [
+            ("DATABASE_URL", "postgres://alias/x"),
+            ("LEDGERLINK_LOG", "debug"),
+            ("LEDGERLINK_PUBLIC_URL", ""),
+        ]
+        .into();
+        let c = Config::load(
+            None,
+            |k| env.get(k).map(|v| v.to_string()),
+            Layer::default(),
+        )
+        .unwrap();
+        assert_eq!(
+            c.database_url.unwrap().expose_secret(),
+            "postgres://alias/x"
+        );
+        assert_eq!(c.log_level, "debug");
+        assert_eq!(c.public_url, None, "an empty variable counts as unset");
+
+        let env: HashMap<&str, &str> = [
+            ("DATABASE_URL", "postgres://alias/x"),
+            ("LEDGERLINK_DATABASE_URL", "postgres://own/x"),
+            ("LEDGERLINK_LOG", "debug"),
+            ("LEDGERLINK_LOG_LEVEL", "warn"),
+        ]
+        .into();
+        let c = Config::load(
+            None,
+            |k| env.get(k).map(|v| v.to_string()),
+            Layer::default(),
+        )
+        .unwrap();
+        assert_eq!(c.database_url.unwrap().expose_secret(), "postgres://own/x");
+        assert_eq!(c.log_level, "warn", "LEDGERLINK_<SETTING> beats its alias");
+
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("ledgerlink.toml");
+        std::fs::write(
+            &file,
+            "allowed_hosts = [\"bc.lan\"]\nallow_http_api_url = true\nworkers = 0\n",
+        )
+        .unwrap();
+        let cli = Layer::default().set("data_dir", "/from/flag");
+        let c = Config::load(Some(&file), |_| None, cli).unwrap();
+        assert_eq!(c.allowed_hosts, ["bc.lan"]);
+        assert!(c.allow_http_api_url);
+        assert_eq!(c.workers, 0);
+        assert_eq!(c.data_dir, PathBuf::from("/from/flag"));
+
+        std::fs::write(&file, "workers = 65\n").unwrap();
+        let err = Config::load(Some(&file), |_| None, Layer::default()).unwrap_err();
+        assert!(err.to_string().contains("workers: 65"), "{err}");
+        let err = Config::load(None, |_| None, Layer::default().set("workrs", "1")).unwrap_err();
+        assert!(err.to_string().contains("workrs"), "{err}");
+    }
+
+    #[test]
+    fn the_readme_table_lists_every_setting_and_its_variables() {
+        let readme = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md"));
+        let table: Vec<&str> = readme.lines().filter(|l| l.starts_with("| `")).collect();
+        for setting in setting_names() {
+            let var = format!("`LEDGERLINK_{}`", setting.to_uppercase());
+            let row = table.iter().find(|l| l.contains(&format!("`{setting}`")));
+            assert!(row.is_some_and(|r| r.contains(&var)), "{setting} / {var}");
+        }
+        for (setting, var) in ENV_ALIASES {
+            let row = table
+                .iter()
+                .find(|l| l.starts_with(&format!("| `{setting}`")));
+            assert!(
+                row.is_some_and(|r| r.contains(&format!("`{var}`"))),
+                "{var}"
+            );
+        }
     }
 }

@@ -164,6 +164,15 @@ async fn active_key(store: &dyn Store, id: &str) -> anyhow::Result<ledgerlink_st
 /// The engine for `config` over `store`: the vault (master key from config or the data directory)
 /// and the Business Central connector with its Entra app, base URLs and SSRF policy.
 pub fn engine(config: &Config, store: Arc<dyn Store>) -> anyhow::Result<Arc<Engine>> {
+    engine_with_clock(config, store, Arc::new(ledgerlink_domain::SystemClock))
+}
+
+/// Like [`engine`], reading time from `clock` (tests move a [`ledgerlink_domain::TestClock`]).
+pub fn engine_with_clock(
+    config: &Config,
+    store: Arc<dyn Store>,
+    clock: Arc<dyn ledgerlink_domain::Clock>,
+) -> anyhow::Result<Arc<Engine>> {
     let vault = Vault::open(config.secret_key.as_ref(), &config.data_dir)?;
     if let KeySource::Generated(path) = &vault.source {
         tracing::warn!(
@@ -176,10 +185,10 @@ pub fn engine(config: &Config, store: Arc<dyn Store>) -> anyhow::Result<Arc<Engi
     for host in &config.allowed_hosts {
         ssrf = ssrf.try_allow(host).map_err(anyhow::Error::msg)?;
     }
-    let app = match &config.entra {
+    let app = match config.entra() {
         Some(entra) => Some(EntraApp::new(
-            entra.client_id.clone(),
-            entra.client_secret.clone(),
+            entra.client_id,
+            entra.client_secret,
             config
                 .redirect_uri()
                 .parse()
@@ -198,6 +207,10 @@ pub fn engine(config: &Config, store: Arc<dyn Store>) -> anyhow::Result<Arc<Engi
         ..BcConfig::default()
     })?;
     let connectors: Vec<Arc<dyn Connector>> = vec![Arc::new(bc)];
+    let retry = ledgerlink_engine::RetryPolicy {
+        base: std::time::Duration::from_millis(config.sync_retry_base_ms),
+        ..ledgerlink_engine::RetryPolicy::default()
+    };
     Ok(Engine::new(
         store,
         Arc::new(vault),
@@ -208,12 +221,16 @@ pub fn engine(config: &Config, store: Arc<dyn Store>) -> anyhow::Result<Arc<Engi
                 page_size: config.sync_page_size,
                 lease: chrono::Duration::seconds(config.sync_lease_secs as i64),
                 workers: config.workers,
-                retry: ledgerlink_engine::RetryPolicy {
-                    base: std::time::Duration::from_millis(config.sync_retry_base_ms),
-                    ..ledgerlink_engine::RetryPolicy::default()
-                },
+                retry,
                 ..ledgerlink_engine::SyncSettings::default()
             },
+            jobs: ledgerlink_engine::JobSettings {
+                retry,
+                health_check_interval: (config.health_check_interval_secs > 0)
+                    .then(|| chrono::Duration::seconds(config.health_check_interval_secs as i64)),
+                ..ledgerlink_engine::JobSettings::default()
+            },
+            clock,
             ..EngineSettings::default()
         },
     ))
@@ -250,7 +267,7 @@ pub struct Running {
     pub addr: SocketAddr,
     /// The store it uses.
     pub store: Arc<dyn Store>,
-    /// Its engine (tests drain background jobs with [`Engine::wait_idle`]).
+    /// Its engine (tests run background jobs with [`Engine::drain_jobs`]).
     pub engine: Arc<Engine>,
     /// The API key created on an empty database, if this start created one.
     pub bootstrap_key: Option<String>,
@@ -299,15 +316,29 @@ pub async fn start_on(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<Running> {
+    start_with_clock(
+        config,
+        listener,
+        shutdown,
+        Arc::new(ledgerlink_domain::SystemClock),
+    )
+    .await
+}
+
+/// Like [`start_on`], reading time from `clock`.
+pub async fn start_with_clock(
+    config: &Config,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    clock: Arc<dyn ledgerlink_domain::Clock>,
+) -> anyhow::Result<Running> {
     let store = open_store(config).await?;
     let bootstrap_key = bootstrap(&*store).await?;
-    let engine = engine(config, store.clone())?;
-    engine.resume_interrupted_setups().await?;
+    let engine = engine_with_clock(config, store.clone(), clock)?;
     let addr = listener.local_addr()?;
     let app = app(config, engine.clone());
     let serve_settings = serve_settings(config);
     let (stop, stopped) = oneshot::channel::<()>();
-    let health_loop = spawn_health_checks(engine.clone(), config.health_check_interval_secs);
     let workers = ledgerlink_engine::spawn_workers(engine.clone(), config.workers);
     let task = tokio::spawn(async move {
         let stop = async move {
@@ -317,9 +348,6 @@ pub async fn start_on(
             }
         };
         let result = ledgerlink_api::server::serve(listener, app, serve_settings, stop).await;
-        if let Some(h) = health_loop {
-            h.abort();
-        }
         // Workers finish the page they are writing and hand their syncs back.
         workers.stop(std::time::Duration::from_secs(30)).await;
         result
@@ -332,25 +360,6 @@ pub async fn start_on(
         stop: Some(stop),
         task,
     })
-}
-
-/// Checks set-up connections whose last check is older than `interval_secs`, in the background.
-fn spawn_health_checks(engine: Arc<Engine>, interval_secs: u64) -> Option<JoinHandle<()>> {
-    if interval_secs == 0 {
-        return None;
-    }
-    let max_age = chrono::Duration::seconds(interval_secs as i64);
-    let tick = std::time::Duration::from_secs((interval_secs / 10).clamp(1, 60));
-    Some(tokio::spawn(async move {
-        let mut ticker = tokio::time::interval(tick);
-        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            ticker.tick().await;
-            if let Err(err) = engine.check_stale(max_age, 50).await {
-                tracing::warn!(error = %err, "periodic health checks failed");
-            }
-        }
-    }))
 }
 
 /// Completes on SIGINT (Ctrl-C) or SIGTERM.

@@ -175,11 +175,17 @@ fn main() -> ExitCode {
         Command::ApiKeys(keys) => (None, keys.data_dir()),
         Command::Openapi => unreachable!("handled above"),
     };
-    let flags = Layer {
-        listen,
-        data_dir,
-        ..Layer::default()
-    };
+    let mut flags = Layer::default();
+    if let Some(listen) = listen {
+        flags = flags.set("listen", listen);
+    }
+    if let Some(dir) = data_dir {
+        let Some(dir) = dir.to_str() else {
+            eprintln!("ledgerlink: configuration: data_dir: {dir:?} is not valid UTF-8");
+            return ExitCode::from(2);
+        };
+        flags = flags.set("data_dir", dir);
+    }
     let config = match Config::load(cli.config.as_deref(), |k| std::env::var(k).ok(), flags) {
         Ok(mut config) => {
             if let Command::Serve {

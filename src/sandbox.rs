@@ -46,11 +46,11 @@ pub async fn start(config: &mut Config, data_dir_given: bool) -> anyhow::Result<
     sim_config.app.client_secret = ledgerlink_domain::new_id("sandbox");
     sim_config.app.redirect_uris = vec![redirect.clone()];
     let sim = bc_sim::Sim::start(sim_config).await?;
-    config.entra = Some(EntraSettings {
+    config.set_entra(Some(EntraSettings {
         client_id: sim.client_id(),
         client_secret: secrecy::SecretString::from(sim.client_secret()),
         redirect_uri: Some(redirect),
-    });
+    }));
     config.bc_login_base_url = sim.base_url();
     config.bc_api_base_url = sim.base_url();
     config.allow_http_api_url = true;

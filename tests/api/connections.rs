@@ -301,7 +301,7 @@ async fn create_returns_the_seed_connection_object_field_by_field() {
 
 #[tokio::test]
 async fn without_an_entra_app_health_says_so_instead_of_a_broken_url() {
-    let app = TestApp::start_with(|c| c.entra = None).await;
+    let app = TestApp::start_with(|c| c.set_entra(None)).await;
     let c = app.create_connection("No app").await;
     assert_eq!(c["authorization_url"], Value::Null);
     assert_eq!(c["health"]["status_code"], "missing_settings");

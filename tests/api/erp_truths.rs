@@ -516,7 +516,7 @@ async fn each_model_shows_its_upcoming_sync() {
 /// A cloud connection on a server without an Entra app says the operator must act, and how.
 #[tokio::test]
 async fn without_an_entra_app_the_operator_is_told_what_to_set() {
-    let app = TestApp::start_with(|c| c.entra = None).await;
+    let app = TestApp::start_with(|c| c.set_entra(None)).await;
     let c = app.create_connection("Acme").await;
     let resolution = c["health"]["suggested_resolution"].as_str().unwrap();
     assert!(resolution.contains("operator"), "{resolution}");

@@ -2,6 +2,7 @@
 //! `LEDGERLINK_TEST_DATABASE_URL` names a Postgres server — a fresh database created on it for this test
 //! and dropped afterwards. The same tests therefore run on both backends.
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use ledgerlink::{Config, Running};
@@ -85,6 +86,8 @@ pub struct TestApp {
     /// The Business Central simulator this server talks to, when started with one.
     pub sim: Option<bc_sim::Sim>,
     pub running: Running,
+    /// The server's clock: tests move it past a lease or a backoff instead of sleeping.
+    pub clock: Arc<ledgerlink_domain::TestClock>,
     pub key: String,
     pub client: reqwest::Client,
     pub config: Config,
@@ -117,13 +120,11 @@ impl TestApp {
             listen: "127.0.0.1:0".parse().unwrap(),
             data_dir: dir.path().join("data"),
             // An Entra app that is never called (tests that talk to one use bc-sim's).
-            entra: Some(ledgerlink::config::EntraSettings {
-                client_id: "00000000-0000-0000-0000-00000000a11c".into(),
-                client_secret: SecretString::from("not-a-real-secret"),
-                redirect_uri: Some(
-                    "https://ledgerlink.example.com/v2/integrations/oauth/callback".into(),
-                ),
-            }),
+            entra_client_id: Some("00000000-0000-0000-0000-00000000a11c".into()),
+            entra_client_secret: Some(SecretString::from("not-a-real-secret")),
+            entra_redirect_uri: Some(
+                "https://ledgerlink.example.com/v2/integrations/oauth/callback".into(),
+            ),
             health_check_interval_secs: 0,
             workers: 0,
             ..Config::default()
@@ -136,9 +137,12 @@ impl TestApp {
             config.database_url = Some(SecretString::from(pg.url.clone()));
         }
         tweak(&mut config);
-        let running = ledgerlink::start(&config, std::future::pending())
-            .await
-            .expect("server starts");
+        let clock = Arc::new(ledgerlink_domain::TestClock::new());
+        let listener = tokio::net::TcpListener::bind(config.listen).await.unwrap();
+        let running =
+            ledgerlink::start_with_clock(&config, listener, std::future::pending(), clock.clone())
+                .await
+                .expect("server starts");
         let key = running
             .bootstrap_key
             .clone()
@@ -146,6 +150,7 @@ impl TestApp {
         TestApp {
             sim: None,
             running,
+            clock,
             key,
             client: reqwest::Client::new(),
             config,
@@ -189,11 +194,9 @@ impl TestApp {
             listen: listener.local_addr().unwrap(),
             data_dir: dir.path().join("data"),
             database_url: pg.as_ref().map(|p| SecretString::from(p.url.clone())),
-            entra: Some(ledgerlink::config::EntraSettings {
-                client_id: sim.client_id(),
-                client_secret: SecretString::from(sim.client_secret()),
-                redirect_uri: Some(redirect),
-            }),
+            entra_client_id: Some(sim.client_id()),
+            entra_client_secret: Some(SecretString::from(sim.client_secret())),
+            entra_redirect_uri: Some(redirect),
             bc_login_base_url: sim.base_url(),
             bc_api_base_url: sim.base_url(),
             allow_http_api_url: true,
@@ -206,13 +209,16 @@ impl TestApp {
             ..Config::default()
         };
         tweak_server(&mut config);
-        let running = ledgerlink::start_on(&config, listener, std::future::pending())
-            .await
-            .expect("server starts");
+        let clock = Arc::new(ledgerlink_domain::TestClock::new());
+        let running =
+            ledgerlink::start_with_clock(&config, listener, std::future::pending(), clock.clone())
+                .await
+                .expect("server starts");
         let key = running.bootstrap_key.clone().unwrap();
         TestApp {
             sim: Some(sim),
             running,
+            clock,
             key,
             client: reqwest::Client::new(),
             config,
@@ -260,9 +266,13 @@ impl TestApp {
         reply(browser.get(url).send().await.expect("browser request")).await
     }
 
-    /// Waits for background jobs (setup) to finish, then reads the connection.
+    /// Runs the queued background jobs (setup) that are due, then reads the connection.
     pub async fn settled(&self, id: &str) -> Value {
-        self.running.engine.wait_idle().await;
+        self.running
+            .engine
+            .drain_jobs("test-worker")
+            .await
+            .expect("jobs run");
         let r = self
             .get(&format!("/v2/integrations/connections/{id}"))
             .await;

@@ -13,6 +13,7 @@ mod cli_help;
 mod connections;
 mod erp_truths;
 mod hardening;
+mod jobs;
 mod onprem_urls;
 mod ops;
 mod pagination;

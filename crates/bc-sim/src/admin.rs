@@ -9,10 +9,10 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use crate::State;
 use crate::config::{FaultConfig, LimitsConfig};
+use crate::hooks::Change;
+use crate::state::State;
 use crate::value::parse_dec;
-use crate::webhooks::Change;
 
 fn err(status: u16, msg: impl Into<String>) -> Response {
     (
@@ -114,7 +114,7 @@ pub async fn handle(state: Arc<State>, rest: String, req: Request) -> Response {
             ok(json!({"removed": *action == "remove"}))
         }
         (Method::POST, ["webhooks", "flush"]) => {
-            ok(json!({"delivered": state.hooks.flush(&state).await}))
+            ok(json!({"delivered": state.hooks.flush(&state.world, state.clock.now_ms()).await}))
         }
         (_, ["companies", cid, tail @ ..]) => {
             let Ok(cid) = Uuid::parse_str(cid) else {

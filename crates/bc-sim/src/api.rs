@@ -5,81 +5,16 @@ use std::time::Duration;
 
 use axum::body::{Body, Bytes};
 use axum::extract::Request;
-use axum::http::{HeaderMap, Method, StatusCode, header};
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use uuid::Uuid;
 
-use crate::State;
 use crate::error::ApiError;
 use crate::identity::Identity;
 use crate::limits::Fault;
 use crate::odata::Query;
-
-/// Everything a routed API request needs.
-#[derive(Clone)]
-pub struct Rc {
-    /// Environment index.
-    pub env: usize,
-    /// URL prefix before `/api/…` (for `@odata.context` / nextLink).
-    pub prefix: String,
-    /// Base URL of the simulator.
-    pub base: String,
-    /// Parsed query options.
-    pub q: Query,
-    /// Page size (after `Prefer` and the cap).
-    pub page: usize,
-    /// HTTP method.
-    pub method: Method,
-    /// Request headers.
-    pub headers: HeaderMap,
-    /// Request body.
-    pub body: Bytes,
-    /// Caller (user or service principal) id.
-    pub user: Uuid,
-    /// Decoded path segments after `api/`.
-    pub segs: Vec<String>,
-    /// Raw path (for nextLink).
-    pub path: String,
-    /// Simulated today.
-    pub today: chrono::NaiveDate,
-    /// World version when the request was routed (cache key).
-    pub world_ver: u64,
-    /// Tenant id of a multitenant on-prem server (kept in every nextLink); `None` elsewhere.
-    pub onprem_tenant: Option<String>,
-}
-
-/// A finished response body.
-pub struct Out {
-    /// Status.
-    pub status: StatusCode,
-    /// Extra headers.
-    pub headers: Vec<(&'static str, String)>,
-    /// JSON body bytes (empty for 204).
-    pub body: Vec<u8>,
-    /// Content type.
-    pub ctype: &'static str,
-}
-
-impl Out {
-    /// 200 JSON.
-    pub fn json(body: Vec<u8>) -> Self {
-        Out {
-            status: StatusCode::OK,
-            headers: Vec::new(),
-            body,
-            ctype: "application/json; odata.metadata=minimal; odata.streaming=true",
-        }
-    }
-    /// 204.
-    pub fn no_content() -> Self {
-        Out {
-            status: StatusCode::NO_CONTENT,
-            headers: Vec::new(),
-            body: Vec::new(),
-            ctype: "",
-        }
-    }
-}
+use crate::routed::{Out, Rc};
+use crate::state::State;
 
 fn pct_decode(s: &str) -> String {
     let b = s.as_bytes();
@@ -355,7 +290,7 @@ fn fault_scope(
     let company = api_segs
         .iter()
         .find_map(|s| {
-            crate::sets::seg(s)
+            crate::respond::seg(s)
                 .1
                 .filter(|_| s.starts_with("companies("))
                 .map(|k| k.to_string())
@@ -368,19 +303,22 @@ fn fault_scope(
         .and_then(|c| Uuid::parse_str(&c).ok());
     if let Some(c) = company {
         if f.removed_companies.contains(&c) {
-            return Err(crate::sets::company_not_found(&c.to_string()));
+            return Err(crate::respond::company_not_found(&c.to_string()));
         }
         if f.extension_absent.contains(&c)
             && api_segs.first().map(|s| s.as_str()) == Some("ledgerlink")
         {
             return Err(ApiError::no_segment(
-                api_segs.last().map(|s| crate::sets::seg(s).0).unwrap_or(""),
+                api_segs
+                    .last()
+                    .map(|s| crate::respond::seg(s).0)
+                    .unwrap_or(""),
             ));
         }
         if f.company_information_absent.contains(&c)
             && api_segs
                 .iter()
-                .any(|s| crate::sets::seg(s).0 == "companyInformation")
+                .any(|s| crate::respond::seg(s).0 == "companyInformation")
         {
             return Err(ApiError::no_segment("companyInformation"));
         }

@@ -4,11 +4,11 @@
 use uuid::Uuid;
 
 use crate::entities::docs::remaining;
+use crate::hooks::Change;
 use crate::model::*;
 use crate::posting::{PaymentPost, post_payment};
 use crate::records::{PaymentPosted, PaymentSpec};
 use crate::store::Company;
-use crate::webhooks::Change;
 
 /// Post `spec` against invoice `inv_id`.
 pub fn apply_to_invoice(

@@ -7,8 +7,8 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
 
-use crate::State;
 use crate::error::ApiError;
+use crate::state::State;
 
 pub async fn authorize(state: &State, tenant: &str, req: Request) -> Response {
     let q: HashMap<String, String> =

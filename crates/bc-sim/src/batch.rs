@@ -3,13 +3,17 @@
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method};
 use serde_json::{Value, json};
 
-use crate::State;
-use crate::api::{Out, Rc};
 use crate::error::ApiError;
 use crate::odata::Query;
+use crate::routed::{Out, Rc};
+use crate::state::State;
+
+/// Routes one API request; the batch runs each of its operations through it.
+pub type Route = fn(&State, Rc) -> Result<Out, ApiError>;
 
 /// Run a JSON batch. `Isolation: snapshot` is accepted but operations are not rolled back.
-pub fn handle(state: &State, rc: &Rc) -> Result<Out, ApiError> {
+/// Each operation goes through `route` (the API router, which is also what routed the batch).
+pub fn handle(state: &State, rc: &Rc, route: Route) -> Result<Out, ApiError> {
     let v: Value = serde_json::from_slice(&rc.body).map_err(|e| {
         ApiError::new(
             400,
@@ -37,7 +41,7 @@ pub fn handle(state: &State, rc: &Rc) -> Result<Out, ApiError> {
     let mut responses = Vec::with_capacity(reqs.len());
     for r in reqs {
         let id = r["id"].clone();
-        let (status, headers, body) = match one(state, rc, r) {
+        let (status, headers, body) = match one(state, rc, r, route) {
             Ok(out) => {
                 let body: Value = if out.body.is_empty() {
                     Value::Null
@@ -71,7 +75,7 @@ pub fn handle(state: &State, rc: &Rc) -> Result<Out, ApiError> {
     ))
 }
 
-fn one(state: &State, outer: &Rc, r: &Value) -> Result<Out, ApiError> {
+fn one(state: &State, outer: &Rc, r: &Value, route: Route) -> Result<Out, ApiError> {
     let method: Method = r["method"]
         .as_str()
         .unwrap_or("GET")
@@ -131,5 +135,5 @@ fn one(state: &State, outer: &Rc, r: &Value) -> Result<Out, ApiError> {
     rc.path = format!("{}/api/{}", outer.prefix, segs.join("/"));
     rc.segs = segs;
     rc.q = q;
-    crate::stream::without_sink(|| crate::sets::route(state, rc))
+    crate::stream::without_sink(|| route(state, rc))
 }

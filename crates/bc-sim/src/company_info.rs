@@ -1,11 +1,11 @@
 //! `companies({id})/companyInformation`: the company's own record (one entity), with its local
 //! currency.
 
-use crate::api::{Out, Rc};
 use crate::entities::*;
 use crate::error::ApiError;
 use crate::expand::{self, NONE};
 use crate::respond::*;
+use crate::routed::{Out, Rc};
 use crate::store::Company;
 
 /// `companyInformation` (a collection of one) or `companyInformation({id})`.

@@ -2,13 +2,13 @@
 
 use uuid::Uuid;
 
-use crate::api::{Out, Rc};
 use crate::entities::docs::*;
 use crate::entities::*;
 use crate::error::ApiError;
 use crate::expand::{self, *};
 use crate::model::*;
 use crate::respond::*;
+use crate::routed::{Out, Rc};
 use crate::serve::ExpandFn;
 use crate::store::Company;
 

@@ -1,10 +1,10 @@
 //! The ledgerlink companion extension (`api/ledgerlink/ar/v1.0`): `customerLedgerEntries`.
 
-use crate::api::{Out, Rc};
 use crate::entities::*;
 use crate::error::ApiError;
 use crate::expand::{self, NONE};
 use crate::respond::{guid, list, seg, single};
+use crate::routed::{Out, Rc};
 use crate::store::Company;
 
 /// GET `companies({id})/customerLedgerEntries[({id})|/$count]`.
@@ -15,7 +15,7 @@ pub fn get(rc: &Rc, co: &Company, rest: &[&str]) -> Result<Out, ApiError> {
     }
     match (key, rest.get(1)) {
         (None, Some(&"$count")) if rest.len() == 2 => {
-            return crate::sets::count_of(rc, |rc2| get(rc2, co, &rest[..1]));
+            return crate::respond::count_of(rc, |rc2| get(rc2, co, &rest[..1]));
         }
         (_, Some(s)) => return Err(ApiError::no_segment(s)),
         _ => {}

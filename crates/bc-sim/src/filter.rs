@@ -2,7 +2,51 @@
 //! across distinct fields.
 
 use crate::error::ApiError;
-use crate::odata::{Expr, Lit, Op};
+
+/// Comparison operator.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Op {
+    /// eq
+    Eq,
+    /// ne
+    Ne,
+    /// gt
+    Gt,
+    /// ge
+    Ge,
+    /// lt
+    Lt,
+    /// le
+    Le,
+    /// startswith()
+    StartsWith,
+    /// endswith()
+    EndsWith,
+    /// contains()
+    Contains,
+}
+
+/// A literal as written.
+#[derive(Clone, Debug)]
+pub enum Lit {
+    /// Quoted string.
+    Quoted(String),
+    /// Bare word (number, guid, date, true/false/null).
+    Bare(String),
+}
+
+/// Parsed `$filter`.
+#[derive(Clone, Debug)]
+pub enum Expr {
+    /// field op literal
+    Cmp(String, Op, Lit),
+    /// and
+    And(Box<Expr>, Box<Expr>),
+    /// or
+    Or(Box<Expr>, Box<Expr>),
+    /// not
+    Not(Box<Expr>),
+}
 
 fn err(msg: impl Into<String>) -> ApiError {
     ApiError::new(400, "BadRequest_NotFound", msg)

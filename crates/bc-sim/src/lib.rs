@@ -25,6 +25,7 @@ mod error;
 mod expand;
 mod extension;
 mod filter;
+mod hooks;
 mod identity;
 mod limits;
 mod model;
@@ -35,15 +36,18 @@ mod posting;
 mod raw;
 pub mod records;
 mod respond;
+mod routed;
 mod serve;
 mod sets;
 mod sim_onprem;
 mod sim_records;
+mod state;
 mod store;
 mod stream;
 mod token;
 mod value;
 mod webhooks;
+mod write_body;
 mod writes;
 
 use std::collections::BTreeMap;
@@ -51,79 +55,17 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
-use serde_json::{Value, json};
+use serde_json::Value;
 use tokio::sync::{oneshot, watch};
 use uuid::Uuid;
 
 pub use config::*;
 pub use limits::PrincipalStats;
 pub use records::{PaymentPosted, PaymentSpec, RawPatch};
+use state::State;
 
 /// The `$metadata` document served at `…/api/v2.0/$metadata` (verbatim real BC EDMX).
-pub const METADATA_XML: &str = sets::METADATA;
-
-/// Shared server state.
-pub(crate) struct State {
-    pub cfg: SimConfig,
-    pub base_url: String,
-    pub world: RwLock<store::World>,
-    pub clock: clock::Clock,
-    pub identity: Mutex<identity::Identity>,
-    pub limits: limits::Limits,
-    pub faults: Mutex<limits::Faults>,
-    pub counts: Mutex<BTreeMap<String, u64>>,
-    pub hooks: webhooks::Hooks,
-    pub gate: watch::Sender<bool>,
-}
-
-impl State {
-    pub fn count(&self, key: &str) {
-        *self
-            .counts
-            .lock()
-            .expect("counts")
-            .entry(key.to_string())
-            .or_default() += 1;
-    }
-
-    /// Wait while processing is paused (test hook).
-    pub async fn wait_gate(&self) {
-        let mut rx = self.gate.subscribe();
-        while *rx.borrow_and_update() {
-            if rx.changed().await.is_err() {
-                return;
-            }
-        }
-    }
-
-    pub fn set_limits(&self, l: LimitsConfig) {
-        *self.limits.cfg.lock().expect("limits") = l;
-        self.limits.reset();
-    }
-
-    pub fn info(&self) -> Value {
-        let w = self.world.read().expect("world");
-        let envs: Vec<Value> = w
-            .envs
-            .iter()
-            .map(|e| {
-                json!({
-                    "tenant": e.tenant, "name": e.name, "kind": e.kind, "removed": e.removed,
-                    "onPremTenant": (!e.onprem_tenant.is_empty()).then_some(&e.onprem_tenant),
-                    "apiBase": if e.tenant.is_nil() { format!("{}/{}/api/v2.0", self.base_url, e.name) } else { format!("{}/v2.0/{}/{}/api/v2.0", self.base_url, e.tenant, e.name) },
-                    "companies": e.companies.rows.values().map(|c| json!({"id": c.id, "name": c.name, "localCurrency": c.lcy, "extension": c.extension, "customers": c.customers.len(), "salesInvoices": c.invoices.len()})).collect::<Vec<_>>(),
-                })
-            })
-            .collect();
-        json!({
-            "baseUrl": self.base_url,
-            "clientId": self.cfg.app.client_id, "clientSecret": self.cfg.app.client_secret,
-            "redirectUris": self.cfg.app.redirect_uris, "user": self.cfg.user.upn,
-            "onPrem": self.cfg.onprem.as_ref().map(|o| json!({"instance": o.instance, "user": o.user, "accessKey": o.access_key, "tenants": o.tenants})),
-            "environments": envs,
-        })
-    }
-}
+pub const METADATA_XML: &str = respond::METADATA;
 
 /// A running simulator.
 pub struct Sim {
@@ -199,7 +141,7 @@ impl Sim {
             limits: limits::Limits::new(config.limits.clone()),
             faults: Mutex::new(limits::Faults::new(config.faults.clone(), config.seed)),
             counts: Mutex::new(BTreeMap::new()),
-            hooks: webhooks::Hooks::default(),
+            hooks: hooks::Hooks::default(),
             gate,
             cfg: config,
         });
@@ -226,7 +168,7 @@ impl Sim {
                 if st.cfg.webhook_auto_delivery
                     && st.hooks.due(st.cfg.webhook_delay, st.clock.now_ms())
                 {
-                    st.hooks.flush(&st).await;
+                    st.hooks.flush(&st.world, st.clock.now_ms()).await;
                 }
             }
         });
@@ -450,7 +392,10 @@ impl Sim {
 
     /// Deliver pending webhook notifications now; returns how many were delivered.
     pub async fn flush_webhooks(&self) -> usize {
-        self.state.hooks.flush(&self.state).await
+        self.state
+            .hooks
+            .flush(&self.state.world, self.state.clock.now_ms())
+            .await
     }
 
     /// Request counts per endpoint (`"GET /api/v2.0/companies/salesInvoices"` → n).

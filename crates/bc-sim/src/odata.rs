@@ -6,52 +6,7 @@ use uuid::Uuid;
 use crate::error::ApiError;
 use crate::value::{Key, Kind, parse_dec, parse_dt};
 
-pub use crate::filter::parse_filter;
-
-/// Comparison operator.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Op {
-    /// eq
-    Eq,
-    /// ne
-    Ne,
-    /// gt
-    Gt,
-    /// ge
-    Ge,
-    /// lt
-    Lt,
-    /// le
-    Le,
-    /// startswith()
-    StartsWith,
-    /// endswith()
-    EndsWith,
-    /// contains()
-    Contains,
-}
-
-/// A literal as written.
-#[derive(Clone, Debug)]
-pub enum Lit {
-    /// Quoted string.
-    Quoted(String),
-    /// Bare word (number, guid, date, true/false/null).
-    Bare(String),
-}
-
-/// Parsed `$filter`.
-#[derive(Clone, Debug)]
-pub enum Expr {
-    /// field op literal
-    Cmp(String, Op, Lit),
-    /// and
-    And(Box<Expr>, Box<Expr>),
-    /// or
-    Or(Box<Expr>, Box<Expr>),
-    /// not
-    Not(Box<Expr>),
-}
+use crate::filter::{Expr, Lit, Op, parse_filter};
 
 /// A `$expand` item.
 #[derive(Clone, Debug, Default)]
@@ -65,7 +20,7 @@ pub struct Expand {
     /// Nested `$expand`.
     pub expand: Vec<Expand>,
     /// Binding to the child entity type, computed once per request (not per row).
-    pub bound: std::sync::OnceLock<Result<crate::serve::Bound, ApiError>>,
+    pub bound: std::sync::OnceLock<Result<Bound, ApiError>>,
 }
 
 /// All query options of a request.
@@ -237,6 +192,21 @@ pub enum CFilter {
     Or(Box<CFilter>, Box<CFilter>),
     /// not
     Not(Box<CFilter>),
+}
+
+/// `$select`/`$filter`/`$expand` bound to one entity type.
+#[derive(Clone, Debug, Default)]
+pub struct Bound {
+    /// Entity type name (keys verbatim overrides).
+    pub ty: &'static str,
+    /// No `$select` (or `*`): every property, and extra ones of overridden records.
+    pub all: bool,
+    /// Selected field indices, in `$metadata` order.
+    pub sel: Vec<usize>,
+    /// Compiled filter.
+    pub filter: Option<CFilter>,
+    /// Expansions (validated by the caller).
+    pub expand: Vec<Expand>,
 }
 
 /// Convert a literal to a comparable key for a field kind.

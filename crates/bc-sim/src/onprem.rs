@@ -5,8 +5,8 @@ use axum::extract::Request;
 use axum::http::header;
 use base64::Engine;
 
-use crate::State;
 use crate::error::ApiError;
+use crate::state::State;
 
 /// An on-prem request resolved to its environment (one per tenant) and caller.
 pub struct OnPrem {

@@ -4,14 +4,14 @@ use axum::http::StatusCode;
 use serde_json::{Map, Value};
 use uuid::Uuid;
 
-use crate::api::{Out, Rc};
 use crate::entities::*;
 use crate::error::ApiError;
 use crate::expand;
 use crate::model::*;
-use crate::sets::{ctx_url, single};
+use crate::respond::{ctx_url, single};
+use crate::routed::{Out, Rc};
 use crate::store::Company;
-use crate::writes::{body_obj, check_if_match, dec, gid, s};
+use crate::write_body::{body_obj, check_if_match, dec, gid, s};
 
 fn payment_url(rc: &Rc, co: &Company) -> String {
     format!(

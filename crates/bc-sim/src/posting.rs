@@ -3,10 +3,10 @@
 use uuid::Uuid;
 
 use crate::error::ApiError;
+use crate::hooks::Change;
 use crate::model::*;
 use crate::store::Company;
 use crate::value::empty_date;
-use crate::webhooks::Change;
 
 /// Post a payment journal batch: apply each line to its invoice, write ledger entries,
 /// remove the lines. All-or-nothing, as BC's posting transaction.

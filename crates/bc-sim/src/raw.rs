@@ -3,29 +3,14 @@
 //! could send). Kept beside the typed records and applied when a record is written to the wire
 //! and when `$filter` / `$orderby` read it.
 
-use std::collections::{BTreeSet, HashMap};
-
 use chrono::NaiveDate;
-use serde_json::{Map, Value};
+use serde_json::Value;
 use uuid::Uuid;
 
 use crate::entities::{Ctx, Field};
-use crate::model::IdMap;
 use crate::records::RawPatch;
-use crate::store::Company;
+use crate::store::{Company, RawRecord};
 use crate::value::{Key, Kind, V, parse_dec, parse_dt, push_value, write_str};
-
-/// The overrides of one record.
-#[derive(Clone, Debug, Default)]
-pub struct RawRecord {
-    /// Properties served verbatim (existing ones replaced, unknown ones added).
-    pub set: Map<String, Value>,
-    /// Properties left out.
-    pub removed: BTreeSet<String>,
-}
-
-/// Entity type name → record id → overrides.
-pub type RawMap = HashMap<&'static str, IdMap<RawRecord>>;
 
 /// Entity sets whose records can be overridden, with their entity type and the webhook resource
 /// a modification notifies.

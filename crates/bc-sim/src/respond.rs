@@ -2,11 +2,11 @@
 
 use uuid::Uuid;
 
-use crate::api::{Out, Rc};
 use crate::entities::*;
 use crate::error::ApiError;
+use crate::filter::{Expr, Lit, Op};
 use crate::model::*;
-use crate::odata::{Expr, Lit, Op};
+use crate::routed::{Out, Rc};
 use crate::serve::{ExpandFn, PageReq, bind, write_page, write_row};
 use crate::store::Company;
 use crate::value::write_str;
@@ -264,4 +264,21 @@ pub fn filter_eq(e: &Option<Expr>, field: &str) -> Option<String> {
         }
     }
     e.as_ref().and_then(|e| walk(e, field))
+}
+
+/// Answer `$count` from the collection answer of `list` (run with `$count=true`, `$top=0`).
+pub fn count_of(rc: &Rc, list: impl FnOnce(&Rc) -> Result<Out, ApiError>) -> Result<Out, ApiError> {
+    let mut rc2 = rc.clone();
+    rc2.q.count = true;
+    rc2.q.top = Some(0);
+    rc2.q.expand.clear();
+    let out = list(&rc2)?;
+    let v: serde_json::Value = serde_json::from_slice(&out.body).unwrap_or_default();
+    let n = v["@odata.count"].as_u64().unwrap_or(0);
+    Ok(Out {
+        status: axum::http::StatusCode::OK,
+        headers: Vec::new(),
+        body: n.to_string().into_bytes(),
+        ctype: "text/plain",
+    })
 }

@@ -5,27 +5,13 @@ use serde::{Deserialize, Serialize};
 
 use crate::entities::{Ctx, Field};
 use crate::error::ApiError;
-use crate::odata::{CFilter, Expand, Expr, Query, compile, eval, field_index};
+use crate::filter::Expr;
+use crate::odata::{Bound, Expand, Query, compile, eval, field_index};
 use crate::value::{Key, Kind, push_etag, push_value};
 
 /// Name/kind list of an entity.
 pub fn schema<T>(fields: &'static [Field<T>]) -> Vec<(&'static str, Kind)> {
     fields.iter().map(|f| (f.name, f.kind)).collect()
-}
-
-/// `$select`/`$filter`/`$expand` bound to one entity type.
-#[derive(Clone, Debug, Default)]
-pub struct Bound {
-    /// Entity type name (keys verbatim overrides).
-    pub ty: &'static str,
-    /// No `$select` (or `*`): every property, and extra ones of overridden records.
-    pub all: bool,
-    /// Selected field indices, in `$metadata` order.
-    pub sel: Vec<usize>,
-    /// Compiled filter.
-    pub filter: Option<CFilter>,
-    /// Expansions (validated by the caller).
-    pub expand: Vec<Expand>,
 }
 
 /// Bind select/filter to a field list.

@@ -3,17 +3,17 @@
 use axum::http::Method;
 use uuid::Uuid;
 
-use crate::State;
-use crate::api::{Out, Rc};
 use crate::doc_sets::dim_lines;
 use crate::entities::docs::*;
 use crate::entities::*;
 use crate::error::ApiError;
 use crate::expand::{self, *};
 use crate::model::*;
+use crate::respond::*;
+use crate::routed::{Out, Rc};
+use crate::state::State;
 use crate::store::Company;
 
-pub use crate::respond::*;
 /// Route a request (reads here, writes delegated).
 pub fn route(state: &State, rc: Rc) -> Result<Out, ApiError> {
     let segs = rc.segs.clone();
@@ -33,7 +33,7 @@ pub fn route(state: &State, rc: Rc) -> Result<Out, ApiError> {
         [] => return Ok(service_doc(&rc, std_api)),
         ["$metadata"] => return Ok(metadata(std_api)),
         ["$batch"] if std_api && rc.method == Method::POST => {
-            return crate::batch::handle(state, &rc);
+            return crate::batch::handle(state, &rc, route);
         }
         _ => {}
     }
@@ -427,21 +427,4 @@ fn count_path(rc: &Rc, co: &Company, rest: &[&str]) -> Result<Out, ApiError> {
         return Err(ApiError::no_segment("$count"));
     }
     count_of(rc, |rc2| company_get(rc2, co, rest))
-}
-
-/// Answer `$count` from the collection answer of `list` (run with `$count=true`, `$top=0`).
-pub fn count_of(rc: &Rc, list: impl FnOnce(&Rc) -> Result<Out, ApiError>) -> Result<Out, ApiError> {
-    let mut rc2 = rc.clone();
-    rc2.q.count = true;
-    rc2.q.top = Some(0);
-    rc2.q.expand.clear();
-    let out = list(&rc2)?;
-    let v: serde_json::Value = serde_json::from_slice(&out.body).unwrap_or_default();
-    let n = v["@odata.count"].as_u64().unwrap_or(0);
-    Ok(Out {
-        status: axum::http::StatusCode::OK,
-        headers: Vec::new(),
-        body: n.to_string().into_bytes(),
-        ctype: "text/plain",
-    })
 }

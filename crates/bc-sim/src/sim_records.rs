@@ -4,10 +4,11 @@ use anyhow::anyhow;
 use serde_json::Value;
 use uuid::Uuid;
 
+use crate::Sim;
+use crate::hooks::Change;
 use crate::records::{PaymentPosted, PaymentSpec, RawPatch};
+use crate::state::State;
 use crate::store::Company;
-use crate::webhooks::Change;
-use crate::{Sim, State};
 
 /// Run `f` on a company under the write lock with a fresh row version, then queue its webhook
 /// changes.

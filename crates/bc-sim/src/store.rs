@@ -1,7 +1,8 @@
 //! The world: environments, companies and their tables.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
+use serde_json::{Map, Value};
 use uuid::Uuid;
 
 use crate::model::*;
@@ -36,15 +37,9 @@ pub struct Company {
     pub next_entry_no: i64,
     pub next_invoice_no: u64,
     /// Verbatim overrides of served records (`Sim::patch_raw`).
-    pub raw: crate::raw::RawMap,
+    pub raw: RawMap,
     /// Customer figures cached per (world version, day): they scan every document.
-    pub fin_cache: std::sync::Mutex<
-        Option<(
-            u64,
-            chrono::NaiveDate,
-            std::sync::Arc<crate::entities::FinMap>,
-        )>,
-    >,
+    pub fin_cache: std::sync::Mutex<Option<(u64, chrono::NaiveDate, std::sync::Arc<FinMap>)>>,
 }
 
 impl Company {
@@ -117,3 +112,29 @@ impl World {
             .find_map(|(i, e)| e.companies.ids.get(id).map(|k| (i, *k)))
     }
 }
+
+/// Per-customer figures derived from documents and ledger entries.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Fin {
+    /// Balance (LCY).
+    pub balance: i64,
+    /// Sales excluding tax.
+    pub sales: i64,
+    /// Balance due as of today (BC "Balance Due (LCY)").
+    pub overdue: i64,
+}
+
+/// Customer id → figures.
+pub type FinMap = HashMap<Uuid, Fin>;
+
+/// The overrides of one record.
+#[derive(Clone, Debug, Default)]
+pub struct RawRecord {
+    /// Properties served verbatim (existing ones replaced, unknown ones added).
+    pub set: Map<String, Value>,
+    /// Properties left out.
+    pub removed: BTreeSet<String>,
+}
+
+/// Entity type name → record id → overrides.
+pub type RawMap = HashMap<&'static str, IdMap<RawRecord>>;

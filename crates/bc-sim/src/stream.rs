@@ -6,8 +6,8 @@ use std::cell::RefCell;
 use axum::body::{Body, Bytes};
 use tokio::sync::mpsc::{UnboundedSender, unbounded_channel};
 
-use crate::api::Out;
 use crate::error::ApiError;
+use crate::routed::Out;
 
 /// Chunk size handed to the HTTP layer.
 pub const CHUNK: usize = 1 << 20;

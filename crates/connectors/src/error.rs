@@ -4,13 +4,42 @@
 //! [`ConnectorError::from_reqwest`] (no usable answer at all), so the engine decides retry vs. fail vs.
 //! health change from the error's [`ErrorKind`] alone.
 
+use std::net::IpAddr;
 use std::time::Duration;
 
 use reqwest::StatusCode;
 use reqwest::header::{HeaderMap, RETRY_AFTER};
 use serde_json::Value;
 
-use crate::ssrf::SsrfError;
+/// Why a URL was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SsrfError {
+    /// Not a parseable absolute URL.
+    #[error("not a valid absolute URL: {0}")]
+    BadUrl(String),
+    /// A scheme other than https (or http when allowed).
+    #[error("scheme `{0}` is not allowed (use https)")]
+    Scheme(String),
+    /// `user:password@host` forms.
+    #[error("URLs with a user name or password are not allowed")]
+    UserInfo,
+    /// No host in the URL.
+    #[error("the URL has no host")]
+    NoHost,
+    /// A host name we never connect to (`localhost`, cloud metadata names).
+    #[error("host `{0}` is not allowed")]
+    HostName(String),
+    /// The host is or resolves to an address in a refused range.
+    #[error("`{host}` is {addr}, a {range} address")]
+    Address {
+        /// The host as written in the URL.
+        host: String,
+        /// The refused address.
+        addr: IpAddr,
+        /// Which range it is in (`loopback`, `private`, …).
+        range: &'static str,
+    },
+}
 
 /// Longest provider message we keep; longer ones are cut (they are for humans, not for parsing).
 const MAX_MESSAGE_CHARS: usize = 400;

@@ -16,36 +16,7 @@ use ipnet::IpNet;
 use url::{Host, Url};
 
 use crate::error::ConnectorError;
-
-/// Why a URL was refused.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum SsrfError {
-    /// Not a parseable absolute URL.
-    #[error("not a valid absolute URL: {0}")]
-    BadUrl(String),
-    /// A scheme other than https (or http when allowed).
-    #[error("scheme `{0}` is not allowed (use https)")]
-    Scheme(String),
-    /// `user:password@host` forms.
-    #[error("URLs with a user name or password are not allowed")]
-    UserInfo,
-    /// No host in the URL.
-    #[error("the URL has no host")]
-    NoHost,
-    /// A host name we never connect to (`localhost`, cloud metadata names).
-    #[error("host `{0}` is not allowed")]
-    HostName(String),
-    /// The host is or resolves to an address in a refused range.
-    #[error("`{host}` is {addr}, a {range} address")]
-    Address {
-        /// The host as written in the URL.
-        host: String,
-        /// The refused address.
-        addr: IpAddr,
-        /// Which range it is in (`loopback`, `private`, …).
-        range: &'static str,
-    },
-}
+pub use crate::error::SsrfError;
 
 /// Which URLs may be fetched on a user's behalf.
 #[derive(Debug, Clone, Default)]

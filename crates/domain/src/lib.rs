@@ -3,6 +3,7 @@
 //! their health. Pure types and rules; no I/O.
 
 pub mod catalog;
+pub mod clock;
 pub mod connection;
 pub mod health;
 pub mod ids;
@@ -10,6 +11,7 @@ pub mod records;
 pub mod sync;
 
 pub use catalog::{AuthType, ModelSpec, Provider};
+pub use clock::{Clock, SystemClock, TestClock};
 pub use connection::{
     Connection, ConnectionChanges, Discovered, DiscoveredCompany, Model, NewConnection,
 };

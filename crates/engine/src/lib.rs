@@ -1,28 +1,39 @@
 #![forbid(unsafe_code)]
 //! ledgerlink's engine: everything that happens between the API and the ERP.
 //!
-//! - [`connections`]: a connection's lifecycle — OAuth callback, on-premises credentials, sessions
-//!   with refresh-ahead tokens under a per-connection lock, the setup job, health checks;
+//! - [`engine`]: the [`Engine`] every job and API call shares; [`settings`] its tunables;
+//!   [`error`] why an operation failed;
+//! - [`lifecycle`]: a connection's lifecycle — authorizing it, sessions with refresh-ahead tokens
+//!   under a per-connection lock, setup, health;
+//! - [`jobs`]: the background jobs (setup, health checks) on the store's leased queue;
+//! - [`sync`]: requesting, scheduling and running syncs;
+//! - [`worker`]: a worker process's loops (scheduler, job worker, sync workers);
 //! - [`vault`]: secrets sealed at rest; [`oauth_state`]: signed single-use OAuth `state`;
-//! - [`health`]: what a failed ERP call means for a connection's health;
 //! - [`budget`]: a client-side request budget per Business Central principal, shared by every sync
-//!   and worker of the process, so we slow down before Business Central throttles us; behind it,
-//!   the same budget kept in the store is shared by every process on the database;
-//! - [`retry`]: when and whether a failed sync is tried again.
+//!   and worker of the process, so we slow down before Business Central throttles us; behind it
+//!   ([`shared_budget`]), the same budget kept in the store is shared by every process on the database;
+//! - [`retry`]: when and whether failed work is tried again.
 
 pub mod budget;
-pub mod connections;
 pub mod credentials;
-pub mod health;
+pub mod engine;
+pub mod error;
+pub mod jobs;
+pub mod lifecycle;
 pub mod oauth_state;
 pub mod retry;
+pub mod settings;
 mod shared_budget;
 pub mod sync;
-mod sync_pages;
 pub mod vault;
+pub mod worker;
 
 pub use budget::{BudgetLimits, Budgets, InvalidLimits, Permit};
-pub use connections::{Engine, EngineError, EngineSettings};
+pub use engine::Engine;
+pub use error::EngineError;
+pub use jobs::runner::JobRun;
+pub use lifecycle::health::health_for;
 pub use retry::RetryPolicy;
-pub use sync::{SyncSettings, Workers, spawn_workers};
+pub use settings::{EngineSettings, JobSettings, SyncSettings};
 pub use vault::{KeySource, Vault, VaultError};
+pub use worker::{Workers, spawn_workers};

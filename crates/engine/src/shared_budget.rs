@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use ledgerlink_store::{BudgetWait, Quota, Store};
 
-use crate::connections::Engine;
+use crate::engine::Engine;
 
 /// How long a slot is held when its holder never releases it (it crashed): a little longer than
 /// the longest request.
@@ -86,7 +86,7 @@ impl Engine {
                 return Ok(SharedSlot { store: None });
             }
             let id = ledgerlink_domain::new_id("slot");
-            let now = ledgerlink_domain::now();
+            let now = self.now();
             let hold = now + chrono::Duration::from_std(SLOT_HOLD).unwrap_or_default();
             let wait = match self
                 .store()
@@ -130,8 +130,7 @@ impl Engine {
 
     /// Tells every process that BC asked `principal` to wait `retry_after`.
     pub(crate) async fn shared_pause(&self, principal: &str, retry_after: Duration) {
-        let until =
-            ledgerlink_domain::now() + chrono::Duration::from_std(retry_after).unwrap_or_default();
+        let until = self.now() + chrono::Duration::from_std(retry_after).unwrap_or_default();
         if let Err(e) = self.store().budget_pause(principal, millis(until)).await {
             tracing::warn!(error = %e, "could not share a pause BC asked for");
         }
@@ -139,7 +138,7 @@ impl Engine {
 
     /// Forgets expired slots and budgets nobody used for a day.
     pub(crate) async fn sweep_shared_budgets(&self) {
-        let now = millis(ledgerlink_domain::now());
+        let now = millis(self.now());
         match self.store().budget_sweep(now, 24 * 3600 * 1000).await {
             Ok(0) => {}
             Ok(rows) => tracing::debug!(rows, "swept shared request budgets"),

@@ -115,6 +115,9 @@ pub trait ApiKeyStore: Send + Sync {
     async fn api_key_by_hash(&self, key_hash: &str, now: DateTime<Utc>)
     -> Result<Option<KeyOwner>>;
     /// Stamps the key's `last_used_at` with `now` unless it was stamped after `since`.
+    ///
+    /// Takes no organization: `id` is the one [`ApiKeyStore::api_key_by_hash`] just returned for
+    /// the key presented, and only a timestamp is written.
     async fn touch_api_key(&self, id: &str, now: DateTime<Utc>, since: DateTime<Utc>)
     -> Result<()>;
     /// The organization's keys (every organization's for `None`), newest first, revoked included.

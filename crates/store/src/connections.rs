@@ -47,15 +47,6 @@ pub trait ConnectionStore: Send + Sync {
     /// Writes what the engine owns of a connection (authentication and setup state, discovery, health,
     /// model support flags), leaving user-set fields alone; false when it no longer exists.
     async fn save_connection_state(&self, c: &Connection, now: DateTime<Utc>) -> Result<bool>;
-    /// Connections whose setup was running (a process stopped mid-setup), across organizations.
-    async fn connections_running_setup(&self, limit: u32) -> Result<Vec<(OrgId, String)>>;
-    /// Authenticated, set-up connections whose last health check is older than `checked_before`, oldest
-    /// first, across organizations (for the periodic checker).
-    async fn connections_due_for_health_check(
-        &self,
-        checked_before: DateTime<Utc>,
-        limit: u32,
-    ) -> Result<Vec<(OrgId, String)>>;
 }
 
 /// Every column of `connections` that [`ConnectionRow`] reads, in its order (and the order
@@ -200,19 +191,6 @@ const SAVE_MODEL_STATE: &str = "UPDATE models SET \
     WHERE connection_id = $5 AND id = $6";
 
 const DELETE: &str = "DELETE FROM connections WHERE org_id = $1 AND id = $2";
-
-const RUNNING_SETUP: &str =
-    "SELECT org_id, id FROM connections WHERE is_running_setup ORDER BY id LIMIT $1";
-
-/// `$1` checked before, `$2` limit.
-const DUE_FOR_HEALTH_CHECK: &str = "SELECT org_id, id FROM connections \
-    WHERE health_checked_at < $1 \
-    AND NOT is_authentication_pending AND NOT is_running_setup AND company IS NOT NULL \
-    ORDER BY health_checked_at LIMIT $2";
-
-fn with_org(rows: Vec<(String, String)>) -> Vec<(OrgId, String)> {
-    rows.into_iter().map(|(org, id)| (OrgId(org), id)).collect()
-}
 
 #[async_trait]
 impl<S: Backed> ConnectionStore for S {
@@ -442,31 +420,5 @@ impl<S: Backed> ConnectionStore for S {
             tx.commit().await?;
         });
         Ok(true)
-    }
-
-    async fn connections_running_setup(&self, limit: u32) -> Result<Vec<(OrgId, String)>> {
-        let db = self.db();
-        db.count(1);
-        let rows = on_pool!(db, pool => {
-            sqlx::query_as(RUNNING_SETUP).bind(i64::from(limit)).fetch_all(pool).await?
-        });
-        Ok(with_org(rows))
-    }
-
-    async fn connections_due_for_health_check(
-        &self,
-        checked_before: DateTime<Utc>,
-        limit: u32,
-    ) -> Result<Vec<(OrgId, String)>> {
-        let db = self.db();
-        db.count(1);
-        let rows = on_pool!(db, pool => {
-            sqlx::query_as(DUE_FOR_HEALTH_CHECK)
-                .bind(checked_before)
-                .bind(i64::from(limit))
-                .fetch_all(pool)
-                .await?
-        });
-        Ok(with_org(rows))
     }
 }

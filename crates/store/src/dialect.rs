@@ -20,9 +20,10 @@ pub(crate) struct Dialect {
     /// another writer got there first, whatever the busy timeout. Postgres locks rows as it
     /// reaches them, so a plain `BEGIN` does.
     pub write_begin: &'static str,
-    /// Appended to the claim's inner `SELECT` of the next runnable sync. Postgres workers skip rows
-    /// another worker is claiming instead of queueing behind its lock; SQLite has one writer at a
-    /// time, so the claiming `UPDATE` is atomic as it is (and it has no row locks to name).
+    /// Appended to a claim's inner `SELECT`: of the next runnable sync or job, and of the
+    /// connections due a health check. Postgres workers skip rows another worker is claiming
+    /// instead of queueing behind its lock; SQLite has one writer at a time, so the claiming
+    /// `UPDATE` is atomic as it is (and it has no row locks to name).
     pub claim_lock: &'static str,
     /// Appended to the scheduler's `SELECT` of due models (`m` the models): concurrent schedulers
     /// on Postgres each take models the others do not hold; SQLite's single writer serializes them.

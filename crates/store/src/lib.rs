@@ -6,7 +6,7 @@
 //! Layout: one module per resource, each holding its public types, its part of the store (a trait
 //! such as [`ConnectionStore`], which [`Store`] bundles), its SQL and its rows — `orgs`, `api_keys`,
 //! `connections`, `models`, `secrets`, `syncs` (the queue), `schedule` (the scheduler and planned
-//! syncs), `records` (pages and the change feed), `budget`. Each method is written once for both
+//! syncs), `records` (pages and the change feed), `budget`, `jobs` (the background-job queue). Each method is written once for both
 //! backends (`pool::on_pool!`); where their SQL differs is named in `dialect`. `sqlite` and
 //! `postgres` only connect and migrate.
 
@@ -15,6 +15,7 @@ mod budget;
 mod connections;
 mod dialect;
 mod error;
+mod jobs;
 mod models;
 mod orgs;
 mod pool;
@@ -39,6 +40,7 @@ pub use budget::{BudgetStore, BudgetWait, Quota};
 pub use connections::{ConnectionStore, ListConnections};
 pub use dialect::Backend;
 pub use error::{Result, StoreError};
+pub use jobs::{FAILED_JOBS_KEPT_DAYS, HEALTH_CHECK_KIND, Job, JobEnd, JobStore, NewJob};
 pub use models::ModelStore;
 pub use orgs::OrgStore;
 pub use postgres::PgStore;
@@ -65,6 +67,7 @@ pub trait Store:
     + ScheduleStore
     + RecordStore
     + BudgetStore
+    + JobStore
     + Send
     + Sync
     + 'static

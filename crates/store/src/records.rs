@@ -123,7 +123,8 @@ pub trait RecordStore: Send + Sync {
         model: &str,
         remote_ids: &[&str],
     ) -> Result<HashMap<String, Value>>;
-    /// Remote ids of the model's records that earlier syncs skipped, oldest first.
+    /// Remote ids of the model's records that earlier syncs skipped, oldest first. The connection is
+    /// the caller's own sync's (from [`crate::SyncStore::claim_sync`]), so no organization is needed.
     async fn skipped_records(
         &self,
         connection_id: &str,

@@ -34,9 +34,20 @@ impl std::fmt::Debug for SealedSecret {
 #[async_trait]
 pub trait SecretStore: Send + Sync {
     /// The connection's sealed credentials.
+    ///
+    /// Takes no organization, nor do [`SecretStore::put_secret`] and
+    /// [`SecretStore::delete_secret`]: the engine calls them only with the id of a connection it
+    /// has just read through an organization-scoped call ([`crate::ConnectionStore::get_connection`]
+    /// for the caller's organization, or for the organization named by a signed OAuth state or by a
+    /// claimed sync), or that [`crate::ConnectionStore::update_connection`] just changed for the
+    /// caller's organization. The credentials are also sealed bound to their connection id, so
+    /// ciphertext read under another id would not open.
     async fn get_secret(&self, connection_id: &str) -> Result<Option<SealedSecret>>;
     /// Stores sealed credentials. With `expected_version`, only if the stored version is still that one
-    /// (compare-and-swap for token refresh; false when another writer won); without, inserts or replaces.
+    /// (compare-and-swap for token refresh; false when another writer won, or nothing is stored), and
+    /// the version becomes `expected_version + 1`; without, inserts (at `secret.version`) or replaces
+    /// (moving the stored version on, so a refresh that read the old credentials cannot overwrite the
+    /// new ones). No organization: see [`SecretStore::get_secret`].
     async fn put_secret(
         &self,
         connection_id: &str,
@@ -44,9 +55,13 @@ pub trait SecretStore: Send + Sync {
         expected_version: Option<i64>,
         now: DateTime<Utc>,
     ) -> Result<bool>;
-    /// Forgets a connection's credentials.
+    /// Forgets a connection's credentials. No organization: see [`SecretStore::get_secret`].
     async fn delete_secret(&self, connection_id: &str) -> Result<()>;
     /// Marks an OAuth state nonce as used; false when it already was (a replay).
+    ///
+    /// Takes no organization: nonces are random and global, and `connection_id` (from a state whose
+    /// signature was checked, read back through [`crate::ConnectionStore::get_connection`] for the
+    /// state's organization) is only recorded with it.
     async fn redeem_oauth_state(
         &self,
         nonce: &str,

@@ -50,7 +50,8 @@ pub enum SyncEnd {
 #[async_trait]
 pub trait SyncStore: Send + std::marker::Sync {
     /// Creates one sync per entry, except where the model already has one queued, running or waiting
-    /// to retry: that one is returned instead. Atomic.
+    /// to retry: that one is returned instead. Entries naming a model that is not one of this
+    /// organization's connection's are left out (nothing is created for them). Atomic.
     async fn enqueue_syncs(
         &self,
         org: &OrgId,
@@ -96,6 +97,10 @@ pub trait SyncStore: Send + std::marker::Sync {
     /// Cancels a sync: at once when it is not running, at its next page when it is.
     async fn cancel_sync(&self, org: &OrgId, id: &str, now: DateTime<Utc>) -> Result<Option<Sync>>;
     /// The end of the window of the model's last complete sync (where the next incremental one starts).
+    ///
+    /// Takes no organization: the engine calls it only with the id of a model of a connection it has
+    /// just read through [`crate::ConnectionStore::get_connection`] for the caller's organization,
+    /// and it returns only a timestamp.
     async fn synced_until(&self, model_id: &str) -> Result<Option<DateTime<Utc>>>;
 }
 
@@ -106,6 +111,10 @@ pub trait SyncStore: Send + std::marker::Sync {
 const ENQUEUE_VALUES: &str = "VALUES ($1, $2, $3, $4, $5, $6, 0, \
     $7, $8, NULL, $9, $10, $11, $12, $13, $14, NULL, NULL, false, NULL, \
     NULL, $14, $14) ON CONFLICT DO NOTHING";
+
+/// The models of connection `$2` of organization `$1`.
+const OWNED_MODELS: &str = "SELECT m.id FROM models m JOIN connections c \
+    ON c.id = m.connection_id WHERE c.org_id = $1 AND c.id = $2";
 
 /// Statuses in which a model's sync counts as active (at most one per model).
 const ACTIVE: &str = "('queued', 'running', 'pending_retry')";
@@ -201,7 +210,7 @@ impl<S: Backed> SyncStore for S {
         now: DateTime<Utc>,
     ) -> Result<Vec<Sync>> {
         let db = self.db();
-        db.count(1 + 2 * wants.len() as u64);
+        db.count(2 + 2 * wants.len() as u64);
         let insert =
             format!("INSERT INTO syncs ({SYNC_COLUMNS}) {ENQUEUE_VALUES} RETURNING {SYNC_COLUMNS}");
         let active = format!(
@@ -210,7 +219,14 @@ impl<S: Backed> SyncStore for S {
         let mut out = Vec::with_capacity(wants.len());
         on_pool!(db, pool => {
             let mut tx = pool.begin_with(db.dialect.write_begin).await?;
-            for w in wants {
+            // Only models of this organization's connection: the sync row carries `org` and
+            // takes the model's one active slot, so another organization's model must not get one.
+            let owned: Vec<String> = sqlx::query_scalar(OWNED_MODELS)
+                .bind(org.as_str())
+                .bind(connection_id)
+                .fetch_all(&mut *tx)
+                .await?;
+            for w in wants.iter().filter(|w| owned.contains(&w.model_id)) {
                 // On Postgres a concurrent request's uncommitted insert makes this one wait and
                 // then do nothing, so the SELECT after it sees the winner — never a unique
                 // violation. If the active sync ended in between, try again.

@@ -8,7 +8,7 @@ use std::sync::LazyLock;
 use uuid::Uuid;
 
 use crate::model::*;
-use crate::store::Company;
+use crate::store::{Company, Fin, FinMap};
 use crate::value::{Kind, V};
 
 /// Reads one field of a record.
@@ -25,20 +25,6 @@ pub struct Field<T: 'static> {
     /// Getter.
     pub get: Getter<T>,
 }
-
-/// Per-customer figures derived from documents and ledger entries.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct Fin {
-    /// Balance (LCY).
-    pub balance: i64,
-    /// Sales excluding tax.
-    pub sales: i64,
-    /// Balance due as of today (BC "Balance Due (LCY)").
-    pub overdue: i64,
-}
-
-/// Customer id → figures.
-pub type FinMap = HashMap<Uuid, Fin>;
 
 /// Customer figures, recomputed only when the world changed (`world_ver`) or the day did.
 pub fn customer_fin_cached(

@@ -15,14 +15,14 @@
 //! [`selected_fields`] lists, per model, the top-level BC properties read here: syncs `$select` them.
 //! A new read must be added there too (a test fails otherwise).
 
-use chrono::{DateTime, Datelike, NaiveDate, Utc};
+use chrono::{DateTime, Utc};
 use ledgerlink_domain::records::{
     Address, BillTo, Blocked, Contact, CreditMemo, Customer, CustomerLedgerEntry, CustomerType,
-    Decimal, Dimension, DimensionLine, DimensionValue, DocumentLine, DocumentStatus, Invoice,
+    Dimension, DimensionLine, DimensionValue, DocumentLine, DocumentStatus, Invoice,
     LedgerDocumentType, LineType, Payment, PaymentStatus,
 };
 use serde::Serialize;
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use crate::error::ConnectorError;
 
@@ -46,55 +46,6 @@ pub struct MappingContext {
     /// extension's ledger entries send the blank. With this set, blanks become this code, without it
     /// they stay `null`.
     pub local_currency: Option<String>,
-}
-
-/// Why a BC entity could not be mapped. `field` is a path into the BC JSON
-/// (`salesInvoiceLines[2].quantity`).
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum MappingError {
-    /// The model has no BC mapping.
-    #[error("no Business Central mapping for model `{0}`")]
-    UnknownModel(String),
-    /// The entity is not a JSON object.
-    #[error("{field}: expected a JSON object, found {found}")]
-    NotAnObject {
-        /// Where.
-        field: String,
-        /// What was there instead.
-        found: &'static str,
-    },
-    /// A field the unified record needs is absent or null.
-    #[error("{field}: missing")]
-    Missing {
-        /// Where.
-        field: String,
-    },
-    /// A field has the wrong JSON type.
-    #[error("{field}: expected {expected}, found {found}")]
-    WrongType {
-        /// Where.
-        field: String,
-        /// The JSON type wanted.
-        expected: &'static str,
-        /// The JSON type found.
-        found: &'static str,
-    },
-    /// A field has the right JSON type but a value that cannot be read (bad date, GUID, number).
-    #[error("{field}: {value:?} is not a valid {expected}")]
-    Invalid {
-        /// Where.
-        field: String,
-        /// What it should be.
-        expected: &'static str,
-        /// The offending value, cut to 60 characters.
-        value: String,
-    },
-}
-
-impl From<MappingError> for ConnectorError {
-    fn from(err: MappingError) -> Self {
-        ConnectorError::invalid(format!("cannot map Business Central record: {err}"))
-    }
 }
 
 /// One fetched record that cannot become a unified record: which one, and why. A sync skips it and
@@ -491,6 +442,10 @@ fn dimension(o: &Obj) -> Result<Dimension, MappingError> {
 fn currency(code: Option<String>, ctx: &MappingContext) -> Option<String> {
     code.or_else(|| ctx.local_currency.clone())
 }
+
+#[path = "mapping_error.rs"]
+mod error;
+pub use error::MappingError;
 
 #[path = "mapping_fields.rs"]
 mod fields;

@@ -1,6 +1,10 @@
 //! Typed, path-aware reads of BC JSON fields for the mapping, with BC's empty values turned into `None`.
 
-use super::*;
+use chrono::{DateTime, Datelike, NaiveDate, Utc};
+use ledgerlink_domain::records::Decimal;
+use serde_json::{Map, Value};
+
+use super::error::MappingError;
 
 /// A BC JSON object and where it sits in the record (for error messages).
 pub(super) struct Obj<'a> {

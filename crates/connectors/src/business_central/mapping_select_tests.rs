@@ -5,6 +5,8 @@
 
 use std::collections::BTreeSet;
 
+use chrono::NaiveDate;
+
 use serde_json::{Value, json};
 
 use super::sim_tests::{fetch_all_with, start};

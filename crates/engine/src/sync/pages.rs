@@ -18,13 +18,14 @@ use ledgerlink_connectors::business_central::mapping::{
 use ledgerlink_connectors::{
     ErrorKind, MAX_IDS_PER_REQUEST, Page, PageRequest, ReadScope, Session, TimeWindow,
 };
-use ledgerlink_domain::{Connection, now};
+use ledgerlink_domain::Connection;
 use ledgerlink_store::{PageWrite, RecordIn, SkippedRecord, StoreError, SyncJob};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::connections::{Engine, EngineError};
-use crate::sync::{Attempt, record_hash};
+use crate::engine::Engine;
+use crate::error::EngineError;
+use crate::sync::attempt::{Attempt, principal, record_hash};
 
 /// Skips listed on the sync object (all of them are counted and remembered).
 const SKIPS_SHOWN: usize = 50;
@@ -152,7 +153,7 @@ impl Engine {
                     .as_ref()
                     .and_then(|d| d.local_currency.clone()),
             },
-            principal: crate::sync::principal(conn),
+            principal: principal(conn),
             window,
             select: selected_fields(&job.model_name),
             state: State::load(&job.sync.pagination_state),
@@ -297,8 +298,8 @@ impl Run<'_> {
                     self.job,
                     self.worker,
                     page,
-                    now(),
-                    now() + self.engine.sync_settings().lease,
+                    self.engine.now(),
+                    self.engine.now() + self.engine.sync_settings().lease,
                 )
             })
             .await;
@@ -314,7 +315,7 @@ impl Run<'_> {
     }
 
     fn lease_end(&self) -> chrono::DateTime<chrono::Utc> {
-        now() + self.engine.sync_settings().lease
+        self.engine.now() + self.engine.sync_settings().lease
     }
 
     /// Phase 1: earlier skips, re-read by id.

@@ -1,7 +1,98 @@
-//! What a failed ERP call means for a connection's health, decided in one place.
+//! Health: checking a connection with one live call, and what a failed ERP call means for its
+//! health (decided in one place, [`health_for`]).
 
+use chrono::{DateTime, Utc};
 use ledgerlink_connectors::{ConnectorError, ErrorKind};
-use ledgerlink_domain::HealthStatus;
+use ledgerlink_domain::{Connection, HealthStatus, OrgId};
+
+use crate::engine::Engine;
+use crate::error::EngineError;
+
+impl Engine {
+    /// Checks the connection's health now and records the verdict.
+    pub async fn check_health(&self, org: &OrgId, id: &str) -> Result<Connection, EngineError> {
+        let mut conn = self.load(org, id).await?;
+        if conn.is_authentication_pending
+            || conn.is_running_setup
+            || !conn.missing_settings.is_empty()
+            || conn.company.is_none()
+        {
+            return Ok(conn);
+        }
+        let _ = self.check(&mut conn).await;
+        schedule_unscheduled(&mut conn, self.now());
+        self.save(&conn).await?;
+        self.reload(&conn).await
+    }
+
+    /// Checks health with one live call (a transient failure is looked at twice, a refused token
+    /// refreshed once) and records the verdict on `conn`; returns the failure, if any.
+    pub(crate) async fn check(&self, conn: &mut Connection) -> Result<(), ConnectorError> {
+        let mut result = self.try_check(conn, false).await;
+        if matches!(&result, Err(e) if e.kind() == ledgerlink_connectors::ErrorKind::Transient) {
+            // One failed call is not an outage: look again before saying so.
+            result = self.try_check(conn, false).await;
+        }
+        if let Err(err) = &result
+            && err.kind() == ledgerlink_connectors::ErrorKind::Unauthorized
+            && self.uses_oauth(conn)
+        {
+            // The access token may have been invalidated early: one refresh, one retry.
+            result = self.try_check(conn, true).await;
+        }
+        match &result {
+            Ok(()) => {
+                conn.health_status = HealthStatus::Healthy;
+                conn.health_message = None;
+                conn.health_checked_at = self.now();
+            }
+            Err(err) => record_failure(conn, err, self.now()),
+        }
+        result
+    }
+
+    async fn try_check(
+        &self,
+        conn: &Connection,
+        force_refresh: bool,
+    ) -> Result<(), ConnectorError> {
+        let session = self.session_with(conn, force_refresh).await?;
+        match self.connectors.get(conn.provider_name.as_str()) {
+            Some(connector) => connector.health_check(&session).await,
+            None => Err(ConnectorError::Unsupported("no connector".into())),
+        }
+    }
+
+    /// Records that a call for this connection failed (syncs report failures here too).
+    pub async fn record_call_failure(
+        &self,
+        conn: &Connection,
+        err: &ConnectorError,
+    ) -> Result<(), EngineError> {
+        let mut conn = self.load(&conn.org_id, &conn.id).await?;
+        record_failure(&mut conn, err, self.now());
+        self.save(&conn).await
+    }
+}
+
+pub(crate) fn record_failure(conn: &mut Connection, err: &ConnectorError, now: DateTime<Utc>) {
+    if let Some((status, message)) = health_for(err) {
+        conn.health_status = status;
+        conn.health_message = Some(message);
+        conn.health_checked_at = now;
+    }
+}
+
+/// A configured, healthy connection always has its readable models scheduled: those without a
+/// planned sync (never synced, or set up while the ERP was failing) get their first one now.
+pub(crate) fn schedule_unscheduled(conn: &mut Connection, now: DateTime<Utc>) {
+    if conn.health_status != HealthStatus::Healthy || !conn.missing_settings.is_empty() {
+        return;
+    }
+    for m in conn.models.iter_mut().filter(|m| m.is_read_enabled) {
+        m.next_sync_at.get_or_insert(now);
+    }
+}
 
 /// The health a failure leads to, and the message shown with it. `None`: the failure says nothing
 /// about the connection's health (a programming error). Callers retry a transient failure before
