@@ -44,3 +44,42 @@ where
         () = hold(lease, renew) => None,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    use super::*;
+
+    #[tokio::test]
+    async fn work_stops_when_a_renewal_finds_the_lease_lost() {
+        let renewals = AtomicU32::new(0);
+        let started = tokio::time::Instant::now();
+        let out = run_holding(
+            chrono::Duration::milliseconds(300),
+            || async {
+                // Held at the first beat, lost at the second.
+                Ok(renewals.fetch_add(1, Ordering::SeqCst) == 0)
+            },
+            tokio::time::sleep(Duration::from_secs(30)),
+        )
+        .await;
+        assert_eq!(out, None, "the work was dropped");
+        assert_eq!(renewals.load(Ordering::SeqCst), 2);
+        assert!(started.elapsed() < Duration::from_secs(5));
+    }
+
+    #[tokio::test]
+    async fn work_that_ends_first_returns_its_output_and_a_failing_database_is_not_a_lost_lease() {
+        let out = run_holding(
+            chrono::Duration::milliseconds(150),
+            || async { Err(StoreError::Unavailable("restarting".into())) },
+            async {
+                tokio::time::sleep(Duration::from_millis(400)).await;
+                7
+            },
+        )
+        .await;
+        assert_eq!(out, Some(7));
+    }
+}
