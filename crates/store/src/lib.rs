@@ -6,7 +6,7 @@
 //! Layout: one module per resource, each holding its public types, its part of the store (a trait
 //! such as [`ConnectionStore`], which [`Store`] bundles), its SQL and its rows — `orgs`, `api_keys`,
 //! `connections`, `models`, `secrets`, `syncs` (the queue), `schedule` (the scheduler and planned
-//! syncs), `records` (pages and the change feed), `budget`, `jobs` (the background-job queue). Each method is written once for both
+//! syncs), `records` (the change feed), `pages` (writing a sync's pages), `budget`, `jobs` (the background-job queue). Each method is written once for both
 //! backends (`pool::on_pool!`); where their SQL differs is named in `dialect`. `sqlite` and
 //! `postgres` only connect and migrate.
 
@@ -18,6 +18,7 @@ mod error;
 mod jobs;
 mod models;
 mod orgs;
+mod pages;
 mod pool;
 mod postgres;
 mod records;
@@ -43,10 +44,9 @@ pub use error::{Result, StoreError};
 pub use jobs::{FAILED_JOBS_KEPT_DAYS, HEALTH_CHECK_KIND, Job, JobEnd, JobStore, NewJob};
 pub use models::ModelStore;
 pub use orgs::OrgStore;
+pub use pages::{PageOutcome, PageWrite, RecordIn, SkippedRecord};
 pub use postgres::PgStore;
-pub use records::{
-    PageOutcome, PageWrite, RecordIn, RecordOut, RecordQuery, RecordStore, SkippedRecord,
-};
+pub use records::{RecordOut, RecordQuery, RecordStore};
 pub use schedule::{ScheduleStore, ScheduleTick};
 pub use secrets::{SealedSecret, SecretStore};
 pub use sqlite::SqliteStore;

@@ -1,6 +1,7 @@
 //! What both backends share below the SQL: the [`Db`] every store method runs on (a pool of either
-//! backend, its [`Dialect`] and a statement counter), the [`on_pool!`] dispatch that lets a method
-//! body be written once for both pools, and the connection hygiene both pools apply.
+//! backend, its [`Dialect`] and a statement counter), the [`on_pool!`] and [`on_tx!`] dispatch that
+//! lets a method body be written once for both backends, and the connection hygiene both pools
+//! apply.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -21,7 +22,7 @@ pub(crate) enum Pool {
 
 /// Runs `$body` with `$pool` bound to the concrete pool (and, in the second form, `$DB` naming its
 /// `sqlx` database type, for query builders): the body is written once and compiled for each
-/// backend. The only macro in the store; it holds no SQL.
+/// backend. With [`on_tx!`], the store's only macros; they hold no SQL.
 macro_rules! on_pool {
     ($db:expr, $pool:ident => $body:expr) => {
         match &$db.pool {
@@ -44,6 +45,59 @@ macro_rules! on_pool {
 }
 
 pub(crate) use on_pool;
+
+/// A write transaction on one backend or the other (begun with the dialect's `write_begin`;
+/// rolled back when dropped uncommitted), for work split over several functions.
+pub(crate) enum Tx {
+    /// On the embedded SQLite file.
+    Sqlite(sqlx::Transaction<'static, sqlx::Sqlite>),
+    /// On a Postgres server.
+    Postgres(sqlx::Transaction<'static, sqlx::Postgres>),
+}
+
+/// [`on_pool!`] for a [`Tx`]: runs `$body` with `$conn` bound to the transaction's connection
+/// (`&mut *$conn` is an executor) and, in the second form, `$DB` naming its `sqlx` database type.
+macro_rules! on_tx {
+    ($tx:expr, $conn:ident => $body:expr) => {
+        match $tx {
+            $crate::pool::Tx::Sqlite(t) => {
+                let $conn: &mut sqlx::SqliteConnection = &mut **t;
+                $body
+            }
+            $crate::pool::Tx::Postgres(t) => {
+                let $conn: &mut sqlx::PgConnection = &mut **t;
+                $body
+            }
+        }
+    };
+    ($tx:expr, $conn:ident, $DB:ident => $body:expr) => {
+        match $tx {
+            $crate::pool::Tx::Sqlite(t) => {
+                type $DB = sqlx::Sqlite;
+                let $conn: &mut sqlx::SqliteConnection = &mut **t;
+                $body
+            }
+            $crate::pool::Tx::Postgres(t) => {
+                type $DB = sqlx::Postgres;
+                let $conn: &mut sqlx::PgConnection = &mut **t;
+                $body
+            }
+        }
+    };
+}
+
+pub(crate) use on_tx;
+
+impl Tx {
+    /// Makes the transaction's writes durable.
+    pub(crate) async fn commit(self) -> Result<()> {
+        match self {
+            Tx::Sqlite(t) => t.commit().await?,
+            Tx::Postgres(t) => t.commit().await?,
+        }
+        Ok(())
+    }
+}
 
 /// A database the store methods run on: its pool, its dialect and what readiness checks.
 // `pub` in this private module: nameable by the crate only, yet allowed in the bound of the public
@@ -89,6 +143,15 @@ impl Db {
     /// Statements counted so far.
     pub(crate) fn queries_executed(&self) -> u64 {
         self.queries.load(Ordering::Relaxed)
+    }
+
+    /// Starts a transaction that reads before it writes (see [`Dialect::write_begin`]).
+    pub(crate) async fn begin_write(&self) -> Result<Tx> {
+        let begin = self.dialect.write_begin;
+        Ok(match &self.pool {
+            Pool::Sqlite(pool) => Tx::Sqlite(pool.begin_with(begin).await?),
+            Pool::Postgres(pool) => Tx::Postgres(pool.begin_with(begin).await?),
+        })
     }
 
     /// Applies pending migrations.

@@ -6,8 +6,8 @@ use chrono::{DateTime, Utc};
 use ledgerlink_domain::{OrgId, Sync, SyncStatus};
 
 use crate::error::{Result, StoreError};
-use crate::pool::{Backed, on_pool};
-use crate::records::TAKE_SEQS;
+use crate::pages::mark_unseen_deleted;
+use crate::pool::{Backed, on_pool, on_tx};
 use crate::schedule::{ELIGIBLE, PLANNED_COLUMNS, PlannedRow, cancel_planned, planned_sync};
 use crate::sync_rows::{NewSync, SYNC_COLUMNS, SyncJob, SyncRow, status_str};
 
@@ -153,13 +153,6 @@ const FINISH: &str = "UPDATE syncs SET status = $1, error = $2, \
     run_after = COALESCE($3, run_after), completed_at = $4, locked_by = NULL, \
     locked_until = NULL, modified_at = $5, attempt = attempt - $8 \
     WHERE id = $6 AND locked_by = $7 AND status = 'running'";
-
-/// The records a complete full pass `$3` did not see.
-const UNSEEN: &str = "SELECT remote_id FROM records WHERE connection_id = $1 AND model = $2 \
-    AND NOT is_deleted AND (seen_sync_id IS NULL OR seen_sync_id <> $3) ORDER BY remote_id";
-
-const MARK_DELETED: &str = "UPDATE records SET is_deleted = true, remote_deleted_at = $2, \
-    seq = $1, modified_at = $2 WHERE connection_id = $3 AND model = $4 AND remote_id = $5";
 
 const CANCEL_WAITING: &str = "UPDATE syncs SET status = 'cancelled', completed_at = $1, \
     modified_at = $1 WHERE org_id = $2 AND id = $3 \
@@ -400,9 +393,9 @@ impl<S: Backed> SyncStore for S {
         let ending = Ending::of(end, now);
         // An attempt our own database cut short does not count.
         let uncount = i32::from(matches!(end, SyncEnd::Deferred { .. }));
-        on_pool!(db, pool => {
-            let mut tx = pool.begin_with(db.dialect.write_begin).await?;
-            let done = sqlx::query(FINISH)
+        let mut tx = db.begin_write().await?;
+        let done = on_tx!(&mut tx, conn => {
+            sqlx::query(FINISH)
                 .bind(ending.status)
                 .bind(&ending.error)
                 .bind(ending.run_after)
@@ -411,39 +404,17 @@ impl<S: Backed> SyncStore for S {
                 .bind(&job.sync.id)
                 .bind(worker)
                 .bind(uncount)
-                .execute(&mut *tx)
-                .await?;
-            if done.rows_affected() == 0 {
-                return Ok(false);
-            }
-            if let SyncEnd::Complete { reconcile: true } = end {
-                let gone: Vec<String> = sqlx::query_scalar(UNSEEN)
-                    .bind(&job.connection_id)
-                    .bind(&job.model_name)
-                    .bind(&job.sync.id)
-                    .fetch_all(&mut *tx)
-                    .await?;
-                if !gone.is_empty() {
-                    let end: i64 = sqlx::query_scalar(TAKE_SEQS)
-                        .bind(gone.len() as i64)
-                        .bind(&job.connection_id)
-                        .fetch_one(&mut *tx)
-                        .await?;
-                    let first = end - gone.len() as i64 + 1;
-                    for (i, id) in gone.iter().enumerate() {
-                        sqlx::query(MARK_DELETED)
-                            .bind(first + i as i64)
-                            .bind(now)
-                            .bind(&job.connection_id)
-                            .bind(&job.model_name)
-                            .bind(id)
-                            .execute(&mut *tx)
-                            .await?;
-                    }
-                }
-            }
-            tx.commit().await?;
+                .execute(&mut *conn)
+                .await?
+                .rows_affected()
         });
+        if done == 0 {
+            return Ok(false);
+        }
+        if let SyncEnd::Complete { reconcile: true } = end {
+            mark_unseen_deleted(&mut tx, job, now).await?;
+        }
+        tx.commit().await?;
         Ok(true)
     }
 

@@ -1,0 +1,381 @@
+//! Writing a sync's pages: the page types, and the SQL that stores a page's records (each new or
+//! changed one at a new position in the change feed), its skipped records and resume state — and,
+//! after a full pass, marks unseen records deleted.
+
+use std::collections::{HashMap, HashSet};
+
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+use sqlx::QueryBuilder;
+use sqlx::types::Json;
+
+use crate::dialect::CHUNK;
+use crate::error::{Result, StoreError};
+use crate::pool::{Db, Tx, on_tx};
+use crate::sync_rows::SyncJob;
+
+/// One mapped record to write.
+#[derive(Debug, Clone)]
+pub struct RecordIn {
+    /// The ERP's id.
+    pub remote_id: String,
+    /// The unified record.
+    pub data: Value,
+    /// The ERP's payload.
+    pub raw: Value,
+    /// SHA-256 of `data`, hex.
+    pub hash: String,
+    /// The ERP's modification stamp.
+    pub remote_modified_at: Option<DateTime<Utc>>,
+}
+
+/// A record of a page that could not be mapped: skipped, shown on the sync, re-read next time.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct SkippedRecord {
+    /// The ERP's id, when the record had a readable one.
+    pub remote_id: Option<String>,
+    /// Why it could not be mapped.
+    pub reason: String,
+}
+
+/// One page to write: its records, what was skipped, and where the sync stands after it.
+#[derive(Debug, Clone, Copy)]
+pub struct PageWrite<'a> {
+    /// Mapped records.
+    pub records: &'a [RecordIn],
+    /// Records that could not be mapped: remembered (with an id) for the next sync to re-read, and
+    /// kept as they were in the feed (a full pass does not take them for deleted).
+    pub skipped: &'a [SkippedRecord],
+    /// Remote ids whose earlier skips are over (they mapped now, or the ERP no longer has them).
+    pub forget_skips: &'a [String],
+    /// The resume state saved with the page.
+    pub pagination_state: &'a Value,
+}
+
+/// What writing a page did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PageOutcome {
+    /// Records new or changed (each got a new position in the feed).
+    pub written: u64,
+    /// Records identical to what was stored (not rewritten).
+    pub unchanged: u64,
+    /// A cancel was requested: stop.
+    pub cancel_requested: bool,
+}
+
+/// Saves the resume state and extends the lease if `worker` still holds the sync: `$1` state,
+/// `$2` lease end, `$3` now, `$4` sync, `$5` worker.
+const SAVE_STATE: &str = "UPDATE syncs SET pagination_state = $1, locked_until = $2, \
+    modified_at = $3 WHERE id = $4 AND locked_by = $5 AND status = 'running' \
+    RETURNING cancel_requested";
+
+/// Takes `$1` positions in the connection `$2`'s feed; returns the last one taken.
+const TAKE_SEQS: &str = "UPDATE connections SET record_seq = record_seq + $1 \
+    WHERE id = $2 RETURNING record_seq";
+
+/// The records a complete full pass `$3` did not see.
+const UNSEEN: &str = "SELECT remote_id FROM records WHERE connection_id = $1 AND model = $2 \
+    AND NOT is_deleted AND (seen_sync_id IS NULL OR seen_sync_id <> $3) ORDER BY remote_id";
+
+/// `$1` its new feed position, `$2` now, `$3` connection, `$4` model, `$5` remote id.
+const MARK_DELETED: &str = "UPDATE records SET is_deleted = true, remote_deleted_at = $2, \
+    seq = $1, modified_at = $2 WHERE connection_id = $3 AND model = $4 AND remote_id = $5";
+
+/// The columns a page's inserts bind, in order.
+const INSERT_RECORDS: &str = "INSERT INTO records (id, connection_id, model, remote_id, seq, \
+    data, raw, hash, is_deleted, remote_modified_at, seen_sync_id, modified_at) ";
+
+/// A record seen again with other content takes the new content and a new feed position.
+const ON_RECORD_CONFLICT: &str = " ON CONFLICT (connection_id, model, remote_id) DO UPDATE SET \
+    seq = excluded.seq, data = excluded.data, raw = excluded.raw, \
+    hash = excluded.hash, is_deleted = false, remote_deleted_at = NULL, \
+    remote_modified_at = excluded.remote_modified_at, \
+    seen_sync_id = excluded.seen_sync_id, modified_at = excluded.modified_at";
+
+/// `$1` connection, `$2` model, `$3` remote id, `$4` reason, `$5` sync, `$6` now.
+const REMEMBER_SKIP: &str = "INSERT INTO record_skips (connection_id, model, remote_id, reason, \
+    sync_id, skipped_at) VALUES ($1, $2, $3, $4, $5, $6) \
+    ON CONFLICT (connection_id, model, remote_id) \
+    DO UPDATE SET reason = excluded.reason, sync_id = excluded.sync_id, \
+    skipped_at = excluded.skipped_at";
+
+/// Keeps a skipped record's stored version from being taken for deleted by this sync.
+const SEEN_SKIPPED: &str = "UPDATE records SET seen_sync_id = $1 \
+    WHERE connection_id = $2 AND model = $3 AND remote_id = $4";
+
+/// A page's records that are new or changed (the last occurrence of an id wins), in page order,
+/// and the ids of those unchanged; `stored` holds each stored id's hash and deletion flag.
+fn split_page<'a>(
+    records: &'a [RecordIn],
+    latest: &HashMap<&'a str, &'a RecordIn>,
+    stored: &HashMap<String, (String, bool)>,
+) -> (Vec<&'a RecordIn>, Vec<&'a str>) {
+    let mut changed: Vec<&RecordIn> = latest
+        .values()
+        .copied()
+        .filter(|r| match stored.get(&r.remote_id) {
+            Some((hash, deleted)) => *deleted || hash != &r.hash,
+            None => true,
+        })
+        .collect();
+    // Feed order follows the page's order.
+    let order: HashMap<&str, usize> = records
+        .iter()
+        .enumerate()
+        .map(|(i, r)| (r.remote_id.as_str(), i))
+        .collect();
+    changed.sort_by_key(|r| order[r.remote_id.as_str()]);
+    let changed_ids: HashSet<&str> = changed.iter().map(|c| c.remote_id.as_str()).collect();
+    let unchanged = latest
+        .keys()
+        .copied()
+        .filter(|id| !changed_ids.contains(id))
+        .collect();
+    (changed, unchanged)
+}
+
+/// Appends ` WHERE connection_id = … AND model = …{extra} AND remote_id IN (…)`: some of a
+/// connection's records of one model, by remote id.
+pub(crate) fn push_records_in<'a, DB>(
+    q: &mut QueryBuilder<'a, DB>,
+    connection_id: &'a str,
+    model: &'a str,
+    extra: &str,
+    remote_ids: impl IntoIterator<Item = &'a str>,
+) where
+    DB: sqlx::Database,
+    &'a str: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
+{
+    q.push(" WHERE connection_id = ")
+        .push_bind(connection_id)
+        .push(" AND model = ")
+        .push_bind(model)
+        .push(extra)
+        .push(" AND remote_id IN (");
+    let mut list = q.separated(", ");
+    for id in remote_ids {
+        list.push_bind(id);
+    }
+    q.push(")");
+}
+
+/// Saves the page's resume state and extends the lease: whether a cancel was requested, or `None`
+/// when `worker` no longer holds the sync.
+async fn save_state(
+    tx: &mut Tx,
+    job: &SyncJob,
+    worker: &str,
+    state: &Value,
+    now: DateTime<Utc>,
+    lease_until: DateTime<Utc>,
+) -> Result<Option<bool>> {
+    Ok(on_tx!(tx, conn => {
+        sqlx::query_scalar(SAVE_STATE)
+            .bind(Json(state))
+            .bind(lease_until)
+            .bind(now)
+            .bind(&job.sync.id)
+            .bind(worker)
+            .fetch_optional(&mut *conn)
+            .await?
+    }))
+}
+
+/// The stored hash and deletion flag of each of these records of the sync's model.
+async fn stored_hashes(
+    tx: &mut Tx,
+    job: &SyncJob,
+    ids: &[&str],
+) -> Result<HashMap<String, (String, bool)>> {
+    let (connection, model) = (job.connection_id.as_str(), job.model_name.as_str());
+    let mut stored = HashMap::with_capacity(ids.len());
+    for chunk in ids.chunks(CHUNK) {
+        let rows: Vec<(String, String, bool)> = on_tx!(tx, conn, DB => {
+            let mut q = QueryBuilder::<DB>::new("SELECT remote_id, hash, is_deleted FROM records");
+            push_records_in(&mut q, connection, model, "", chunk.iter().copied());
+            q.build_query_as().fetch_all(&mut *conn).await?
+        });
+        for (id, hash, deleted) in rows {
+            stored.insert(id, (hash, deleted));
+        }
+    }
+    Ok(stored)
+}
+
+/// Takes `n` positions in the connection's feed; returns the first.
+async fn take_seqs(tx: &mut Tx, connection_id: &str, n: usize) -> Result<i64> {
+    let end: i64 = on_tx!(tx, conn => {
+        sqlx::query_scalar(TAKE_SEQS)
+            .bind(n as i64)
+            .bind(connection_id)
+            .fetch_one(&mut *conn)
+            .await?
+    });
+    Ok(end - n as i64 + 1)
+}
+
+/// Writes new and changed records, each at a new position in the feed (in `changed`'s order).
+async fn write_changed(
+    tx: &mut Tx,
+    job: &SyncJob,
+    changed: &[&RecordIn],
+    now: DateTime<Utc>,
+) -> Result<()> {
+    if changed.is_empty() {
+        return Ok(());
+    }
+    let first = take_seqs(tx, &job.connection_id, changed.len()).await?;
+    for (n, chunk) in changed.chunks(CHUNK).enumerate() {
+        on_tx!(tx, conn, DB => {
+            let mut q = QueryBuilder::<DB>::new(INSERT_RECORDS);
+            q.push_values(chunk.iter().enumerate(), |mut row, (i, r)| {
+                row.push_bind(ledgerlink_domain::new_id("rec"))
+                    .push_bind(&job.connection_id)
+                    .push_bind(&job.model_name)
+                    .push_bind(&r.remote_id)
+                    .push_bind(first + (n * CHUNK + i) as i64)
+                    .push_bind(Json(&r.data))
+                    .push_bind(Json(&r.raw))
+                    .push_bind(&r.hash)
+                    .push_bind(false)
+                    .push_bind(r.remote_modified_at)
+                    .push_bind(&job.sync.id)
+                    .push_bind(now);
+            });
+            q.push(ON_RECORD_CONFLICT);
+            q.build().execute(&mut *conn).await?;
+        });
+    }
+    Ok(())
+}
+
+/// Marks records as seen by the sync (a full pass then does not take them for deleted).
+async fn mark_seen(tx: &mut Tx, job: &SyncJob, ids: &[&str]) -> Result<()> {
+    let (connection, model) = (job.connection_id.as_str(), job.model_name.as_str());
+    for chunk in ids.chunks(CHUNK) {
+        on_tx!(tx, conn, DB => {
+            let mut q = QueryBuilder::<DB>::new("UPDATE records SET seen_sync_id = ");
+            q.push_bind(job.sync.id.as_str());
+            push_records_in(&mut q, connection, model, "", chunk.iter().copied());
+            q.build().execute(&mut *conn).await?;
+        });
+    }
+    Ok(())
+}
+
+/// Skips: forgets those that are over, remembers new ones (and keeps the stored versions of
+/// skipped records from being taken for deleted by this sync).
+async fn save_skips(
+    db: &Db,
+    tx: &mut Tx,
+    job: &SyncJob,
+    page: &PageWrite<'_>,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    let (connection, model) = (job.connection_id.as_str(), job.model_name.as_str());
+    if !page.forget_skips.is_empty() {
+        db.count(1);
+        on_tx!(tx, conn, DB => {
+            let mut q = QueryBuilder::<DB>::new("DELETE FROM record_skips");
+            let forget = page.forget_skips.iter().map(String::as_str);
+            push_records_in(&mut q, connection, model, "", forget);
+            q.build().execute(&mut *conn).await?;
+        });
+    }
+    for skip in page.skipped {
+        let Some(remote_id) = skip.remote_id.as_deref() else {
+            continue;
+        };
+        db.count(2);
+        on_tx!(tx, conn => {
+            sqlx::query(REMEMBER_SKIP)
+                .bind(connection)
+                .bind(model)
+                .bind(remote_id)
+                .bind(&skip.reason)
+                .bind(&job.sync.id)
+                .bind(now)
+                .execute(&mut *conn)
+                .await?;
+            sqlx::query(SEEN_SKIPPED)
+                .bind(&job.sync.id)
+                .bind(connection)
+                .bind(model)
+                .bind(remote_id)
+                .execute(&mut *conn)
+                .await?;
+        });
+    }
+    Ok(())
+}
+
+/// After a complete full pass: marks the model's records the sync did not see deleted, each at a
+/// new position in the feed.
+pub(crate) async fn mark_unseen_deleted(
+    tx: &mut Tx,
+    job: &SyncJob,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    let gone: Vec<String> = on_tx!(tx, conn => {
+        sqlx::query_scalar(UNSEEN)
+            .bind(&job.connection_id)
+            .bind(&job.model_name)
+            .bind(&job.sync.id)
+            .fetch_all(&mut *conn)
+            .await?
+    });
+    if gone.is_empty() {
+        return Ok(());
+    }
+    let first = take_seqs(tx, &job.connection_id, gone.len()).await?;
+    for (i, id) in gone.iter().enumerate() {
+        on_tx!(tx, conn => {
+            sqlx::query(MARK_DELETED)
+                .bind(first + i as i64)
+                .bind(now)
+                .bind(&job.connection_id)
+                .bind(&job.model_name)
+                .bind(id)
+                .execute(&mut *conn)
+                .await?;
+        });
+    }
+    Ok(())
+}
+
+/// Writes a page of records and the resume state in one transaction, extending the lease (see
+/// [`crate::RecordStore::save_sync_page`]).
+pub(crate) async fn save_sync_page(
+    db: &Db,
+    job: &SyncJob,
+    worker: &str,
+    page: PageWrite<'_>,
+    now: DateTime<Utc>,
+    lease_until: DateTime<Utc>,
+) -> Result<PageOutcome> {
+    let records = page.records;
+    db.count(4 + 3 * (records.len() / CHUNK + 1) as u64);
+    // The last occurrence of an id in a page wins.
+    let mut latest: HashMap<&str, &RecordIn> = HashMap::with_capacity(records.len());
+    for r in records {
+        latest.insert(r.remote_id.as_str(), r);
+    }
+    let ids: Vec<&str> = latest.keys().copied().collect();
+    let mut tx = db.begin_write().await?;
+    let state = page.pagination_state;
+    let Some(cancel_requested) = save_state(&mut tx, job, worker, state, now, lease_until).await?
+    else {
+        return Err(StoreError::NotHeld);
+    };
+    let stored = stored_hashes(&mut tx, job, &ids).await?;
+    let (changed, unchanged) = split_page(records, &latest, &stored);
+    write_changed(&mut tx, job, &changed, now).await?;
+    mark_seen(&mut tx, job, &unchanged).await?;
+    save_skips(db, &mut tx, job, &page, now).await?;
+    tx.commit().await?;
+    Ok(PageOutcome {
+        written: changed.len() as u64,
+        unchanged: unchanged.len() as u64,
+        cancel_requested,
+    })
+}
