@@ -6,7 +6,6 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
-use ledgerlink_domain::now;
 use ledgerlink_store::{ApiKeyInfo, generate_api_key};
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -127,7 +126,7 @@ async fn list_keys(
     tenant: Tenant,
     State(state): State<AppState>,
 ) -> Result<Json<Vec<ApiKeyOut>>, ApiError> {
-    let at = now();
+    let at = state.engine.now();
     let keys = state.store.list_api_keys(Some(&tenant.org_id)).await?;
     Ok(Json(
         keys.into_iter()
@@ -157,7 +156,7 @@ async fn create_key(
     State(state): State<AppState>,
     JsonBody(new): JsonBody<NewKey>,
 ) -> Result<(StatusCode, Json<ApiKeyCreated>), ApiError> {
-    let at = now();
+    let at = state.engine.now();
     let keys = state.store.list_api_keys(Some(&tenant.org_id)).await?;
     if keys.iter().filter(|k| k.is_active(at)).count() >= MAX_ACTIVE_KEYS {
         return Err(ApiError::coded(
@@ -208,7 +207,7 @@ async fn revoke_key(
     State(state): State<AppState>,
     KeyId(id): KeyId,
 ) -> Result<StatusCode, ApiError> {
-    let at = now();
+    let at = state.engine.now();
     let keys = state.store.list_api_keys(Some(&tenant.org_id)).await?;
     let active: Vec<&ApiKeyInfo> = keys.iter().filter(|k| k.is_active(at)).collect();
     if !active.iter().any(|k| k.id == id) {

@@ -42,7 +42,7 @@ impl FromRequestParts<AppState> for Tenant {
             })
             .filter(|key| !key.is_empty() && key.len() <= MAX_KEY_LEN)
             .ok_or_else(|| unauthorized("Invalid authentication credentials"))?;
-        let now = ledgerlink_domain::now();
+        let now = state.engine.now();
         // No cache: a revoked key is refused from the next request on, by every process.
         let owner = state
             .store

@@ -3,7 +3,7 @@
 use axum::Json;
 use axum::extract::{RawQuery, State};
 use chrono::{DateTime, Utc};
-use ledgerlink_domain::{Sync, SyncStatus, now};
+use ledgerlink_domain::{Sync, SyncStatus};
 use ledgerlink_store::RecordQuery;
 use serde::Serialize;
 use serde_json::Value;
@@ -205,7 +205,7 @@ async fn cancel_sync(
 ) -> Result<Json<Sync>, ApiError> {
     let sync = state
         .store
-        .cancel_sync(&tenant.org_id, &id, now())
+        .cancel_sync(&tenant.org_id, &id, state.engine.now())
         .await?
         .ok_or_else(|| ApiError::coded(ErrorCode::NotFound, "Sync not found"))?;
     Ok(Json(sync))

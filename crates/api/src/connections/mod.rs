@@ -8,7 +8,7 @@ mod models;
 use axum::Json;
 use axum::extract::{RawQuery, State};
 use axum::http::StatusCode;
-use ledgerlink_domain::{Connection, NewConnection, now};
+use ledgerlink_domain::{Connection, NewConnection};
 use ledgerlink_store::ListConnections;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -128,7 +128,7 @@ async fn create_connection(
         api_url: req.api_url,
         is_on_premise: req.is_on_premise,
     };
-    let connection = Connection::create(tenant.org_id, new, now());
+    let connection = Connection::create(tenant.org_id, new, state.engine.now());
     state.store.insert_connection(&connection).await?;
     tracing::info!(connection_id = %connection.id, "connection created");
     Ok((
@@ -209,7 +209,7 @@ async fn update_connection(
         || patch.changes.api_url.is_some();
     let mut updated = state
         .store
-        .update_connection(&tenant.org_id, &id, &patch.changes, now())
+        .update_connection(&tenant.org_id, &id, &patch.changes, state.engine.now())
         .await?
         .ok_or_else(ApiError::connection_not_found)?;
     if new_server && current.is_on_premise && !current.is_authentication_pending {

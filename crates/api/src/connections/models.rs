@@ -2,7 +2,6 @@
 
 use axum::Json;
 use axum::extract::State;
-use ledgerlink_domain::now;
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -230,7 +229,7 @@ pub(crate) async fn update_model(
     if !errors.is_empty() {
         return Err(ApiError::Validation(errors));
     }
-    let at = now();
+    let at = state.engine.now();
     let next = match (changes.frequency, model.next_sync_at) {
         (Some(f), Some(next)) if next > at + chrono::Duration::seconds(f) => {
             Some(at + chrono::Duration::seconds(f))
