@@ -1,6 +1,8 @@
 //! The scheduler's side of the queue: models whose next sync is due ([`ScheduleStore`]), and the
 //! planned (`scheduled`) syncs a model shows until then, with their SQL and rows.
 
+use std::collections::HashSet;
+
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use ledgerlink_domain::{OrgId, Sync, SyncStatus};
@@ -8,7 +10,7 @@ use serde_json::Value;
 
 use crate::dialect::CHUNK;
 use crate::error::Result;
-use crate::pool::{Backed, Db, on_pool};
+use crate::pool::{Backed, Db, Tx, on_pool, on_tx};
 use crate::sync_rows::{NewSync, SYNC_COLUMNS, SyncJob, status_str};
 
 /// What one scheduler tick did.
@@ -294,6 +296,88 @@ fn wants(due: &[DueRow], now: DateTime<Utc>, overlap: chrono::Duration) -> Vec<W
     wants
 }
 
+/// Queues the syncs (each under its planned sync's id) unless their model has one active (the
+/// partial unique index keeps one active sync per model): the number queued and their models.
+async fn queue(
+    db: &Db,
+    tx: &mut Tx,
+    wants: &[Want],
+    now: DateTime<Utc>,
+) -> Result<(usize, HashSet<String>)> {
+    let (mut count, mut queued) = (0, HashSet::new());
+    for chunk in wants.chunks(CHUNK) {
+        db.count(1);
+        let done: Vec<(String,)> = on_tx!(tx, conn, DB => {
+            let mut insert =
+                sqlx::QueryBuilder::<DB>::new(format!("INSERT INTO syncs ({SYNC_COLUMNS}) "));
+            insert.push_values(chunk, |mut b, (org, connection, w, id)| {
+                b.push_bind(id.clone())
+                    .push_bind(org.clone())
+                    .push_bind(connection.clone())
+                    .push_bind(w.model_id.clone())
+                    .push_bind(w.model_name.clone())
+                    .push_bind(status_str(w.status))
+                    .push("0")
+                    .push_bind(w.batch_id.map(|b| b.to_string()))
+                    .push_bind(w.entity_id.clone())
+                    .push("NULL")
+                    .push_bind(w.is_initial_sync)
+                    .push_bind(w.is_one_off)
+                    .push_bind(sqlx::types::Json(serde_json::json!({})))
+                    .push_bind(w.timerange_start)
+                    .push_bind(w.timerange_end)
+                    .push_bind(now)
+                    .push("NULL, NULL, false, NULL, NULL")
+                    .push_bind(now)
+                    .push_bind(now);
+            });
+            insert.push(" ON CONFLICT DO NOTHING RETURNING model_id");
+            insert.build_query_as().fetch_all(&mut *conn).await?
+        });
+        count += done.len();
+        queued.extend(done.into_iter().map(|(m,)| m));
+    }
+    Ok((count, queued))
+}
+
+/// Moves each due model's next sync on: by its frequency, or by at most `recheck` when its
+/// connection cannot sync; and its next full pass, unless one was due and could not be queued.
+async fn move_on(
+    db: &Db,
+    tx: &mut Tx,
+    due: &[DueRow],
+    queued: &HashSet<String>,
+    now: DateTime<Utc>,
+    recheck: chrono::Duration,
+) -> Result<()> {
+    for chunk in due.chunks(CHUNK) {
+        db.count(1);
+        on_tx!(tx, conn, DB => {
+            let mut update = sqlx::QueryBuilder::<DB>::new("WITH v (id, at, full_at) AS (");
+            update.push_values(chunk, |mut b, d| {
+                let every = chrono::Duration::seconds(d.frequency_secs.max(60));
+                let next = if d.eligible { every } else { every.min(recheck) };
+                // A full pass that could not be queued now (the connection cannot sync, or the
+                // model has a sync running) stays due.
+                let full_at = if queued.contains(&d.model_id) || !d.full_pass_due(now) {
+                    d.next_full_pass(now)
+                } else {
+                    d.next_full_sync_at.unwrap_or_else(|| d.next_full_pass(now))
+                };
+                b.push_bind(d.model_id.clone())
+                    .push_bind(now + next)
+                    .push_bind(full_at);
+            });
+            update.push(
+                ") UPDATE models SET next_sync_at = v.at, next_full_sync_at = v.full_at \
+                 FROM v WHERE models.id = v.id",
+            );
+            update.build().execute(&mut *conn).await?;
+        });
+    }
+    Ok(())
+}
+
 #[async_trait]
 impl<S: Backed> ScheduleStore for S {
     async fn schedule_due(
@@ -306,81 +390,29 @@ impl<S: Backed> ScheduleStore for S {
         let db = self.db();
         db.count(1);
         let sql = format!("{DUE}{}", db.dialect.schedule_lock);
-        on_pool!(db, pool, DB => {
-            let mut tx = pool.begin_with(db.dialect.write_begin).await?;
-            let due: Vec<DueRow> = sqlx::query_as(&sql)
+        let mut tx = db.begin_write().await?;
+        let due: Vec<DueRow> = on_tx!(&mut tx, conn => {
+            sqlx::query_as(&sql)
                 .bind(now)
                 .bind(i64::from(limit))
-                .fetch_all(&mut *tx)
-                .await?;
-            let mut tick = ScheduleTick {
-                due: due.len(),
-                ..Default::default()
-            };
-            if due.is_empty() {
-                tx.commit().await?;
-                return Ok(tick);
-            }
-            let wants = wants(&due, now, overlap);
-            tick.deferred = due.len() - wants.len();
-            let mut queued = std::collections::HashSet::new();
-            for chunk in wants.chunks(CHUNK) {
-                db.count(1);
-                let mut insert =
-                    sqlx::QueryBuilder::<DB>::new(format!("INSERT INTO syncs ({SYNC_COLUMNS}) "));
-                insert.push_values(chunk, |mut b, (org, connection, w, id)| {
-                    b.push_bind(id.clone())
-                        .push_bind(org.clone())
-                        .push_bind(connection.clone())
-                        .push_bind(w.model_id.clone())
-                        .push_bind(w.model_name.clone())
-                        .push_bind(status_str(w.status))
-                        .push("0")
-                        .push_bind(w.batch_id.map(|b| b.to_string()))
-                        .push_bind(w.entity_id.clone())
-                        .push("NULL")
-                        .push_bind(w.is_initial_sync)
-                        .push_bind(w.is_one_off)
-                        .push_bind(sqlx::types::Json(serde_json::json!({})))
-                        .push_bind(w.timerange_start)
-                        .push_bind(w.timerange_end)
-                        .push_bind(now)
-                        .push("NULL, NULL, false, NULL, NULL")
-                        .push_bind(now)
-                        .push_bind(now);
-                });
-                // The partial unique index keeps one active sync per model.
-                insert.push(" ON CONFLICT DO NOTHING RETURNING model_id");
-                let done: Vec<(String,)> = insert.build_query_as().fetch_all(&mut *tx).await?;
-                tick.queued += done.len();
-                queued.extend(done.into_iter().map(|(m,)| m));
-            }
-            tick.already_active = wants.len() - tick.queued;
-            for chunk in due.chunks(CHUNK) {
-                db.count(1);
-                let mut update = sqlx::QueryBuilder::<DB>::new("WITH v (id, at, full_at) AS (");
-                update.push_values(chunk, |mut b, d| {
-                    let every = chrono::Duration::seconds(d.frequency_secs.max(60));
-                    let next = if d.eligible { every } else { every.min(recheck) };
-                    // A full pass that could not be queued now (the connection cannot sync, or
-                    // the model has a sync running) stays due.
-                    let full_at = if queued.contains(&d.model_id) || !d.full_pass_due(now) {
-                        d.next_full_pass(now)
-                    } else {
-                        d.next_full_sync_at.unwrap_or_else(|| d.next_full_pass(now))
-                    };
-                    b.push_bind(d.model_id.clone())
-                        .push_bind(now + next)
-                        .push_bind(full_at);
-                });
-                update.push(
-                    ") UPDATE models SET next_sync_at = v.at, next_full_sync_at = v.full_at \
-                     FROM v WHERE models.id = v.id",
-                );
-                update.build().execute(&mut *tx).await?;
-            }
+                .fetch_all(&mut *conn)
+                .await?
+        });
+        let mut tick = ScheduleTick {
+            due: due.len(),
+            ..Default::default()
+        };
+        if due.is_empty() {
             tx.commit().await?;
-            Ok(tick)
-        })
+            return Ok(tick);
+        }
+        let wants = wants(&due, now, overlap);
+        tick.deferred = due.len() - wants.len();
+        let (count, queued) = queue(db, &mut tx, &wants, now).await?;
+        tick.queued = count;
+        tick.already_active = wants.len() - count;
+        move_on(db, &mut tx, &due, &queued, now, recheck).await?;
+        tx.commit().await?;
+        Ok(tick)
     }
 }
