@@ -4,11 +4,12 @@
 //! isolation is enforced here, not by each caller.
 //!
 //! Layout: one module per resource, each holding its public types, its part of the store (a trait
-//! such as [`ConnectionStore`], which [`Store`] bundles), its SQL and its rows — `orgs`, `api_keys`,
-//! `connections`, `models`, `secrets`, `syncs` (the queue), `schedule` (the scheduler and planned
-//! syncs), `records` (the change feed), `pages` (writing a sync's pages), `budget`, `jobs` (the background-job queue). Each method is written once for both
-//! backends (`pool::on_pool!`); where their SQL differs is named in `dialect`. `sqlite` and
-//! `postgres` only connect and migrate.
+//! such as [`ConnectionStore`], which [`Store`] bundles), its SQL and its rows: `orgs`, `api_keys`,
+//! `connections`, `models`, `secrets`, `syncs` (the sync queue; `sync_rows` the sync row and
+//! types), `schedule` (the scheduler and planned syncs), `records` (the change feed), `pages`
+//! (writing a sync's pages), `budget`, `jobs` (the background-job queue). Each method is written
+//! once for both backends (`pool::on_pool!`, `pool::on_tx!`); where their SQL differs is named in
+//! `dialect`. `sqlite` and `postgres` only connect and migrate.
 
 mod api_keys;
 mod budget;
