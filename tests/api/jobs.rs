@@ -276,3 +276,29 @@ async fn an_api_only_process_runs_no_background_work() {
         .json;
     assert_eq!(c["is_running_setup"], true, "setup waits for a worker");
 }
+
+#[tokio::test]
+async fn a_setup_flag_left_without_its_job_is_healed_by_the_periodic_check() {
+    let app = TestApp::with_sim(|_| {}).await;
+    let id = authorized(&app, 1).await.remove(0);
+    let c = app.settled(&id).await;
+    assert_eq!(c["health"]["status_code"], "healthy");
+    // What a process stopped between saving the flag and queuing the job leaves behind.
+    let org = app.default_org().await;
+    let store = &app.running.store;
+    let mut stuck = store.get_connection(&org, &id).await.unwrap().unwrap();
+    stuck.is_running_setup = true;
+    let now = app.running.engine.now();
+    assert!(store.save_connection_state(&stuck, now).await.unwrap());
+    assert!(store.connection_jobs(&org, &id).await.unwrap().is_empty());
+
+    let interval = Duration::hours(1);
+    app.clock.advance(interval + Duration::seconds(1));
+    assert_eq!(
+        app.running.engine.check_stale(interval, 10).await.unwrap(),
+        1
+    );
+    let c = app.settled(&id).await;
+    assert_eq!(c["is_running_setup"], false, "setup ran again and finished");
+    assert_eq!(c["health"]["status_code"], "healthy");
+}

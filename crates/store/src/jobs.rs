@@ -157,10 +157,13 @@ const NONE_RUNNING: &str = "NOT EXISTS (SELECT 1 FROM jobs r WHERE r.status = 'r
     AND r.kind = {a}.kind AND r.unique_key = {a}.unique_key AND r.id <> {a}.id \
     AND r.locked_until >= $3)";
 
-/// Connections due a periodic health check (`$1` now, `$2` checked before, `$3` limit).
+/// Connections due a periodic health check (`$1` now, `$2` checked before, `$3` limit): set-up ones,
+/// and those whose setup never completed or looks stuck (`is_running_setup` set longer than an
+/// interval: a process that stopped between saving the flag and queuing the job), whose check
+/// queues setup again unless a setup job waits or runs.
 const HEALTH_DUE: &str = "SELECT id FROM connections \
-    WHERE NOT is_authentication_pending AND NOT is_running_setup \
-    AND (company IS NOT NULL OR discovery IS NULL) \
+    WHERE NOT is_authentication_pending \
+    AND (company IS NOT NULL OR discovery IS NULL OR is_running_setup) \
     AND health_checked_at < $2 \
     AND (next_health_check_at IS NULL OR next_health_check_at <= $1) \
     ORDER BY health_checked_at LIMIT $3";
