@@ -339,6 +339,12 @@ pub async fn start_with_clock(
     let app = app(config, engine.clone());
     let serve_settings = serve_settings(config);
     let (stop, stopped) = oneshot::channel::<()>();
+    if config.workers == 0 {
+        tracing::warn!(
+            "this process runs no background work (setup, health checks, syncs): run at least one \
+             `ledgerlink serve --role worker` (or set workers above 0) on the same database"
+        );
+    }
     let workers = ledgerlink_engine::spawn_workers(engine.clone(), config.workers);
     let task = tokio::spawn(async move {
         let stop = async move {

@@ -154,3 +154,37 @@ async fn serve_prints_the_first_key_and_stops_gracefully_on_sigterm() {
     let status = child.wait().unwrap();
     assert!(status.success(), "SIGTERM is a clean stop: {status:?}");
 }
+
+/// `serve --role api` runs no background work (and says so at start); `--role worker` does.
+#[cfg(unix)]
+#[test]
+fn serve_role_api_runs_no_background_work() {
+    use std::io::{BufRead, BufReader};
+    for (role, idle) in [("api", true), ("worker", false), ("all", false)] {
+        let dir = tempfile::tempdir().unwrap();
+        let mut child = ledgerlink(dir.path(), None)
+            .args(["serve", "--role", role, "--listen", "127.0.0.1:0"])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stderr = child.stderr.take().unwrap();
+        // The banner ends with the OpenAPI line; whatever start-up logged comes before it.
+        let mut out = BufReader::new(child.stdout.take().unwrap()).lines();
+        for line in out.by_ref() {
+            if line.unwrap().trim().starts_with("OpenAPI:") {
+                break;
+            }
+        }
+        let _ = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status();
+        let _ = child.wait();
+        let logged: Vec<String> = BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+            .collect();
+        let said = logged.iter().any(|l| l.contains("runs no background work"));
+        assert_eq!(said, idle, "--role {role}: {logged:?}");
+    }
+}

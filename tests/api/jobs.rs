@@ -95,23 +95,37 @@ async fn a_setup_whose_worker_died_is_finished_by_another_after_the_lease() {
         .json;
     assert_eq!(c["is_running_setup"], true);
 
+    // After the lease, another worker takes it; the dead one's late report changes nothing.
+    app.clock.advance(lease + Duration::seconds(1));
+    let now = app.running.engine.now();
+    let taken = store
+        .claim_job("worker-c", now, now + lease)
+        .await
+        .unwrap()
+        .expect("taken back after the lease");
+    assert_eq!((taken.id.as_str(), taken.attempt), (dead.id.as_str(), 2));
+    assert!(
+        !store
+            .finish_job(&dead.id, "dead-worker", &JobEnd::Done, now)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .renew_job_lease(&dead.id, "dead-worker", now + lease)
+            .await
+            .unwrap()
+    );
+    let org = app.default_org().await;
+    let jobs = store.connection_jobs(&org, &id).await.unwrap();
+    assert_eq!(jobs[0].locked_by.as_deref(), Some("worker-c"), "{jobs:?}");
+
+    // worker-c dies too; worker-b finishes the setup after that lease.
     app.clock.advance(lease + Duration::seconds(1));
     assert_eq!(other.drain_jobs("worker-b").await.unwrap(), 1);
     let c = app.settled(&id).await;
     assert_eq!(c["health"]["status_code"], "healthy", "{c}");
     assert_eq!(c["is_running_setup"], false);
-    // The dead worker's late report changes nothing.
-    assert!(
-        !store
-            .finish_job(
-                &dead.id,
-                "dead-worker",
-                &JobEnd::Done,
-                app.running.engine.now()
-            )
-            .await
-            .unwrap()
-    );
     let org = app.default_org().await;
     assert!(store.connection_jobs(&org, &id).await.unwrap().is_empty());
 }
@@ -256,7 +270,8 @@ async fn a_setup_that_gave_up_is_queued_again_by_the_periodic_check() {
 
 #[tokio::test]
 async fn an_api_only_process_runs_no_background_work() {
-    let app = TestApp::with_sim_and(
+    // workers = 0 is what `serve --role api` sets (tests/api/cli.rs checks the flag's mapping).
+    let api_only = TestApp::with_sim_and(
         |_| {},
         |config| {
             config.workers = 0;
@@ -264,14 +279,42 @@ async fn an_api_only_process_runs_no_background_work() {
         },
     )
     .await;
-    let id = authorized(&app, 1).await.remove(0);
-    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
-    let org = app.default_org().await;
-    let jobs = app.running.store.connection_jobs(&org, &id).await.unwrap();
+    // The control: the same with one worker runs the setup by itself.
+    let worker = TestApp::with_sim_and(
+        |_| {},
+        |config| {
+            config.workers = 1;
+            config.health_check_interval_secs = 1;
+        },
+    )
+    .await;
+    let idle = authorized(&api_only, 1).await.remove(0);
+    let busy = authorized(&worker, 1).await.remove(0);
+    let mut healthy = false;
+    for _ in 0..100 {
+        let c = worker
+            .get(&format!("/v2/integrations/connections/{busy}"))
+            .await
+            .json;
+        if c["health"]["status_code"] == "healthy" {
+            healthy = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(healthy, "a worker process runs setup without being asked");
+
+    let org = api_only.default_org().await;
+    let jobs = api_only
+        .running
+        .store
+        .connection_jobs(&org, &idle)
+        .await
+        .unwrap();
     assert_eq!(jobs.len(), 1);
     assert_eq!((jobs[0].status.as_str(), jobs[0].attempt), ("queued", 0));
-    let c = app
-        .get(&format!("/v2/integrations/connections/{id}"))
+    let c = api_only
+        .get(&format!("/v2/integrations/connections/{idle}"))
         .await
         .json;
     assert_eq!(c["is_running_setup"], true, "setup waits for a worker");

@@ -9,6 +9,7 @@ pub mod health;
 pub mod ids;
 pub mod records;
 pub mod sync;
+pub mod write;
 
 pub use catalog::{AuthType, ModelSpec, Provider};
 pub use clock::{Clock, SystemClock, TestClock};
@@ -18,6 +19,7 @@ pub use connection::{
 pub use health::{Health, HealthStatus};
 pub use ids::{OrgId, id_time, is_id, new_id, planned_sync_id};
 pub use sync::{Sync, SyncProgress, SyncStatus};
+pub use write::{Write, WriteStatus};
 
 /// A boolean written as text, as pydantic reads one: `true`/`false`, `1`/`0`, `yes`/`no`, `on`/`off`,
 /// `t`/`f`, `y`/`n`, in any case. `None` for anything else.

@@ -28,6 +28,10 @@ pub(crate) struct Dialect {
     /// Appended to the scheduler's `SELECT` of due models (`m` the models): concurrent schedulers
     /// on Postgres each take models the others do not hold; SQLite's single writer serializes them.
     pub schedule_lock: &'static str,
+    /// Appended to a `SELECT` of rows an `UPDATE` then changes in non-key columns only (the
+    /// connections due a health check): Postgres takes them without blocking the foreign-key checks
+    /// of concurrent inserts that reference them, and skips those another process holds.
+    pub row_lock: &'static str,
     /// Readiness writes a row. On Postgres a server that takes no writes (disk full, read-only) is
     /// not ready. SQLite has one writer, so a probe would wait out any long write transaction (and
     /// say "not ready" meanwhile); the free-space check finds a full disk instead.
@@ -40,6 +44,7 @@ pub(crate) const SQLITE: Dialect = Dialect {
     write_begin: "BEGIN IMMEDIATE",
     claim_lock: "",
     schedule_lock: "",
+    row_lock: "",
     probe_writes: false,
 };
 
@@ -49,6 +54,7 @@ pub(crate) const POSTGRES: Dialect = Dialect {
     write_begin: "BEGIN",
     claim_lock: " FOR UPDATE SKIP LOCKED",
     schedule_lock: " FOR NO KEY UPDATE OF m SKIP LOCKED",
+    row_lock: " FOR NO KEY UPDATE SKIP LOCKED",
     probe_writes: true,
 };
 

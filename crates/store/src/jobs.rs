@@ -89,7 +89,8 @@ pub const FAILED_JOBS_KEPT_DAYS: i64 = 7;
 #[async_trait]
 pub trait JobStore: Send + Sync {
     /// Queues a job and returns its id. When a job of the same kind and unique key is already
-    /// waiting, that one is kept (with the earlier `run_after` of the two and the new payload) and
+    /// waiting, that one is kept (with the earlier `run_after` of the two, the new payload, and its attempts
+    /// counted from zero again: a new request deserves its own retries) and
     /// its id returned.
     async fn enqueue_job(&self, job: &NewJob, now: DateTime<Utc>) -> Result<String>;
     /// Claims the next runnable job — first one whose worker's lease ran out, then the longest
@@ -139,25 +140,31 @@ pub const HEALTH_CHECK_KIND: &str = "health_check";
 const JOB_COLUMNS: &str = "id, kind, unique_key, org_id, connection_id, payload, status, \
     attempt, run_after, locked_by, locked_until, last_error, created_at";
 
-/// A claimable job, by claim order: `{a}` is the alias of the jobs row, `$3` now. Each matches a
-/// partial index in its order.
-const CLAIMABLE: [(&str, &str); 2] = [
+/// A claimable job, by claim order, with what must not be running meanwhile: `{a}` is the alias
+/// of the jobs row, `$3` now. Each condition matches a partial index in its order. A job whose
+/// worker's lease ran out is taken back unless another job of its kind and key runs under a live
+/// lease; a waiting one only when no job of its kind and key is running at all — not even one
+/// whose lease ran out (that one is taken back first), so two workers never run a key at once.
+const CLAIMABLE: [(&str, &str, &str); 2] = [
     (
         "{a}.status = 'running' AND {a}.locked_until < $3",
         "locked_until",
+        "AND r.locked_until >= $3",
     ),
     (
         "{a}.status = 'queued' AND {a}.run_after <= $3",
         "run_after, id",
+        "",
     ),
 ];
 
-/// No other job of the same kind and key runs under a live lease (`{a}`: the candidate's alias).
+/// No other job of the same kind and key runs (`{a}`: the candidate's alias, `{live}`: a further
+/// condition on the running one).
 const NONE_RUNNING: &str = "NOT EXISTS (SELECT 1 FROM jobs r WHERE r.status = 'running' \
-    AND r.kind = {a}.kind AND r.unique_key = {a}.unique_key AND r.id <> {a}.id \
-    AND r.locked_until >= $3)";
+    AND r.kind = {a}.kind AND r.unique_key = {a}.unique_key AND r.id <> {a}.id {live})";
 
-/// Connections due a periodic health check (`$1` now, `$2` checked before, `$3` limit): set-up ones,
+/// Connections due a periodic health check (`$1` now, `$2` checked before, `$3` limit, `$4` the
+/// next check after this one: a due date beyond it was set under a longer interval): set-up ones,
 /// and those whose setup never completed or looks stuck (`is_running_setup` set longer than an
 /// interval: a process that stopped between saving the flag and queuing the job), whose check
 /// queues setup again unless a setup job waits or runs.
@@ -165,7 +172,8 @@ const HEALTH_DUE: &str = "SELECT id FROM connections \
     WHERE NOT is_authentication_pending \
     AND (company IS NOT NULL OR discovery IS NULL OR is_running_setup) \
     AND health_checked_at < $2 \
-    AND (next_health_check_at IS NULL OR next_health_check_at <= $1) \
+    AND (next_health_check_at IS NULL OR next_health_check_at <= $1 \
+    OR next_health_check_at > $4) \
     ORDER BY health_checked_at LIMIT $3";
 
 /// A job as stored.
@@ -215,7 +223,8 @@ const ENQUEUE: &str = "INSERT INTO jobs (id, kind, unique_key, org_id, connectio
     ON CONFLICT (kind, unique_key) WHERE status = 'queued' DO UPDATE SET \
     run_after = CASE WHEN excluded.run_after < jobs.run_after \
     THEN excluded.run_after ELSE jobs.run_after END, \
-    payload = excluded.payload, modified_at = excluded.modified_at \
+    payload = excluded.payload, modified_at = excluded.modified_at, \
+    attempt = 0, last_error = NULL \
     RETURNING id";
 
 const RENEW: &str = "UPDATE jobs SET locked_until = $1 \
@@ -244,16 +253,17 @@ const PRUNE_FAILED: &str = "DELETE FROM jobs WHERE status = 'failed' AND modifie
 /// The claim of the first job matching `claimable` in `order`, with the dialect's `lock` on the
 /// candidate row. The outer WHERE repeats the condition: a job another worker claimed meanwhile
 /// no longer matches when this UPDATE gets to it.
-fn claim_sql(claimable: &str, order: &str, lock: &str) -> String {
+fn claim_sql(claimable: &str, order: &str, live: &str, lock: &str) -> String {
+    let none_running = NONE_RUNNING.replace("{live}", live);
     let inner = format!(
         "{} AND {}",
         claimable.replace("{a}", "j"),
-        NONE_RUNNING.replace("{a}", "j")
+        none_running.replace("{a}", "j")
     );
     let outer = format!(
         "{} AND {}",
         claimable.replace("{a}", "jobs"),
-        NONE_RUNNING.replace("{a}", "jobs")
+        none_running.replace("{a}", "jobs")
     );
     format!(
         "UPDATE jobs SET status = 'running', locked_by = $1, locked_until = $2, \
@@ -291,9 +301,9 @@ impl<S: Backed> JobStore for S {
         lease_until: DateTime<Utc>,
     ) -> Result<Option<Job>> {
         let db = self.db();
-        for (claimable, order) in CLAIMABLE {
+        for (claimable, order, live) in CLAIMABLE {
             db.count(1);
-            let sql = claim_sql(claimable, order, db.dialect.claim_lock);
+            let sql = claim_sql(claimable, order, live, db.dialect.claim_lock);
             let row: Option<JobRow> = on_pool!(db, pool => {
                 sqlx::query_as(&sql)
                     .bind(worker)
@@ -386,11 +396,11 @@ impl<S: Backed> JobStore for S {
         limit: u32,
     ) -> Result<usize> {
         let db = self.db();
-        db.count(3);
+        db.count(2);
         let take_due = format!(
             "UPDATE connections SET next_health_check_at = $4 \
              WHERE id IN ({HEALTH_DUE}{}) RETURNING org_id, id",
-            db.dialect.claim_lock
+            db.dialect.row_lock
         );
         on_pool!(db, pool => {
             let mut tx = pool.begin_with(db.dialect.write_begin).await?;
@@ -401,9 +411,10 @@ impl<S: Backed> JobStore for S {
                 .bind(now + interval)
                 .fetch_all(&mut *tx)
                 .await?;
+            let mut queued = 0;
             for (org, id) in &due {
                 db.count(1);
-                sqlx::query(QUEUE_HEALTH_CHECK)
+                queued += sqlx::query(QUEUE_HEALTH_CHECK)
                     .bind(ledgerlink_domain::new_id("job"))
                     .bind(HEALTH_CHECK_KIND)
                     .bind(id)
@@ -411,14 +422,15 @@ impl<S: Backed> JobStore for S {
                     .bind(sqlx::types::Json(serde_json::json!({})))
                     .bind(now)
                     .execute(&mut *tx)
-                    .await?;
+                    .await?
+                    .rows_affected() as usize;
             }
             sqlx::query(PRUNE_FAILED)
                 .bind(now - chrono::Duration::days(FAILED_JOBS_KEPT_DAYS))
                 .execute(&mut *tx)
                 .await?;
             tx.commit().await?;
-            Ok(due.len())
+            Ok(queued)
         })
     }
 

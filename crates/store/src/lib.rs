@@ -7,7 +7,8 @@
 //! such as [`ConnectionStore`], which [`Store`] bundles), its SQL and its rows: `orgs`, `api_keys`,
 //! `connections`, `models`, `secrets`, `syncs` (the sync queue; `sync_rows` the sync row and
 //! types), `schedule` (the scheduler and planned syncs), `records` (the change feed), `pages`
-//! (writing a sync's pages), `budget`, `jobs` (the background-job queue). Each method is written
+//! (writing a sync's pages), `budget`, `jobs` (the background-job queue), `writes` (writes to the ERP and their idempotency
+//! keys). Each method is written
 //! once for both backends (`pool::on_pool!`, `pool::on_tx!`); where their SQL differs is named in
 //! `dialect`. `sqlite` and `postgres` only connect and migrate.
 
@@ -28,6 +29,7 @@ mod secrets;
 mod sqlite;
 mod sync_rows;
 mod syncs;
+mod writes;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -53,6 +55,7 @@ pub use secrets::{SealedSecret, SecretStore};
 pub use sqlite::SqliteStore;
 pub use sync_rows::{NewSync, SyncJob};
 pub use syncs::{SyncEnd, SyncStore};
+pub use writes::{Accepted, Cancel, IdempotencyKey, NewWrite, WriteEnd, WriteStore};
 
 use pool::Backed;
 
@@ -69,6 +72,7 @@ pub trait Store:
     + RecordStore
     + BudgetStore
     + JobStore
+    + WriteStore
     + Send
     + Sync
     + 'static

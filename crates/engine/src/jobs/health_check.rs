@@ -2,7 +2,7 @@
 //! `health_check_interval_secs` across every process ([`ledgerlink_store::JobStore::queue_health_checks`]).
 //! A connection whose setup never finished gets its setup queued again instead.
 
-use ledgerlink_domain::OrgId;
+use ledgerlink_domain::{HealthStatus, OrgId};
 use ledgerlink_store::Job;
 
 use crate::engine::Engine;
@@ -37,6 +37,15 @@ impl HealthCheck {
             return Ok(Outcome::Done);
         }
         if conn.is_running_setup || conn.discovery.is_none() {
+            if matches!(
+                conn.health_status,
+                HealthStatus::AuthenticationFailed | HealthStatus::PermissionDenied
+            ) && !conn.is_running_setup
+            {
+                // Setup was refused for good: running it again cannot help until the user
+                // authorizes again (which queues a setup of its own).
+                return Ok(Outcome::Done);
+            }
             let jobs = engine.store().connection_jobs(org, id).await?;
             let pending = jobs
                 .iter()
@@ -65,7 +74,11 @@ impl Engine {
             .store()
             .queue_health_checks(self.now(), max_age, batch)
             .await?;
-        self.drain_jobs("health-checker").await?;
+        self.drain_jobs(&format!(
+            "health-checker-{}",
+            ledgerlink_domain::new_id("w")
+        ))
+        .await?;
         Ok(queued)
     }
 }

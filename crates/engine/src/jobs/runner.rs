@@ -1,6 +1,7 @@
 //! Claiming and running jobs: one claim, the kind's `run` under a held lease, and the end recorded
 //! only while this worker still holds the job.
 
+use chrono::SubsecRound;
 use ledgerlink_store::{HEALTH_CHECK_KIND, Job, JobEnd};
 
 use crate::engine::Engine;
@@ -104,7 +105,8 @@ impl Engine {
                 match delay {
                     Some(d) => JobEnd::Retry {
                         error,
-                        run_after: self.now() + chrono::Duration::from_std(d).unwrap_or_default(),
+                        run_after: (self.now() + chrono::Duration::from_std(d).unwrap_or_default())
+                            .trunc_subsecs(6),
                     },
                     None => JobEnd::Failed {
                         error: format!("gave up after {} attempts: {error}", job.attempt),

@@ -2,6 +2,8 @@
 //! request budget with retries, and turning the attempt's outcome into how the sync ends.
 
 use std::sync::Arc;
+
+use chrono::SubsecRound;
 use std::time::Duration;
 
 use ledgerlink_connectors::{ConnectorError, ErrorKind, PageRequest};
@@ -169,7 +171,7 @@ impl Engine {
                     tracing::warn!(error = %store, "sync attempt cut short by the database");
                     return Some(SyncEnd::Deferred {
                         error: store.to_string(),
-                        run_after: self.now() + chrono::Duration::seconds(15),
+                        run_after: (self.now() + chrono::Duration::seconds(15)).trunc_subsecs(6),
                     });
                 }
                 ConnectorError::transient(format!("ledgerlink: {e}"))
@@ -209,7 +211,8 @@ impl Engine {
         match delay {
             Some(d) => Some(SyncEnd::Retry {
                 error: err.to_string(),
-                run_after: self.now() + chrono::Duration::from_std(d).unwrap_or_default(),
+                run_after: (self.now() + chrono::Duration::from_std(d).unwrap_or_default())
+                    .trunc_subsecs(6),
             }),
             None => {
                 if let Ok(Some(conn)) = self

@@ -4,7 +4,9 @@
 //! contract: leases, compare-and-swap on secrets, idempotent scheduling, and organization scoping.
 
 mod harness;
+mod jobs;
 mod leases;
 mod scheduling;
 mod scoping;
 mod secrets;
+mod writes;
