@@ -155,6 +155,15 @@ impl Fields {
             .push(FieldError::new(&["body", name], kind, msg));
     }
 
+    /// Records a problem at a location inside the body (`["body", "applied_to", 0, "amount"]`).
+    pub fn error_at(&mut self, loc: Vec<Value>, kind: &str, msg: impl Into<String>) {
+        self.errors.push(FieldError {
+            loc,
+            msg: msg.into(),
+            kind: kind.into(),
+        });
+    }
+
     /// Whether field `name` has a recorded problem.
     pub fn has_error(&self, name: &str) -> bool {
         self.errors
@@ -181,6 +190,11 @@ impl Fields {
                 Tri::Absent
             }
         }
+    }
+
+    /// A field's JSON value as sent (absent: `None`), for types read by the caller.
+    pub fn raw(&self, name: &str) -> Option<&Value> {
+        self.map.get(name)
     }
 
     /// A boolean field (JSON `true`/`false` only).

@@ -17,6 +17,7 @@ pub mod query;
 pub mod rate_limit;
 pub mod server;
 pub mod syncs;
+pub mod writes;
 
 use std::sync::Arc;
 
@@ -66,6 +67,7 @@ fn api_router() -> OpenApiRouter<AppState> {
         .merge(oauth::router())
         .merge(syncs::router())
         .merge(api_keys::router())
+        .merge(writes::router())
 }
 
 /// The OpenAPI document of the API: generated from the routes, then completed with what the

@@ -19,6 +19,7 @@ pub fn not_found(name: &str) -> ApiError {
         "model_id" => ApiError::coded(ErrorCode::NotFound, "Model not found"),
         "model" => ApiError::coded(ErrorCode::NotFound, "Unknown model"),
         "key_id" => ApiError::coded(ErrorCode::NotFound, "API key not found"),
+        "write_id" => ApiError::coded(ErrorCode::NotFound, "Write not found"),
         _ => ApiError::coded(ErrorCode::NotFound, "Not Found"),
     }
 }
@@ -78,6 +79,12 @@ id_extractor!(
     SyncId,
     "sync_id",
     "sync"
+);
+id_extractor!(
+    /// The `{write_id}` path segment (`wr_…`).
+    WriteId,
+    "write_id",
+    "wr"
 );
 id_extractor!(
     /// The `{key_id}` path segment (`key_…`).

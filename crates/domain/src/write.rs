@@ -64,6 +64,9 @@ impl WriteStatus {
 pub struct Write {
     /// `wr_…`.
     pub id: String,
+    /// Always `integration_write`.
+    #[schema(example = "integration_write")]
+    pub object: &'static str,
     /// The connection written to.
     pub connection_id: String,
     /// The model written (`payments`).

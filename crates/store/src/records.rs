@@ -83,6 +83,15 @@ pub trait RecordStore: Send + Sync {
         model: &str,
         limit: u32,
     ) -> Result<Vec<String>>;
+    /// The unified data of the organization's connection's records (by remote id) that exist in
+    /// the ERP as far as we know (not deleted); absent ones are left out.
+    async fn current_records(
+        &self,
+        org: &OrgId,
+        connection_id: &str,
+        model: &str,
+        remote_ids: &[&str],
+    ) -> Result<HashMap<String, Value>>;
     /// Reads a connection's change feed for one model, in feed order.
     async fn list_records(
         &self,
@@ -164,6 +173,31 @@ impl<S: Backed> RecordStore for S {
                 q.build_query_as().fetch_all(pool).await?
             });
             out.extend(rows.into_iter().map(|(id, raw)| (id, raw.0)));
+        }
+        Ok(out)
+    }
+
+    async fn current_records(
+        &self,
+        org: &OrgId,
+        connection_id: &str,
+        model: &str,
+        remote_ids: &[&str],
+    ) -> Result<HashMap<String, Value>> {
+        let db = self.db();
+        let mut out = HashMap::with_capacity(remote_ids.len());
+        for chunk in remote_ids.chunks(CHUNK) {
+            db.count(1);
+            let rows: Vec<(String, Json<Value>)> = on_pool!(db, pool, DB => {
+                let mut q = QueryBuilder::<DB>::new("SELECT remote_id, data FROM records");
+                let ids = chunk.iter().copied();
+                push_records_in(&mut q, connection_id, model, " AND NOT is_deleted", ids);
+                q.push(" AND connection_id IN (SELECT id FROM connections WHERE org_id = ")
+                    .push_bind(org.as_str())
+                    .push(")");
+                q.build_query_as().fetch_all(pool).await?
+            });
+            out.extend(rows.into_iter().map(|(id, data)| (id, data.0)));
         }
         Ok(out)
     }

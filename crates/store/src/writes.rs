@@ -102,6 +102,15 @@ pub trait WriteStore: Send + Sync {
         new: &NewWrite,
         now: DateTime<Utc>,
     ) -> Result<Accepted>;
+    /// The write an idempotency key (still kept) belongs to, with the hash of the request it was
+    /// first used with.
+    async fn write_for_key(
+        &self,
+        org: &OrgId,
+        scope: &str,
+        key: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<(String, Write)>>;
     /// The organization's write `id`.
     async fn get_write(&self, org: &OrgId, id: &str) -> Result<Option<Write>>;
     /// The writes of the organization's connection, newest first, optionally of one status and
@@ -167,6 +176,7 @@ impl TryFrom<WriteRow> for Write {
             .ok_or_else(|| StoreError::Corrupt(format!("write status {:?}", r.status)))?;
         Ok(Write {
             id: r.id,
+            object: "integration_write",
             connection_id: r.connection_id,
             model: r.model,
             operation: r.operation,
@@ -311,6 +321,33 @@ impl<S: Backed> WriteStore for S {
             Err(StoreError::Conflict(_)) => accept(self.db(), org, new, now).await,
             other => other,
         }
+    }
+
+    async fn write_for_key(
+        &self,
+        org: &OrgId,
+        scope: &str,
+        key: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<(String, Write)>> {
+        let db = self.db();
+        db.count(1);
+        let found: Option<(String, String)> = on_pool!(db, pool => {
+            sqlx::query_as(
+                "SELECT request_hash, write_id FROM idempotency_keys \
+                 WHERE org_id = $1 AND scope = $2 AND key = $3 AND expires_at > $4",
+            )
+            .bind(org.as_str())
+            .bind(scope)
+            .bind(key)
+            .bind(now)
+            .fetch_optional(pool)
+            .await?
+        });
+        let Some((hash, write_id)) = found else {
+            return Ok(None);
+        };
+        Ok(self.get_write(org, &write_id).await?.map(|w| (hash, w)))
     }
 
     async fn get_write(&self, org: &OrgId, id: &str) -> Result<Option<Write>> {

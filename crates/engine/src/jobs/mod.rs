@@ -3,7 +3,8 @@
 //! renewed on a heartbeat, retried with the [`crate::retry::RetryPolicy`] backoff, at most one per
 //! kind and connection at a time.
 //!
-//! Each kind is a small type with its own `run` ([`setup::Setup`], [`health_check::HealthCheck`]);
+//! Each kind is a small type with its own `run` ([`setup::Setup`], [`health_check::HealthCheck`],
+//! [`write_payment::WritePayment`]);
 //! [`runner`] claims a job and dispatches on its kind. Syncs keep their own queue (the `syncs`
 //! table): a sync is a resource users read and cancel, with pages, a cursor and a change feed of its
 //! own, so it stays a row of its own kind rather than a payload here; it uses the same lease
@@ -13,6 +14,7 @@ pub mod health_check;
 pub mod lease;
 pub mod runner;
 pub mod setup;
+pub mod write_payment;
 
 /// How one run of a job ended, as its kind sees it.
 #[derive(Debug)]

@@ -10,6 +10,7 @@ use crate::jobs::Outcome;
 use crate::jobs::health_check::HealthCheck;
 use crate::jobs::lease::run_holding;
 use crate::jobs::setup::{SETUP_KIND, Setup};
+use crate::jobs::write_payment::{WRITE_PAYMENT_KIND, WritePayment};
 
 /// What became of a claimed job.
 #[derive(Debug, PartialEq)]
@@ -78,6 +79,10 @@ impl Engine {
             HEALTH_CHECK_KIND => match HealthCheck::from_job(job) {
                 Some(check) => check.run(self).await,
                 None => return Outcome::Failed("a health check without its connection".into()),
+            },
+            WRITE_PAYMENT_KIND => match WritePayment::from_job(job) {
+                Some(write) => write.run(self).await,
+                None => return Outcome::Failed("a payment write without its write".into()),
             },
             other => return Outcome::Failed(format!("no job kind {other:?} on this server")),
         };

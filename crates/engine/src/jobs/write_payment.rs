@@ -1,0 +1,350 @@
+//! The payment write job: a customer payment applied to invoices, posted in the ERP exactly once.
+//!
+//! Every attempt first looks in the ERP for what an earlier one did, by the write's marker (its
+//! document number, derived from the write id): a payment already posted completes the write
+//! without posting again; lines already created are reused. Each write has a journal batch of its
+//! own, so posting never posts lines someone else (or another write) left in a shared journal, and a
+//! batch holding lines that are not the write's is never posted.
+
+use std::str::FromStr;
+
+use chrono::NaiveDate;
+use ledgerlink_connectors::{
+    Connector, ConnectorError, ErrorKind, JournalInfo, NewPaymentLine, Session,
+};
+use ledgerlink_domain::{Connection, OrgId, Write};
+use ledgerlink_store::{Job, WriteEnd};
+use rust_decimal::Decimal;
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+use crate::engine::Engine;
+use crate::error::EngineError;
+use crate::jobs::Outcome;
+
+/// The job kind of a payment write.
+pub const WRITE_PAYMENT_KIND: &str = "write_payment";
+
+/// Carrying out one payment write.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WritePayment {
+    /// The write's organization.
+    pub org: OrgId,
+    /// The write (`wr_…`).
+    pub write_id: String,
+    /// This attempt's number (the job's).
+    pub attempt: i32,
+}
+
+/// The payment as accepted (the write's `request`).
+struct Payment {
+    customer: String,
+    payment_date: NaiveDate,
+    reference: Option<String>,
+    description: Option<String>,
+    applied: Vec<(String, Decimal)>,
+}
+
+impl Payment {
+    fn from_request(r: &Value) -> Option<Payment> {
+        let text = |k: &str| r.get(k).and_then(Value::as_str).map(str::to_owned);
+        let applied = r
+            .get("applied_to")?
+            .as_array()?
+            .iter()
+            .map(|a| {
+                Some((
+                    a.get("invoice_remote_id")?.as_str()?.to_owned(),
+                    Decimal::from_str(a.get("amount")?.as_str()?).ok()?,
+                ))
+            })
+            .collect::<Option<Vec<_>>>()?;
+        Some(Payment {
+            customer: text("customer_remote_id")?,
+            payment_date: NaiveDate::parse_from_str(&text("payment_date")?, "%Y-%m-%d").ok()?,
+            reference: text("reference"),
+            description: text("description"),
+            applied,
+        })
+    }
+}
+
+/// The write's marker: the document number of its lines (at most 20 characters, BC's limit), by
+/// which a later attempt finds them and the posted payment.
+pub fn marker(write_id: &str) -> String {
+    let digest = Sha256::digest(write_id.as_bytes());
+    let mut out = String::from("LL");
+    for b in digest.iter().take(9) {
+        out.push_str(&format!("{b:02X}"));
+    }
+    out
+}
+
+/// The write's own journal batch code (at most 10 characters, BC's limit).
+fn batch_code(marker: &str) -> String {
+    format!("LL{}", &marker[2..10])
+}
+
+impl WritePayment {
+    /// The payment write a claimed job describes.
+    pub fn from_job(job: &Job) -> Option<WritePayment> {
+        Some(WritePayment {
+            org: job.org_id.clone()?,
+            write_id: job.payload.get("write_id")?.as_str()?.to_owned(),
+            attempt: job.attempt,
+        })
+    }
+
+    /// One attempt. The write's own status is kept here; the job's outcome follows it.
+    pub async fn run(self, engine: &Engine) -> Result<Outcome, EngineError> {
+        let store = engine.store();
+        let Some(write) = store
+            .write_started(&self.org, &self.write_id, engine.now())
+            .await?
+        else {
+            // Cancelled, or ended by an attempt whose report came late: nothing to do.
+            return Ok(Outcome::Done);
+        };
+        let end = match self.attempt_write(engine, &write).await {
+            Ok(result) => WriteEnd::Complete { result },
+            Err(Fail::Refused(error)) => WriteEnd::Failed { error },
+            Err(Fail::Passing(err)) => {
+                let last = self.attempt as u32 >= engine.settings().jobs.retry.max_attempts;
+                let error = words(&err);
+                if last {
+                    WriteEnd::Failed {
+                        error: format!("Gave up after {} attempts: {error}", self.attempt),
+                    }
+                } else {
+                    WriteEnd::Retry { error }
+                }
+            }
+            Err(Fail::Engine(e)) => return Err(e),
+        };
+        store
+            .finish_write(&self.org, &self.write_id, &end, engine.now())
+            .await?;
+        Ok(match end {
+            WriteEnd::Retry { error } => Outcome::Retry {
+                error,
+                retry_after: None,
+            },
+            WriteEnd::Complete { .. } => {
+                // The invoices, the customer and the ledger entries changed: read them now, not at
+                // the next scheduled sync.
+                if let Err(e) = engine
+                    .request_sync(&self.org, &write.connection_id, false)
+                    .await
+                {
+                    tracing::info!(error = %e, "could not queue the re-read after a payment write");
+                }
+                Outcome::Done
+            }
+            WriteEnd::Failed { .. } => Outcome::Done,
+        })
+    }
+
+    async fn attempt_write(&self, engine: &Engine, write: &Write) -> Result<Value, Fail> {
+        let conn = engine.load(&self.org, &write.connection_id).await?;
+        let payment = Payment::from_request(&write.request)
+            .ok_or_else(|| Fail::Refused("The accepted request could not be read back".into()))?;
+        let connector = engine.connector_for(&conn.provider_name)?.clone();
+        let session = match engine.session(&conn).await {
+            Ok(s) => s,
+            Err(e) => return Err(fail(engine, &conn, e).await),
+        };
+        let marker = marker(&write.id);
+        let calls = Calls {
+            engine,
+            conn: &conn,
+            connector: &*connector,
+            session: &session,
+        };
+        // An earlier attempt may have posted it already (and stopped before recording that).
+        if let Some(posted) = calls.find_posted(&marker).await? {
+            return Ok(result(&marker, None, &posted));
+        }
+        engine
+            .store()
+            .write_reached_erp(&self.org, &write.id, engine.now())
+            .await?;
+        let journal = calls.own_journal(&marker).await?;
+        let lines = calls.lines(&journal.id).await?;
+        if let Some(foreign) = lines.iter().find(|l| l.document_number != marker) {
+            return Err(Fail::Refused(format!(
+                "The journal batch {} holds a line that is not this payment's (document number \
+                 {:?}); nothing was posted",
+                journal.code, foreign.document_number
+            )));
+        }
+        let missing: Vec<NewPaymentLine> = payment
+            .applied
+            .iter()
+            .filter(|(invoice, _)| {
+                !lines
+                    .iter()
+                    .any(|l| l.applies_to_invoice_id.as_deref() == Some(invoice.as_str()))
+            })
+            .map(|(invoice, amount)| NewPaymentLine {
+                customer_id: payment.customer.clone(),
+                applies_to_invoice_id: invoice.clone(),
+                amount: *amount,
+                posting_date: payment.payment_date,
+                document_number: marker.clone(),
+                external_document_number: payment.reference.clone().unwrap_or_default(),
+                description: payment
+                    .description
+                    .clone()
+                    .unwrap_or_else(|| format!("ledgerlink {}", write.id)),
+            })
+            .collect();
+        if !missing.is_empty() {
+            calls.create(&journal.id, &missing).await?;
+        }
+        calls.post(&journal.id).await?;
+        match calls.find_posted(&marker).await? {
+            Some(posted) => Ok(result(&marker, Some(&journal), &posted)),
+            // BC set to post through its job queue: posted later; the next attempt finds it.
+            None => Err(Fail::Passing(ConnectorError::transient(
+                "the ERP accepted the posting but has not posted it yet",
+            ))),
+        }
+    }
+}
+
+/// What the write created, for its `result`.
+fn result(
+    marker: &str,
+    journal: Option<&JournalInfo>,
+    posted: &ledgerlink_connectors::PostedPayment,
+) -> Value {
+    json!({
+        "posted": true,
+        "document_number": marker,
+        "journal_code": journal.map(|j| j.code.clone()),
+        "ledger_entry_numbers": posted.entry_numbers,
+        "posting_date": posted.posting_date.to_string(),
+        "amount": posted.amount.to_string(),
+    })
+}
+
+/// Why an attempt stopped.
+enum Fail {
+    /// The ERP refused it on business grounds (or it cannot be done): the write fails now.
+    Refused(String),
+    /// A failure that passes (throttled, unreachable, an outage): the write is retried.
+    Passing(ConnectorError),
+    /// Our own database failed.
+    Engine(EngineError),
+}
+
+impl From<EngineError> for Fail {
+    fn from(e: EngineError) -> Fail {
+        Fail::Engine(e)
+    }
+}
+
+impl From<ledgerlink_store::StoreError> for Fail {
+    fn from(e: ledgerlink_store::StoreError) -> Fail {
+        Fail::Engine(e.into())
+    }
+}
+
+/// The ERP's answer in words for the write's `error`.
+fn words(err: &ConnectorError) -> String {
+    err.to_string()
+}
+
+async fn fail(engine: &Engine, conn: &Connection, err: ConnectorError) -> Fail {
+    match err.kind() {
+        ErrorKind::Transient | ErrorKind::RateLimited | ErrorKind::Unreachable => {
+            Fail::Passing(err)
+        }
+        ErrorKind::Unauthorized | ErrorKind::Forbidden => {
+            // As the read path does: the connection's health says so; retry once it is fixed.
+            let _ = engine.record_call_failure(conn, &err).await;
+            Fail::Passing(err)
+        }
+        _ => Fail::Refused(words(&err)),
+    }
+}
+
+/// The ERP calls of one attempt.
+struct Calls<'a> {
+    engine: &'a Engine,
+    conn: &'a Connection,
+    connector: &'a dyn Connector,
+    session: &'a Session,
+}
+
+impl Calls<'_> {
+    async fn find_posted(
+        &self,
+        marker: &str,
+    ) -> Result<Option<ledgerlink_connectors::PostedPayment>, Fail> {
+        match self.connector.find_posted_payment(self.session, marker).await {
+            Ok(p) => Ok(p),
+            Err(e) => Err(fail(self.engine, self.conn, e).await),
+        }
+    }
+
+    /// The write's own journal batch, created (balanced like the company's first payment journal
+    /// that has a balancing account) if it does not exist yet.
+    async fn own_journal(&self, marker: &str) -> Result<JournalInfo, Fail> {
+        let code = batch_code(marker);
+        let journals = match self.connector.payment_journals(self.session).await {
+            Ok(j) => j,
+            Err(e) => return Err(fail(self.engine, self.conn, e).await),
+        };
+        if let Some(own) = journals.iter().find(|j| j.code == code) {
+            return Ok(own.clone());
+        }
+        let balancing = journals
+            .iter()
+            .find_map(|j| j.balancing_account_id.clone());
+        match self
+            .connector
+            .create_payment_journal(self.session, &code, "ledgerlink payment", balancing.as_deref())
+            .await
+        {
+            Ok(j) => Ok(j),
+            Err(e) => Err(fail(self.engine, self.conn, e).await),
+        }
+    }
+
+    async fn lines(
+        &self,
+        journal_id: &str,
+    ) -> Result<Vec<ledgerlink_connectors::PaymentLineInfo>, Fail> {
+        match self
+            .connector
+            .journal_payment_lines(self.session, journal_id)
+            .await
+        {
+            Ok(l) => Ok(l),
+            Err(e) => Err(fail(self.engine, self.conn, e).await),
+        }
+    }
+
+    async fn create(&self, journal_id: &str, lines: &[NewPaymentLine]) -> Result<(), Fail> {
+        match self
+            .connector
+            .create_payment_lines(self.session, journal_id, lines)
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(e) => Err(fail(self.engine, self.conn, e).await),
+        }
+    }
+
+    async fn post(&self, journal_id: &str) -> Result<(), Fail> {
+        match self
+            .connector
+            .post_payment_journal(self.session, journal_id)
+            .await
+        {
+            Ok(()) => Ok(()),
+            Err(e) => Err(fail(self.engine, self.conn, e).await),
+        }
+    }
+}
