@@ -168,6 +168,21 @@ fn records(state: &State, method: &Method, cid: Uuid, tail: &[&str], b: &Value, 
             co.lcy = code.trim().into();
             json!({"code": co.lcy})
         }
+        (Method::PUT, ["allowedPostingDates"]) => {
+            let date = |k: &str| -> Result<Option<chrono::NaiveDate>, (u16, String)> {
+                match b.get(k) {
+                    None | Some(Value::Null) => Ok(None),
+                    Some(v) => v
+                        .as_str()
+                        .and_then(|d| chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d").ok())
+                        .map(Some)
+                        .ok_or((400, format!("\"{k}\" must be a date (YYYY-MM-DD) or null"))),
+                }
+            };
+            co.allow_posting_from = date("from")?;
+            co.allow_posting_to = date("to")?;
+            json!({"from": co.allow_posting_from, "to": co.allow_posting_to})
+        }
         (Method::POST, ["customers"]) => {
             let id = crate::admin_docs::create_customer(co, b, now, ver);
             changes.push(Change::new(ei, cid, "customers", id, "created", now));

@@ -51,6 +51,8 @@ pub fn apply_to_invoice(
         description: format!("Payment {}", inv.number).into(),
         amount: -cents,
         applies_to: inv_id,
+        bal_account_id: Uuid::from_u128(0xBA4C),
+        bal_account_no: "2910".into(),
     };
     let entry_number = co.next_entry_no;
     let key = post_payment(co, &p, now, ver, env, changes);

@@ -120,6 +120,7 @@ pub fn company(seed: u64, index: usize, cfg: &DataConfig, ver: &mut u64, ext: bo
         lcy: cfg.local_currency.as_str().into(),
         extension: ext,
         next_entry_no: 1,
+        next_gl_entry_no: 1,
         ..Default::default()
     };
     c.display_name = c.name.clone();
@@ -487,6 +488,8 @@ pub fn company(seed: u64, index: usize, cfg: &DataConfig, ver: &mut u64, ext: bo
             applies_to_invoice_no: ino,
             description: "Payment".into(),
             comment: "".into(),
+            bal_account_id: Uuid::from_u128(0xBA4C),
+            bal_account_no: "2910".into(),
             modified: ms(base + Days::new(700), 0),
         };
         c.payments.insert(p.id, p);

@@ -370,6 +370,27 @@ impl Sim {
         true
     }
 
+    /// Set a company's allowed posting range (General Ledger Setup "Allow Posting From" / "Allow
+    /// Posting To"; `None`: open on that side). Journal posting refuses lines dated outside it with
+    /// BC's "Posting Date is not within your range of allowed posting dates …". `false` if there
+    /// is no such company.
+    pub fn set_allowed_posting_dates(
+        &self,
+        company: Uuid,
+        from: Option<chrono::NaiveDate>,
+        to: Option<chrono::NaiveDate>,
+    ) -> bool {
+        let mut w = self.state.world.write().expect("world");
+        let Some((e, k)) = w.find_company(&company) else {
+            return false;
+        };
+        if let Some(c) = w.envs[e].companies.rows.get_mut(&k) {
+            c.allow_posting_from = from;
+            c.allow_posting_to = to;
+        }
+        true
+    }
+
     /// Remove (or restore) an environment (`Uuid::nil()` + instance: every tenant of the on-prem
     /// instance).
     pub fn set_environment_removed(&self, tenant: Uuid, env: &str, removed: bool) -> bool {

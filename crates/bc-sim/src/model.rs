@@ -373,8 +373,62 @@ pub struct Payment {
     pub applies_to_invoice_no: Box<str>,
     pub description: Box<str>,
     pub comment: Box<str>,
+    /// Balancing G/L account, copied from the batch when the line is created (as BC's
+    /// `SetPaymentsValues`); nil / blank: none.
+    pub bal_account_id: Uuid,
+    pub bal_account_no: Box<str>,
     pub modified: i64,
 }
+
+/// The G/L accounts the simulator knows (id, number, name): enough for payment posting. BC's
+/// CRONUS numbers (W1); the ids are the simulator's own.
+pub const GL_ACCOUNTS: &[(u128, &str, &str)] = &[
+    (0x2310, "2310", "Customers Domestic"),
+    (0xBA4C, "2910", "Cash"),
+    (0x2920, "2920", "Bank, LCY"),
+];
+
+/// The receivables account of every customer posting group (credited by a payment).
+pub const RECEIVABLES_ACCOUNT: usize = 0;
+
+/// The G/L account with this id: `(id, number)`.
+pub fn gl_account_by_id(id: Uuid) -> Option<(Uuid, &'static str)> {
+    GL_ACCOUNTS
+        .iter()
+        .find(|a| a.0 == id.as_u128())
+        .map(|a| (Uuid::from_u128(a.0), a.1))
+}
+
+/// A G/L entry (`generalLedgerEntries`, page 30018 over table "G/L Entry").
+#[derive(Clone, Debug)]
+pub struct GlEntry {
+    pub id: Uuid,
+    pub ver: u64,
+    pub entry_no: i64,
+    pub posting_date: NaiveDate,
+    pub document_number: Box<str>,
+    /// Index into [`GEN_JNL_DOC_TYPE`].
+    pub doc_type: u8,
+    pub account_id: Uuid,
+    pub account_number: Box<str>,
+    pub description: Box<str>,
+    /// Hundredths.
+    pub debit: i64,
+    /// Hundredths.
+    pub credit: i64,
+    pub modified: i64,
+}
+
+/// `Microsoft.NAV.genJournalDocumentType` members (in `$metadata` order).
+pub const GEN_JNL_DOC_TYPE: [&str; 7] = [
+    "_x0020_",
+    "Payment",
+    "Invoice",
+    "Credit_x0020_Memo",
+    "Finance_x0020_Charge_x0020_Memo",
+    "Reminder",
+    "Refund",
+];
 
 /// Customer ledger entry document types (extension enum).
 pub const CLE_DOC_TYPE: [&str; 4] = ["_x0020_", "Payment", "Invoice", "Credit_x0020_Memo"];

@@ -109,6 +109,28 @@ fn apply_payment_fields(
         p.applies_to_invoice_id = inv.id;
         p.applies_to_invoice_no = inv.number.clone();
     }
+    // Validating "Account No." runs Customer.CheckBlockedCustOnJnls(…, Transaction = false).
+    let names_customer = [
+        "customerId",
+        "customerNumber",
+        "appliesToInvoiceId",
+        "appliesToInvoiceNumber",
+    ]
+    .iter()
+    .any(|k| m.contains_key(*k));
+    if names_customer
+        && let Some(c) = co.customers.get(&p.customer_id)
+        && c.blocked == 3
+    {
+        return Err(ApiError::new(
+            400,
+            "Application_DialogException",
+            format!(
+                "You cannot create this type of document when Customer {} is blocked with type All",
+                c.number
+            ),
+        ));
+    }
     if let Some(a) = dec(m, "amount")? {
         p.amount = a;
     }
@@ -158,13 +180,14 @@ pub(crate) fn create(
     now: i64,
     ver: u64,
 ) -> Result<Out, ApiError> {
-    if co.journals.get(&jid).is_none() {
+    let Some(journal) = co.journals.get(&jid) else {
         return Err(ApiError::new(
             400,
             "Application_DialogException",
             format!("The journal batch with id '{jid}' does not exist."),
         ));
-    }
+    };
+    let (bal_account_id, bal_account_no) = (journal.bal_account_id, journal.bal_account_no.clone());
     let last = co
         .payments
         .rows
@@ -191,6 +214,8 @@ pub(crate) fn create(
         applies_to_invoice_no: "".into(),
         description: "".into(),
         comment: "".into(),
+        bal_account_id,
+        bal_account_no,
         modified: now,
     };
     apply_payment_fields(co, &mut p, m)?;

@@ -8,8 +8,37 @@ use crate::model::*;
 use crate::store::Company;
 use crate::value::empty_date;
 
-/// Post a payment journal batch: apply each line to its invoice, write ledger entries,
-/// remove the lines. All-or-nothing, as BC's posting transaction.
+fn dialog(msg: String) -> ApiError {
+    ApiError::new(400, "Application_DialogException", msg)
+}
+
+/// BC's `Format` of a decimal in an error text: thousands separators, no trailing zeros
+/// (`-1500.00` → `-1,500`, `-1234.50` → `-1,234.5`).
+pub fn bc_decimal(cents: i64) -> String {
+    let sign = if cents < 0 { "-" } else { "" };
+    let a = cents.unsigned_abs();
+    let int = (a / 100).to_string();
+    let mut grouped = String::new();
+    for (i, ch) in int.chars().enumerate() {
+        if i > 0 && (int.len() - i).is_multiple_of(3) {
+            grouped.push(',');
+        }
+        grouped.push(ch);
+    }
+    let frac = a % 100;
+    match frac {
+        0 => format!("{sign}{grouped}"),
+        f if f.is_multiple_of(10) => format!("{sign}{grouped}.{}", f / 10),
+        f => format!("{sign}{grouped}.{f:02}"),
+    }
+}
+
+/// Post a payment journal batch (`journals({id})/Microsoft.NAV.post`, page 30016 resolves any
+/// batch by its SystemId, so a `customerPaymentJournals` id works): every line of the batch is
+/// checked, then the batch must balance per document, then each line is posted (applied to its
+/// invoice, customer ledger entry + G/L entries written) and removed. All-or-nothing, as BC's
+/// posting transaction. The checks and their order follow codeunit 13 "Gen. Jnl.-Post Batch"
+/// (`CheckLine` → codeunit 11 `RunCheck`, then `CheckBalance`, then codeunit 12 posting).
 pub fn post_journal(
     co: &mut Company,
     jid: Uuid,
@@ -23,44 +52,121 @@ pub fn post_journal(
         .get(&jid)
         .ok_or_else(|| ApiError::not_found("journal", &jid.to_string()))?;
     let jcode = j.code.clone();
-    let lines: Vec<Payment> = co
+    let mut lines: Vec<Payment> = co
         .payments
         .rows
         .values()
         .filter(|p| p.journal_id == jid)
         .cloned()
         .collect();
+    lines.sort_by_key(|p| p.line_number);
     if lines.is_empty() {
-        return Err(ApiError::new(
-            400,
-            "Application_DialogException",
-            "There is nothing to post.",
-        ));
+        return Err(dialog("There is nothing to post.".into()));
     }
+    let test_key = |p: &Payment| {
+        format!(
+            "Journal Template Name=CASHRCPT, Journal Batch Name={jcode}, Line No.={}",
+            p.line_number
+        )
+    };
+    let key = |p: &Payment| {
+        format!(
+            "Journal Template Name='CASHRCPT',Journal Batch Name='{jcode}',Line No.='{}'",
+            p.line_number
+        )
+    };
+    // 1. CheckLine (codeunit 11 "Gen. Jnl.-Check Line".RunCheck) on every line.
     for p in &lines {
-        if p.customer_id.is_nil() || co.customers.get(&p.customer_id).is_none() {
+        let out_of_range = co.allow_posting_from.is_some_and(|f| p.posting_date < f)
+            || co.allow_posting_to.is_some_and(|t| p.posting_date > t);
+        if out_of_range {
+            return Err(dialog(format!(
+                "Posting Date is not within your range of allowed posting dates in Gen. Journal Line {}.",
+                key(p)
+            )));
+        }
+        if p.document_number.is_empty() {
             return Err(ApiError::new(
                 400,
-                "Application_DialogException",
+                "Application_FieldValidationException",
                 format!(
-                    "Account No. must have a value in Gen. Journal Line: Journal Template Name=CASHRCPT, Journal Batch Name={jcode}, Line No.={}. It cannot be zero or empty.",
-                    p.line_number
+                    "Document No. must have a value in Gen. Journal Line: {}. It cannot be zero or empty.",
+                    test_key(p)
                 ),
             ));
         }
-        if p.amount >= 0 {
+        let cust = co.customers.get(&p.customer_id);
+        let Some(cust) = cust.filter(|_| !p.customer_id.is_nil()) else {
             return Err(ApiError::new(
                 400,
-                "Application_DialogException",
+                "Application_FieldValidationException",
                 format!(
-                    "Amount must be negative in Gen. Journal Line Journal Template Name='CASHRCPT',Journal Batch Name='{jcode}',Line No.='{}'.",
-                    p.line_number
+                    "Account No. must have a value in Gen. Journal Line: {}. It cannot be zero or empty.",
+                    test_key(p)
+                ),
+            ));
+        };
+        if p.amount == 0 {
+            continue;
+        }
+        if cust.blocked == 3 {
+            return Err(dialog(format!(
+                "You cannot post this type of document when Customer {} is blocked with type All",
+                cust.number
+            )));
+        }
+        if p.amount > 0 {
+            return Err(dialog(format!(
+                "Amount must be negative in Gen. Journal Line {}.",
+                key(p)
+            )));
+        }
+    }
+    // 2. CheckBalance per document (the cash receipt template forces document balance).
+    let mut i = 0;
+    while i < lines.len() {
+        let (doc, date) = (&lines[i].document_number, lines[i].posting_date);
+        let mut bal = 0i64;
+        while i < lines.len() && lines[i].document_number == *doc && lines[i].posting_date == date {
+            if lines[i].bal_account_no.is_empty() {
+                bal += lines[i].amount;
+            }
+            i += 1;
+        }
+        if bal != 0 {
+            return Err(dialog(format!(
+                "Document No. {doc} is out of balance by {}. Please check that Posting Date, Document Type, Document No. and Amount are correct for each line.",
+                bc_decimal(bal)
+            )));
+        }
+    }
+    // 3. Applies-to: the invoice's customer ledger entry must still be open (codeunit 12
+    //    PrepareTempCustLedgEntry: FindFirst on Document No./Type, Customer No., Open = Yes).
+    for p in &lines {
+        if p.applies_to_invoice_no.is_empty() || p.amount == 0 {
+            continue;
+        }
+        let open = co
+            .invoices
+            .get(&p.applies_to_invoice_id)
+            .and_then(|inv| co.invoice_cle.get(&inv.id))
+            .and_then(|k| co.ledger.get(k))
+            .is_some_and(|e| e.open && e.customer_id == p.customer_id);
+        if !open {
+            return Err(ApiError::new(
+                400,
+                "Internal_DataNotFoundFilter",
+                format!(
+                    "There is no Cust. Ledger Entry within the filter.  Filters: Customer No.: {}, Document Type: Invoice, Document No.: {}, Open: Yes",
+                    p.customer_number, p.applies_to_invoice_no
                 ),
             ));
         }
     }
     for p in lines {
-        post_payment(co, &PaymentPost::from_line(&p), now, ver, env, changes);
+        if p.amount != 0 {
+            post_payment(co, &PaymentPost::from_line(&p), now, ver, env, changes);
+        }
         co.payments.remove(&p.id);
     }
     Ok(())
@@ -78,6 +184,9 @@ pub struct PaymentPost {
     pub amount: i64,
     /// Invoice the payment applies to (nil: none).
     pub applies_to: Uuid,
+    /// Balancing G/L account (`id`, number).
+    pub bal_account_id: Uuid,
+    pub bal_account_no: Box<str>,
 }
 
 impl PaymentPost {
@@ -91,6 +200,8 @@ impl PaymentPost {
             description: p.description.clone(),
             amount: p.amount,
             applies_to: p.applies_to_invoice_id,
+            bal_account_id: p.bal_account_id,
+            bal_account_no: p.bal_account_no.clone(),
         }
     }
 }
@@ -178,6 +289,31 @@ pub fn post_payment(
     co.next_entry_no += 1;
     let id = e.id;
     co.ledger.insert(id, e);
+    // G/L entries: the receivables account is credited, the balancing account debited; both
+    // carry the line's document number and description (codeunit 12 InitGLEntry).
+    let recv = GL_ACCOUNTS[RECEIVABLES_ACCOUNT];
+    let received = -p.amount;
+    for (acc_id, acc_no, debit, credit) in [
+        (Uuid::from_u128(recv.0), recv.1.into(), 0, received),
+        (p.bal_account_id, p.bal_account_no.clone(), received, 0),
+    ] {
+        let g = GlEntry {
+            id: Uuid::new_v4(),
+            ver,
+            entry_no: co.next_gl_entry_no,
+            posting_date: p.posting_date,
+            document_number: p.document_number.clone(),
+            doc_type: 1,
+            account_id: acc_id,
+            account_number: acc_no,
+            description: p.description.clone(),
+            debit,
+            credit,
+            modified: now,
+        };
+        co.next_gl_entry_no += 1;
+        co.gl.insert(g.id, g);
+    }
     id
 }
 
@@ -286,4 +422,21 @@ pub fn post_draft_invoice(co: &mut Company, id: Uuid, now: i64, ver: u64) -> Res
     let total = doc.totals().incl;
     add_invoice_cle(co, &doc, total, ver);
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn decimals_are_formatted_as_bc_formats_them() {
+        for (c, t) in [
+            (-150_000, "-1,500"),
+            (-123_450, "-1,234.5"),
+            (1_234, "12.34"),
+            (5, "0.05"),
+            (12_345_678_900, "123,456,789"),
+            (0, "0"),
+        ] {
+            assert_eq!(super::bc_decimal(c), t);
+        }
+    }
 }

@@ -105,6 +105,8 @@ pub fn route(state: &State, rc: Rc) -> Result<Out, ApiError> {
                         | "salesInvoiceLines"
                         | "salesCreditMemoLines"
                         | "companyInformation"
+                        | "generalLedgerEntries"
+                        | "journals"
                 ) =>
             {
                 return Err(ApiError::new(
@@ -358,12 +360,82 @@ fn company_get(rc: &Rc, co: &Company, rest: &[&str]) -> Result<Out, ApiError> {
             );
             Err(ApiError::no_segment(rest[1]))
         }
-        "journals" => Err(ApiError::new(
-            405,
-            "BadRequest_MethodNotAllowed",
-            "'GET' requests for 'journals' of EdmType 'Entity' are not allowed within Dynamics 365 Business Central OData web services.",
-        )),
+        "generalLedgerEntries" => {
+            table!(
+                co.gl,
+                GL_ENTRY,
+                "generalLedgerEntry",
+                expand::NONE,
+                &ctx,
+                &expand::none
+            );
+            Err(ApiError::no_segment(rest[1]))
+        }
+        "journals" => {
+            // Page 30016: with an id, OnFindRecord returns GetBySystemId (any template); a list is
+            // the default (GENERAL) template's batches unless `templateDisplayName` is filtered.
+            // The simulator has only cash receipt batches: they are listed when the filter names
+            // the template, and `GET journals` alone is empty.
+            if let Some(id) = key {
+                if rest.len() > 1 {
+                    return Err(ApiError::no_segment(rest[1]));
+                }
+                let j = co
+                    .journals
+                    .get(&guid(id)?)
+                    .ok_or_else(|| ApiError::not_found("journal", id))?;
+                return single(
+                    rc,
+                    format!("{}/$entity", base(name)),
+                    JOURNAL,
+                    "journal",
+                    NONE,
+                    j,
+                    j.ver,
+                    &ctx,
+                    &expand::none,
+                );
+            }
+            if rest.len() > 1 {
+                return Err(ApiError::no_segment(rest[1]));
+            }
+            let names_template =
+                rc.q.filter
+                    .as_ref()
+                    .is_some_and(|f| mentions(f, "templateDisplayName"));
+            let t = &co.journals;
+            let none = names_template;
+            list(
+                rc,
+                base(name),
+                JOURNAL,
+                "journal",
+                NONE,
+                t.rows.iter().filter(move |_| none).map(|(k, v)| (*k, v)),
+                move |k| {
+                    Box::new(
+                        t.rows
+                            .range(k + 1..)
+                            .filter(move |_| none)
+                            .map(|(k, v)| (*k, v)),
+                    )
+                },
+                |r| r.ver,
+                &ctx,
+                &expand::none,
+            )
+        }
         _ => Err(ApiError::no_segment(name)),
+    }
+}
+
+/// Whether a `$filter` compares `field`.
+fn mentions(e: &crate::filter::Expr, field: &str) -> bool {
+    use crate::filter::Expr::*;
+    match e {
+        Cmp(f, _, _) => f == field,
+        And(a, b) | Or(a, b) => mentions(a, field) || mentions(b, field),
+        Not(a) => mentions(a, field),
     }
 }
 

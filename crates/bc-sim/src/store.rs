@@ -36,6 +36,12 @@ pub struct Company {
     pub invoice_cle: IdMap<Uuid>,
     pub next_entry_no: i64,
     pub next_invoice_no: u64,
+    /// G/L entries written by posting (`generalLedgerEntries`).
+    pub gl: Table<GlEntry>,
+    pub next_gl_entry_no: i64,
+    /// General Ledger Setup "Allow Posting From" / "Allow Posting To" (None: no limit).
+    pub allow_posting_from: Option<chrono::NaiveDate>,
+    pub allow_posting_to: Option<chrono::NaiveDate>,
     /// Verbatim overrides of served records (`Sim::patch_raw`).
     pub raw: RawMap,
     /// Customer figures cached per (world version, day): they scan every document.

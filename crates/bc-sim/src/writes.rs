@@ -163,13 +163,27 @@ pub fn route(state: &State, rc: &Rc, std_api: bool, rest: &[&str]) -> Result<Out
                     ),
                 ));
             }
+            // Gen. Journal Batch.BalAccountId: a G/L account's SystemId (or nil: none).
+            let bal = gid(&m, "balancingAccountId")?.unwrap_or_default();
+            let (bal_account_id, bal_account_no) = if bal.is_nil() {
+                (bal, "".into())
+            } else {
+                let (id, no) = gl_account_by_id(bal).ok_or_else(|| {
+                    ApiError::new(
+                        400,
+                        "Application_DialogException",
+                        "The \"balancingAccountNumber\" does not match to a G/L Account.",
+                    )
+                })?;
+                (id, no.into())
+            };
             let j = PaymentJournal {
                 id: Uuid::new_v4(),
                 ver,
                 code: code.to_uppercase().into(),
                 name: s(&m, "displayName").unwrap_or_default().into(),
-                bal_account_id: gid(&m, "balancingAccountId")?.unwrap_or_default(),
-                bal_account_no: "".into(),
+                bal_account_id,
+                bal_account_no,
                 modified: now,
             };
             let id = j.id;

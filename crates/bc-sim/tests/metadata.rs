@@ -251,6 +251,21 @@ async fn every_served_property_matches_metadata() {
     }
     let (_, one) = get(&tok, &format!("{co}/salesInvoices({iid})")).await;
     check_entity("salesInvoice", &one, &nav, &types, &enums, &mut seen);
+    // A posted payment journal: its G/L entries, and the batch seen through `journals`.
+    let r = client()
+        .post(format!("{co}/journals({jid})/Microsoft.NAV.post"))
+        .bearer_auth(&tok)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 204);
+    let (_, gl) = get(&tok, &format!("{co}/generalLedgerEntries")).await;
+    assert!(!gl["value"].as_array().unwrap().is_empty(), "{gl}");
+    for g in gl["value"].as_array().unwrap() {
+        check_entity("generalLedgerEntry", g, &nav, &types, &enums, &mut seen);
+    }
+    let (_, j) = get(&tok, &format!("{co}/journals({jid})")).await;
+    check_entity("journal", &j, &nav, &types, &enums, &mut seen);
     // Subscriptions (empty list is fine; shape checked in the webhook test).
     for ty in [
         "company",
@@ -266,6 +281,8 @@ async fn every_served_property_matches_metadata() {
         "customerPayment",
         "dimension",
         "dimensionValue",
+        "generalLedgerEntry",
+        "journal",
     ] {
         assert!(seen.get(ty).copied().unwrap_or(0) > 0, "{ty} never checked");
     }

@@ -131,7 +131,9 @@ async fn posting_a_payment_journal_lowers_remaining_amount() {
         reqwest::Method::POST,
         &format!("{co}/customerPaymentJournals"),
         None,
-        Some(json!({"code": "LEDGERLINK", "displayName": "ledgerlink"})),
+        Some(
+            json!({"code": "LEDGERLINK", "displayName": "ledgerlink", "balancingAccountId": "00000000-0000-0000-0000-00000000ba4c"}),
+        ),
     )
     .await;
     assert_eq!(s, 201, "{j}");

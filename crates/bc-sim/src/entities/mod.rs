@@ -285,6 +285,27 @@ pub static PAYMENT_JOURNAL: &[Field<PaymentJournal>] = &[
     )),
 ];
 
+/// `journal` (page 30016 "APIV2 - Journals") over the simulator's batches, which all live in the
+/// cash receipt template.
+pub static JOURNAL: &[Field<PaymentJournal>] = &[
+    field!("id", Guid, |r, _c| V::Guid(r.id)),
+    field!("code", Str, |r, _c| V::Str(&r.code)),
+    field!("displayName", Str, |r, _c| V::Str(&r.name)),
+    field!("templateDisplayName", Str, |_r, _c| V::Str(
+        CASH_RECEIPT_TEMPLATE
+    )),
+    field!("lastModifiedDateTime", Dt, |r, _c| V::Dt(r.modified)),
+    field!("balancingAccountId", Guid, |r, _c| V::Guid(
+        r.bal_account_id
+    )),
+    field!("balancingAccountNumber", Str, |r, _c| V::Str(
+        &r.bal_account_no
+    )),
+];
+
+/// Name of the default cash receipt journal template (W1 CRONUS).
+pub const CASH_RECEIPT_TEMPLATE: &str = "CASHRCPT";
+
 /// `customerPayment`.
 pub static PAYMENT: &[Field<Payment>] = &[
     field!("id", Guid, |r, _c| V::Guid(r.id)),
@@ -332,6 +353,26 @@ pub static SUBSCRIPTION: &[Field<Subscription>] = &[
 ];
 
 /// `customerLedgerEntry` of the companion extension (`api/ledgerlink/ar/v1.0`).
+/// `generalLedgerEntry` (page 30018 "APIV2 - G/L Entries"), in `$metadata` order.
+pub static GL_ENTRY: &[Field<GlEntry>] = &[
+    field!("id", Guid, |r, _c| V::Guid(r.id)),
+    field!("entryNumber", Int, |r, _c| V::Int(r.entry_no)),
+    field!("postingDate", Date, |r, _c| V::Date(r.posting_date)),
+    field!("documentNumber", Str, |r, _c| V::Str(&r.document_number)),
+    field!("documentType", Enum, |r, _c| V::Enum(
+        GEN_JNL_DOC_TYPE[r.doc_type as usize % 7]
+    )),
+    field!("accountId", Guid, |r, _c| V::Guid(r.account_id)),
+    field!("accountNumber", Str, |r, _c| V::Str(&r.account_number)),
+    field!("description", Str, |r, _c| V::Str(&r.description)),
+    field!("debitAmount", Dec, |r, _c| V::Dec(r.debit)),
+    field!("creditAmount", Dec, |r, _c| V::Dec(r.credit)),
+    // No additional reporting currency in the simulator.
+    field!("additionalCurrencyDebitAmount", Dec, |_r, _c| V::Dec(0)),
+    field!("additionalCurrencyCreditAmount", Dec, |_r, _c| V::Dec(0)),
+    field!("lastModifiedDateTime", Dt, |r, _c| V::Dt(r.modified)),
+];
+
 pub static LEDGER_ENTRY: &[Field<LedgerEntry>] = &[
     field!("id", Guid, |r, _c| V::Guid(r.id)),
     field!("entryNumber", Int, |r, _c| V::Int(r.entry_no)),
