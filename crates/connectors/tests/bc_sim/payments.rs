@@ -330,3 +330,66 @@ async fn document_numbers_with_quotes_are_searched_for_literally() {
         None
     );
 }
+
+#[tokio::test]
+async fn throttling_and_outages_stay_retryable_for_writes() {
+    let sim = sim().await;
+    let bc = connector(&sim);
+    let tokens = authorize(&bc).await;
+    let session = cloud(&sim, &tokens, Some(first_company(&sim)));
+    let journal = our_journal(&bc, &session, "LLRETRY").await;
+    let (customer, invoices) = customer_with_three_invoices(&bc, &session).await;
+    let lines: Vec<NewPaymentLine> = invoices
+        .iter()
+        .map(|invoice| line(&customer, invoice, dec("1"), today(&sim), "LL-RETRY"))
+        .collect();
+    for (faults, want) in [
+        (
+            bc_sim::FaultConfig {
+                throttle_rate: 1.0,
+                ..Default::default()
+            },
+            [ErrorKind::RateLimited].as_slice(),
+        ),
+        (
+            bc_sim::FaultConfig {
+                error_5xx_rate: 1.0,
+                ..Default::default()
+            },
+            &[ErrorKind::Transient, ErrorKind::RateLimited],
+        ),
+        (
+            bc_sim::FaultConfig {
+                forbidden: true,
+                ..Default::default()
+            },
+            &[ErrorKind::Forbidden],
+        ),
+        (
+            bc_sim::FaultConfig {
+                tokens_expired: true,
+                ..Default::default()
+            },
+            &[ErrorKind::Unauthorized],
+        ),
+    ] {
+        sim.set_faults(faults);
+        let err = bc
+            .create_payment_lines(&session, &journal, &lines)
+            .await
+            .unwrap_err();
+        assert!(want.contains(&err.kind()), "{err}");
+        let err = bc
+            .post_payment_journal(&session, &journal)
+            .await
+            .unwrap_err();
+        assert!(want.contains(&err.kind()), "{err}");
+    }
+    sim.set_faults(bc_sim::FaultConfig::default());
+    assert!(
+        bc.journal_payment_lines(&session, &journal)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
