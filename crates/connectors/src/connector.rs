@@ -327,7 +327,9 @@ pub trait Connector: Send + Sync + 'static {
     }
 
     /// Posts a payment journal: every line in it, ours or not (check with
-    /// [`Connector::journal_payment_lines`] first).
+    /// [`Connector::journal_payment_lines`] first). Success means the ERP accepted the request; BC
+    /// set to "Post with Job Queue" only schedules the posting, so confirm with
+    /// [`Connector::find_posted_payment`].
     async fn post_payment_journal(
         &self,
         _session: &Session,
@@ -338,7 +340,9 @@ pub trait Connector: Send + Sync + 'static {
         ))
     }
 
-    /// The posted payment with this document number, if the ERP has one.
+    /// The posted payment with this document number, if the ERP has one (BC: its G/L entries, which
+    /// carry the document number and description but not the external document number, so a
+    /// marker to find a payment by belongs in the document number).
     async fn find_posted_payment(
         &self,
         _session: &Session,

@@ -367,6 +367,9 @@ fn posted_from_entries(
     number: &str,
     entries: &[Value],
 ) -> Result<Option<PostedPayment>, ConnectorError> {
+    if entries.is_empty() {
+        return Ok(None);
+    }
     let mut entry_numbers = Vec::with_capacity(entries.len());
     let mut posting_date: Option<NaiveDate> = None;
     let mut amount = Decimal::ZERO;
@@ -381,9 +384,8 @@ fn posted_from_entries(
         }
         amount += decimal_field(entry, "creditAmount")?;
     }
-    let Some(posting_date) = posting_date else {
-        return Ok(None);
-    };
+    let posting_date = posting_date
+        .ok_or_else(|| ConnectorError::invalid("generalLedgerEntries without a postingDate"))?;
     entry_numbers.sort_unstable();
     let document_number = entries
         .first()
