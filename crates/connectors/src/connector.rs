@@ -16,6 +16,7 @@ use url::Url;
 
 use crate::error::ConnectorError;
 use crate::oauth::TokenSet;
+use crate::payment_write::{JournalInfo, NewPaymentLine, PaymentLineInfo, PostedPayment};
 
 /// How a connection authenticates to its provider.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -277,6 +278,78 @@ pub trait Connector: Send + Sync + 'static {
     async fn revoke(&self, _session: &Session) -> Result<(), ConnectorError> {
         Ok(())
     }
+
+    // Payment write-back. Defaults answer `Unsupported`, so a read-only provider implements none of
+    // them. Writes are single calls like reads: a `Transient`/`RateLimited`/`Unreachable` failure of a
+    // write may still have reached the ERP, so a caller looks (`journal_payment_lines`,
+    // `find_posted_payment`) before it writes again. A refusal on business grounds is
+    // `ConnectorError::Business`, with the ERP's own message.
+
+    /// The customer payment journals of the target's company.
+    async fn payment_journals(
+        &self,
+        _session: &Session,
+    ) -> Result<Vec<JournalInfo>, ConnectorError> {
+        Err(ConnectorError::Unsupported("payment journals".into()))
+    }
+
+    /// Creates a customer payment journal of our own (BC: a cash receipt batch), balanced against
+    /// `balancing_account_id` (BC: a G/L or bank account id) when given.
+    async fn create_payment_journal(
+        &self,
+        _session: &Session,
+        _code: &str,
+        _display_name: &str,
+        _balancing_account_id: Option<&str>,
+    ) -> Result<JournalInfo, ConnectorError> {
+        Err(ConnectorError::Unsupported("payment journals".into()))
+    }
+
+    /// The unposted payment lines of a journal, ours and anyone else's.
+    async fn journal_payment_lines(
+        &self,
+        _session: &Session,
+        _journal_id: &str,
+    ) -> Result<Vec<PaymentLineInfo>, ConnectorError> {
+        Err(ConnectorError::Unsupported("payment journals".into()))
+    }
+
+    /// Creates payment lines in a journal and returns their ids, in the order of `lines`. The lines are
+    /// checked before anything is sent (`Invalid` names the first bad one). Not atomic: after a failure
+    /// some lines may exist; look with [`Connector::journal_payment_lines`].
+    async fn create_payment_lines(
+        &self,
+        _session: &Session,
+        _journal_id: &str,
+        _lines: &[NewPaymentLine],
+    ) -> Result<Vec<String>, ConnectorError> {
+        Err(ConnectorError::Unsupported("payment journals".into()))
+    }
+
+    /// Posts a payment journal: every line in it, ours or not (check with
+    /// [`Connector::journal_payment_lines`] first). Success means the ERP accepted the request; BC
+    /// set to "Post with Job Queue" only schedules the posting, so confirm with
+    /// [`Connector::find_posted_payment`].
+    async fn post_payment_journal(
+        &self,
+        _session: &Session,
+        _journal_id: &str,
+    ) -> Result<(), ConnectorError> {
+        Err(ConnectorError::Unsupported(
+            "posting payment journals".into(),
+        ))
+    }
+
+    /// The posted payment with this document number, if the ERP has one (BC: its G/L entries, which
+    /// carry the document number and description but not the external document number, so a
+    /// marker to find a payment by belongs in the document number).
+    async fn find_posted_payment(
+        &self,
+        _session: &Session,
+        _document_number: &str,
+    ) -> Result<Option<PostedPayment>, ConnectorError> {
+        Err(ConnectorError::Unsupported("posted payments".into()))
+    }
 }
 
 #[cfg(test)]
@@ -331,6 +404,20 @@ mod tests {
                 params: BTreeMap::from([("org".to_owned(), "o1".to_owned())]),
             },
         };
+        let is_unsupported = |e: ConnectorError| matches!(e, ConnectorError::Unsupported(_));
+        assert!(is_unsupported(
+            c.payment_journals(&session).await.unwrap_err()
+        ));
+        let made = c.create_payment_journal(&session, "LL", "ledgerlink", None);
+        assert!(is_unsupported(made.await.unwrap_err()));
+        let lines = c.journal_payment_lines(&session, "j");
+        assert!(is_unsupported(lines.await.unwrap_err()));
+        let created = c.create_payment_lines(&session, "j", &[]);
+        assert!(is_unsupported(created.await.unwrap_err()));
+        let posted = c.post_payment_journal(&session, "j");
+        assert!(is_unsupported(posted.await.unwrap_err()));
+        let found = c.find_posted_payment(&session, "PAY-1");
+        assert!(is_unsupported(found.await.unwrap_err()));
         c.revoke(&session).await.unwrap();
         assert!(!format!("{session:?}").contains("\"x\""));
     }

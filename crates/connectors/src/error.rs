@@ -1,6 +1,7 @@
 //! The one place where provider answers become [`ConnectorError`]s.
 //!
-//! Every HTTP call of every connector ends in [`classify_response`] (an answer with a non-success status) or
+//! Every HTTP call of every connector ends in [`classify_response`] (an answer with a non-success status;
+//! [`classify_write_response`] for writes, which also tells business refusals apart) or
 //! [`ConnectorError::from_reqwest`] (no usable answer at all), so the engine decides retry vs. fail vs.
 //! health change from the error's [`ErrorKind`] alone.
 
@@ -112,6 +113,18 @@ pub enum ConnectorError {
         /// What the provider said.
         message: String,
     },
+    /// The ERP refused a write on business grounds: BC's `Application_DialogException` (a posting date
+    /// outside the allowed range, a closed invoice, a blocked customer), a field validation, a record the
+    /// write refers to that it does not have. Asking again fails the same way until someone changes
+    /// something; `message` is the ERP's own, for a person to read. Only writes are classified so
+    /// (reads keep [`ConnectorError::Rejected`]).
+    #[error("refused by the ERP: {message}")]
+    Business {
+        /// Provider error code, e.g. `Application_DialogException`.
+        code: Option<String>,
+        /// What the provider said, verbatim.
+        message: String,
+    },
     /// A user-supplied URL points somewhere we refuse to connect to (server-side request forgery guard).
     #[error("address not allowed: {0}")]
     Blocked(#[from] SsrfError),
@@ -142,6 +155,8 @@ pub enum ErrorKind {
     Unreachable,
     /// See [`ConnectorError::Rejected`].
     Rejected,
+    /// See [`ConnectorError::Business`].
+    Business,
     /// See [`ConnectorError::Blocked`].
     Blocked,
     /// See [`ConnectorError::NotConfigured`].
@@ -162,6 +177,7 @@ impl ConnectorError {
             Self::Invalid { .. } => ErrorKind::Invalid,
             Self::Unreachable { .. } => ErrorKind::Unreachable,
             Self::Rejected { .. } => ErrorKind::Rejected,
+            Self::Business { .. } => ErrorKind::Business,
             Self::Blocked(_) => ErrorKind::Blocked,
             Self::NotConfigured(_) => ErrorKind::NotConfigured,
             Self::Unsupported(_) => ErrorKind::Unsupported,
@@ -196,7 +212,8 @@ impl ConnectorError {
             Self::Unauthorized { code, .. }
             | Self::Forbidden { code, .. }
             | Self::NotFound { code, .. }
-            | Self::Rejected { code, .. } => code.as_deref(),
+            | Self::Rejected { code, .. }
+            | Self::Business { code, .. } => code.as_deref(),
             _ => None,
         }
     }
@@ -341,6 +358,42 @@ pub fn classify_response(
         return err;
     }
     classify_status(status, retry_after, code, message)
+}
+
+/// [`classify_response`] for the answer to a write: a 400 or 409 whose code says the ERP refused
+/// the write on business grounds ([`is_business_code`]) is [`ConnectorError::Business`], with the
+/// provider's message verbatim; everything else is classified as for reads.
+pub fn classify_write_response(
+    status: StatusCode,
+    retry_after: Option<Duration>,
+    body: &[u8],
+) -> ConnectorError {
+    let parsed = ErrorBody::parse(body);
+    let refused = matches!(status.as_u16(), 400 | 409)
+        && parsed.code.as_deref().is_some_and(is_business_code);
+    match (refused, parsed.message) {
+        (true, Some(message)) => ConnectorError::Business {
+            code: parsed.code,
+            message,
+        },
+        _ => classify_response(status, retry_after, body),
+    }
+}
+
+/// BC codes of business-logic refusals: every `Application_*` (AL errors: dialogs, field validation,
+/// string length, …), the data-integrity `Internal_*` codes a write can hit (a referenced record
+/// that does not exist, a key that already does, a broken table relation), and `Unknown`, which BC
+/// gives AL errors inside a `$batch`.
+pub fn is_business_code(code: &str) -> bool {
+    code.starts_with("Application_")
+        || matches!(
+            code,
+            "Unknown"
+                | "Internal_RecordNotFound"
+                | "Internal_EntityWithSameKeyExists"
+                | "Internal_DataNotFoundFilter"
+                | "Internal_InvalidTableRelation"
+        )
 }
 
 fn default_message(status: StatusCode) -> String {

@@ -140,3 +140,44 @@ fn retry_after_header_forms() {
     h.insert(RETRY_AFTER, HeaderValue::from_static("soon"));
     assert_eq!(parse_retry_after(&h), None);
 }
+
+#[test]
+fn writes_tell_business_refusals_from_the_rest() {
+    use ErrorKind::*;
+    let write = |status: u16, body: &[u8]| {
+        classify_write_response(StatusCode::from_u16(status).unwrap(), None, body)
+    };
+    for (status, body, want) in [
+        (400, bc("Application_DialogException"), Business),
+        (400, bc("Application_StringExceededLength"), Business),
+        (400, bc("Internal_RecordNotFound"), Business),
+        (400, bc("Internal_EntityWithSameKeyExists"), Business),
+        (400, bc("Unknown"), Business),
+        (409, bc("Application_DialogException"), Business),
+        // Not business: our own malformed request, a missing route, throttling, BC being down.
+        (400, bc("BadRequest_NotFound"), Rejected),
+        (400, bc("Internal_CompanyNotFound"), NotFound),
+        (404, bc("BadRequest_ResourceNotFound"), NotFound),
+        (404, bc("Internal_RecordNotFound"), NotFound),
+        (401, bc("Authentication_InvalidCredentials"), Unauthorized),
+        (429, bc("Application_DialogException"), RateLimited),
+        (500, bc("Application_DialogException"), Transient),
+        (503, bc("Internal_ServerError"), Transient),
+        (400, b"<html>".to_vec(), Rejected),
+    ] {
+        assert_eq!(write(status, &body).kind(), want, "{status} {body:?}");
+    }
+    let err = write(400, &bc("Application_DialogException"));
+    assert!(!err.is_retryable());
+    assert!(!err.requires_reauthentication());
+    assert_eq!(err.provider_code(), Some("Application_DialogException"));
+    assert_eq!(
+        err.to_string(),
+        "refused by the ERP: msg  CorrelationId:  c32f628c."
+    );
+    // Reads keep their classification.
+    assert_eq!(
+        kind(400, None, &bc("Application_DialogException")),
+        Rejected
+    );
+}

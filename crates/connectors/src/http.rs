@@ -10,7 +10,7 @@ use reqwest::redirect::Policy;
 use reqwest::{Client, RequestBuilder, Response, StatusCode};
 use serde::de::DeserializeOwned;
 
-use crate::error::{ConnectorError, classify_response, parse_retry_after};
+use crate::error::{ConnectorError, classify_response, classify_write_response, parse_retry_after};
 use crate::ssrf::GuardedResolver;
 
 /// Timeouts and limits of a connector's HTTP clients.
@@ -95,6 +95,20 @@ impl Answer {
         }
         let retry_after = parse_retry_after(&self.headers);
         Err(classify_response(self.status, retry_after, &self.body))
+    }
+
+    /// [`Answer::success`] for the answer to a write: business refusals become
+    /// [`ConnectorError::Business`] ([`classify_write_response`]).
+    pub fn write_success(self) -> Result<Self, ConnectorError> {
+        if self.status.is_success() {
+            return Ok(self);
+        }
+        let retry_after = parse_retry_after(&self.headers);
+        Err(classify_write_response(
+            self.status,
+            retry_after,
+            &self.body,
+        ))
     }
 
     /// The body as JSON of type `T` (after [`Answer::success`]).

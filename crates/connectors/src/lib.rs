@@ -11,6 +11,7 @@ pub mod connector;
 pub mod error;
 mod http;
 pub mod oauth;
+pub mod payment_write;
 pub mod ssrf;
 #[cfg(test)]
 mod test_server;
@@ -19,7 +20,8 @@ pub use connector::{
     AuthType, AuthorizationRequest, Company, Connector, Credentials, Discovery, Environment,
     MAX_IDS_PER_REQUEST, ModelSupport, Page, PageRequest, ReadScope, Session, Target, TimeWindow,
 };
-pub use error::{ConnectorError, ErrorKind, classify_response};
+pub use error::{ConnectorError, ErrorKind, classify_response, classify_write_response};
 pub use http::HttpSettings;
 pub use oauth::{Callback, Pkce, TokenSet, jwt_tenant_id, parse_callback};
+pub use payment_write::{JournalInfo, NewPaymentLine, PaymentLineInfo, PostedPayment};
 pub use ssrf::{SsrfError, SsrfPolicy};

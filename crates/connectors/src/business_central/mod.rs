@@ -12,11 +12,13 @@
 //! # Ok(()) }
 //! ```
 
+mod batch;
 mod discovery;
 mod entra;
 pub mod mapping;
 mod models;
 mod odata;
+mod payments;
 
 use async_trait::async_trait;
 use reqwest::Client;
@@ -30,6 +32,7 @@ use crate::connector::{
 use crate::error::ConnectorError;
 use crate::http::{HttpSettings, build_client};
 use crate::oauth::TokenSet;
+use crate::payment_write::{JournalInfo, NewPaymentLine, PaymentLineInfo, PostedPayment};
 use crate::ssrf::SsrfPolicy;
 
 /// The provider name in the API.
@@ -254,6 +257,57 @@ impl Connector for BusinessCentral {
         req: &PageRequest,
     ) -> Result<Page, ConnectorError> {
         self.read_page(session, req).await
+    }
+
+    async fn payment_journals(
+        &self,
+        session: &Session,
+    ) -> Result<Vec<JournalInfo>, ConnectorError> {
+        self.list_payment_journals(session).await
+    }
+
+    async fn create_payment_journal(
+        &self,
+        session: &Session,
+        code: &str,
+        display_name: &str,
+        balancing_account_id: Option<&str>,
+    ) -> Result<JournalInfo, ConnectorError> {
+        self.add_payment_journal(session, code, display_name, balancing_account_id)
+            .await
+    }
+
+    async fn journal_payment_lines(
+        &self,
+        session: &Session,
+        journal_id: &str,
+    ) -> Result<Vec<PaymentLineInfo>, ConnectorError> {
+        self.list_payment_lines(session, journal_id).await
+    }
+
+    async fn create_payment_lines(
+        &self,
+        session: &Session,
+        journal_id: &str,
+        lines: &[NewPaymentLine],
+    ) -> Result<Vec<String>, ConnectorError> {
+        self.add_payment_lines(session, journal_id, lines).await
+    }
+
+    async fn post_payment_journal(
+        &self,
+        session: &Session,
+        journal_id: &str,
+    ) -> Result<(), ConnectorError> {
+        self.post_journal(session, journal_id).await
+    }
+
+    async fn find_posted_payment(
+        &self,
+        session: &Session,
+        document_number: &str,
+    ) -> Result<Option<PostedPayment>, ConnectorError> {
+        self.posted_payment(session, document_number).await
     }
 }
 

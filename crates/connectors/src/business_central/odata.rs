@@ -1,8 +1,8 @@
 //! BC API URLs (cloud and on-prem), authenticated GETs and OData server-driven paging.
 
 use chrono::{DateTime, SecondsFormat, Utc};
-use reqwest::Client;
-use reqwest::header::ACCEPT;
+use reqwest::header::{ACCEPT, CONTENT_TYPE};
+use reqwest::{Client, Method, RequestBuilder};
 use secrecy::ExposeSecret;
 use serde_json::Value;
 use url::Url;
@@ -78,7 +78,7 @@ fn ids_filter(ids: &[String]) -> Result<String, ConnectorError> {
     Ok(terms.join(" or "))
 }
 
-fn check_guid(id: &str) -> Result<&str, ConnectorError> {
+pub(super) fn check_guid(id: &str) -> Result<&str, ConnectorError> {
     let ok = id.len() == 36 && id.chars().all(|c| c.is_ascii_hexdigit() || c == '-');
     if ok {
         Ok(id)
@@ -99,7 +99,7 @@ fn check_company_id(id: &str) -> Result<&str, ConnectorError> {
     }
 }
 
-fn append(url: &mut Url, segments: &[&str]) -> Result<(), ConnectorError> {
+pub(super) fn append(url: &mut Url, segments: &[&str]) -> Result<(), ConnectorError> {
     url.path_segments_mut()
         .map_err(|_| ConnectorError::NotConfigured("API base URL cannot be a base".into()))?
         .pop_if_empty()
@@ -174,30 +174,64 @@ impl BusinessCentral {
     pub(super) async fn get(
         &self,
         session: &Session,
-        mut url: Url,
+        url: Url,
         page_size: Option<u32>,
     ) -> Result<Answer, ConnectorError> {
-        add_tenant(&mut url, &session.target);
-        let client = self.client_for(&url, &session.target)?;
-        tracing::debug!(path = url.path(), "GET");
-        let mut req = client.get(url).header(ACCEPT, "application/json");
+        let mut req = self.request(session, Method::GET, url)?;
         if let Some(n) = page_size {
             req = req.header("Prefer", format!("odata.maxpagesize={n}"));
         }
-        req = match &session.credentials {
-            Credentials::Bearer(token) => req.bearer_auth(token.expose_secret()),
-            Credentials::Basic { username, password } => {
-                req.basic_auth(username, Some(password.expose_secret()))
-            }
-            Credentials::ApiKey { .. } => {
-                return Err(ConnectorError::Unsupported(
-                    "Business Central does not take API keys".into(),
-                ));
-            }
-        };
         execute(req, self.config.http.max_body_bytes)
             .await?
             .success()
+    }
+
+    /// An authenticated write (POST/PATCH/DELETE) with a JSON body, if any, and extra headers; the
+    /// whole answer, whatever its status (the caller classifies it, usually with
+    /// [`Answer::write_success`]). Same URL guard, tenant parameter, body cap as [`Self::get`].
+    pub(super) async fn send(
+        &self,
+        session: &Session,
+        method: Method,
+        url: Url,
+        body: Option<&Value>,
+        headers: &[(&str, &str)],
+    ) -> Result<Answer, ConnectorError> {
+        let mut req = self.request(session, method, url)?;
+        for (name, value) in headers {
+            req = req.header(*name, *value);
+        }
+        if let Some(body) = body {
+            let bytes = serde_json::to_vec(body)
+                .map_err(|e| ConnectorError::invalid(format!("cannot encode the request: {e}")))?;
+            req = req.header(CONTENT_TYPE, "application/json").body(bytes);
+        }
+        execute(req, self.config.http.max_body_bytes).await
+    }
+
+    /// A request with the connection's credentials, through the client its URL calls for, with the
+    /// on-prem tenant parameter.
+    fn request(
+        &self,
+        session: &Session,
+        method: Method,
+        mut url: Url,
+    ) -> Result<RequestBuilder, ConnectorError> {
+        add_tenant(&mut url, &session.target);
+        let client = self.client_for(&url, &session.target)?;
+        tracing::debug!(%method, path = url.path(), "request");
+        let req = client
+            .request(method, url)
+            .header(ACCEPT, "application/json");
+        match &session.credentials {
+            Credentials::Bearer(token) => Ok(req.bearer_auth(token.expose_secret())),
+            Credentials::Basic { username, password } => {
+                Ok(req.basic_auth(username, Some(password.expose_secret())))
+            }
+            Credentials::ApiKey { .. } => Err(ConnectorError::Unsupported(
+                "Business Central does not take API keys".into(),
+            )),
+        }
     }
 
     /// GETs an OData collection and returns its page.

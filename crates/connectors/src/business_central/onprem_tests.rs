@@ -200,3 +200,68 @@ async fn a_url_that_is_not_a_business_central_api_root_is_named() {
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Unauthorized);
 }
+
+/// Writes go through the same plumbing as reads: the tenant parameter, Basic auth, the guard.
+#[tokio::test]
+async fn writes_carry_the_tenant_too() {
+    let server = TestServer::start(|seen| {
+        let url = url::Url::parse(&format!("http://x{}", seen.target)).unwrap();
+        if !url.query_pairs().any(|(k, v)| k == "tenant" && v == "t1") {
+            return Reply::with(404, "application/json", not_found());
+        }
+        match url.path() {
+            "/BC/api/v2.0/$batch" => Reply::json(json!({"responses": [
+                {"id": "1", "status": 201, "body": {"id": "l1"}},
+                {"id": "2", "status": 201, "body": {"id": "l2"}},
+            ]})),
+            p if p.ends_with("/Microsoft.NAV.post") => Reply::with(204, "text/plain", ""),
+            p if p.ends_with("/generalLedgerEntries") => Reply::json(json!({"value": []})),
+            _ => Reply::with(404, "application/json", not_found()),
+        }
+    })
+    .await;
+    let bc = connector();
+    let session = session(&format!("{}/BC?tenant=t1", server.base()), Some(COMPANY));
+    let line = crate::NewPaymentLine {
+        customer_id: COMPANY.into(),
+        applies_to_invoice_id: COMPANY.into(),
+        amount: 1.into(),
+        posting_date: chrono::NaiveDate::from_ymd_opt(2026, 1, 31).unwrap(),
+        document_number: "D1".into(),
+        external_document_number: String::new(),
+        description: String::new(),
+    };
+    let journal = "99999999-2222-3333-4444-555555555555";
+    let ids = bc
+        .create_payment_lines(&session, journal, &[line.clone(), line])
+        .await
+        .unwrap();
+    assert_eq!(ids, vec!["l1", "l2"]);
+    bc.post_payment_journal(&session, journal).await.unwrap();
+    assert_eq!(
+        bc.find_posted_payment(&session, "A'B C").await.unwrap(),
+        None
+    );
+    let seen = server.seen();
+    let targets: Vec<&str> = seen.iter().map(|s| s.target.as_str()).collect();
+    assert_eq!(
+        targets,
+        vec![
+            "/BC/api/v2.0/$batch?tenant=t1".to_owned(),
+            format!(
+                "/BC/api/v2.0/companies({COMPANY})/journals({journal})/Microsoft.NAV.post?tenant=t1"
+            ),
+            format!(
+                "/BC/api/v2.0/companies({COMPANY})/generalLedgerEntries\
+                 ?$filter=documentNumber%20eq%20%27A%27%27B%20C%27&tenant=t1"
+            ),
+        ]
+    );
+    let batch = seen[0].head.to_ascii_lowercase();
+    assert!(batch.contains("\r\nisolation: snapshot"), "{batch}");
+    assert!(
+        batch.contains("\r\ncontent-type: application/json"),
+        "{batch}"
+    );
+    assert!(batch.contains("\r\nauthorization: basic "), "{batch}");
+}

@@ -5,6 +5,7 @@ mod faults;
 mod logs;
 mod oauth;
 mod paging;
+mod payments;
 
 use std::collections::HashMap;
 
