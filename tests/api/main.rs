@@ -23,3 +23,4 @@ mod store_faults;
 mod sync;
 mod validation;
 mod workers;
+mod writes;

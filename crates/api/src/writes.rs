@@ -94,7 +94,11 @@ impl FromBody for PaymentIn {
                 "Must be 1 to 100 characters",
             );
         }
-        let amount = decimal(f, vec![json!("body"), json!("amount")], f.raw("amount").cloned());
+        let amount = decimal(
+            f,
+            vec![json!("body"), json!("amount")],
+            f.raw("amount").cloned(),
+        );
         let currency = f.string("currency").value();
         if let Some(c) = &currency
             && !(c.len() == 3 && c.bytes().all(|b| b.is_ascii_uppercase()))
@@ -109,7 +113,11 @@ impl FromBody for PaymentIn {
         let payment_date = date.and_then(|d| match NaiveDate::parse_from_str(&d, "%Y-%m-%d") {
             Ok(date) => Some(date),
             Err(_) => {
-                f.error("payment_date", "date_from_datetime_parsing", "A date as YYYY-MM-DD");
+                f.error(
+                    "payment_date",
+                    "date_from_datetime_parsing",
+                    "A date as YYYY-MM-DD",
+                );
                 None
             }
         });
@@ -148,7 +156,11 @@ fn decimal(f: &mut Fields, loc: Vec<Value>, value: Option<Value>) -> Option<Deci
         // Numbers keep their digits (arbitrary precision): 0.1 is exactly 0.1.
         Some(Value::Number(n)) => n.to_string(),
         Some(_) => {
-            f.error_at(loc, "decimal_type", "A decimal number, as a string or a number");
+            f.error_at(
+                loc,
+                "decimal_type",
+                "A decimal number, as a string or a number",
+            );
             return None;
         }
     };
@@ -157,7 +169,11 @@ fn decimal(f: &mut Fields, loc: Vec<Value>, value: Option<Value>) -> Option<Deci
         .ok();
     match parsed.map(|d| d.normalize()) {
         None => {
-            f.error_at(loc, "decimal_parsing", "A decimal number, as a string or a number");
+            f.error_at(
+                loc,
+                "decimal_parsing",
+                "A decimal number, as a string or a number",
+            );
             None
         }
         Some(d) if d <= Decimal::ZERO => {
@@ -210,8 +226,15 @@ fn applied(f: &mut Fields) -> Option<Vec<AppliedIn>> {
             ok = false;
             continue;
         };
-        for unknown in obj.keys().filter(|k| *k != "invoice_remote_id" && *k != "amount") {
-            f.error_at(at(i, unknown), "extra_forbidden", "Extra inputs are not permitted");
+        for unknown in obj
+            .keys()
+            .filter(|k| *k != "invoice_remote_id" && *k != "amount")
+        {
+            f.error_at(
+                at(i, unknown),
+                "extra_forbidden",
+                "Extra inputs are not permitted",
+            );
             ok = false;
         }
         let invoice = match obj.remove("invoice_remote_id") {
@@ -342,7 +365,11 @@ async fn check_against_copy(
             "not_found",
             "No customer with this remote_id in the connection's synced data",
         )),
-        Some(c) if c.get("blocked").and_then(Value::as_str).is_some_and(|b| b != "none") => {
+        Some(c)
+            if c.get("blocked")
+                .and_then(Value::as_str)
+                .is_some_and(|b| b != "none") =>
+        {
             errors.push(problem(
                 &customer_loc,
                 "blocked",
@@ -388,6 +415,18 @@ async fn check_against_copy(
             )),
             None if !inv_currency.is_empty() => currency = Some(inv_currency.to_owned()),
             _ => {}
+        }
+        let status = inv
+            .get("status")
+            .and_then(Value::as_str)
+            .unwrap_or("unknown");
+        if status != "open" {
+            errors.push(problem(
+                &at("invoice_remote_id"),
+                "not_payable",
+                format!("The invoice is {status}: only open (posted, unpaid) invoices can be paid"),
+            ));
+            continue;
         }
         match money(inv, "amount_due") {
             Some(due) if a.amount > due => errors.push(problem(
@@ -619,7 +658,9 @@ async fn list_writes(
             },
             "limit" => limit = errors.limit("limit", &v, 200).unwrap_or(limit),
             "starting_after" if ledgerlink_domain::is_id("wr", &v) => after = Some(v.into_owned()),
-            "starting_after" => errors.push("starting_after", "string_pattern_mismatch", "A write id"),
+            "starting_after" => {
+                errors.push("starting_after", "string_pattern_mismatch", "A write id")
+            }
             _ => {}
         }
     }
@@ -664,7 +705,11 @@ async fn cancel_write(
             format!(
                 "The write can no longer be cancelled (status {}{})",
                 w.status.as_str(),
-                if w.reached_erp { ", it reached the ERP" } else { "" }
+                if w.reached_erp {
+                    ", it reached the ERP"
+                } else {
+                    ""
+                }
             ),
         )),
         Cancel::NotFound => Err(ApiError::coded(ErrorCode::NotFound, "Write not found")),

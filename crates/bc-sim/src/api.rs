@@ -143,7 +143,12 @@ async fn api(state: Arc<State>, segs: &[String], req: Request) -> Result<Respons
     let api_segs: Vec<String> = segs[rest..].to_vec();
     let _slot = state.limits.admit(&principal, state.clock.now_ms()).await?;
     state.wait_gate().await;
-    let fault = state.faults.lock().expect("faults").roll();
+    let mut fault = state.faults.lock().expect("faults").roll();
+    match targeted(&state, req.method().as_str(), req.uri().path()) {
+        Some(crate::config::TargetFault::Unavailable) => fault = Fault::Status5xx(503),
+        Some(crate::config::TargetFault::DropAfter) => fault = Fault::Drop,
+        None => {}
+    }
     match fault {
         Fault::Status5xx(code) => {
             let e = ApiError::new(
@@ -242,6 +247,16 @@ async fn api(state: Arc<State>, segs: &[String], req: Request) -> Result<Respons
         _ => {}
     }
     Ok(resp)
+}
+
+/// The targeted fault this request hits, if any (used up one time).
+fn targeted(state: &State, method: &str, path: &str) -> Option<crate::config::TargetFault> {
+    let mut faults = state.faults.lock().expect("faults");
+    let hit = faults.cfg.targeted.iter_mut().find(|t| {
+        t.times > 0 && t.method.eq_ignore_ascii_case(method) && path.contains(&t.path_contains)
+    })?;
+    hit.times -= 1;
+    Some(hit.fault)
 }
 
 /// Faults scoped to an environment, a company or the extension of a company.

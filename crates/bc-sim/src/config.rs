@@ -207,6 +207,33 @@ pub struct FaultConfig {
     /// Properties this server does not have, as on an older BC version: a `$select` naming one
     /// answers 400 `BadRequest_NotFound`, as BC does.
     pub unknown_properties: Vec<String>,
+    /// Faults aimed at particular requests (a crash between two calls, a lost answer), each used up
+    /// after `times` matching requests.
+    pub targeted: Vec<TargetedFault>,
+}
+
+/// A fault for the next requests of one method whose path contains a string.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct TargetedFault {
+    /// `GET`, `POST`, …
+    pub method: String,
+    /// Part of the request path (e.g. `Microsoft.NAV.post`).
+    pub path_contains: String,
+    /// What happens.
+    pub fault: TargetFault,
+    /// How many matching requests it hits.
+    pub times: u32,
+}
+
+/// What a targeted fault does.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum TargetFault {
+    /// Answer 503 without doing anything (the caller stopped before the call took effect).
+    Unavailable,
+    /// Do the request, then drop the connection before any response byte (it took effect, the
+    /// caller never learns).
+    DropAfter,
 }
 
 /// The on-premises server instance.

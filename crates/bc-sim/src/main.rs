@@ -146,6 +146,7 @@ async fn main() -> anyhow::Result<()> {
         extension_absent: a.fault_extension_absent,
         company_information_absent: a.fault_company_information_absent,
         unknown_properties: Vec::new(),
+        targeted: Vec::new(),
     };
     c.extension_installed = !a.no_extension;
     if let Some(op) = c.onprem.as_mut() {

@@ -163,8 +163,9 @@ const CLAIMABLE: [(&str, &str, &str); 2] = [
 const NONE_RUNNING: &str = "NOT EXISTS (SELECT 1 FROM jobs r WHERE r.status = 'running' \
     AND r.kind = {a}.kind AND r.unique_key = {a}.unique_key AND r.id <> {a}.id {live})";
 
-/// Connections due a periodic health check (`$1` now, `$2` checked before, `$3` limit, `$4` the
-/// next check after this one: a due date beyond it was set under a longer interval): set-up ones,
+/// Connections due a periodic health check (`$1` now, `$2` checked before, `$3` limit, `$5` two
+/// intervals from now: a due date beyond it was set under a longer interval — not merely by another
+/// process whose clock read a moment later): set-up ones,
 /// and those whose setup never completed or looks stuck (`is_running_setup` set longer than an
 /// interval: a process that stopped between saving the flag and queuing the job), whose check
 /// queues setup again unless a setup job waits or runs.
@@ -173,7 +174,7 @@ const HEALTH_DUE: &str = "SELECT id FROM connections \
     AND (company IS NOT NULL OR discovery IS NULL OR is_running_setup) \
     AND health_checked_at < $2 \
     AND (next_health_check_at IS NULL OR next_health_check_at <= $1 \
-    OR next_health_check_at > $4) \
+    OR next_health_check_at > $5) \
     ORDER BY health_checked_at LIMIT $3";
 
 /// A job as stored.
@@ -409,6 +410,7 @@ impl<S: Backed> JobStore for S {
                 .bind(now - interval)
                 .bind(i64::from(limit))
                 .bind(now + interval)
+                .bind(now + interval + interval)
                 .fetch_all(&mut *tx)
                 .await?;
             let mut queued = 0;

@@ -282,7 +282,11 @@ impl Calls<'_> {
         &self,
         marker: &str,
     ) -> Result<Option<ledgerlink_connectors::PostedPayment>, Fail> {
-        match self.connector.find_posted_payment(self.session, marker).await {
+        match self
+            .connector
+            .find_posted_payment(self.session, marker)
+            .await
+        {
             Ok(p) => Ok(p),
             Err(e) => Err(fail(self.engine, self.conn, e).await),
         }
@@ -299,12 +303,15 @@ impl Calls<'_> {
         if let Some(own) = journals.iter().find(|j| j.code == code) {
             return Ok(own.clone());
         }
-        let balancing = journals
-            .iter()
-            .find_map(|j| j.balancing_account_id.clone());
+        let balancing = journals.iter().find_map(|j| j.balancing_account_id.clone());
         match self
             .connector
-            .create_payment_journal(self.session, &code, "ledgerlink payment", balancing.as_deref())
+            .create_payment_journal(
+                self.session,
+                &code,
+                "ledgerlink payment",
+                balancing.as_deref(),
+            )
             .await
         {
             Ok(j) => Ok(j),

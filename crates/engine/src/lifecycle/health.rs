@@ -120,7 +120,9 @@ pub fn health_for(err: &ConnectorError) -> Option<(HealthStatus, String)> {
         ErrorKind::NotConfigured => HealthStatus::MissingSettings,
         ErrorKind::Invalid | ErrorKind::Rejected => HealthStatus::SyncFailing,
         ErrorKind::Transient => HealthStatus::Unreachable,
-        ErrorKind::Unsupported => return None,
+        // The ERP refused one write on business grounds (a closed invoice, a blocked customer):
+        // that write fails, the connection is as healthy as it was.
+        ErrorKind::Unsupported | ErrorKind::Business => return None,
     };
     Some((status, message_for(status, err)))
 }

@@ -161,4 +161,10 @@ async fn health_checks_are_queued_once_per_interval_however_many_tick() {
     let jobs = db.store.connection_jobs(&acme, &c.id).await.unwrap();
     assert_eq!(jobs.len(), 1);
     assert_eq!(jobs[0].kind, "health_check");
+    // A process whose clock read a moment earlier ticks after the one that queued: not again.
+    let earlier = now - chrono::Duration::milliseconds(5);
+    assert_eq!(
+        other.queue_health_checks(earlier, hour, 10).await.unwrap(),
+        0
+    );
 }

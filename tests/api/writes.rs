@@ -1,0 +1,469 @@
+//! Payments written back to Business Central: one payment across several invoices, posted exactly
+//! once through crashes and lost answers, idempotency keys, validation against our copy, BC's
+//! refusals, cancelling.
+
+use std::collections::BTreeMap;
+
+use reqwest::StatusCode;
+use rust_decimal::Decimal;
+use serde_json::{Value, json};
+
+use crate::harness::{Reply, TestApp, reply};
+
+/// A connected, synced connection with payments write-enabled.
+async fn writable(app: &TestApp) -> String {
+    let id = app.connected().await;
+    app.running.engine.drain_syncs("w").await.unwrap();
+    enable_writes(app, &id).await;
+    id
+}
+
+/// Switches writing payments on for the connection.
+async fn enable_writes(app: &TestApp, id: &str) {
+    let models = app
+        .get(&format!("/v2/integrations/connections/{id}/models"))
+        .await
+        .json;
+    let payments = models
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["name"] == "payments")
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let r = app
+        .patch(
+            &format!("/v2/integrations/connections/{id}/models/{payments}"),
+            r#"{"is_write_enabled": true}"#,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{r:?}");
+}
+
+fn dec(v: &Value) -> Decimal {
+    v.as_str()
+        .map_or_else(|| v.to_string().parse().unwrap(), |s| s.parse().unwrap())
+}
+
+/// Open invoices from our feed, by customer: (invoice id, amount due).
+async fn open_invoices(app: &TestApp, id: &str) -> BTreeMap<String, Vec<(String, Decimal)>> {
+    let feed = app
+        .get(&format!(
+            "/v2/integrations/connections/{id}/records/invoices?limit=1000"
+        ))
+        .await
+        .json;
+    let mut by_customer: BTreeMap<String, Vec<(String, Decimal)>> = BTreeMap::new();
+    for r in feed["data"].as_array().unwrap() {
+        let d = &r["data"];
+        let due = if d["amount_due"].is_null() {
+            Decimal::ZERO
+        } else {
+            dec(&d["amount_due"])
+        };
+        if due > Decimal::ONE && d["status"] == "open" && d["customer_remote_id"].is_string() {
+            by_customer
+                .entry(d["customer_remote_id"].as_str().unwrap().to_owned())
+                .or_default()
+                .push((r["remote_id"].as_str().unwrap().to_owned(), due));
+        }
+    }
+    by_customer
+}
+
+/// A customer with at least `n` open invoices, and `n` of them.
+async fn customer_with(app: &TestApp, id: &str, n: usize) -> (String, Vec<(String, Decimal)>) {
+    let (customer, invoices) = open_invoices(app, id)
+        .await
+        .into_iter()
+        .find(|(_, inv)| inv.len() >= n)
+        .expect("a customer with enough open invoices");
+    (customer, invoices.into_iter().take(n).collect())
+}
+
+/// A payment of `customer` paying half (rounded to cents) of each invoice.
+fn payment(customer: &str, invoices: &[(String, Decimal)]) -> Value {
+    let applied: Vec<(String, Decimal)> = invoices
+        .iter()
+        .map(|(id, due)| (id.clone(), (due / Decimal::TWO).round_dp(2)))
+        .collect();
+    let total: Decimal = applied.iter().map(|(_, a)| *a).sum();
+    json!({
+        "customer_remote_id": customer,
+        "amount": total.to_string(),
+        "payment_date": "2026-11-28",
+        "reference": "bank-tx-881",
+        "description": "Lockbox 2026-11-28",
+        "applied_to": applied.iter().map(|(id, a)| json!({"invoice_remote_id": id, "amount": a.to_string()})).collect::<Vec<_>>(),
+    })
+}
+
+async fn post_payment(app: &TestApp, id: &str, key: Option<&str>, body: &Value) -> Reply {
+    let mut req = app
+        .client
+        .post(app.url(&format!(
+            "/v2/integrations/connections/{id}/records/payments"
+        )))
+        .bearer_auth(&app.key)
+        .json(body);
+    if let Some(k) = key {
+        req = req.header("idempotency-key", k);
+    }
+    reply(req.send().await.unwrap()).await
+}
+
+fn posts(app: &TestApp) -> u64 {
+    app.sim()
+        .request_counts()
+        .iter()
+        .filter(|(k, _)| k.starts_with("POST ") && k.ends_with("Microsoft.NAV.post"))
+        .map(|(_, n)| n)
+        .sum()
+}
+
+async fn write(app: &TestApp, wid: &str) -> Value {
+    let r = app.get(&format!("/v2/integrations/writes/{wid}")).await;
+    assert_eq!(r.status, StatusCode::OK, "{r:?}");
+    r.json
+}
+
+/// Runs the write's job (and its retries, moving the clock past each backoff).
+async fn run_writes(app: &TestApp) {
+    for _ in 0..10 {
+        app.running.engine.drain_jobs("w").await.unwrap();
+        app.clock.advance(chrono::Duration::hours(1));
+    }
+}
+
+/// The invoices' amount due in our feed after the write's re-read.
+async fn due_now(app: &TestApp, id: &str, invoice: &str) -> Decimal {
+    app.running.engine.drain_syncs("w").await.unwrap();
+    let feed = app
+        .get(&format!(
+            "/v2/integrations/connections/{id}/records/invoices?limit=1000"
+        ))
+        .await
+        .json;
+    let rec = feed["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .rev()
+        .find(|r| r["remote_id"] == invoice)
+        .unwrap()
+        .clone();
+    dec(&rec["data"]["amount_due"])
+}
+
+#[tokio::test]
+async fn a_payment_across_three_invoices_is_posted_once_and_reaches_the_feed() {
+    let app = TestApp::with_sim(dataset).await;
+    let id = writable(&app).await;
+    let (customer, invoices) = customer_with(&app, &id, 3).await;
+    let body = payment(&customer, &invoices);
+    let r = post_payment(&app, &id, Some("pay-1"), &body).await;
+    assert_eq!(r.status, StatusCode::ACCEPTED, "{r:?}");
+    let w = r.json;
+    assert_eq!(w["object"], "integration_write");
+    assert_eq!(w["status"], "queued");
+    assert_eq!(w["model"], "payments");
+    assert!(w["id"].as_str().unwrap().starts_with("wr_"));
+    let wid = w["id"].as_str().unwrap().to_owned();
+
+    run_writes(&app).await;
+    let done = write(&app, &wid).await;
+    assert_eq!(done["status"], "complete", "{done}");
+    assert_eq!(done["result"]["posted"], true, "{done}");
+    assert_eq!(done["attempt"], 1);
+    assert_eq!(posts(&app), 1, "posted once");
+    for (inv, due) in &invoices {
+        let paid = (*due / Decimal::TWO).round_dp(2);
+        assert_eq!(due_now(&app, &id, inv).await, *due - paid, "invoice {inv}");
+    }
+
+    // The same request again: the same write, nothing new in BC.
+    let again = post_payment(&app, &id, Some("pay-1"), &body).await;
+    assert_eq!(again.status, StatusCode::ACCEPTED, "{again:?}");
+    assert_eq!(again.json["id"], wid.as_str());
+    assert_eq!(again.headers["idempotent-replayed"], "true");
+    // The same key with another body is refused.
+    let mut other = body.clone();
+    other["description"] = json!("something else");
+    let refused = post_payment(&app, &id, Some("pay-1"), &other).await;
+    assert_eq!(refused.status, StatusCode::CONFLICT, "{refused:?}");
+    assert!(refused.text.contains(&wid), "{refused:?}");
+    run_writes(&app).await;
+    assert_eq!(posts(&app), 1);
+
+    let list = app
+        .get(&format!(
+            "/v2/integrations/connections/{id}/writes?status=complete"
+        ))
+        .await;
+    assert_eq!(list.status, StatusCode::OK);
+    assert_eq!(list.json.as_array().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn a_crash_between_creating_the_lines_and_posting_posts_once() {
+    let app = TestApp::with_sim(dataset).await;
+    let id = writable(&app).await;
+    let (customer, invoices) = customer_with(&app, &id, 3).await;
+    // The posting call fails before it takes effect (as if the worker died right before it).
+    app.sim().set_faults(bc_sim::FaultConfig {
+        targeted: vec![bc_sim::TargetedFault {
+            method: "POST".into(),
+            path_contains: "Microsoft.NAV.post".into(),
+            fault: bc_sim::TargetFault::Unavailable,
+            times: 1,
+        }],
+        ..Default::default()
+    });
+    let r = post_payment(&app, &id, Some("crash-1"), &payment(&customer, &invoices)).await;
+    let wid = r.json["id"].as_str().unwrap().to_owned();
+    app.running.engine.drain_jobs("w").await.unwrap();
+    let w = write(&app, &wid).await;
+    assert_eq!(w["status"], "pending_retry", "{w}");
+    assert_eq!(w["reached_erp"], true);
+    let batches = |app: &TestApp| -> u64 {
+        app.sim()
+            .request_counts()
+            .iter()
+            .filter(|(k, _)| k.starts_with("POST ") && k.ends_with("$batch"))
+            .map(|(_, n)| n)
+            .sum()
+    };
+    let batches_before = batches(&app);
+    assert_eq!(
+        batches_before, 1,
+        "the first attempt created its three lines in one $batch"
+    );
+
+    run_writes(&app).await;
+    let w = write(&app, &wid).await;
+    assert_eq!(w["status"], "complete", "{w}");
+    assert_eq!(w["attempt"], 2);
+    assert_eq!(
+        batches(&app),
+        batches_before,
+        "the lines of the first attempt were reused, not created again"
+    );
+    for (inv, due) in &invoices {
+        let paid = (*due / Decimal::TWO).round_dp(2);
+        assert_eq!(
+            due_now(&app, &id, inv).await,
+            *due - paid,
+            "paid once: {inv}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_posting_whose_answer_is_lost_is_recognised_not_repeated() {
+    let app = TestApp::with_sim(dataset).await;
+    let id = writable(&app).await;
+    let (customer, invoices) = customer_with(&app, &id, 2).await;
+    // BC posts, then the answer never arrives (as if the worker died before recording it).
+    app.sim().set_faults(bc_sim::FaultConfig {
+        targeted: vec![bc_sim::TargetedFault {
+            method: "POST".into(),
+            path_contains: "Microsoft.NAV.post".into(),
+            fault: bc_sim::TargetFault::DropAfter,
+            times: 1,
+        }],
+        ..Default::default()
+    });
+    let r = post_payment(&app, &id, Some("lost-1"), &payment(&customer, &invoices)).await;
+    let wid = r.json["id"].as_str().unwrap().to_owned();
+    run_writes(&app).await;
+    let w = write(&app, &wid).await;
+    assert_eq!(w["status"], "complete", "{w}");
+    assert_eq!(
+        posts(&app),
+        1,
+        "the second attempt found the posted payment"
+    );
+    for (inv, due) in &invoices {
+        let paid = (*due / Decimal::TWO).round_dp(2);
+        assert_eq!(
+            due_now(&app, &id, inv).await,
+            *due - paid,
+            "paid once: {inv}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn bc_refusing_the_posting_fails_the_write_with_its_message() {
+    let app = TestApp::with_sim(dataset).await;
+    let id = writable(&app).await;
+    let (customer, invoices) = customer_with(&app, &id, 1).await;
+    let body = payment(&customer, &invoices);
+    let r = post_payment(&app, &id, Some("closed-1"), &body).await;
+    assert_eq!(r.status, StatusCode::ACCEPTED, "{r:?}");
+    let wid = r.json["id"].as_str().unwrap().to_owned();
+    // Meanwhile someone closes the invoice in BC (our copy does not know yet).
+    let company = app.sim().company_ids()[0];
+    let (inv, due) = &invoices[0];
+    app.sim()
+        .apply_payment(
+            company,
+            inv.parse().unwrap(),
+            due.to_string().parse::<f64>().unwrap(),
+        )
+        .unwrap();
+    run_writes(&app).await;
+    let w = write(&app, &wid).await;
+    assert_eq!(w["status"], "failed", "{w}");
+    assert_eq!(w["attempt"], 1, "a refusal is not retried");
+    assert!(w["error"].as_str().unwrap().len() > 10, "{w}");
+    let c = app
+        .get(&format!("/v2/integrations/connections/{id}"))
+        .await
+        .json;
+    assert_eq!(
+        c["health"]["status_code"], "healthy",
+        "one refused write is not a health problem"
+    );
+}
+
+#[tokio::test]
+async fn a_write_is_cancelled_only_before_it_reaches_bc() {
+    let app = TestApp::with_sim(dataset).await;
+    let id = writable(&app).await;
+    let (customer, invoices) = customer_with(&app, &id, 2).await;
+    let r = post_payment(&app, &id, Some("c-1"), &payment(&customer, &invoices[..1])).await;
+    let first = r.json["id"].as_str().unwrap().to_owned();
+    let c = app
+        .post(&format!("/v2/integrations/writes/{first}/cancel"), "")
+        .await;
+    assert_eq!(c.status, StatusCode::OK, "{c:?}");
+    assert_eq!(c.json["status"], "cancelled");
+    run_writes(&app).await;
+    assert_eq!(posts(&app), 0, "nothing reached BC");
+
+    let r = post_payment(&app, &id, Some("c-2"), &payment(&customer, &invoices[1..])).await;
+    let second = r.json["id"].as_str().unwrap().to_owned();
+    run_writes(&app).await;
+    let c = app
+        .post(&format!("/v2/integrations/writes/{second}/cancel"), "")
+        .await;
+    assert_eq!(c.status, StatusCode::CONFLICT, "{c:?}");
+    assert_eq!(write(&app, &second).await["status"], "complete");
+}
+
+#[tokio::test]
+async fn payments_are_checked_against_the_synced_data_before_anything_reaches_bc() {
+    let app = TestApp::with_sim(dataset).await;
+    let id = app.connected().await;
+    app.running.engine.drain_syncs("w").await.unwrap();
+    let (customer, invoices) = customer_with(&app, &id, 2).await;
+    let good = payment(&customer, &invoices);
+
+    // Writes not enabled yet.
+    let r = post_payment(&app, &id, Some("k"), &good).await;
+    assert_eq!(r.status, StatusCode::CONFLICT, "{r:?}");
+    enable_writes(&app, &id).await;
+
+    let loc_of = |r: &Reply| -> Vec<Value> {
+        r.json["detail"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{r:?}"))
+            .iter()
+            .map(|d| d["loc"].clone())
+            .collect()
+    };
+    // No Idempotency-Key.
+    let r = post_payment(&app, &id, None, &good).await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{r:?}");
+    assert_eq!(loc_of(&r), [json!(["header", "Idempotency-Key"])]);
+
+    let cases: Vec<(Value, Value)> = vec![
+        (
+            json!({"customer_remote_id": "00000000-0000-0000-0000-000000000000"}),
+            json!(["body", "customer_remote_id"]),
+        ),
+        (json!({"amount": "1.005"}), json!(["body", "amount"])),
+        (json!({"amount": -5}), json!(["body", "amount"])),
+        (
+            json!({"payment_date": "28/11/2026"}),
+            json!(["body", "payment_date"]),
+        ),
+        (json!({"currency": "usd"}), json!(["body", "currency"])),
+        (json!({"applied_to": []}), json!(["body", "applied_to"])),
+        (json!({"surprise": 1}), json!(["body", "surprise"])),
+    ];
+    for (patch, loc) in cases {
+        let mut body = good.clone();
+        for (k, v) in patch.as_object().unwrap() {
+            body[k] = v.clone();
+        }
+        let r = post_payment(&app, &id, Some("v"), &body).await;
+        assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{patch}: {r:?}");
+        assert!(loc_of(&r).contains(&loc), "{patch}: {r:?}");
+    }
+    // More than the invoice's amount due; the same invoice twice; a sum that is not the amount.
+    let (inv0, due0) = &invoices[0];
+    let too_much = json!({
+        "customer_remote_id": customer, "amount": (due0 + Decimal::ONE).to_string(),
+        "payment_date": "2026-11-28",
+        "applied_to": [{"invoice_remote_id": inv0, "amount": (due0 + Decimal::ONE).to_string()}],
+    });
+    let r = post_payment(&app, &id, Some("v"), &too_much).await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{r:?}");
+    assert_eq!(loc_of(&r), [json!(["body", "applied_to", 0, "amount"])]);
+    let twice = json!({
+        "customer_remote_id": customer, "amount": "2.00", "payment_date": "2026-11-28",
+        "applied_to": [{"invoice_remote_id": inv0, "amount": "1.00"}, {"invoice_remote_id": inv0, "amount": "1.00"}],
+    });
+    let r = post_payment(&app, &id, Some("v"), &twice).await;
+    assert_eq!(
+        loc_of(&r),
+        [json!(["body", "applied_to", 1, "invoice_remote_id"])]
+    );
+    let short = json!({
+        "customer_remote_id": customer, "amount": "5.00", "payment_date": "2026-11-28",
+        "applied_to": [{"invoice_remote_id": inv0, "amount": "1.00"}],
+    });
+    let r = post_payment(&app, &id, Some("v"), &short).await;
+    assert_eq!(loc_of(&r), [json!(["body", "applied_to"])]);
+    // Another customer's invoice.
+    let others = open_invoices(&app, &id).await;
+    let (_, theirs) = others.iter().find(|(c, _)| **c != customer).unwrap();
+    let foreign = json!({
+        "customer_remote_id": customer, "amount": "1.00", "payment_date": "2026-11-28",
+        "applied_to": [{"invoice_remote_id": theirs[0].0, "amount": "1.00"}],
+    });
+    let r = post_payment(&app, &id, Some("v"), &foreign).await;
+    assert_eq!(
+        loc_of(&r),
+        [json!(["body", "applied_to", 0, "invoice_remote_id"])]
+    );
+    // Other models do not take writes.
+    let r = app
+        .client
+        .post(app.url(&format!(
+            "/v2/integrations/connections/{id}/records/invoices"
+        )))
+        .bearer_auth(&app.key)
+        .header("idempotency-key", "x")
+        .json(&good)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::METHOD_NOT_ALLOWED);
+    run_writes(&app).await;
+    assert_eq!(posts(&app), 0, "nothing refused reached BC");
+    let list = app
+        .get(&format!("/v2/integrations/connections/{id}/writes"))
+        .await;
+    assert!(list.json.as_array().unwrap().is_empty(), "{list:?}");
+}
+
+/// Few customers with many invoices each, so one has several open ones.
+fn dataset(c: &mut bc_sim::SimConfig) {
+    c.data.customers = 3;
+    c.data.invoices = 30;
+}
