@@ -51,7 +51,11 @@ async fn every_request_field_is_nullable_exactly_when_the_server_accepts_null() 
                         .any(|e| e["loc"] == json!(["body", field]));
                 if nullable(prop) {
                     assert!(!refused_here, "{name}.{field} is nullable: {body} → {r:?}");
-                    assert!(r.status.is_success(), "{name}.{field}: {body} → {r:?}");
+                    // A payment needs synced data, enabled writes and an Idempotency-Key to be
+                    // accepted; here it is enough that its body passed.
+                    if !template.ends_with("/records/{model}") {
+                        assert!(r.status.is_success(), "{name}.{field}: {body} → {r:?}");
+                    }
                 } else {
                     assert!(
                         refused_here,
@@ -73,6 +77,8 @@ async fn every_request_field_is_nullable_exactly_when_the_server_accepts_null() 
         "ModelPatch.sync_frequency_secs",
         "CredentialsPut.username",
         "ApiKeyCreate.name",
+        "PaymentIn.currency",
+        "PaymentIn.amount",
     ] {
         assert!(
             tried.iter().any(|t| t == expected),
@@ -85,13 +91,18 @@ async fn every_request_field_is_nullable_exactly_when_the_server_accepts_null() 
 fn target(template: &str, conn: &Value) -> (String, Value) {
     let path = template
         .replace("{connection_id}", conn["id"].as_str().unwrap())
-        .replace("{model_id}", conn["models"][0]["id"].as_str().unwrap());
+        .replace("{model_id}", conn["models"][0]["id"].as_str().unwrap())
+        .replace("{model}", "payments");
     let base = match template {
         "/v2/integrations/connections" => json!({"provider_name": "ms-dynamics-bc"}),
         "/v2/integrations/connections/{connection_id}/credentials" => {
             json!({"username": "u", "web_service_access_key": "k"})
         }
         "/v2/integrations/api-keys" => json!({"name": "n"}),
+        "/v2/integrations/connections/{connection_id}/records/{model}" => json!({
+            "customer_remote_id": "c", "amount": "1.00", "payment_date": "2026-11-28",
+            "applied_to": [{"invoice_remote_id": "i", "amount": "1.00"}],
+        }),
         "/v2/integrations/connections/{connection_id}"
         | "/v2/integrations/connections/{connection_id}/models/{model_id}" => json!({}),
         other => panic!("a valid body for {other}"),

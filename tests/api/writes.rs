@@ -467,3 +467,29 @@ fn dataset(c: &mut bc_sim::SimConfig) {
     c.data.customers = 3;
     c.data.invoices = 30;
 }
+
+#[tokio::test]
+async fn a_posting_date_bc_does_not_allow_fails_the_write_with_bcs_words() {
+    let app = TestApp::with_sim(dataset).await;
+    let id = writable(&app).await;
+    let (customer, invoices) = customer_with(&app, &id, 2).await;
+    let company = app.sim().company_ids()[0];
+    let from = chrono::NaiveDate::from_ymd_opt(2026, 12, 1);
+    assert!(app.sim().set_allowed_posting_dates(company, from, None));
+    let r = post_payment(&app, &id, Some("date-1"), &payment(&customer, &invoices)).await;
+    let wid = r.json["id"].as_str().unwrap().to_owned();
+    run_writes(&app).await;
+    let w = write(&app, &wid).await;
+    assert_eq!(w["status"], "failed", "{w}");
+    assert!(
+        w["error"]
+            .as_str()
+            .unwrap()
+            .contains("Posting Date is not within your range"),
+        "{w}"
+    );
+    assert_eq!(w["attempt"], 1, "not retried");
+    for (inv, due) in &invoices {
+        assert_eq!(due_now(&app, &id, inv).await, *due, "nothing posted: {inv}");
+    }
+}

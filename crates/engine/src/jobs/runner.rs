@@ -50,6 +50,23 @@ impl Engine {
             return Ok(Some(JobRun::LeaseLost));
         };
         let end = self.job_end(&job, outcome);
+        if let JobEnd::Failed { error } = &end
+            && job.kind == WRITE_PAYMENT_KIND
+            && let Some(write) = WritePayment::from_job(&job)
+        {
+            // The job gave up for a reason of its own (our database, say): the write must not
+            // stay `running` or `pending_retry` for ever.
+            let failed = ledgerlink_store::WriteEnd::Failed {
+                error: format!("ledgerlink could not complete the write: {error}"),
+            };
+            if let Err(e) = self
+                .store()
+                .finish_write(&write.org, &write.write_id, &failed, self.now())
+                .await
+            {
+                tracing::error!(error = %e, "could not record a payment write as failed");
+            }
+        }
         let deadline = self.now() + lease;
         let held = self
             .store_retrying(deadline, || {

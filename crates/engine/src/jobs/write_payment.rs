@@ -278,13 +278,42 @@ struct Calls<'a> {
 }
 
 impl Calls<'_> {
+    /// Runs one ERP call within the principal's request budget (this process's and the one shared
+    /// through the database), as reads do; a `Retry-After` the ERP sends holds for every process.
+    async fn budgeted<T>(
+        &self,
+        call: impl std::future::Future<Output = Result<T, ConnectorError>>,
+    ) -> Result<T, ConnectorError> {
+        let principal = crate::sync::attempt::principal(self.conn);
+        let engine = self.engine;
+        let result = {
+            let _permit = engine.budgets().acquire(&principal).await;
+            match engine.shared_slot(&principal).await {
+                Ok(slot) => {
+                    let out = call.await;
+                    slot.release().await;
+                    out
+                }
+                Err(wait) => Err(ConnectorError::RateLimited {
+                    retry_after: Some(wait),
+                }),
+            }
+        };
+        if let Err(err) = &result
+            && let Some(wait) = err.retry_after()
+        {
+            engine.budgets().throttled(&principal, wait);
+            engine.shared_pause(&principal, wait).await;
+        }
+        result
+    }
+
     async fn find_posted(
         &self,
         marker: &str,
     ) -> Result<Option<ledgerlink_connectors::PostedPayment>, Fail> {
         match self
-            .connector
-            .find_posted_payment(self.session, marker)
+            .budgeted(self.connector.find_posted_payment(self.session, marker))
             .await
         {
             Ok(p) => Ok(p),
@@ -296,7 +325,10 @@ impl Calls<'_> {
     /// that has a balancing account) if it does not exist yet.
     async fn own_journal(&self, marker: &str) -> Result<JournalInfo, Fail> {
         let code = batch_code(marker);
-        let journals = match self.connector.payment_journals(self.session).await {
+        let journals = match self
+            .budgeted(self.connector.payment_journals(self.session))
+            .await
+        {
             Ok(j) => j,
             Err(e) => return Err(fail(self.engine, self.conn, e).await),
         };
@@ -305,13 +337,12 @@ impl Calls<'_> {
         }
         let balancing = journals.iter().find_map(|j| j.balancing_account_id.clone());
         match self
-            .connector
-            .create_payment_journal(
+            .budgeted(self.connector.create_payment_journal(
                 self.session,
                 &code,
                 "ledgerlink payment",
                 balancing.as_deref(),
-            )
+            ))
             .await
         {
             Ok(j) => Ok(j),
@@ -324,8 +355,10 @@ impl Calls<'_> {
         journal_id: &str,
     ) -> Result<Vec<ledgerlink_connectors::PaymentLineInfo>, Fail> {
         match self
-            .connector
-            .journal_payment_lines(self.session, journal_id)
+            .budgeted(
+                self.connector
+                    .journal_payment_lines(self.session, journal_id),
+            )
             .await
         {
             Ok(l) => Ok(l),
@@ -335,8 +368,10 @@ impl Calls<'_> {
 
     async fn create(&self, journal_id: &str, lines: &[NewPaymentLine]) -> Result<(), Fail> {
         match self
-            .connector
-            .create_payment_lines(self.session, journal_id, lines)
+            .budgeted(
+                self.connector
+                    .create_payment_lines(self.session, journal_id, lines),
+            )
             .await
         {
             Ok(_) => Ok(()),
@@ -346,8 +381,10 @@ impl Calls<'_> {
 
     async fn post(&self, journal_id: &str) -> Result<(), Fail> {
         match self
-            .connector
-            .post_payment_journal(self.session, journal_id)
+            .budgeted(
+                self.connector
+                    .post_payment_journal(self.session, journal_id),
+            )
             .await
         {
             Ok(()) => Ok(()),
