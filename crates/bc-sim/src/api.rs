@@ -147,6 +147,7 @@ async fn api(state: Arc<State>, segs: &[String], req: Request) -> Result<Respons
     match targeted(&state, req.method().as_str(), req.uri().path()) {
         Some(crate::config::TargetFault::Unavailable) => fault = Fault::Status5xx(503),
         Some(crate::config::TargetFault::DropAfter) => fault = Fault::Drop,
+        Some(crate::config::TargetFault::Hang) => fault = Fault::Slow(3_600_000),
         None => {}
     }
     match fault {

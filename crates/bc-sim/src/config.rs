@@ -234,6 +234,8 @@ pub enum TargetFault {
     /// Do the request, then drop the connection before any response byte (it took effect, the
     /// caller never learns).
     DropAfter,
+    /// Hold the request for an hour before doing it (the caller gives up, or is killed, first).
+    Hang,
 }
 
 /// The on-premises server instance.

@@ -125,21 +125,33 @@ pub trait WriteStore: Send + Sync {
     ) -> Result<Vec<Write>>;
     /// Cancels the write if it has not reached the ERP and no worker is carrying it out.
     async fn cancel_write(&self, org: &OrgId, id: &str, now: DateTime<Utc>) -> Result<Cancel>;
-    /// A worker starts an attempt: `running`, attempt counted. `None` when the write has ended or
-    /// is not the organization's (its job then has nothing to do).
+    /// A worker starts attempt number `attempt` (its job's): `running`, with that attempt number.
+    /// `None` when the write has ended, is not the organization's, or a later attempt already
+    /// started (this one is stale: its job's lease ran out and another worker has it).
     async fn write_started(
         &self,
         org: &OrgId,
         id: &str,
+        attempt: i32,
         now: DateTime<Utc>,
     ) -> Result<Option<Write>>;
-    /// The attempt is about to change something in the ERP: from now on it cannot be cancelled.
-    async fn write_reached_erp(&self, org: &OrgId, id: &str, now: DateTime<Utc>) -> Result<()>;
-    /// Records how the attempt ended (`pending_retry` for [`WriteEnd::Retry`]).
+    /// Attempt `attempt` is about to change something in the ERP: from now on the write cannot be
+    /// cancelled. False when a later attempt has taken over.
+    async fn write_reached_erp(
+        &self,
+        org: &OrgId,
+        id: &str,
+        attempt: i32,
+        now: DateTime<Utc>,
+    ) -> Result<bool>;
+    /// Records how attempt `attempt` ended (`pending_retry` for [`WriteEnd::Retry`]); `None` (and
+    /// nothing changes) when the write has ended or a later attempt has taken over. `attempt`
+    /// `None`: whatever attempt holds it (a job that gave up).
     async fn finish_write(
         &self,
         org: &OrgId,
         id: &str,
+        attempt: Option<i32>,
         end: &WriteEnd,
         now: DateTime<Utc>,
     ) -> Result<Option<Write>>;
@@ -431,19 +443,22 @@ impl<S: Backed> WriteStore for S {
         &self,
         org: &OrgId,
         id: &str,
+        attempt: i32,
         now: DateTime<Utc>,
     ) -> Result<Option<Write>> {
         let db = self.db();
         db.count(1);
         let sql = format!(
-            "UPDATE writes SET status = 'running', attempt = attempt + 1, modified_at = $3 \
+            "UPDATE writes SET status = 'running', attempt = $3, modified_at = $4 \
              WHERE id = $1 AND org_id = $2 AND status IN ('queued', 'running', 'pending_retry') \
+             AND attempt < $3 \
              RETURNING {WRITE_COLUMNS}"
         );
         let row: Option<WriteRow> = on_pool!(db, pool => {
             sqlx::query_as(&sql)
                 .bind(id)
                 .bind(org.as_str())
+                .bind(attempt)
                 .bind(now)
                 .fetch_optional(pool)
                 .await?
@@ -451,27 +466,36 @@ impl<S: Backed> WriteStore for S {
         row.map(Write::try_from).transpose()
     }
 
-    async fn write_reached_erp(&self, org: &OrgId, id: &str, now: DateTime<Utc>) -> Result<()> {
+    async fn write_reached_erp(
+        &self,
+        org: &OrgId,
+        id: &str,
+        attempt: i32,
+        now: DateTime<Utc>,
+    ) -> Result<bool> {
         let db = self.db();
         db.count(1);
-        on_pool!(db, pool => {
+        let done = on_pool!(db, pool => {
             sqlx::query(
-                "UPDATE writes SET reached_erp = TRUE, modified_at = $3 \
-                 WHERE id = $1 AND org_id = $2 AND NOT reached_erp",
+                "UPDATE writes SET reached_erp = TRUE, modified_at = $4 \
+                 WHERE id = $1 AND org_id = $2 AND attempt = $3 AND status = 'running'",
             )
             .bind(id)
             .bind(org.as_str())
+            .bind(attempt)
             .bind(now)
             .execute(pool)
-            .await?;
+            .await?
+            .rows_affected()
         });
-        Ok(())
+        Ok(done == 1)
     }
 
     async fn finish_write(
         &self,
         org: &OrgId,
         id: &str,
+        attempt: Option<i32>,
         end: &WriteEnd,
         now: DateTime<Utc>,
     ) -> Result<Option<Write>> {
@@ -486,6 +510,7 @@ impl<S: Backed> WriteStore for S {
             "UPDATE writes SET status = $3, result = $4, error = $5, completed_at = $6, \
              modified_at = $7 \
              WHERE id = $1 AND org_id = $2 AND status IN ('queued', 'running', 'pending_retry') \
+             AND (CAST($8 AS INTEGER) IS NULL OR attempt = $8) \
              RETURNING {WRITE_COLUMNS}"
         );
         let row: Option<WriteRow> = on_pool!(db, pool => {
@@ -497,6 +522,7 @@ impl<S: Backed> WriteStore for S {
                 .bind(error)
                 .bind(completed)
                 .bind(now)
+                .bind(attempt)
                 .fetch_optional(pool)
                 .await?
         });

@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 use std::str::FromStr;
 
+use ledgerlink_domain::WriteStatus;
 use rust_decimal::Decimal;
 use serde_json::{Value, json};
 
@@ -19,6 +20,37 @@ fn problem(loc: &[Value], kind: &str, msg: impl Into<String>) -> FieldError {
         msg: msg.into(),
         kind: kind.into(),
     }
+}
+
+/// What the connection's writes that have not ended yet apply to each invoice: our copy's
+/// `amount_due` does not know about them, BC soon will.
+async fn in_flight(
+    state: &AppState,
+    tenant: &Tenant,
+    connection_id: &str,
+) -> Result<HashMap<String, Decimal>, ApiError> {
+    let mut out: HashMap<String, Decimal> = HashMap::new();
+    for status in [
+        WriteStatus::Queued,
+        WriteStatus::Running,
+        WriteStatus::PendingRetry,
+    ] {
+        let writes = state
+            .store
+            .list_writes(&tenant.org_id, connection_id, Some(status), None, 1000)
+            .await?;
+        for w in writes {
+            for a in w.request["applied_to"].as_array().into_iter().flatten() {
+                if let (Some(id), Some(amount)) = (
+                    a["invoice_remote_id"].as_str(),
+                    a["amount"].as_str().and_then(|v| Decimal::from_str(v).ok()),
+                ) {
+                    *out.entry(id.to_owned()).or_default() += amount;
+                }
+            }
+        }
+    }
+    Ok(out)
 }
 
 fn money(data: &Value, field: &str) -> Option<Decimal> {
@@ -74,6 +106,7 @@ pub(crate) async fn check_against_copy(
     let invoices: HashMap<String, Value> = store
         .current_records(&tenant.org_id, connection_id, "invoices", &ids)
         .await?;
+    let in_flight = in_flight(state, tenant, connection_id).await?;
     let mut currency = p.currency.clone();
     for (i, a) in p.applied_to.iter().enumerate() {
         let at = |name: &str| [json!("body"), json!("applied_to"), json!(i), json!(name)];
@@ -116,11 +149,22 @@ pub(crate) async fn check_against_copy(
             ));
             continue;
         }
+        let pending = in_flight
+            .get(&a.invoice_remote_id)
+            .copied()
+            .unwrap_or_default();
         match money(inv, "amount_due") {
-            Some(due) if a.amount > due => errors.push(problem(
+            Some(due) if a.amount > due - pending => errors.push(problem(
                 &at("amount"),
                 "less_than_equal",
-                format!("More than the invoice's amount due ({due})"),
+                if pending > Decimal::ZERO {
+                    format!(
+                        "More than the invoice's amount due ({due}) less what payments not yet \
+                         posted apply to it ({pending})"
+                    )
+                } else {
+                    format!("More than the invoice's amount due ({due})")
+                },
             )),
             None => errors.push(problem(
                 &at("amount"),

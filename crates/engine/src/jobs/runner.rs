@@ -50,23 +50,6 @@ impl Engine {
             return Ok(Some(JobRun::LeaseLost));
         };
         let end = self.job_end(&job, outcome);
-        if let JobEnd::Failed { error } = &end
-            && job.kind == WRITE_PAYMENT_KIND
-            && let Some(write) = WritePayment::from_job(&job)
-        {
-            // The job gave up for a reason of its own (our database, say): the write must not
-            // stay `running` or `pending_retry` for ever.
-            let failed = ledgerlink_store::WriteEnd::Failed {
-                error: format!("ledgerlink could not complete the write: {error}"),
-            };
-            if let Err(e) = self
-                .store()
-                .finish_write(&write.org, &write.write_id, &failed, self.now())
-                .await
-            {
-                tracing::error!(error = %e, "could not record a payment write as failed");
-            }
-        }
         let deadline = self.now() + lease;
         let held = self
             .store_retrying(deadline, || {
@@ -77,6 +60,28 @@ impl Engine {
             tracing::warn!("the job's lease ran out before it ended; another worker has it");
             return Ok(Some(JobRun::LeaseLost));
         }
+        if let JobEnd::Failed { error } = &end
+            && job.kind == WRITE_PAYMENT_KIND
+            && let Some(write) = WritePayment::from_job(&job)
+        {
+            // The job gave up for a reason of its own (our database, say): the write must not
+            // stay `running` or `pending_retry` for ever.
+            let failed = ledgerlink_store::WriteEnd::Failed {
+                error: format!(
+                    "ledgerlink could not complete the write ({error}); it may have reached the \
+                     ERP: look for document number {} there",
+                    crate::jobs::write_payment::marker(&write.write_id)
+                ),
+            };
+            if let Err(e) = self
+                .store()
+                .finish_write(&write.org, &write.write_id, None, &failed, self.now())
+                .await
+            {
+                tracing::error!(error = %e, "could not record a payment write as failed");
+            }
+        }
+
         match &end {
             JobEnd::Done => tracing::info!("job done"),
             JobEnd::Retry { error, run_after } => {

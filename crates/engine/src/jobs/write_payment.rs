@@ -80,9 +80,20 @@ pub fn marker(write_id: &str) -> String {
     out
 }
 
-/// The write's own journal batch code (at most 10 characters, BC's limit).
-fn batch_code(marker: &str) -> String {
-    format!("LL{}", &marker[2..10])
+/// The write's own journal batch code: `L` and 9 base-32 characters of the write id's hash (BC
+/// allows 10), about 45 bits, so writes of one company do not meet.
+fn batch_code(write_id: &str) -> String {
+    const ALPHABET: &[u8; 32] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+    let digest = Sha256::digest(format!("batch:{write_id}").as_bytes());
+    let mut bits: u64 = 0;
+    for b in digest.iter().take(8) {
+        bits = (bits << 8) | u64::from(*b);
+    }
+    let mut code = String::from("L");
+    for i in 0..9 {
+        code.push(char::from(ALPHABET[((bits >> (i * 5)) & 31) as usize]));
+    }
+    code
 }
 
 impl WritePayment {
@@ -95,40 +106,73 @@ impl WritePayment {
         })
     }
 
-    /// One attempt. The write's own status is kept here; the job's outcome follows it.
+    /// One attempt. The write's own status is kept here; the job's outcome follows it. Every
+    /// change to the write is fenced by this attempt's number: an attempt whose job's lease ran out
+    /// (another worker took over) can change nothing.
     pub async fn run(self, engine: &Engine) -> Result<Outcome, EngineError> {
         let store = engine.store();
         let Some(write) = store
-            .write_started(&self.org, &self.write_id, engine.now())
+            .write_started(&self.org, &self.write_id, self.attempt, engine.now())
             .await?
         else {
-            // Cancelled, or ended by an attempt whose report came late: nothing to do.
+            // Cancelled, ended, or a later attempt has it: nothing to do.
             return Ok(Outcome::Done);
         };
-        let end = match self.attempt_write(engine, &write).await {
+        let marker = marker(&write.id);
+        let mut retry_after = None;
+        let end = match self.attempt_write(engine, &write, &marker).await {
             Ok(result) => WriteEnd::Complete { result },
+            Err(Fail::Stale) => return Ok(Outcome::Done),
             Err(Fail::Refused(error)) => WriteEnd::Failed { error },
             Err(Fail::Passing(err)) => {
                 let last = self.attempt as u32 >= engine.settings().jobs.retry.max_attempts;
                 let error = words(&err);
+                retry_after = err.retry_after();
                 if last {
                     WriteEnd::Failed {
-                        error: format!("Gave up after {} attempts: {error}", self.attempt),
+                        error: format!(
+                            "Gave up after {} attempts: {error}. Nothing was posted under \
+                             document number {marker} when last checked.",
+                            self.attempt
+                        ),
                     }
                 } else {
                     WriteEnd::Retry { error }
                 }
             }
-            Err(Fail::Engine(e)) => return Err(e),
+            Err(Fail::Engine(e)) => {
+                // Our own database failed: show it waiting, not running (best effort).
+                let waiting = WriteEnd::Retry {
+                    error: "ledgerlink's database failed; trying again".into(),
+                };
+                let _ = store
+                    .finish_write(
+                        &self.org,
+                        &self.write_id,
+                        Some(self.attempt),
+                        &waiting,
+                        engine.now(),
+                    )
+                    .await;
+                return Err(e);
+            }
         };
-        store
-            .finish_write(&self.org, &self.write_id, &end, engine.now())
-            .await?;
+        if store
+            .finish_write(
+                &self.org,
+                &self.write_id,
+                Some(self.attempt),
+                &end,
+                engine.now(),
+            )
+            .await?
+            .is_none()
+        {
+            // A later attempt has taken over: its outcome is the write's.
+            return Ok(Outcome::Done);
+        }
         Ok(match end {
-            WriteEnd::Retry { error } => Outcome::Retry {
-                error,
-                retry_after: None,
-            },
+            WriteEnd::Retry { error } => Outcome::Retry { error, retry_after },
             WriteEnd::Complete { .. } => {
                 // The invoices, the customer and the ledger entries changed: read them now, not at
                 // the next scheduled sync.
@@ -144,16 +188,21 @@ impl WritePayment {
         })
     }
 
-    async fn attempt_write(&self, engine: &Engine, write: &Write) -> Result<Value, Fail> {
+    async fn attempt_write(
+        &self,
+        engine: &Engine,
+        write: &Write,
+        marker: &str,
+    ) -> Result<Value, Fail> {
         let conn = engine.load(&self.org, &write.connection_id).await?;
         let payment = Payment::from_request(&write.request)
             .ok_or_else(|| Fail::Refused("The accepted request could not be read back".into()))?;
+        let total: Decimal = payment.applied.iter().map(|(_, a)| *a).sum();
         let connector = engine.connector_for(&conn.provider_name)?.clone();
         let session = match engine.session(&conn).await {
             Ok(s) => s,
             Err(e) => return Err(fail(engine, &conn, e).await),
         };
-        let marker = marker(&write.id);
         let calls = Calls {
             engine,
             conn: &conn,
@@ -161,14 +210,17 @@ impl WritePayment {
             session: &session,
         };
         // An earlier attempt may have posted it already (and stopped before recording that).
-        if let Some(posted) = calls.find_posted(&marker).await? {
-            return Ok(result(&marker, None, &posted));
+        if let Some(posted) = calls.find_posted(marker).await? {
+            return confirmed(marker, None, &posted, total);
         }
-        engine
+        if !engine
             .store()
-            .write_reached_erp(&self.org, &write.id, engine.now())
-            .await?;
-        let journal = calls.own_journal(&marker).await?;
+            .write_reached_erp(&self.org, &write.id, self.attempt, engine.now())
+            .await?
+        {
+            return Err(Fail::Stale);
+        }
+        let journal = calls.own_journal(&batch_code(&write.id)).await?;
         let lines = calls.lines(&journal.id).await?;
         if let Some(foreign) = lines.iter().find(|l| l.document_number != marker) {
             return Err(Fail::Refused(format!(
@@ -190,7 +242,7 @@ impl WritePayment {
                 applies_to_invoice_id: invoice.clone(),
                 amount: *amount,
                 posting_date: payment.payment_date,
-                document_number: marker.clone(),
+                document_number: marker.to_owned(),
                 external_document_number: payment.reference.clone().unwrap_or_default(),
                 description: payment
                     .description
@@ -201,15 +253,55 @@ impl WritePayment {
         if !missing.is_empty() {
             calls.create(&journal.id, &missing).await?;
         }
-        calls.post(&journal.id).await?;
-        match calls.find_posted(&marker).await? {
-            Some(posted) => Ok(result(&marker, Some(&journal), &posted)),
+        // Post only the payment as asked: one line per invoice with its amount, nothing else
+        // (a request of an attempt that lost its lease may have landed meanwhile).
+        let lines = calls.lines(&journal.id).await?;
+        let exact = lines.len() == payment.applied.len()
+            && payment.applied.iter().all(|(invoice, amount)| {
+                lines.iter().any(|l| {
+                    l.applies_to_invoice_id.as_deref() == Some(invoice.as_str())
+                        && l.amount == *amount
+                        && l.document_number == marker
+                })
+            });
+        if !exact {
+            return Err(Fail::Passing(ConnectorError::transient(format!(
+                "the journal batch {} does not hold exactly this payment's lines yet; not posted",
+                journal.code
+            ))));
+        }
+        if let Err(err) = calls.post(&journal.id).await {
+            // "Nothing to post", or an answer lost: the posting may have happened all the same.
+            if let Some(posted) = calls.find_posted(marker).await? {
+                return confirmed(marker, Some(&journal), &posted, total);
+            }
+            return Err(err);
+        }
+        match calls.find_posted(marker).await? {
+            Some(posted) => confirmed(marker, Some(&journal), &posted, total),
             // BC set to post through its job queue: posted later; the next attempt finds it.
             None => Err(Fail::Passing(ConnectorError::transient(
                 "the ERP accepted the posting but has not posted it yet",
             ))),
         }
     }
+}
+
+/// The posted payment, if its amount is the payment's; a different amount is reported loudly.
+fn confirmed(
+    marker: &str,
+    journal: Option<&JournalInfo>,
+    posted: &ledgerlink_connectors::PostedPayment,
+    total: Decimal,
+) -> Result<Value, Fail> {
+    if posted.amount != total {
+        return Err(Fail::Refused(format!(
+            "Business Central posted {} under document number {marker}, not the payment's {total}: \
+             check the posted entries",
+            posted.amount
+        )));
+    }
+    Ok(result(marker, journal, posted))
 }
 
 /// What the write created, for its `result`.
@@ -230,6 +322,8 @@ fn result(
 
 /// Why an attempt stopped.
 enum Fail {
+    /// A later attempt has taken over (this one's lease ran out): it stops and changes nothing.
+    Stale,
     /// The ERP refused it on business grounds (or it cannot be done): the write fails now.
     Refused(String),
     /// A failure that passes (throttled, unreachable, an outage): the write is retried.
@@ -323,8 +417,7 @@ impl Calls<'_> {
 
     /// The write's own journal batch, created (balanced like the company's first payment journal
     /// that has a balancing account) if it does not exist yet.
-    async fn own_journal(&self, marker: &str) -> Result<JournalInfo, Fail> {
-        let code = batch_code(marker);
+    async fn own_journal(&self, code: &str) -> Result<JournalInfo, Fail> {
         let journals = match self
             .budgeted(self.connector.payment_journals(self.session))
             .await
@@ -339,7 +432,7 @@ impl Calls<'_> {
         match self
             .budgeted(self.connector.create_payment_journal(
                 self.session,
-                &code,
+                code,
                 "ledgerlink payment",
                 balancing.as_deref(),
             ))

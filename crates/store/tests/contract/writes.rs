@@ -161,7 +161,7 @@ async fn a_write_is_cancelled_only_before_a_worker_has_it() {
     let job = s.claim_job("A", at(4), at(60)).await.unwrap().unwrap();
     assert_eq!(job.unique_key.as_deref(), Some(second.id.as_str()));
     let started = s
-        .write_started(&acme, &second.id, at(5))
+        .write_started(&acme, &second.id, 1, at(5))
         .await
         .unwrap()
         .unwrap();
@@ -170,12 +170,41 @@ async fn a_write_is_cancelled_only_before_a_worker_has_it() {
         s.cancel_write(&acme, &second.id, at(6)).await.unwrap(),
         Cancel::TooLate(w) if w.status == WriteStatus::Running
     ));
-    s.write_reached_erp(&acme, &second.id, at(7)).await.unwrap();
+    assert!(
+        s.write_reached_erp(&acme, &second.id, 1, at(7))
+            .await
+            .unwrap()
+    );
+    // A stale attempt (its job's lease ran out; attempt 2 took over) changes nothing.
+    let taken = s
+        .write_started(&acme, &second.id, 2, at(7))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(taken.attempt, 2);
+    assert!(
+        s.write_started(&acme, &second.id, 1, at(7))
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        !s.write_reached_erp(&acme, &second.id, 1, at(7))
+            .await
+            .unwrap()
+    );
+    let stale = WriteEnd::Complete { result: json!({}) };
+    assert!(
+        s.finish_write(&acme, &second.id, Some(1), &stale, at(7))
+            .await
+            .unwrap()
+            .is_none()
+    );
     let retry = WriteEnd::Retry {
         error: "BC throttled".into(),
     };
     let w = s
-        .finish_write(&acme, &second.id, &retry, at(8))
+        .finish_write(&acme, &second.id, Some(2), &retry, at(8))
         .await
         .unwrap()
         .unwrap();
@@ -190,8 +219,14 @@ async fn a_write_is_cancelled_only_before_a_worker_has_it() {
     let done = WriteEnd::Complete {
         result: json!({"documentNumber": "LL-1"}),
     };
+    assert!(
+        s.write_started(&acme, &second.id, 3, at(9))
+            .await
+            .unwrap()
+            .is_some()
+    );
     let w = s
-        .finish_write(&acme, &second.id, &done, at(10))
+        .finish_write(&acme, &second.id, Some(3), &done, at(10))
         .await
         .unwrap()
         .unwrap();
@@ -203,13 +238,13 @@ async fn a_write_is_cancelled_only_before_a_worker_has_it() {
         error: "late".into(),
     };
     assert!(
-        s.finish_write(&acme, &second.id, &late, at(11))
+        s.finish_write(&acme, &second.id, None, &late, at(11))
             .await
             .unwrap()
             .is_none()
     );
     assert!(
-        s.write_started(&acme, &second.id, at(12))
+        s.write_started(&acme, &second.id, 4, at(12))
             .await
             .unwrap()
             .is_none()
