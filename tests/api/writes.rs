@@ -129,6 +129,27 @@ async fn write(app: &TestApp, wid: &str) -> Value {
     r.json
 }
 
+/// The next posting request meets `fault` in bc-sim.
+fn on_next_posting(app: &TestApp, fault: bc_sim::TargetFault) {
+    app.sim().set_faults(bc_sim::FaultConfig {
+        targeted: vec![bc_sim::TargetedFault {
+            method: "POST".into(),
+            path_contains: "Microsoft.NAV.post".into(),
+            fault,
+            times: 1,
+        }],
+        ..Default::default()
+    });
+}
+
+/// Each invoice's amount due in our feed dropped by exactly the half [`payment`] paid: once.
+async fn assert_paid_once(app: &TestApp, id: &str, invoices: &[(String, Decimal)]) {
+    for (inv, due) in invoices {
+        let paid = (*due / Decimal::TWO).round_dp(2);
+        assert_eq!(due_now(app, id, inv).await, *due - paid, "paid once: {inv}");
+    }
+}
+
 /// Runs the write's job (and its retries, moving the clock past each backoff).
 async fn run_writes(app: &TestApp) {
     for _ in 0..10 {
@@ -178,10 +199,7 @@ async fn a_payment_across_three_invoices_is_posted_once_and_reaches_the_feed() {
     assert_eq!(done["result"]["posted"], true, "{done}");
     assert_eq!(done["attempt"], 1);
     assert_eq!(posts(&app), 1, "posted once");
-    for (inv, due) in &invoices {
-        let paid = (*due / Decimal::TWO).round_dp(2);
-        assert_eq!(due_now(&app, &id, inv).await, *due - paid, "invoice {inv}");
-    }
+    assert_paid_once(&app, &id, &invoices).await;
 
     // The same request again: the same write, nothing new in BC.
     let again = post_payment(&app, &id, Some("pay-1"), &body).await;
@@ -212,15 +230,7 @@ async fn a_posting_that_failed_before_taking_effect_is_retried_with_the_lines_re
     let id = writable(&app).await;
     let (customer, invoices) = customer_with(&app, &id, 3).await;
     // The posting call fails before it takes effect (as if the worker died right before it).
-    app.sim().set_faults(bc_sim::FaultConfig {
-        targeted: vec![bc_sim::TargetedFault {
-            method: "POST".into(),
-            path_contains: "Microsoft.NAV.post".into(),
-            fault: bc_sim::TargetFault::Unavailable,
-            times: 1,
-        }],
-        ..Default::default()
-    });
+    on_next_posting(&app, bc_sim::TargetFault::Unavailable);
     let r = post_payment(&app, &id, Some("crash-1"), &payment(&customer, &invoices)).await;
     let wid = r.json["id"].as_str().unwrap().to_owned();
     app.running.engine.drain_jobs("w").await.unwrap();
@@ -255,14 +265,7 @@ async fn a_posting_that_failed_before_taking_effect_is_retried_with_the_lines_re
         batches_before,
         "the lines of the first attempt were reused, not created again"
     );
-    for (inv, due) in &invoices {
-        let paid = (*due / Decimal::TWO).round_dp(2);
-        assert_eq!(
-            due_now(&app, &id, inv).await,
-            *due - paid,
-            "paid once: {inv}"
-        );
-    }
+    assert_paid_once(&app, &id, &invoices).await;
 }
 
 #[tokio::test]
@@ -271,15 +274,7 @@ async fn a_worker_killed_between_creating_the_lines_and_posting_leaves_one_posti
     let id = writable(&app).await;
     let (customer, invoices) = customer_with(&app, &id, 3).await;
     // The posting request hangs in BC; meanwhile the worker is killed.
-    app.sim().set_faults(bc_sim::FaultConfig {
-        targeted: vec![bc_sim::TargetedFault {
-            method: "POST".into(),
-            path_contains: "Microsoft.NAV.post".into(),
-            fault: bc_sim::TargetFault::Hang,
-            times: 1,
-        }],
-        ..Default::default()
-    });
+    on_next_posting(&app, bc_sim::TargetFault::Hang);
     let r = post_payment(&app, &id, Some("kill-1"), &payment(&customer, &invoices)).await;
     let wid = r.json["id"].as_str().unwrap().to_owned();
     let engine = app.running.engine.clone();
@@ -308,14 +303,7 @@ async fn a_worker_killed_between_creating_the_lines_and_posting_leaves_one_posti
     let w = write(&app, &wid).await;
     assert_eq!(w["status"], "complete", "{w}");
     assert_eq!(w["attempt"], 2);
-    for (inv, due) in &invoices {
-        let paid = (*due / Decimal::TWO).round_dp(2);
-        assert_eq!(
-            due_now(&app, &id, inv).await,
-            *due - paid,
-            "paid once: {inv}"
-        );
-    }
+    assert_paid_once(&app, &id, &invoices).await;
 }
 
 #[tokio::test]
@@ -324,15 +312,7 @@ async fn a_posting_whose_answer_is_lost_is_recognised_not_repeated() {
     let id = writable(&app).await;
     let (customer, invoices) = customer_with(&app, &id, 2).await;
     // BC posts, then the answer never arrives (as if the worker died before recording it).
-    app.sim().set_faults(bc_sim::FaultConfig {
-        targeted: vec![bc_sim::TargetedFault {
-            method: "POST".into(),
-            path_contains: "Microsoft.NAV.post".into(),
-            fault: bc_sim::TargetFault::DropAfter,
-            times: 1,
-        }],
-        ..Default::default()
-    });
+    on_next_posting(&app, bc_sim::TargetFault::DropAfter);
     let r = post_payment(&app, &id, Some("lost-1"), &payment(&customer, &invoices)).await;
     let wid = r.json["id"].as_str().unwrap().to_owned();
     run_writes(&app).await;
@@ -343,14 +323,7 @@ async fn a_posting_whose_answer_is_lost_is_recognised_not_repeated() {
         1,
         "the second attempt found the posted payment"
     );
-    for (inv, due) in &invoices {
-        let paid = (*due / Decimal::TWO).round_dp(2);
-        assert_eq!(
-            due_now(&app, &id, inv).await,
-            *due - paid,
-            "paid once: {inv}"
-        );
-    }
+    assert_paid_once(&app, &id, &invoices).await;
 }
 
 #[tokio::test]
