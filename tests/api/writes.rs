@@ -527,3 +527,62 @@ async fn a_posting_date_bc_does_not_allow_fails_the_write_with_bcs_words() {
         assert_eq!(due_now(&app, &id, inv).await, *due, "nothing posted: {inv}");
     }
 }
+
+#[tokio::test]
+async fn a_customer_blocked_in_bc_meanwhile_fails_the_write_with_bcs_words() {
+    let app = TestApp::with_sim(dataset).await;
+    let id = writable(&app).await;
+    let (customer, invoices) = customer_with(&app, &id, 2).await;
+    let r = post_payment(&app, &id, Some("blocked-1"), &payment(&customer, &invoices)).await;
+    assert_eq!(r.status, StatusCode::ACCEPTED, "{r:?}");
+    let wid = r.json["id"].as_str().unwrap().to_owned();
+    // Blocked for everything in BC after our last sync.
+    let company = app.sim().company_ids()[0];
+    let blocked = reqwest::Client::new()
+        .patch(format!(
+            "{}/_sim/companies/{company}/customers/{customer}",
+            app.sim().base_url()
+        ))
+        .json(&json!({"blocked": "All"}))
+        .send()
+        .await
+        .unwrap();
+    assert!(blocked.status().is_success(), "{blocked:?}");
+    run_writes(&app).await;
+    let w = write(&app, &wid).await;
+    assert_eq!(w["status"], "failed", "{w}");
+    assert!(w["error"].as_str().unwrap().contains("blocked"), "{w}");
+    assert_eq!(posts(&app), 0, "nothing posted");
+}
+
+#[tokio::test]
+async fn a_write_refused_403_marks_health_and_completes_once_permitted_again() {
+    let app = TestApp::with_sim(dataset).await;
+    let id = writable(&app).await;
+    let (customer, invoices) = customer_with(&app, &id, 1).await;
+    let r = post_payment(&app, &id, Some("auth-1"), &payment(&customer, &invoices)).await;
+    let wid = r.json["id"].as_str().unwrap().to_owned();
+    app.sim().set_faults(bc_sim::FaultConfig {
+        forbidden: true,
+        ..Default::default()
+    });
+    app.running.engine.drain_jobs("w").await.unwrap();
+    let w = write(&app, &wid).await;
+    assert_eq!(w["status"], "pending_retry", "{w}");
+    let c = app
+        .get(&format!("/v2/integrations/connections/{id}"))
+        .await
+        .json;
+    assert_eq!(
+        c["health"]["status_code"], "permission_denied",
+        "{}",
+        c["health"]
+    );
+    // Permissions granted again: the retry completes it, posted once.
+    app.sim().set_faults(bc_sim::FaultConfig::default());
+    run_writes(&app).await;
+    let w = write(&app, &wid).await;
+    assert_eq!(w["status"], "complete", "{w}");
+    assert_eq!(posts(&app), 1);
+    assert_paid_once(&app, &id, &invoices).await;
+}

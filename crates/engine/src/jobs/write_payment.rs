@@ -175,7 +175,14 @@ impl WritePayment {
             WriteEnd::Retry { error } => Outcome::Retry { error, retry_after },
             WriteEnd::Complete { .. } => {
                 // The invoices, the customer and the ledger entries changed: read them now, not at
-                // the next scheduled sync.
+                // the next scheduled sync. A connection an earlier attempt found failing has just
+                // worked: its health is checked again first, so that it may sync.
+                if let Ok(conn) = engine.load(&self.org, &write.connection_id).await
+                    && conn.health_status != ledgerlink_domain::HealthStatus::Healthy
+                    && let Err(e) = engine.check_health(&self.org, &conn.id).await
+                {
+                    tracing::info!(error = %e, "could not re-check health after a payment write");
+                }
                 if let Err(e) = engine
                     .request_sync(&self.org, &write.connection_id, false)
                     .await
