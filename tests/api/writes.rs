@@ -353,6 +353,13 @@ async fn bc_refusing_the_posting_fails_the_write_with_its_message() {
         w["error"].as_str().unwrap().contains("Cust. Ledger Entry"),
         "BC's own words: {w}"
     );
+    assert!(
+        w["error"]
+            .as_str()
+            .unwrap()
+            .contains("journal lines were removed"),
+        "nothing left for someone to post by hand: {w}"
+    );
     let c = app
         .get(&format!("/v2/integrations/connections/{id}"))
         .await
@@ -520,6 +527,13 @@ async fn a_posting_date_bc_does_not_allow_fails_the_write_with_bcs_words() {
             .as_str()
             .unwrap()
             .contains("Posting Date is not within your range"),
+        "{w}"
+    );
+    assert!(
+        w["error"]
+            .as_str()
+            .unwrap()
+            .contains("its 2 journal lines were removed"),
         "{w}"
     );
     assert_eq!(w["attempt"], 1, "not retried");

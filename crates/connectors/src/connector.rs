@@ -340,6 +340,16 @@ pub trait Connector: Send + Sync + 'static {
         ))
     }
 
+    /// Removes one unposted payment line (a write the ERP refused leaves none behind for someone to
+    /// post by hand).
+    async fn delete_payment_line(
+        &self,
+        _session: &Session,
+        _line_id: &str,
+    ) -> Result<(), ConnectorError> {
+        Err(ConnectorError::Unsupported("payment journals".into()))
+    }
+
     /// The posted payment with this document number, if the ERP has one (BC: its G/L entries, which
     /// carry the document number and description but not the external document number, so a
     /// marker to find a payment by belongs in the document number).

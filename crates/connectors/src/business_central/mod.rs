@@ -302,6 +302,14 @@ impl Connector for BusinessCentral {
         self.post_journal(session, journal_id).await
     }
 
+    async fn delete_payment_line(
+        &self,
+        session: &Session,
+        line_id: &str,
+    ) -> Result<(), ConnectorError> {
+        self.delete_line(session, line_id).await
+    }
+
     async fn find_posted_payment(
         &self,
         session: &Session,

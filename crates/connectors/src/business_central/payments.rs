@@ -144,6 +144,21 @@ impl BusinessCentral {
         Ok(())
     }
 
+    /// `DELETE companies({id})/customerPayments({line})` with `If-Match: *` → 204: removes one
+    /// unposted payment line (whatever changed it meanwhile).
+    pub(super) async fn delete_line(
+        &self,
+        session: &Session,
+        line_id: &str,
+    ) -> Result<(), ConnectorError> {
+        let line = format!("customerPayments({})", check_guid(line_id)?);
+        let url = self.company_path(session, &[&line])?;
+        self.send(session, Method::DELETE, url, None, &[("If-Match", "*")])
+            .await?
+            .write_success()?;
+        Ok(())
+    }
+
     /// `GET companies({id})/generalLedgerEntries?$filter=documentNumber eq '…'`; `None` when BC has no
     /// entry with that document number.
     pub(super) async fn posted_payment(

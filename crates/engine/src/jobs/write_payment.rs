@@ -236,6 +236,41 @@ impl WritePayment {
                 journal.code, foreign.document_number
             )));
         }
+        let outcome = self
+            .lines_and_post(&calls, write, &payment, &journal, lines, marker, total)
+            .await;
+        match outcome {
+            // BC refused the payment: take its lines back out of the write's batch, so that
+            // nobody posts by hand what we report as failed.
+            Err(Fail::Refused(error)) => Err(Fail::Refused(
+                match calls.remove_lines(&journal.id, marker).await {
+                    Ok(0) => error,
+                    Ok(n) => {
+                        format!("{error} (its {n} journal lines were removed; nothing was posted)")
+                    }
+                    Err(_) => format!(
+                        "{error} (its lines are still in journal batch {}: delete them in Business \
+                         Central rather than post them)",
+                        journal.code
+                    ),
+                },
+            )),
+            other => other,
+        }
+    }
+
+    /// Creates the missing lines, checks the batch holds exactly this payment, posts and confirms.
+    #[allow(clippy::too_many_arguments)]
+    async fn lines_and_post(
+        &self,
+        calls: &Calls<'_>,
+        write: &Write,
+        payment: &Payment,
+        journal: &JournalInfo,
+        lines: Vec<ledgerlink_connectors::PaymentLineInfo>,
+        marker: &str,
+        total: Decimal,
+    ) -> Result<Value, Fail> {
         let missing: Vec<NewPaymentLine> = payment
             .applied
             .iter()
@@ -280,12 +315,12 @@ impl WritePayment {
         if let Err(err) = calls.post(&journal.id).await {
             // "Nothing to post", or an answer lost: the posting may have happened all the same.
             if let Some(posted) = calls.find_posted(marker).await? {
-                return confirmed(marker, Some(&journal), &posted, total);
+                return confirmed(marker, Some(journal), &posted, total);
             }
             return Err(err);
         }
         match calls.find_posted(marker).await? {
-            Some(posted) => confirmed(marker, Some(&journal), &posted, total),
+            Some(posted) => confirmed(marker, Some(journal), &posted, total),
             // BC set to post through its job queue: posted later; the next attempt finds it.
             None => Err(Fail::Passing(ConnectorError::transient(
                 "the ERP accepted the posting but has not posted it yet",
@@ -477,6 +512,22 @@ impl Calls<'_> {
             Ok(_) => Ok(()),
             Err(e) => Err(fail(self.engine, self.conn, e).await),
         }
+    }
+
+    /// Deletes the write's lines from its batch; how many.
+    async fn remove_lines(&self, journal_id: &str, marker: &str) -> Result<usize, Fail> {
+        let lines = self.lines(journal_id).await?;
+        let mut n = 0;
+        for line in lines.iter().filter(|l| l.document_number == marker) {
+            if let Err(e) = self
+                .budgeted(self.connector.delete_payment_line(self.session, &line.id))
+                .await
+            {
+                return Err(fail(self.engine, self.conn, e).await);
+            }
+            n += 1;
+        }
+        Ok(n)
     }
 
     async fn post(&self, journal_id: &str) -> Result<(), Fail> {
