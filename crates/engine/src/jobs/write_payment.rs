@@ -227,8 +227,13 @@ impl WritePayment {
         {
             return Err(Fail::Stale);
         }
-        let journal = calls.own_journal(&batch_code(&write.id)).await?;
-        let lines = calls.lines(&journal.id).await?;
+        let (journal, created) = calls.own_journal(&batch_code(&write.id)).await?;
+        // A batch created just now holds nothing yet: no need to ask.
+        let lines = if created {
+            Vec::new()
+        } else {
+            calls.lines(&journal.id).await?
+        };
         if let Some(foreign) = lines.iter().find(|l| l.document_number != marker) {
             return Err(Fail::Refused(format!(
                 "The journal batch {} holds a line that is not this payment's (document number \
@@ -458,8 +463,9 @@ impl Calls<'_> {
     }
 
     /// The write's own journal batch, created (balanced like the company's first payment journal
-    /// that has a balancing account) if it does not exist yet.
-    async fn own_journal(&self, code: &str) -> Result<JournalInfo, Fail> {
+    /// that has a balancing account) if it does not exist yet; whether it was created now comes
+    /// second (a batch created now holds no lines yet).
+    async fn own_journal(&self, code: &str) -> Result<(JournalInfo, bool), Fail> {
         let journals = match self
             .budgeted(self.connector.payment_journals(self.session))
             .await
@@ -468,7 +474,7 @@ impl Calls<'_> {
             Err(e) => return Err(fail(self.engine, self.conn, e).await),
         };
         if let Some(own) = journals.iter().find(|j| j.code == code) {
-            return Ok(own.clone());
+            return Ok((own.clone(), false));
         }
         let balancing = journals.iter().find_map(|j| j.balancing_account_id.clone());
         match self
@@ -480,7 +486,7 @@ impl Calls<'_> {
             ))
             .await
         {
-            Ok(j) => Ok(j),
+            Ok(j) => Ok((j, true)),
             Err(e) => Err(fail(self.engine, self.conn, e).await),
         }
     }
