@@ -13,6 +13,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use ledgerlink_connectors::ConnectorError;
 use ledgerlink_store::{BudgetWait, Quota, Store};
 
 use crate::engine::Engine;
@@ -70,6 +71,35 @@ impl Engine {
     /// shares, then holds one of its slots until released. `Err(wait)` when that would take longer
     /// than the attempt may wait (BC asked for a long pause, the window is spent, or every slot
     /// stayed busy): the caller ends the attempt and retries after `wait`.
+    /// Runs one ERP call within `principal`'s request budget — this process's and the one shared
+    /// through the database — and makes a `Retry-After` the ERP answers hold for every process.
+    pub(crate) async fn within_budget<T>(
+        &self,
+        principal: &str,
+        call: impl std::future::Future<Output = Result<T, ConnectorError>>,
+    ) -> Result<T, ConnectorError> {
+        let result = {
+            let _permit = self.budgets().acquire(principal).await;
+            match self.shared_slot(principal).await {
+                Ok(slot) => {
+                    let out = call.await;
+                    slot.release().await;
+                    out
+                }
+                Err(wait) => Err(ConnectorError::RateLimited {
+                    retry_after: Some(wait),
+                }),
+            }
+        };
+        if let Err(err) = &result
+            && let Some(wait) = err.retry_after()
+        {
+            self.budgets().throttled(principal, wait);
+            self.shared_pause(principal, wait).await;
+        }
+        result
+    }
+
     pub(crate) async fn shared_slot(&self, principal: &str) -> Result<SharedSlot, Duration> {
         let limits = self.budgets().limits();
         let quota = Quota {

@@ -13,7 +13,7 @@ use sqlx::types::Json;
 use crate::dialect::CHUNK;
 use crate::error::Result;
 use crate::pages::{self, PageOutcome, PageWrite, push_records_in};
-use crate::pool::{Backed, on_pool};
+use crate::pool::{Backed, Db, on_pool};
 use crate::sync_rows::SyncJob;
 
 /// One record of the change feed.
@@ -162,19 +162,7 @@ impl<S: Backed> RecordStore for S {
         model: &str,
         remote_ids: &[&str],
     ) -> Result<HashMap<String, Value>> {
-        let db = self.db();
-        let mut out = HashMap::with_capacity(remote_ids.len());
-        for chunk in remote_ids.chunks(CHUNK) {
-            db.count(1);
-            let rows: Vec<(String, Json<Value>)> = on_pool!(db, pool, DB => {
-                let mut q = QueryBuilder::<DB>::new("SELECT remote_id, raw FROM records");
-                let ids = chunk.iter().copied();
-                push_records_in(&mut q, connection_id, model, " AND NOT is_deleted", ids);
-                q.build_query_as().fetch_all(pool).await?
-            });
-            out.extend(rows.into_iter().map(|(id, raw)| (id, raw.0)));
-        }
-        Ok(out)
+        by_remote_id(self.db(), "raw", None, connection_id, model, remote_ids).await
     }
 
     async fn current_records(
@@ -184,22 +172,15 @@ impl<S: Backed> RecordStore for S {
         model: &str,
         remote_ids: &[&str],
     ) -> Result<HashMap<String, Value>> {
-        let db = self.db();
-        let mut out = HashMap::with_capacity(remote_ids.len());
-        for chunk in remote_ids.chunks(CHUNK) {
-            db.count(1);
-            let rows: Vec<(String, Json<Value>)> = on_pool!(db, pool, DB => {
-                let mut q = QueryBuilder::<DB>::new("SELECT remote_id, data FROM records");
-                let ids = chunk.iter().copied();
-                push_records_in(&mut q, connection_id, model, " AND NOT is_deleted", ids);
-                q.push(" AND connection_id IN (SELECT id FROM connections WHERE org_id = ")
-                    .push_bind(org.as_str())
-                    .push(")");
-                q.build_query_as().fetch_all(pool).await?
-            });
-            out.extend(rows.into_iter().map(|(id, data)| (id, data.0)));
-        }
-        Ok(out)
+        by_remote_id(
+            self.db(),
+            "data",
+            Some(org),
+            connection_id,
+            model,
+            remote_ids,
+        )
+        .await
     }
 
     async fn skipped_records(
@@ -246,4 +227,33 @@ impl<S: Backed> RecordStore for S {
             .map(|r| r.into_out(q.include_raw))
             .collect())
     }
+}
+
+/// One JSON column (`raw` or `data`) of a connection's current (not deleted) records, by remote id;
+/// with `org`, only when the connection is that organization's.
+async fn by_remote_id(
+    db: &Db,
+    column: &'static str,
+    org: Option<&OrgId>,
+    connection_id: &str,
+    model: &str,
+    remote_ids: &[&str],
+) -> Result<HashMap<String, Value>> {
+    let mut out = HashMap::with_capacity(remote_ids.len());
+    for chunk in remote_ids.chunks(CHUNK) {
+        db.count(1);
+        let rows: Vec<(String, Json<Value>)> = on_pool!(db, pool, DB => {
+            let mut q = QueryBuilder::<DB>::new(format!("SELECT remote_id, {column} FROM records"));
+            let ids = chunk.iter().copied();
+            push_records_in(&mut q, connection_id, model, " AND NOT is_deleted", ids);
+            if let Some(org) = org {
+                q.push(" AND connection_id IN (SELECT id FROM connections WHERE org_id = ")
+                    .push_bind(org.as_str())
+                    .push(")");
+            }
+            q.build_query_as().fetch_all(pool).await?
+        });
+        out.extend(rows.into_iter().map(|(id, value)| (id, value.0)));
+    }
+    Ok(out)
 }

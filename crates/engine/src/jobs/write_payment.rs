@@ -419,105 +419,67 @@ struct Calls<'a> {
 }
 
 impl Calls<'_> {
-    /// Runs one ERP call within the principal's request budget (this process's and the one shared
-    /// through the database), as reads do; a `Retry-After` the ERP sends holds for every process.
-    async fn budgeted<T>(
+    /// Runs one ERP call within the principal's request budget, as reads do; a failure becomes
+    /// what it means for the write.
+    async fn call<T>(
         &self,
         call: impl std::future::Future<Output = Result<T, ConnectorError>>,
-    ) -> Result<T, ConnectorError> {
+    ) -> Result<T, Fail> {
         let principal = crate::sync::attempt::principal(self.conn);
-        let engine = self.engine;
-        let result = {
-            let _permit = engine.budgets().acquire(&principal).await;
-            match engine.shared_slot(&principal).await {
-                Ok(slot) => {
-                    let out = call.await;
-                    slot.release().await;
-                    out
-                }
-                Err(wait) => Err(ConnectorError::RateLimited {
-                    retry_after: Some(wait),
-                }),
-            }
-        };
-        if let Err(err) = &result
-            && let Some(wait) = err.retry_after()
-        {
-            engine.budgets().throttled(&principal, wait);
-            engine.shared_pause(&principal, wait).await;
+        match self.engine.within_budget(&principal, call).await {
+            Ok(out) => Ok(out),
+            Err(e) => Err(fail(self.engine, self.conn, e).await),
         }
-        result
     }
 
     async fn find_posted(
         &self,
         marker: &str,
     ) -> Result<Option<ledgerlink_connectors::PostedPayment>, Fail> {
-        match self
-            .budgeted(self.connector.find_posted_payment(self.session, marker))
+        self.call(self.connector.find_posted_payment(self.session, marker))
             .await
-        {
-            Ok(p) => Ok(p),
-            Err(e) => Err(fail(self.engine, self.conn, e).await),
-        }
     }
 
     /// The write's own journal batch, created (balanced like the company's first payment journal
     /// that has a balancing account) if it does not exist yet; whether it was created now comes
     /// second (a batch created now holds no lines yet).
     async fn own_journal(&self, code: &str) -> Result<(JournalInfo, bool), Fail> {
-        let journals = match self
-            .budgeted(self.connector.payment_journals(self.session))
-            .await
-        {
-            Ok(j) => j,
-            Err(e) => return Err(fail(self.engine, self.conn, e).await),
-        };
+        let journals = self
+            .call(self.connector.payment_journals(self.session))
+            .await?;
         if let Some(own) = journals.iter().find(|j| j.code == code) {
             return Ok((own.clone(), false));
         }
         let balancing = journals.iter().find_map(|j| j.balancing_account_id.clone());
-        match self
-            .budgeted(self.connector.create_payment_journal(
+        let created = self
+            .call(self.connector.create_payment_journal(
                 self.session,
                 code,
                 "ledgerlink payment",
                 balancing.as_deref(),
             ))
-            .await
-        {
-            Ok(j) => Ok((j, true)),
-            Err(e) => Err(fail(self.engine, self.conn, e).await),
-        }
+            .await?;
+        Ok((created, true))
     }
 
     async fn lines(
         &self,
         journal_id: &str,
     ) -> Result<Vec<ledgerlink_connectors::PaymentLineInfo>, Fail> {
-        match self
-            .budgeted(
-                self.connector
-                    .journal_payment_lines(self.session, journal_id),
-            )
-            .await
-        {
-            Ok(l) => Ok(l),
-            Err(e) => Err(fail(self.engine, self.conn, e).await),
-        }
+        self.call(
+            self.connector
+                .journal_payment_lines(self.session, journal_id),
+        )
+        .await
     }
 
     async fn create(&self, journal_id: &str, lines: &[NewPaymentLine]) -> Result<(), Fail> {
-        match self
-            .budgeted(
-                self.connector
-                    .create_payment_lines(self.session, journal_id, lines),
-            )
-            .await
-        {
-            Ok(_) => Ok(()),
-            Err(e) => Err(fail(self.engine, self.conn, e).await),
-        }
+        self.call(
+            self.connector
+                .create_payment_lines(self.session, journal_id, lines),
+        )
+        .await
+        .map(drop)
     }
 
     /// Deletes the write's lines from its batch; how many.
@@ -525,27 +487,18 @@ impl Calls<'_> {
         let lines = self.lines(journal_id).await?;
         let mut n = 0;
         for line in lines.iter().filter(|l| l.document_number == marker) {
-            if let Err(e) = self
-                .budgeted(self.connector.delete_payment_line(self.session, &line.id))
-                .await
-            {
-                return Err(fail(self.engine, self.conn, e).await);
-            }
+            self.call(self.connector.delete_payment_line(self.session, &line.id))
+                .await?;
             n += 1;
         }
         Ok(n)
     }
 
     async fn post(&self, journal_id: &str) -> Result<(), Fail> {
-        match self
-            .budgeted(
-                self.connector
-                    .post_payment_journal(self.session, journal_id),
-            )
-            .await
-        {
-            Ok(()) => Ok(()),
-            Err(e) => Err(fail(self.engine, self.conn, e).await),
-        }
+        self.call(
+            self.connector
+                .post_payment_journal(self.session, journal_id),
+        )
+        .await
     }
 }

@@ -119,28 +119,14 @@ impl Engine {
         let mut errors = Vec::new();
         loop {
             tries += 1;
-            let result = {
-                let _permit = self.budgets().acquire(principal).await;
-                match self.shared_slot(principal).await {
-                    Ok(slot) => {
-                        let page = connector.fetch_page(session, request).await;
-                        slot.release().await;
-                        page
-                    }
-                    Err(wait) => Err(ConnectorError::RateLimited {
-                        retry_after: Some(wait),
-                    }),
-                }
-            };
+            let result = self
+                .within_budget(principal, connector.fetch_page(session, request))
+                .await;
             let err = match result {
                 Ok(page) => return Ok((page, errors)),
                 Err(e) => e,
             };
             errors.push(err_text(&err));
-            if let Some(wait) = err.retry_after() {
-                self.budgets().throttled(principal, wait);
-                self.shared_pause(principal, wait).await;
-            }
             let retryable = matches!(err.kind(), ErrorKind::Transient | ErrorKind::RateLimited);
             let wait = err
                 .retry_after()
