@@ -600,3 +600,125 @@ async fn a_write_refused_403_marks_health_and_completes_once_permitted_again() {
     assert_eq!(posts(&app), 1);
     assert_paid_once(&app, &id, &invoices).await;
 }
+
+#[tokio::test]
+async fn a_company_with_several_payment_journals_waits_for_the_choice_and_payments_follow_it() {
+    let app = TestApp::with_sim(dataset).await;
+    let company = app.sim().company_ids()[0];
+    let sim = app.sim();
+    assert!(
+        sim.add_payment_journal(company, "BANK", "Bank receipts", Some("2920"))
+            .is_some()
+    );
+    assert!(
+        sim.add_payment_journal(company, "NOBAL", "No balancing", None)
+            .is_some()
+    );
+    let id = app.connected().await;
+    app.running.engine.drain_syncs("w").await.unwrap();
+    let conn = app
+        .get(&format!("/v2/integrations/connections/{id}"))
+        .await
+        .json;
+    // Several journals, writes off: nothing to choose yet, reading goes on.
+    assert_eq!(conn["missing_settings"], json!([]), "{conn}");
+    assert_eq!(conn["health"]["status_code"], "healthy", "{conn}");
+
+    enable_writes(&app, &id).await;
+    let conn = app
+        .get(&format!("/v2/integrations/connections/{id}"))
+        .await
+        .json;
+    assert_eq!(
+        conn["missing_settings"],
+        json!(["payment_journal"]),
+        "{conn}"
+    );
+    assert_eq!(
+        conn["is_configured"], true,
+        "reading is not held up: {conn}"
+    );
+    assert_eq!(conn["health"]["status_code"], "missing_settings", "{conn}");
+    let message = conn["health"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("GENERAL (Default Journal Batch)"),
+        "{message}"
+    );
+    assert!(message.contains("BANK (Bank receipts)"), "{message}");
+    let (customer, invoices) = customer_with(&app, &id, 2).await;
+    let body = payment(&customer, &invoices);
+    let r = post_payment(&app, &id, Some("journal-1"), &body).await;
+    assert_eq!(r.status, StatusCode::CONFLICT, "{r:?}");
+    assert!(r.text.contains("payment_journal"), "{r:?}");
+
+    // Only a discovered journal with a balancing account can be chosen.
+    let path = format!("/v2/integrations/connections/{id}");
+    let r = app.patch(&path, r#"{"payment_journal": "NOPE"}"#).await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{r:?}");
+    assert!(
+        r.text.contains("GENERAL, BANK") || r.text.contains("BANK, GENERAL"),
+        "{r:?}"
+    );
+    let r = app.patch(&path, r#"{"payment_journal": "nobal"}"#).await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{r:?}");
+    assert!(r.text.contains("no balancing account"), "{r:?}");
+    let r = app.patch(&path, r#"{"payment_journal": "bank"}"#).await;
+    assert_eq!(r.status, StatusCode::OK, "{r:?}");
+    assert_eq!(r.json["missing_settings"], json!([]), "{r:?}");
+    assert_eq!(r.json["health"]["status_code"], "healthy", "{r:?}");
+
+    // The payment's own batch is balanced like BANK (account 2920), not like GENERAL (2910).
+    let r = post_payment(&app, &id, Some("journal-1"), &body).await;
+    assert_eq!(r.status, StatusCode::ACCEPTED, "{r:?}");
+    let wid = r.json["id"].as_str().unwrap().to_owned();
+    run_writes(&app).await;
+    let w = write(&app, &wid).await;
+    assert_eq!(w["status"], "complete", "{w}");
+    assert_eq!(
+        w["result"]["payment_journal"], "BANK",
+        "as BC spells it: {w}"
+    );
+    let own = w["result"]["journal_code"].as_str().unwrap().to_owned();
+    let journals = app.sim().payment_journals(company);
+    let batch = journals.iter().find(|j| j.0 == own).unwrap();
+    assert_eq!(batch.2, "2920", "{journals:?}");
+    assert_paid_once(&app, &id, &invoices).await;
+
+    // A setup run again (health check after a new sign-in, say) neither offers our own batches nor
+    // overrides the choice.
+    let org = app.default_org().await;
+    app.running.engine.restart_setup(&org, &id).await.unwrap();
+    let conn = app.settled(&id).await;
+    assert_eq!(
+        conn["missing_settings"],
+        json!([]),
+        "the choice stands: {conn}"
+    );
+    let r = app
+        .patch(&path, &format!(r#"{{"payment_journal": "{own}"}}"#))
+        .await;
+    assert_eq!(
+        r.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "our own batch is no choice: {r:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_company_with_one_payment_journal_has_it_chosen_by_setup() {
+    let app = TestApp::with_sim(dataset).await;
+    let id = writable(&app).await;
+    let conn = app
+        .get(&format!("/v2/integrations/connections/{id}"))
+        .await
+        .json;
+    assert_eq!(conn["missing_settings"], json!([]), "{conn}");
+    assert_eq!(conn["requires_setup"], false, "{conn}");
+    let (customer, invoices) = customer_with(&app, &id, 1).await;
+    let r = post_payment(&app, &id, Some("one-1"), &payment(&customer, &invoices)).await;
+    assert_eq!(r.status, StatusCode::ACCEPTED, "{r:?}");
+    let wid = r.json["id"].as_str().unwrap().to_owned();
+    run_writes(&app).await;
+    let w = write(&app, &wid).await;
+    assert_eq!(w["result"]["payment_journal"], "GENERAL", "{w}");
+}

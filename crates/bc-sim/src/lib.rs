@@ -391,6 +391,71 @@ impl Sim {
         true
     }
 
+    /// Add a customer payment journal (a batch of the cash receipt template), as a finance user
+    /// does in BC, balanced against the G/L account numbered `balancing_account` (`"2910"` Cash,
+    /// `"2920"` Bank, as the seeded `GENERAL` batch uses 2910) or against nothing. Returns its id;
+    /// `None` if there is no such company or account.
+    pub fn add_payment_journal(
+        &self,
+        company: Uuid,
+        code: &str,
+        name: &str,
+        balancing_account: Option<&str>,
+    ) -> Option<Uuid> {
+        let (bal_account_id, bal_account_no) = match balancing_account {
+            Some(no) => model::GL_ACCOUNTS
+                .iter()
+                .find(|a| a.1 == no)
+                .map(|a| (Uuid::from_u128(a.0), Box::<str>::from(a.1)))?,
+            None => (Uuid::nil(), "".into()),
+        };
+        let now = self.state.clock.now_ms();
+        let mut w = self.state.world.write().expect("world");
+        let ver = w.next_ver();
+        let (e, _) = w.find_company(&company)?;
+        let co = w.envs[e].companies.get_mut(&company)?;
+        let id = Uuid::new_v4();
+        co.journals.insert(
+            id,
+            model::PaymentJournal {
+                id,
+                ver,
+                code: code.to_uppercase().into(),
+                name: name.into(),
+                bal_account_id,
+                bal_account_no,
+                modified: now,
+            },
+        );
+        Some(id)
+    }
+
+    /// A company's customer payment journals: `(code, display name, balancing G/L account number)`
+    /// (the number empty where there is none), in code order.
+    pub fn payment_journals(&self, company: Uuid) -> Vec<(String, String, String)> {
+        let w = self.state.world.read().expect("world");
+        let Some((e, _)) = w.find_company(&company) else {
+            return Vec::new();
+        };
+        let Some(co) = w.envs[e].companies.get(&company) else {
+            return Vec::new();
+        };
+        let mut out: Vec<_> = co
+            .journals
+            .rows
+            .values()
+            .map(|j| {
+                (
+                    j.code.to_string(),
+                    j.name.to_string(),
+                    j.bal_account_no.to_string(),
+                )
+            })
+            .collect();
+        out.sort();
+        out
+    }
+
     /// Remove (or restore) an environment (`Uuid::nil()` + instance: every tenant of the on-prem
     /// instance).
     pub fn set_environment_removed(&self, tenant: Uuid, env: &str, removed: bool) -> bool {

@@ -129,6 +129,10 @@ pub struct Discovery {
     /// The local currency code of `company_id` (BC: `companyInformation.currencyCode`, the "LCY Code"),
     /// which blank currency codes stand for; `None` when no company is chosen or the ERP does not say.
     pub local_currency: Option<String>,
+    /// The customer payment journals of `company_id` (payment write-back balances its own batches
+    /// like the one chosen among these); `None` when no company is chosen or they cannot be read
+    /// (a principal allowed to read but not to see journals still syncs).
+    pub payment_journals: Option<Vec<crate::payment_write::JournalInfo>>,
 }
 
 /// The incremental window of a fetch. Both ends open = a full pass.

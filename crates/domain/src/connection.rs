@@ -29,7 +29,11 @@ pub struct Connection {
     pub authorization_url: Option<String>,
     pub owner_id: Option<String>,
     pub linked_integration_id: Option<String>,
-    /// Settings that must be chosen before syncing (`environment`, `company`).
+    /// The customer payment journal (its code) whose balancing account payment write-back follows;
+    /// picked by setup when the company has exactly one, else chosen by the user.
+    pub payment_journal: Option<String>,
+    /// Settings that must be chosen before syncing (`environment`, `company`). What is reported
+    /// adds `payment_journal` when payment writes need it: see [`Connection::all_missing_settings`].
     pub missing_settings: Vec<String>,
     /// The last health verdict of a check; see [`Connection::health`] for what is reported.
     pub health_status: HealthStatus,
@@ -54,7 +58,25 @@ pub struct Discovered {
     /// `None` when unknown. Absent in rows stored before it existed.
     #[serde(default)]
     pub local_currency: Option<String>,
+    /// The chosen company's customer payment journals (ledgerlink's own batches left out); `None`
+    /// when they were not read (no company yet, not readable, or stored before they were).
+    #[serde(default)]
+    pub payment_journals: Option<Vec<DiscoveredJournal>>,
 }
+
+/// One customer payment journal found by setup.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DiscoveredJournal {
+    /// The journal batch's code (BC: its name, e.g. `CASH`).
+    pub code: String,
+    /// Its display name.
+    pub name: String,
+    /// Whether it has a balancing account (payments posted without one would be unbalanced).
+    pub has_balancing_account: bool,
+}
+
+/// The setting payment write-back needs; it never holds up reading.
+pub const PAYMENT_JOURNAL_SETTING: &str = "payment_journal";
 
 /// One company found by setup.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -110,6 +132,7 @@ pub struct ConnectionChanges {
     pub environment: Option<Option<String>>,
     pub is_sync_disabled: Option<bool>,
     pub include_dimension_lines: Option<bool>,
+    pub payment_journal: Option<Option<String>>,
 }
 
 impl ConnectionChanges {
@@ -121,6 +144,7 @@ impl ConnectionChanges {
             && self.environment.is_none()
             && self.is_sync_disabled.is_none()
             && self.include_dimension_lines.is_none()
+            && self.payment_journal.is_none()
     }
 }
 
@@ -153,6 +177,7 @@ impl Connection {
             authorization_url: None,
             owner_id: None,
             linked_integration_id: None,
+            payment_journal: None,
             missing_settings: Vec::new(),
             health_status: HealthStatus::AuthenticationPending,
             health_message: None,
@@ -168,14 +193,23 @@ impl Connection {
     pub fn health(&self) -> Health {
         let status = if self.is_authentication_pending {
             HealthStatus::AuthenticationPending
-        } else if !self.missing_settings.is_empty() {
+        } else if !self.missing_settings.is_empty()
+            || (self.misses_payment_journal() && self.health_status == HealthStatus::Healthy)
+        {
+            // A missing payment journal shows only while nothing worse is wrong.
             HealthStatus::MissingSettings
         } else if self.is_sync_disabled && self.health_status == HealthStatus::Healthy {
             HealthStatus::SyncDisabled
         } else {
             self.health_status
         };
-        let message = if status == self.health_status {
+        let journal_message;
+        let message = if status == HealthStatus::MissingSettings && self.missing_settings.is_empty()
+        {
+            // Only the payment journal is missing: reading goes on, payment writes wait.
+            journal_message = self.payment_journal_message();
+            Some(journal_message.as_str())
+        } else if status == self.health_status {
             self.health_message.as_deref()
         } else {
             None
@@ -183,16 +217,73 @@ impl Connection {
         Health::new(status, message, self.health_checked_at)
     }
 
-    /// Whether a setting must still be chosen.
-    pub fn requires_setup(&self) -> bool {
-        !self.missing_settings.is_empty()
+    /// What to do when only the payment journal is missing, naming the choices.
+    fn payment_journal_message(&self) -> String {
+        let journals = self
+            .discovery
+            .as_ref()
+            .and_then(|d| d.payment_journals.as_deref())
+            .unwrap_or_default();
+        if journals.is_empty() {
+            return "Payments are written back, but the company has no customer payment journal: \
+                    create one in Business Central (Cash Receipt Journals), run a health check, \
+                    then choose it with PATCH (payment_journal). Syncing goes on."
+                .into();
+        }
+        let names: Vec<String> = journals
+            .iter()
+            .map(|j| format!("{} ({})", j.code, j.name))
+            .collect();
+        format!(
+            "Payments are written back and several customer payment journals were found; choose \
+             the one whose balancing account payments go to with PATCH (payment_journal): {}. \
+             Syncing goes on.",
+            names.join(", ")
+        )
     }
 
-    /// Authenticated, set up, and nothing missing.
+    /// Whether a setting must still be chosen.
+    pub fn requires_setup(&self) -> bool {
+        !self.missing_settings.is_empty() || self.misses_payment_journal()
+    }
+
+    /// Authenticated, set up, and nothing missing that reading needs (a payment journal still to
+    /// choose holds up payment writes only).
     pub fn is_configured(&self) -> bool {
         !self.is_authentication_pending
             && !self.is_running_setup
             && self.missing_settings.is_empty()
+    }
+
+    /// The settings still to choose, as reported: those reading needs, then `payment_journal` when
+    /// payment writes need it.
+    pub fn all_missing_settings(&self) -> Vec<String> {
+        let mut all = self.missing_settings.clone();
+        if self.misses_payment_journal() {
+            all.push(PAYMENT_JOURNAL_SETTING.to_owned());
+        }
+        all
+    }
+
+    /// Whether payment writes are enabled on this connection.
+    pub fn writes_payments(&self) -> bool {
+        self.models
+            .iter()
+            .any(|m| m.name == "payments" && m.is_write_enabled)
+    }
+
+    /// Whether payment writes wait for a payment journal to be chosen: they are enabled, setup has
+    /// read the company's journals, and none is chosen (setup picks the only one itself).
+    pub fn misses_payment_journal(&self) -> bool {
+        let journals_known = self
+            .discovery
+            .as_ref()
+            .is_some_and(|d| d.payment_journals.is_some());
+        self.writes_payments()
+            && journals_known
+            && self.payment_journal.is_none()
+            && !self.is_running_setup
+            && !self.is_authentication_pending
     }
 
     /// Records whether the companion extension answers, and turns the models that need it on or off.

@@ -14,7 +14,8 @@ pub mod write;
 pub use catalog::{AuthType, ModelSpec, Provider};
 pub use clock::{Clock, SystemClock, TestClock};
 pub use connection::{
-    Connection, ConnectionChanges, Discovered, DiscoveredCompany, Model, NewConnection,
+    Connection, ConnectionChanges, Discovered, DiscoveredCompany, DiscoveredJournal, Model,
+    NewConnection, PAYMENT_JOURNAL_SETTING,
 };
 pub use health::{Health, HealthStatus};
 pub use ids::{OrgId, id_time, is_id, new_id, planned_sync_id};

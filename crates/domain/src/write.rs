@@ -80,7 +80,11 @@ pub struct Write {
     /// What was asked, as accepted.
     #[schema(value_type = Object)]
     pub request: Value,
-    /// What the ERP created (ids, the posted document's number), once complete.
+    /// What the ERP created, once complete. For a payment: `posted` (true), `document_number`
+    /// (the marker the lines and ledger entries carry, `LL` + 18 hex digits), `journal_code` (the
+    /// write's own journal batch, `null` when an earlier attempt's posting was found), the
+    /// `payment_journal` whose balancing account it followed (`null`: the company's first journal
+    /// with one), `ledger_entry_numbers` (the posted G/L entries), `posting_date`, `amount`.
     #[schema(value_type = Option<Object>)]
     pub result: Option<Value>,
     /// Why the last attempt failed, in words a finance person understands.

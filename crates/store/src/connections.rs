@@ -55,7 +55,7 @@ const CONNECTION_COLUMNS: &str = "id, org_id, provider_name, name, api_url, \
     is_on_premise, is_sync_disabled, include_dimension_lines, is_authentication_pending, \
     is_running_setup, is_bc_extension_installed, company, company_name, environment, tenant_id, \
     authorization_url, owner_id, linked_integration_id, missing_settings, health_status, \
-    health_message, health_checked_at, created_at, modified_at, discovery";
+    health_message, health_checked_at, created_at, modified_at, discovery, payment_journal";
 
 #[derive(sqlx::FromRow)]
 struct ConnectionRow {
@@ -84,6 +84,7 @@ struct ConnectionRow {
     created_at: DateTime<Utc>,
     modified_at: DateTime<Utc>,
     discovery: Option<Json<ledgerlink_domain::Discovered>>,
+    payment_journal: Option<String>,
 }
 
 impl ConnectionRow {
@@ -121,6 +122,7 @@ impl ConnectionRow {
             created_at: self.created_at,
             modified_at: self.modified_at,
             discovery: self.discovery.map(|d| d.0),
+            payment_journal: self.payment_journal,
             models,
         })
     }
@@ -175,12 +177,15 @@ const LIST_FILTER: &str = "org_id = $1 \
     AND (CAST($3 AS TEXT) IS NULL OR id < $3) \
     ORDER BY id DESC LIMIT $4";
 
-/// What the engine owns of a connection: `$1`..`$13` the values, `$14` org, `$15` connection.
+/// What the engine owns of a connection: `$1`..`$13` the values, `$14` a payment journal setup
+/// picked (kept only where the user has chosen none), `$15` org, `$16` connection. (Parameters
+/// appear in number order: SQLite numbers `$N` by first appearance.)
 const SAVE_STATE: &str = "UPDATE connections SET is_authentication_pending = $1, \
     is_running_setup = $2, is_bc_extension_installed = $3, company = $4, company_name = $5, \
     environment = $6, tenant_id = $7, missing_settings = $8, health_status = $9, \
     health_message = $10, health_checked_at = $11, discovery = $12, \
-    modified_at = $13 WHERE org_id = $14 AND id = $15";
+    modified_at = $13, payment_journal = COALESCE(payment_journal, $14) \
+    WHERE org_id = $15 AND id = $16";
 
 /// What the engine owns of a model (reads stay off where the user turned them off):
 /// `$1` read, `$2` read supported, `$3` sync supported, `$4` modified, `$5` connection, `$6` model,
@@ -199,7 +204,7 @@ impl<S: Backed> ConnectionStore for S {
         db.count(2);
         let sql = format!(
             "INSERT INTO connections ({CONNECTION_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, \
-             $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25)"
+             $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26)"
         );
         on_pool!(db, pool, DB => {
             let mut tx = pool.begin_with(db.dialect.write_begin).await?;
@@ -229,6 +234,7 @@ impl<S: Backed> ConnectionStore for S {
                 .bind(c.created_at)
                 .bind(c.modified_at)
                 .bind(c.discovery.as_ref().map(Json))
+                .bind(&c.payment_journal)
                 .execute(&mut *tx)
                 .await?;
             if !c.models.is_empty() {
@@ -359,6 +365,9 @@ impl<S: Backed> ConnectionStore for S {
             if let Some(v) = changes.include_dimension_lines {
                 set.push("include_dimension_lines = ").push_bind_unseparated(v);
             }
+            if let Some(v) = &changes.payment_journal {
+                set.push("payment_journal = ").push_bind_unseparated(v.clone());
+            }
             set.push("modified_at = ").push_bind_unseparated(now);
             update.push(" WHERE org_id = ").push_bind(org.as_str());
             update.push(" AND id = ").push_bind(id);
@@ -398,6 +407,7 @@ impl<S: Backed> ConnectionStore for S {
                 .bind(c.health_checked_at)
                 .bind(c.discovery.as_ref().map(Json))
                 .bind(now)
+                .bind(&c.payment_journal)
                 .bind(c.org_id.as_str())
                 .bind(&c.id)
                 .execute(&mut *tx)

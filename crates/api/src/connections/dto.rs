@@ -73,8 +73,11 @@ pub struct ConnectionOut {
     pub provider: Provider,
     /// Whether the integration connection is configured.
     pub is_configured: bool,
-    /// List of missing settings.
+    /// List of missing settings: `environment` and `company` hold up syncing; `payment_journal`
+    /// (listed only while payment writes are enabled and the company has several customer payment
+    /// journals) holds up payment writes only.
     pub missing_settings: Vec<String>,
+
     /// Whether the integration connection is healthy. This is determined based on a few checks:
     /// 1. Configuration (e.g. settings) 2. Connection 3. Permissions
     pub is_healthy: bool,
@@ -160,6 +163,7 @@ impl ConnectionOut {
 impl From<Connection> for ConnectionOut {
     fn from(c: Connection) -> Self {
         let health = c.health();
+        let missing_settings = c.all_missing_settings();
         let provider = catalog::provider(&c.provider_name)
             .cloned()
             .unwrap_or_else(|| unknown_provider(&c.provider_name));
@@ -190,7 +194,7 @@ impl From<Connection> for ConnectionOut {
             tenant_id: c.tenant_id,
             object: "integration_connection",
             authorization_url: c.authorization_url,
-            missing_settings: c.missing_settings,
+            missing_settings,
             linked_integration_id: c.linked_integration_id,
         }
     }

@@ -67,6 +67,12 @@ pub struct ConnectionPatch {
     /// The base URL of an on-premises Business Central API (absolute `https` URL), as on create:
     /// stored as the server instance root, `?tenant=<tenant id>` kept.
     pub api_url: Option<String>,
+    /// The code of the customer payment journal whose balancing account written-back payments
+    /// follow (each payment is posted from a journal batch of its own, balanced like this one); one
+    /// of the journals setup found in the company, with a balancing account. Setup picks the
+    /// company's only journal itself; `null` clears the choice. Choosing another company clears it.
+    #[schema(max_length = 10)]
+    pub payment_journal: Option<String>,
 }
 
 /// Rules that depend on the server's configuration.
@@ -123,6 +129,7 @@ impl FromBody for PatchRequest {
         "is_sync_disabled",
         "include_dimension_lines",
         "api_url",
+        "payment_journal",
     ];
 
     fn read(f: &mut Fields) -> Option<Self> {
@@ -139,6 +146,7 @@ impl FromBody for PatchRequest {
             environment: f.string("environment").into_change(),
             is_sync_disabled: f.not_null("is_sync_disabled", is_sync_disabled),
             include_dimension_lines: f.not_null("include_dimension_lines", include_dimension_lines),
+            payment_journal: f.string("payment_journal").into_change(),
         };
         Some(PatchRequest {
             provider_name,

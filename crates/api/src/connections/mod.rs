@@ -280,6 +280,14 @@ fn check_patch(
             patch.changes.company = Some(None);
         }
     }
+    let company_changes = match &patch.changes.company {
+        Some(Some(c)) => !current
+            .company
+            .as_deref()
+            .is_some_and(|now| now.eq_ignore_ascii_case(c)),
+        Some(None) => current.company.is_some(),
+        None => false,
+    };
     if let Some(Some(company)) = &patch.changes.company {
         let env_changes = matches!(&patch.changes.environment, Some(Some(e)) if current.environment.as_deref() != Some(e.as_str()));
         let valid: Vec<String> = found.companies.iter().map(|c| c.id.clone()).collect();
@@ -293,11 +301,59 @@ fn check_patch(
             errors.push(undiscovered("company", company, &valid));
         }
     }
+    match &mut patch.changes.payment_journal {
+        Some(Some(_)) if company_changes => {
+            errors.push(FieldError::new(
+                &["body", "payment_journal"],
+                "value_error",
+                "choose the company first; its payment journals are discovered after that",
+            ));
+        }
+        Some(Some(code)) => {
+            if let Err(e) = check_payment_journal(&found, code) {
+                errors.push(e);
+            }
+        }
+        // Journals belong to a company: a new one means choosing again (setup picks an only one).
+        None if company_changes => patch.changes.payment_journal = Some(None),
+        _ => {}
+    }
     if errors.is_empty() {
         Ok(())
     } else {
         Err(ApiError::Validation(errors))
     }
+}
+
+/// A chosen payment journal must be one setup found in the company, with a balancing account; the
+/// code is stored as Business Central spells it.
+fn check_payment_journal(
+    found: &ledgerlink_domain::Discovered,
+    code: &mut String,
+) -> Result<(), FieldError> {
+    let journals = found.payment_journals.as_deref().unwrap_or_default();
+    let valid: Vec<String> = journals.iter().map(|j| j.code.clone()).collect();
+    let Some(journal) = journals
+        .iter()
+        .find(|j| j.code.eq_ignore_ascii_case(code.trim()))
+    else {
+        return Err(undiscovered("payment_journal", code, &valid));
+    };
+    if !journal.has_balancing_account {
+        return Err(FieldError::new(
+            &["body", "payment_journal"],
+            "value_error",
+            format!(
+                "the payment journal {} has no balancing account, so payments posted from it would \
+                 not balance; set one on it in Business Central, run a health check, or choose \
+                 another: {}",
+                journal.code,
+                valid.join(", ")
+            ),
+        ));
+    }
+    code.clone_from(&journal.code);
+    Ok(())
 }
 
 /// A chosen environment or company must be one that setup discovered.

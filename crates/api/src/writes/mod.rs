@@ -145,6 +145,13 @@ async fn record_payment(
                 "The connection is not set up yet (see its missing_settings)",
             ));
         }
+        if conn.misses_payment_journal() {
+            return Err(ApiError::coded(
+                ErrorCode::Conflict,
+                "Choose the customer payment journal payments are posted like first: PATCH the \
+                 connection's payment_journal (its health message lists the company's journals)",
+            ));
+        }
     }
     let currency = match &earlier {
         Some((_, w)) => w

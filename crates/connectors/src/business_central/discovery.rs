@@ -117,6 +117,11 @@ impl BusinessCentral {
             target.company_id = Some(company.clone());
             found.extension_installed = Some(self.probe_extension(session, &target).await?);
             found.local_currency = self.local_currency(session, &target).await?;
+            let in_company = Session {
+                target: target.clone(),
+                credentials: session.credentials.clone(),
+            };
+            found.payment_journals = optional(self.list_payment_journals(&in_company).await)?;
         }
         Ok(found)
     }
@@ -204,6 +209,19 @@ fn text(v: &Value, key: &str) -> Option<String> {
 }
 
 /// The trimmed `currencyCode` of the (single) `companyInformation` entity; `None` when absent or blank.
+/// What discovery may go without: a principal that cannot read this still syncs (`None`).
+fn optional<T>(answer: Result<T, ConnectorError>) -> Result<Option<T>, ConnectorError> {
+    match answer {
+        Ok(found) => Ok(Some(found)),
+        Err(ConnectorError::NotFound { .. }) => Ok(None),
+        Err(e @ ConnectorError::Forbidden { .. }) => {
+            tracing::warn!(error = %e, "customer payment journals are not readable; none listed");
+            Ok(None)
+        }
+        Err(e) => Err(e),
+    }
+}
+
 fn lcy_of(records: Result<Vec<Value>, ConnectorError>) -> Result<Option<String>, ConnectorError> {
     let records = match records {
         Ok(r) => r,

@@ -96,6 +96,17 @@ fn batch_code(write_id: &str) -> String {
     code
 }
 
+/// The display name of the batches payment writes create.
+const OWN_BATCH_NAME: &str = "ledgerlink payment";
+
+/// Whether a journal batch is one a payment write created (never offered as the connection's
+/// payment journal).
+pub(crate) fn is_own_batch(journal: &JournalInfo) -> bool {
+    journal.display_name == OWN_BATCH_NAME
+        && journal.code.len() == 10
+        && journal.code.starts_with('L')
+}
+
 impl WritePayment {
     /// The payment write a claimed job describes.
     pub fn from_job(job: &Job) -> Option<WritePayment> {
@@ -121,7 +132,14 @@ impl WritePayment {
         let marker = marker(&write.id);
         let mut retry_after = None;
         let end = match self.attempt_write(engine, &write, &marker).await {
-            Ok(result) => WriteEnd::Complete { result },
+            Ok(mut result) => {
+                let journal = engine
+                    .load(&self.org, &write.connection_id)
+                    .await?
+                    .payment_journal;
+                result["payment_journal"] = json!(journal);
+                WriteEnd::Complete { result }
+            }
             Err(Fail::Stale) => return Ok(Outcome::Done),
             Err(Fail::Refused(error)) => WriteEnd::Failed { error },
             Err(Fail::Passing(err)) => {
@@ -440,9 +458,9 @@ impl Calls<'_> {
             .await
     }
 
-    /// The write's own journal batch, created (balanced like the company's first payment journal
-    /// that has a balancing account) if it does not exist yet; whether it was created now comes
-    /// second (a batch created now holds no lines yet).
+    /// The write's own journal batch, created (balanced like the connection's payment journal, or
+    /// where none is chosen like the company's first one with a balancing account) if it does not
+    /// exist yet; whether it was created now comes second (a batch created now holds no lines yet).
     async fn own_journal(&self, code: &str) -> Result<(JournalInfo, bool), Fail> {
         let journals = self
             .call(self.connector.payment_journals(self.session))
@@ -450,12 +468,30 @@ impl Calls<'_> {
         if let Some(own) = journals.iter().find(|j| j.code == code) {
             return Ok((own.clone(), false));
         }
-        let balancing = journals.iter().find_map(|j| j.balancing_account_id.clone());
+        let balancing = match &self.conn.payment_journal {
+            Some(chosen) => {
+                let Some(journal) = journals
+                    .iter()
+                    .find(|j| j.code.eq_ignore_ascii_case(chosen))
+                else {
+                    return Err(Fail::Refused(format!(
+                        "The payment journal {chosen} chosen for this connection is no longer in \
+                         Business Central; choose another with PATCH (payment_journal) on the \
+                         connection, then send the payment again"
+                    )));
+                };
+                journal.balancing_account_id.clone()
+            }
+            None => journals
+                .iter()
+                .filter(|j| !is_own_batch(j))
+                .find_map(|j| j.balancing_account_id.clone()),
+        };
         let created = self
             .call(self.connector.create_payment_journal(
                 self.session,
                 code,
-                "ledgerlink payment",
+                OWN_BATCH_NAME,
                 balancing.as_deref(),
             ))
             .await?;

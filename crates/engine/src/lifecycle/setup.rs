@@ -6,7 +6,9 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use ledgerlink_connectors::{ConnectorError, Discovery};
-use ledgerlink_domain::{Connection, Discovered, DiscoveredCompany, HealthStatus, OrgId};
+use ledgerlink_domain::{
+    Connection, Discovered, DiscoveredCompany, DiscoveredJournal, HealthStatus, OrgId,
+};
 
 use crate::engine::Engine;
 use crate::error::EngineError;
@@ -166,7 +168,28 @@ fn apply_discovery(conn: &mut Connection, found: Discovery, at: DateTime<Utc>) {
             })
             .collect(),
         local_currency: found.local_currency,
+        payment_journals: found.payment_journals.map(|journals| {
+            journals
+                .into_iter()
+                .filter(|j| !crate::jobs::write_payment::is_own_batch(j))
+                .map(|j| DiscoveredJournal {
+                    has_balancing_account: j.balancing_account_id.is_some(),
+                    code: j.code,
+                    name: j.display_name,
+                })
+                .collect()
+        }),
     });
+    if conn.payment_journal.is_none()
+        && let Some(Some([only])) = conn
+            .discovery
+            .as_ref()
+            .map(|d| d.payment_journals.as_deref())
+    {
+        // The company's only payment journal is the one payments follow; several wait for the
+        // user's choice (listed in missing_settings once payment writes are enabled).
+        conn.payment_journal = Some(only.code.clone());
+    }
     if let Some(installed) = found.extension_installed {
         conn.set_extension_installed(installed, at);
     }
