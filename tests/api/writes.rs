@@ -433,6 +433,11 @@ async fn payments_are_checked_against_the_synced_data_before_anything_reaches_bc
             json!(["body", "payment_date"]),
         ),
         (json!({"currency": "usd"}), json!(["body", "currency"])),
+        // bc-sim's invoices are in the local currency (USD, blank in BC): not payable in EUR.
+        (
+            json!({"currency": "EUR"}),
+            json!(["body", "applied_to", 0, "invoice_remote_id"]),
+        ),
         (json!({"applied_to": []}), json!(["body", "applied_to"])),
         (json!({"surprise": 1}), json!(["body", "surprise"])),
     ];

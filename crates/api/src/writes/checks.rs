@@ -65,9 +65,16 @@ fn money(data: &Value, field: &str) -> Option<Decimal> {
 pub(crate) async fn check_against_copy(
     state: &AppState,
     tenant: &Tenant,
-    connection_id: &str,
+    conn: &ledgerlink_domain::Connection,
     p: &PaymentIn,
 ) -> Result<String, ApiError> {
+    let connection_id = conn.id.as_str();
+    // A blank currency code in BC is the company's local currency (when setup could read it).
+    let local_currency = conn
+        .discovery
+        .as_ref()
+        .and_then(|d| d.local_currency.clone())
+        .unwrap_or_default();
     let store = &state.store;
     let customer_loc = [json!("body"), json!("customer_remote_id")];
     let mut errors = Vec::new();
@@ -127,7 +134,11 @@ pub(crate) async fn check_against_copy(
                 "The invoice belongs to another customer",
             ));
         }
-        let inv_currency = inv.get("currency").and_then(Value::as_str).unwrap_or("");
+        let inv_currency = inv
+            .get("currency")
+            .and_then(Value::as_str)
+            .filter(|c| !c.is_empty())
+            .unwrap_or(&local_currency);
         match &currency {
             Some(c) if !inv_currency.is_empty() && c != inv_currency => errors.push(problem(
                 &at("invoice_remote_id"),

@@ -161,7 +161,7 @@ async fn record_payment(
             .filter(|c| payment.currency.as_deref().is_none_or(|p| p == *c))
             .unwrap_or(payment.currency.as_deref().unwrap_or(""))
             .to_owned(),
-        None => check_against_copy(&state, &tenant, &conn.id, &payment).await?,
+        None => check_against_copy(&state, &tenant, &conn, &payment).await?,
     };
     let request = payment.normalized(&currency);
     let hash = hash_of(&request);
