@@ -150,6 +150,14 @@ async fn assert_paid_once(app: &TestApp, id: &str, invoices: &[(String, Decimal)
     }
 }
 
+/// No batch of a payment write is left in BC, only the seeded journal.
+fn assert_only_the_general_journal(app: &TestApp) {
+    let company = app.sim().company_ids()[0];
+    let journals = app.sim().payment_journals(company);
+    let codes: Vec<&str> = journals.iter().map(|j| j.0.as_str()).collect();
+    assert_eq!(codes, ["GENERAL"], "{journals:?}");
+}
+
 /// Runs the write's job (and its retries, moving the clock past each backoff).
 async fn run_writes(app: &TestApp) {
     for _ in 0..10 {
@@ -200,6 +208,8 @@ async fn a_payment_across_three_invoices_is_posted_once_and_reaches_the_feed() {
     assert_eq!(done["attempt"], 1);
     assert_eq!(posts(&app), 1, "posted once");
     assert_paid_once(&app, &id, &invoices).await;
+    assert_eq!(done["result"]["journal_removed"], true, "{done}");
+    assert_only_the_general_journal(&app);
 
     // The same request again: the same write, nothing new in BC.
     let again = post_payment(&app, &id, Some("pay-1"), &body).await;
@@ -324,6 +334,8 @@ async fn a_posting_whose_answer_is_lost_is_recognised_not_repeated() {
         "the second attempt found the posted payment"
     );
     assert_paid_once(&app, &id, &invoices).await;
+    assert_eq!(w["result"]["journal_removed"], true, "{w}");
+    assert_only_the_general_journal(&app);
 }
 
 #[tokio::test]
@@ -545,6 +557,7 @@ async fn a_posting_date_bc_does_not_allow_fails_the_write_with_bcs_words() {
     for (inv, due) in &invoices {
         assert_eq!(due_now(&app, &id, inv).await, *due, "nothing posted: {inv}");
     }
+    assert_only_the_general_journal(&app);
 }
 
 #[tokio::test]
@@ -672,25 +685,22 @@ async fn a_company_with_several_payment_journals_waits_for_the_choice_and_paymen
     assert_eq!(r.json["missing_settings"], json!([]), "{r:?}");
     assert_eq!(r.json["health"]["status_code"], "healthy", "{r:?}");
 
-    // The payment's own batch is balanced like BANK (account 2920), not like GENERAL (2910).
+    // The payment's own batch is balanced like BANK (account 2920), not like GENERAL (2910): seen
+    // while its first posting fails and it waits for the retry.
+    on_next_posting(&app, bc_sim::TargetFault::Unavailable);
     let r = post_payment(&app, &id, Some("journal-1"), &body).await;
     assert_eq!(r.status, StatusCode::ACCEPTED, "{r:?}");
     let wid = r.json["id"].as_str().unwrap().to_owned();
-    run_writes(&app).await;
-    let w = write(&app, &wid).await;
-    assert_eq!(w["status"], "complete", "{w}");
-    assert_eq!(
-        w["result"]["payment_journal"], "BANK",
-        "as BC spells it: {w}"
-    );
-    let own = w["result"]["journal_code"].as_str().unwrap().to_owned();
+    app.running.engine.drain_jobs("w").await.unwrap();
     let journals = app.sim().payment_journals(company);
-    let batch = journals.iter().find(|j| j.0 == own).unwrap();
-    assert_eq!(batch.2, "2920", "{journals:?}");
-    assert_paid_once(&app, &id, &invoices).await;
+    let own = journals
+        .iter()
+        .find(|j| j.1 == "ledgerlink payment")
+        .unwrap_or_else(|| panic!("the write's batch: {journals:?}"))
+        .clone();
+    assert_eq!(own.2, "2920", "{journals:?}");
 
-    // A setup run again (health check after a new sign-in, say) neither offers our own batches nor
-    // overrides the choice.
+    // A setup run meanwhile (a new sign-in, say) neither offers our batch nor overrides the choice.
     let org = app.default_org().await;
     app.running.engine.restart_setup(&org, &id).await.unwrap();
     let conn = app.settled(&id).await;
@@ -699,13 +709,36 @@ async fn a_company_with_several_payment_journals_waits_for_the_choice_and_paymen
         json!([]),
         "the choice stands: {conn}"
     );
+    let own_code = &own.0;
     let r = app
-        .patch(&path, &format!(r#"{{"payment_journal": "{own}"}}"#))
+        .patch(&path, &format!(r#"{{"payment_journal": "{own_code}"}}"#))
         .await;
     assert_eq!(
         r.status,
         StatusCode::UNPROCESSABLE_ENTITY,
         "our own batch is no choice: {r:?}"
+    );
+
+    run_writes(&app).await;
+    let w = write(&app, &wid).await;
+    assert_eq!(w["status"], "complete", "{w}");
+    assert_eq!(
+        w["result"]["payment_journal"], "BANK",
+        "as BC spells it: {w}"
+    );
+    assert_eq!(w["result"]["journal_code"], own.0.as_str(), "{w}");
+    assert_eq!(posts(&app), 2, "one failed posting, one that took effect");
+    assert_paid_once(&app, &id, &invoices).await;
+    let codes: Vec<String> = app
+        .sim()
+        .payment_journals(company)
+        .into_iter()
+        .map(|j| j.0)
+        .collect();
+    assert_eq!(
+        codes,
+        ["BANK", "GENERAL", "NOBAL"],
+        "the write's batch is gone"
     );
 }
 

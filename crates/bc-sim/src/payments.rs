@@ -294,3 +294,25 @@ pub(crate) fn delete(rc: &Rc, co: &mut Company, id: Uuid) -> Result<Out, ApiErro
     co.payments.remove(&id);
     Ok(Out::no_content())
 }
+
+/// `DELETE customerPaymentJournals({id})`: as BC's Gen. Journal Batch `OnDelete`, its unposted
+/// lines go with it.
+pub(crate) fn delete_journal(rc: &Rc, co: &mut Company, id: Uuid) -> Result<Out, ApiError> {
+    let cur = co
+        .journals
+        .get(&id)
+        .ok_or_else(|| ApiError::not_found("customerPaymentJournal", &id.to_string()))?;
+    check_if_match(rc, cur.ver)?;
+    co.journals.remove(&id);
+    let lines: Vec<Uuid> = co
+        .payments
+        .rows
+        .values()
+        .filter(|p| p.journal_id == id)
+        .map(|p| p.id)
+        .collect();
+    for line in lines {
+        co.payments.remove(&line);
+    }
+    Ok(Out::no_content())
+}

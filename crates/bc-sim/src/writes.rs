@@ -125,6 +125,9 @@ pub fn route(state: &State, rc: &Rc, std_api: bool, rest: &[&str]) -> Result<Out
                 .ok_or_else(|| not_allowed(&rc.method, "customerPayments"))?;
             crate::payments::delete(rc, co, guid(id)?)
         }
+        (Method::DELETE, ("customerPaymentJournals", Some(id)), 1) => {
+            crate::payments::delete_journal(rc, co, guid(id)?)
+        }
         (Method::POST, ("customerPaymentJournals", None), 1) => {
             let m = body_obj(
                 rc,

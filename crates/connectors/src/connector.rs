@@ -354,6 +354,16 @@ pub trait Connector: Send + Sync + 'static {
         Err(ConnectorError::Unsupported("payment journals".into()))
     }
 
+    /// Removes a payment journal (batch) with whatever unposted lines it still holds (a write's own
+    /// batch, once the write has ended).
+    async fn delete_payment_journal(
+        &self,
+        _session: &Session,
+        _journal_id: &str,
+    ) -> Result<(), ConnectorError> {
+        Err(ConnectorError::Unsupported("payment journals".into()))
+    }
+
     /// The posted payment with this document number, if the ERP has one (BC: its G/L entries, which
     /// carry the document number and description but not the external document number, so a
     /// marker to find a payment by belongs in the document number).

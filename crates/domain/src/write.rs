@@ -84,7 +84,8 @@ pub struct Write {
     /// (the marker the lines and ledger entries carry, `LL` + 18 hex digits), `journal_code` (the
     /// write's own journal batch, `null` when an earlier attempt's posting was found), the
     /// `payment_journal` whose balancing account it followed (`null`: the company's first journal
-    /// with one), `ledger_entry_numbers` (the posted G/L entries), `posting_date`, `amount`.
+    /// with one), `ledger_entry_numbers` (the posted G/L entries), `posting_date`, `amount`, and
+    /// `journal_removed` (whether the write's own batch, empty once posted, was deleted from BC).
     #[schema(value_type = Option<Object>)]
     pub result: Option<Value>,
     /// Why the last attempt failed, in words a finance person understands.

@@ -310,6 +310,14 @@ impl Connector for BusinessCentral {
         self.delete_line(session, line_id).await
     }
 
+    async fn delete_payment_journal(
+        &self,
+        session: &Session,
+        journal_id: &str,
+    ) -> Result<(), ConnectorError> {
+        self.delete_journal(session, journal_id).await
+    }
+
     async fn find_posted_payment(
         &self,
         session: &Session,

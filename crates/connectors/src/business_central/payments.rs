@@ -159,6 +159,21 @@ impl BusinessCentral {
         Ok(())
     }
 
+    /// `DELETE companies({id})/customerPaymentJournals({journal})` with `If-Match: *` → 204: removes
+    /// a journal batch with its unposted lines.
+    pub(super) async fn delete_journal(
+        &self,
+        session: &Session,
+        journal_id: &str,
+    ) -> Result<(), ConnectorError> {
+        let journal = format!("customerPaymentJournals({})", check_guid(journal_id)?);
+        let url = self.company_path(session, &[&journal])?;
+        self.send(session, Method::DELETE, url, None, &[("If-Match", "*")])
+            .await?
+            .write_success()?;
+        Ok(())
+    }
+
     /// `GET companies({id})/generalLedgerEntries?$filter=documentNumber eq '…'`; `None` when BC has no
     /// entry with that document number.
     pub(super) async fn posted_payment(

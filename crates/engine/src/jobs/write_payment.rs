@@ -234,9 +234,16 @@ impl WritePayment {
             connector: &*connector,
             session: &session,
         };
-        // An earlier attempt may have posted it already (and stopped before recording that).
-        if let Some(posted) = calls.find_posted(marker).await? {
-            return confirmed(marker, None, &posted, total);
+        // An earlier attempt that reached the ERP may have posted it already (and stopped before
+        // recording that). One that did not reach it created nothing: `reached_erp` is recorded,
+        // fenced by the attempt number, before anything is created, and read after this attempt
+        // was claimed, so a stale attempt can no longer set it.
+        if write.reached_erp
+            && let Some(posted) = calls.find_posted(marker).await?
+        {
+            let mut done = confirmed(marker, None, &posted, total)?;
+            done["journal_removed"] = json!(calls.remove_batch(&batch_code(&write.id)).await);
+            return Ok(done);
         }
         if !engine
             .store()
@@ -264,12 +271,18 @@ impl WritePayment {
             .await;
         match outcome {
             // BC refused the payment: take its lines back out of the write's batch, so that
-            // nobody posts by hand what we report as failed.
+            // nobody posts by hand what we report as failed, then the batch itself.
             Err(Fail::Refused(error)) => Err(Fail::Refused(
                 match calls.remove_lines(&journal.id, marker).await {
-                    Ok(0) => error,
                     Ok(n) => {
-                        format!("{error} (its {n} journal lines were removed; nothing was posted)")
+                        calls.delete_batch(&journal).await;
+                        if n == 0 {
+                            error
+                        } else {
+                            format!(
+                                "{error} (its {n} journal lines were removed; nothing was posted)"
+                            )
+                        }
                     }
                     Err(_) => format!(
                         "{error} (its lines are still in journal batch {}: delete them in Business \
@@ -278,6 +291,11 @@ impl WritePayment {
                     ),
                 },
             )),
+            // Posted: the write's batch is empty now and of no further use.
+            Ok(mut done) => {
+                done["journal_removed"] = json!(calls.delete_batch(&journal).await);
+                Ok(done)
+            }
             other => other,
         }
     }
@@ -496,6 +514,43 @@ impl Calls<'_> {
             ))
             .await?;
         Ok((created, true))
+    }
+
+    /// Deletes the write's own batch once the write has ended; whether it is gone. Failing to is
+    /// no failure of the write (an empty batch is left in BC; the log says which).
+    async fn delete_batch(&self, journal: &JournalInfo) -> bool {
+        match self
+            .call(
+                self.connector
+                    .delete_payment_journal(self.session, &journal.id),
+            )
+            .await
+        {
+            Ok(()) => true,
+            Err(_) => {
+                tracing::warn!(
+                    connection_id = %self.conn.id,
+                    batch = %journal.code,
+                    "could not delete a payment write's journal batch; it is left in Business Central"
+                );
+                false
+            }
+        }
+    }
+
+    /// Deletes the write's own batch by its code, if it is there (an earlier attempt posted and
+    /// stopped before deleting it); whether none is left.
+    async fn remove_batch(&self, code: &str) -> bool {
+        let Ok(journals) = self
+            .call(self.connector.payment_journals(self.session))
+            .await
+        else {
+            return false;
+        };
+        match journals.iter().find(|j| j.code == code) {
+            Some(own) => self.delete_batch(own).await,
+            None => true,
+        }
     }
 
     async fn lines(
