@@ -760,3 +760,44 @@ async fn a_company_with_one_payment_journal_has_it_chosen_by_setup() {
     let w = write(&app, &wid).await;
     assert_eq!(w["result"]["payment_journal"], "GENERAL", "{w}");
 }
+
+#[tokio::test]
+async fn a_write_whose_access_token_was_revoked_signs_in_again_and_completes() {
+    let app = TestApp::with_sim(dataset).await;
+    let id = writable(&app).await;
+    let (customer, invoices) = customer_with(&app, &id, 1).await;
+    let r = post_payment(&app, &id, Some("token-1"), &payment(&customer, &invoices)).await;
+    let wid = r.json["id"].as_str().unwrap().to_owned();
+    // Every access token issued so far refused (401): the refresh token gets a new one.
+    app.sim().revoke_access_tokens();
+    // Retries minutes apart, well before the access token would expire and be renewed anyway.
+    for _ in 0..5 {
+        app.running.engine.drain_jobs("w").await.unwrap();
+        app.clock.advance(chrono::Duration::minutes(2));
+    }
+    let w = write(&app, &wid).await;
+    assert_eq!(w["status"], "complete", "{w}");
+    assert_eq!(posts(&app), 1);
+    assert_paid_once(&app, &id, &invoices).await;
+}
+
+#[tokio::test]
+async fn a_write_whose_consent_was_withdrawn_waits_and_says_so() {
+    let app = TestApp::with_sim(dataset).await;
+    let id = writable(&app).await;
+    let (customer, invoices) = customer_with(&app, &id, 1).await;
+    let r = post_payment(&app, &id, Some("consent-1"), &payment(&customer, &invoices)).await;
+    let wid = r.json["id"].as_str().unwrap().to_owned();
+    let tenant = app.sim().tenant_id();
+    app.sim().revoke_consent(tenant);
+    app.sim().revoke_tokens();
+    app.running.engine.drain_jobs("w").await.unwrap();
+    let w = write(&app, &wid).await;
+    assert_eq!(w["status"], "pending_retry", "{w}");
+    assert_eq!(posts(&app), 0);
+    let c = app
+        .get(&format!("/v2/integrations/connections/{id}"))
+        .await
+        .json;
+    assert_eq!(c["is_healthy"], false, "{}", c["health"]);
+}

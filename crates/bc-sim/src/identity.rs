@@ -182,6 +182,15 @@ impl Identity {
     }
 
     /// Revoke every token issued so far (all tenants).
+    /// Refuse every access token issued so far (as Entra does after a password reset or a
+    /// conditional-access change), keeping refresh tokens valid.
+    pub fn revoke_access_tokens(&mut self) {
+        let tenants: Vec<Uuid> = self.consent.keys().copied().collect();
+        for t in tenants {
+            self.revoked_before.insert(t, self.counter);
+        }
+    }
+
     pub fn revoke_all_tokens(&mut self, now: i64) {
         let tenants: Vec<Uuid> = self.consent.keys().copied().collect();
         let _ = now;

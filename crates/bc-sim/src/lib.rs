@@ -335,6 +335,15 @@ impl Sim {
             .grant_consent(tenant, now);
     }
 
+    /// Refuse every access token issued so far (401), keeping refresh tokens valid.
+    pub fn revoke_access_tokens(&self) {
+        self.state
+            .identity
+            .lock()
+            .expect("identity")
+            .revoke_access_tokens();
+    }
+
     /// Revoke every token issued so far.
     pub fn revoke_tokens(&self) {
         let now = self.now_ms();

@@ -437,6 +437,15 @@ async fn fail(engine: &Engine, conn: &Connection, err: ConnectorError) -> Fail {
         ErrorKind::Transient | ErrorKind::RateLimited | ErrorKind::Unreachable => {
             Fail::Passing(err)
         }
+        ErrorKind::Unauthorized if engine.uses_oauth(conn) => {
+            // The access token may have been invalidated early: refresh it now, so the retry
+            // uses a new one; a refresh the identity provider refuses marks the connection's
+            // health. Until re-authorized, the write waits.
+            if engine.session_with(conn, true).await.is_err() {
+                let _ = engine.record_call_failure(conn, &err).await;
+            }
+            Fail::Passing(err)
+        }
         ErrorKind::Unauthorized | ErrorKind::Forbidden => {
             // As the read path does: the connection's health says so; retry once it is fixed.
             let _ = engine.record_call_failure(conn, &err).await;
