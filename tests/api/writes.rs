@@ -801,3 +801,31 @@ async fn a_write_whose_consent_was_withdrawn_waits_and_says_so() {
         .json;
     assert_eq!(c["is_healthy"], false, "{}", c["health"]);
 }
+
+#[tokio::test]
+async fn a_payment_journal_created_in_bc_after_setup_can_be_chosen() {
+    let app = TestApp::with_sim(dataset).await;
+    let id = writable(&app).await;
+    let company = app.sim().company_ids()[0];
+    let path = format!("/v2/integrations/connections/{id}");
+    let r = app.patch(&path, r#"{"payment_journal": "LOCKBOX"}"#).await;
+    assert_eq!(
+        r.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "not in BC yet: {r:?}"
+    );
+    // A finance user adds it in BC: the choice looks in BC again before refusing.
+    let sim = app.sim();
+    assert!(
+        sim.add_payment_journal(company, "LOCKBOX", "Lockbox receipts", Some("2920"))
+            .is_some()
+    );
+    let r = app.patch(&path, r#"{"payment_journal": "lockbox"}"#).await;
+    assert_eq!(r.status, StatusCode::OK, "{r:?}");
+    let (customer, invoices) = customer_with(&app, &id, 1).await;
+    let r = post_payment(&app, &id, Some("lockbox-1"), &payment(&customer, &invoices)).await;
+    let wid = r.json["id"].as_str().unwrap().to_owned();
+    run_writes(&app).await;
+    let w = write(&app, &wid).await;
+    assert_eq!(w["result"]["payment_journal"], "LOCKBOX", "{w}");
+}

@@ -192,7 +192,19 @@ async fn update_connection(
     ConnectionId(id): ConnectionId,
     JsonBody(mut patch): JsonBody<PatchRequest>,
 ) -> Result<Json<ConnectionOut>, ApiError> {
-    let current = load(&state, &tenant, &id).await?;
+    let mut current = load(&state, &tenant, &id).await?;
+    if let Some(Some(code)) = &patch.changes.payment_journal
+        && patch.changes.company.is_none()
+        && patch.changes.environment.is_none()
+        && !is_discovered_journal(&current, code)
+    {
+        // A journal created in BC since setup: look again before refusing it.
+        current = state
+            .engine
+            .refresh_payment_journals(&tenant.org_id, &id)
+            .await
+            .map_err(engine_error)?;
+    }
     check_patch(&current, &mut patch, state.rules)?;
     if patch.changes.is_empty() {
         return Ok(Json(ConnectionOut::render(current, &state.engine)));
@@ -323,6 +335,15 @@ fn check_patch(
     } else {
         Err(ApiError::Validation(errors))
     }
+}
+
+fn is_discovered_journal(conn: &Connection, code: &str) -> bool {
+    conn.discovery
+        .as_ref()
+        .and_then(|d| d.payment_journals.as_deref())
+        .unwrap_or_default()
+        .iter()
+        .any(|j| j.code.eq_ignore_ascii_case(code.trim()))
 }
 
 /// A chosen payment journal must be one setup found in the company, with a balancing account; the

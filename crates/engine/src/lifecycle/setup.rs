@@ -131,6 +131,58 @@ impl Engine {
     }
 }
 
+impl Engine {
+    /// Reads the company's customer payment journals again (a finance user may have added one since
+    /// setup) and keeps them in the connection's discovery. The connection as it was when they
+    /// cannot be read now.
+    pub async fn refresh_payment_journals(
+        &self,
+        org: &OrgId,
+        id: &str,
+    ) -> Result<Connection, EngineError> {
+        let conn = self.load(org, id).await?;
+        if !conn.is_configured() || conn.company.is_none() {
+            return Ok(conn);
+        }
+        let connector = self.connector_for(conn.provider_name.as_str())?.clone();
+        let listed = async {
+            let session = self.session(&conn).await?;
+            let principal = crate::sync::attempt::principal(&conn);
+            self.within_budget(&principal, connector.payment_journals(&session))
+                .await
+        }
+        .await;
+        let journals = match listed {
+            Ok(journals) => journals,
+            Err(err) => {
+                tracing::warn!(connection_id = %id, error = %err, "could not list payment journals");
+                return Ok(conn);
+            }
+        };
+        let mut conn = conn;
+        if let Some(found) = conn.discovery.as_mut() {
+            found.payment_journals = Some(discovered_journals(journals));
+        }
+        self.save(&conn).await?;
+        self.reload(&conn).await
+    }
+}
+
+/// The journals a connection may choose from: ledgerlink's own batches left out.
+fn discovered_journals(
+    journals: Vec<ledgerlink_connectors::JournalInfo>,
+) -> Vec<DiscoveredJournal> {
+    journals
+        .into_iter()
+        .filter(|j| !crate::jobs::write_payment::is_own_batch(j))
+        .map(|j| DiscoveredJournal {
+            has_balancing_account: j.balancing_account_id.is_some(),
+            code: j.code,
+            name: j.display_name,
+        })
+        .collect()
+}
+
 /// The settings a connection has not chosen yet.
 fn unset_settings(conn: &Connection) -> Vec<String> {
     let mut missing = Vec::new();
@@ -168,17 +220,7 @@ fn apply_discovery(conn: &mut Connection, found: Discovery, at: DateTime<Utc>) {
             })
             .collect(),
         local_currency: found.local_currency,
-        payment_journals: found.payment_journals.map(|journals| {
-            journals
-                .into_iter()
-                .filter(|j| !crate::jobs::write_payment::is_own_batch(j))
-                .map(|j| DiscoveredJournal {
-                    has_balancing_account: j.balancing_account_id.is_some(),
-                    code: j.code,
-                    name: j.display_name,
-                })
-                .collect()
-        }),
+        payment_journals: found.payment_journals.map(discovered_journals),
     });
     if conn.payment_journal.is_none()
         && let Some(Some([only])) = conn
