@@ -181,7 +181,6 @@ impl Identity {
         self.consent.insert(tenant, now);
     }
 
-    /// Revoke every token issued so far (all tenants).
     /// Refuse every access token issued so far (as Entra does after a password reset or a
     /// conditional-access change), keeping refresh tokens valid.
     pub fn revoke_access_tokens(&mut self) {
@@ -191,6 +190,7 @@ impl Identity {
         }
     }
 
+    /// Revoke every token issued so far (all tenants).
     pub fn revoke_all_tokens(&mut self, now: i64) {
         let tenants: Vec<Uuid> = self.consent.keys().copied().collect();
         let _ = now;

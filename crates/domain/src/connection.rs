@@ -193,23 +193,14 @@ impl Connection {
     pub fn health(&self) -> Health {
         let status = if self.is_authentication_pending {
             HealthStatus::AuthenticationPending
-        } else if !self.missing_settings.is_empty()
-            || (self.misses_payment_journal() && self.health_status == HealthStatus::Healthy)
-        {
-            // A missing payment journal shows only while nothing worse is wrong.
+        } else if !self.missing_settings.is_empty() {
             HealthStatus::MissingSettings
         } else if self.is_sync_disabled && self.health_status == HealthStatus::Healthy {
             HealthStatus::SyncDisabled
         } else {
             self.health_status
         };
-        let journal_message;
-        let message = if status == HealthStatus::MissingSettings && self.missing_settings.is_empty()
-        {
-            // Only the payment journal is missing: reading goes on, payment writes wait.
-            journal_message = self.payment_journal_message();
-            Some(journal_message.as_str())
-        } else if status == self.health_status {
+        let message = if status == self.health_status {
             self.health_message.as_deref()
         } else {
             None
@@ -217,8 +208,9 @@ impl Connection {
         Health::new(status, message, self.health_checked_at)
     }
 
-    /// What to do when only the payment journal is missing, naming the choices.
-    fn payment_journal_message(&self) -> String {
+    /// What to do while the payment journal is missing, naming the choices (health is about
+    /// syncing, which goes on; this is what a payment write is answered).
+    pub fn payment_journal_message(&self) -> String {
         let journals = self
             .discovery
             .as_ref()
@@ -226,8 +218,8 @@ impl Connection {
             .unwrap_or_default();
         if journals.is_empty() {
             return "Payments are written back, but the company has no customer payment journal: \
-                    create one in Business Central (Cash Receipt Journals), run a health check, \
-                    then choose it with PATCH (payment_journal). Syncing goes on."
+                    create one with a balancing account in Business Central (Cash Receipt \
+                    Journals), then choose it with PATCH (payment_journal) on the connection."
                 .into();
         }
         let names: Vec<String> = journals
@@ -235,16 +227,15 @@ impl Connection {
             .map(|j| format!("{} ({})", j.code, j.name))
             .collect();
         format!(
-            "Payments are written back and several customer payment journals were found; choose \
-             the one whose balancing account payments go to with PATCH (payment_journal): {}. \
-             Syncing goes on.",
+            "Several customer payment journals were found; choose the one whose balancing account \
+             payments go to with PATCH (payment_journal) on the connection: {}.",
             names.join(", ")
         )
     }
 
     /// Whether a setting must still be chosen.
     pub fn requires_setup(&self) -> bool {
-        !self.missing_settings.is_empty() || self.misses_payment_journal()
+        !self.missing_settings.is_empty()
     }
 
     /// Authenticated, set up, and nothing missing that reading needs (a payment journal still to

@@ -44,6 +44,16 @@ pub trait ConnectionStore: Send + Sync {
     /// Deletes a connection with everything it owns; false when it was not the org's.
     async fn delete_connection(&self, org: &OrgId, id: &str) -> Result<bool>;
 
+    /// Records the payment journal setup picked for `company`, unless the user has chosen one or
+    /// the company changed meanwhile; whether it was recorded.
+    async fn pick_payment_journal(
+        &self,
+        org: &OrgId,
+        id: &str,
+        company: &str,
+        code: &str,
+    ) -> Result<bool>;
+
     /// Writes what the engine owns of a connection (authentication and setup state, discovery, health,
     /// model support flags), leaving user-set fields alone; false when it no longer exists.
     async fn save_connection_state(&self, c: &Connection, now: DateTime<Utc>) -> Result<bool>;
@@ -177,15 +187,17 @@ const LIST_FILTER: &str = "org_id = $1 \
     AND (CAST($3 AS TEXT) IS NULL OR id < $3) \
     ORDER BY id DESC LIMIT $4";
 
-/// What the engine owns of a connection: `$1`..`$13` the values, `$14` a payment journal setup
-/// picked (kept only where the user has chosen none), `$15` org, `$16` connection. (Parameters
-/// appear in number order: SQLite numbers `$N` by first appearance.)
+/// What the engine owns of a connection: `$1`..`$13` the values, `$14` org, `$15` connection.
 const SAVE_STATE: &str = "UPDATE connections SET is_authentication_pending = $1, \
     is_running_setup = $2, is_bc_extension_installed = $3, company = $4, company_name = $5, \
     environment = $6, tenant_id = $7, missing_settings = $8, health_status = $9, \
     health_message = $10, health_checked_at = $11, discovery = $12, \
-    modified_at = $13, payment_journal = COALESCE(payment_journal, $14) \
-    WHERE org_id = $15 AND id = $16";
+    modified_at = $13 WHERE org_id = $14 AND id = $15";
+
+/// Setup's pick of a payment journal `$1`, kept only where the user has chosen none and the company
+/// is still `$2` (a PATCH meanwhile wins): `$3` org, `$4` connection.
+const PICK_JOURNAL: &str = "UPDATE connections SET payment_journal = $1 \
+    WHERE payment_journal IS NULL AND company = $2 AND org_id = $3 AND id = $4";
 
 /// What the engine owns of a model (reads stay off where the user turned them off):
 /// `$1` read, `$2` read supported, `$3` sync supported, `$4` modified, `$5` connection, `$6` model,
@@ -388,6 +400,28 @@ impl<S: Backed> ConnectionStore for S {
         Ok(done > 0)
     }
 
+    async fn pick_payment_journal(
+        &self,
+        org: &OrgId,
+        id: &str,
+        company: &str,
+        code: &str,
+    ) -> Result<bool> {
+        let db = self.db();
+        db.count(1);
+        let done = on_pool!(db, pool => {
+            sqlx::query(PICK_JOURNAL)
+                .bind(code)
+                .bind(company)
+                .bind(org.as_str())
+                .bind(id)
+                .execute(pool)
+                .await?
+                .rows_affected()
+        });
+        Ok(done > 0)
+    }
+
     async fn save_connection_state(&self, c: &Connection, now: DateTime<Utc>) -> Result<bool> {
         let db = self.db();
         db.count(2 + c.models.len() as u64);
@@ -407,7 +441,6 @@ impl<S: Backed> ConnectionStore for S {
                 .bind(c.health_checked_at)
                 .bind(c.discovery.as_ref().map(Json))
                 .bind(now)
-                .bind(&c.payment_journal)
                 .bind(c.org_id.as_str())
                 .bind(&c.id)
                 .execute(&mut *tx)

@@ -73,9 +73,11 @@ pub struct ConnectionOut {
     pub provider: Provider,
     /// Whether the integration connection is configured.
     pub is_configured: bool,
-    /// List of missing settings: `environment` and `company` hold up syncing; `payment_journal`
-    /// (listed only while payment writes are enabled and the company has several customer payment
-    /// journals) holds up payment writes only.
+    /// List of missing settings: `environment` and `company` hold up syncing (and make
+    /// `requires_setup` true and health `missing_settings`); `payment_journal` (listed only while
+    /// payment writes are enabled and no customer payment journal is chosen — the company has
+    /// several, or none with a balancing account) holds up payment writes only: health, syncing and
+    /// `requires_setup` are unaffected, and `POST …/records/payments` answers 409 naming the choices.
     pub missing_settings: Vec<String>,
 
     /// Whether the integration connection is healthy. This is determined based on a few checks:

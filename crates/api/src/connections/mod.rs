@@ -299,7 +299,7 @@ fn check_patch(
             .is_some_and(|now| now.eq_ignore_ascii_case(c)),
         Some(None) => current.company.is_some(),
         None => false,
-    };
+    } || matches!(&patch.changes.api_url, Some(url) if url.as_deref() != current.api_url.as_deref());
     if let Some(Some(company)) = &patch.changes.company {
         let env_changes = matches!(&patch.changes.environment, Some(Some(e)) if current.environment.as_deref() != Some(e.as_str()));
         let valid: Vec<String> = found.companies.iter().map(|c| c.id.clone()).collect();

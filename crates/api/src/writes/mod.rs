@@ -148,8 +148,7 @@ async fn record_payment(
         if conn.misses_payment_journal() {
             return Err(ApiError::coded(
                 ErrorCode::Conflict,
-                "Choose the customer payment journal payments are posted like first: PATCH the \
-                 connection's payment_journal (its health message lists the company's journals)",
+                conn.payment_journal_message(),
             ));
         }
     }

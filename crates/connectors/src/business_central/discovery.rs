@@ -208,7 +208,6 @@ fn text(v: &Value, key: &str) -> Option<String> {
         .map(str::to_owned)
 }
 
-/// The trimmed `currencyCode` of the (single) `companyInformation` entity; `None` when absent or blank.
 /// What discovery may go without: a principal that cannot read this still syncs (`None`).
 fn optional<T>(answer: Result<T, ConnectorError>) -> Result<Option<T>, ConnectorError> {
     match answer {
@@ -222,6 +221,7 @@ fn optional<T>(answer: Result<T, ConnectorError>) -> Result<Option<T>, Connector
     }
 }
 
+/// The trimmed `currencyCode` of the (single) `companyInformation` entity; `None` when absent or blank.
 fn lcy_of(records: Result<Vec<Value>, ConnectorError>) -> Result<Option<String>, ConnectorError> {
     let records = match records {
         Ok(r) => r,

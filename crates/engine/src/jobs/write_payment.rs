@@ -132,14 +132,7 @@ impl WritePayment {
         let marker = marker(&write.id);
         let mut retry_after = None;
         let end = match self.attempt_write(engine, &write, &marker).await {
-            Ok(mut result) => {
-                let journal = engine
-                    .load(&self.org, &write.connection_id)
-                    .await?
-                    .payment_journal;
-                result["payment_journal"] = json!(journal);
-                WriteEnd::Complete { result }
-            }
+            Ok(result) => WriteEnd::Complete { result },
             Err(Fail::Stale) => return Ok(Outcome::Done),
             Err(Fail::Refused(error)) => WriteEnd::Failed { error },
             Err(Fail::Passing(err)) => {
@@ -252,7 +245,7 @@ impl WritePayment {
         {
             return Err(Fail::Stale);
         }
-        let (journal, created) = calls.own_journal(&batch_code(&write.id)).await?;
+        let (journal, created, followed) = calls.own_journal(&batch_code(&write.id)).await?;
         // A batch created just now holds nothing yet: no need to ask.
         let lines = if created {
             Vec::new()
@@ -266,8 +259,11 @@ impl WritePayment {
                 journal.code, foreign.document_number
             )));
         }
+        let reused = !created;
         let outcome = self
-            .lines_and_post(&calls, write, &payment, &journal, lines, marker, total)
+            .lines_and_post(
+                &calls, write, &payment, &journal, lines, marker, total, reused,
+            )
             .await;
         match outcome {
             // BC refused the payment: take its lines back out of the write's batch, so that
@@ -293,6 +289,7 @@ impl WritePayment {
             )),
             // Posted: the write's batch is empty now and of no further use.
             Ok(mut done) => {
+                done["payment_journal"] = json!(followed);
                 done["journal_removed"] = json!(calls.delete_batch(&journal).await);
                 Ok(done)
             }
@@ -311,6 +308,7 @@ impl WritePayment {
         lines: Vec<ledgerlink_connectors::PaymentLineInfo>,
         marker: &str,
         total: Decimal,
+        reused: bool,
     ) -> Result<Value, Fail> {
         let missing: Vec<NewPaymentLine> = payment
             .applied
@@ -352,6 +350,11 @@ impl WritePayment {
                 "the journal batch {} does not hold exactly this payment's lines yet; not posted",
                 journal.code
             ))));
+        }
+        if reused && let Some(posted) = calls.find_posted(marker).await? {
+            // An attempt that overlapped this one (its lease ran out while it still ran) posted
+            // it meanwhile.
+            return confirmed(marker, Some(journal), &posted, total);
         }
         if let Err(err) = calls.post(&journal.id).await {
             // "Nothing to post", or an answer lost: the posting may have happened all the same.
@@ -439,13 +442,20 @@ async fn fail(engine: &Engine, conn: &Connection, err: ConnectorError) -> Fail {
         }
         ErrorKind::Unauthorized if engine.uses_oauth(conn) => {
             // The access token may have been invalidated early: refresh it now, so the retry
-            // uses a new one; a refresh the identity provider refuses marks the connection's
-            // health. Until re-authorized, the write waits.
-            if engine.session_with(conn, true).await.is_err() {
-                let _ = engine.record_call_failure(conn, &err).await;
+            // uses a new one. A refresh the identity provider refuses marks the connection's
+            // health (a 401 that persists with fresh tokens is reported by the read path's
+            // checks); until re-authorized, the write waits.
+            if let Err(refused) = engine.session_with(conn, true).await
+                && refused.kind() == ErrorKind::Unauthorized
+            {
+                let _ = engine.record_call_failure(conn, &refused).await;
             }
             Fail::Passing(err)
         }
+        // The write's batch or a line of it is gone (an overlapping attempt posted and deleted
+        // it, or someone removed it in BC): the next attempt looks for the posting first and
+        // starts again if there is none.
+        ErrorKind::NotFound => Fail::Passing(err),
         ErrorKind::Unauthorized | ErrorKind::Forbidden => {
             // As the read path does: the connection's health says so; retry once it is fixed.
             let _ = engine.record_call_failure(conn, &err).await;
@@ -488,14 +498,27 @@ impl Calls<'_> {
     /// The write's own journal batch, created (balanced like the connection's payment journal, or
     /// where none is chosen like the company's first one with a balancing account) if it does not
     /// exist yet; whether it was created now comes second (a batch created now holds no lines yet).
-    async fn own_journal(&self, code: &str) -> Result<(JournalInfo, bool), Fail> {
+    async fn own_journal(&self, code: &str) -> Result<(JournalInfo, bool, Option<String>), Fail> {
         let journals = self
             .call(self.connector.payment_journals(self.session))
             .await?;
         if let Some(own) = journals.iter().find(|j| j.code == code) {
-            return Ok((own.clone(), false));
+            // Created by an earlier attempt: the journal it followed is the one balanced alike
+            // (the chosen one first).
+            let followed = journals
+                .iter()
+                .filter(|j| !is_own_batch(j) && j.balancing_account_id == own.balancing_account_id)
+                .max_by_key(|j| self.conn.payment_journal.as_deref() == Some(j.code.as_str()))
+                .map(|j| j.code.clone());
+            return Ok((own.clone(), false, followed));
         }
-        let balancing = match &self.conn.payment_journal {
+        if self.conn.misses_payment_journal() {
+            return Err(Fail::Passing(ConnectorError::transient(
+                "no payment journal is chosen for this connection (several exist); choose one \
+                 with PATCH (payment_journal) on the connection",
+            )));
+        }
+        let (followed, balancing) = match &self.conn.payment_journal {
             Some(chosen) => {
                 let Some(journal) = journals
                     .iter()
@@ -503,16 +526,23 @@ impl Calls<'_> {
                 else {
                     return Err(Fail::Refused(format!(
                         "The payment journal {chosen} chosen for this connection is no longer in \
-                         Business Central; choose another with PATCH (payment_journal) on the \
-                         connection, then send the payment again"
+                         Business Central; nothing was created. Choose another with PATCH \
+                         (payment_journal) on the connection, then send the payment again with a \
+                         new Idempotency-Key"
                     )));
                 };
-                journal.balancing_account_id.clone()
+                (
+                    Some(journal.code.clone()),
+                    journal.balancing_account_id.clone(),
+                )
             }
             None => journals
                 .iter()
                 .filter(|j| !is_own_batch(j))
-                .find_map(|j| j.balancing_account_id.clone()),
+                .find(|j| j.balancing_account_id.is_some())
+                .map_or((None, None), |j| {
+                    (Some(j.code.clone()), j.balancing_account_id.clone())
+                }),
         };
         let created = self
             .call(self.connector.create_payment_journal(
@@ -522,14 +552,19 @@ impl Calls<'_> {
                 balancing.as_deref(),
             ))
             .await?;
-        Ok((created, true))
+        Ok((created, true, followed))
     }
 
     /// Deletes the write's own batch once the write has ended; whether it is gone. Failing to is
     /// no failure of the write (an empty batch is left in BC; the log says which).
     async fn delete_batch(&self, journal: &JournalInfo) -> bool {
+        // Not through `call`: a cleanup refused (a principal that may post but not delete
+        // batches) says nothing about the connection's health.
+        let principal = crate::sync::attempt::principal(self.conn);
         match self
-            .call(
+            .engine
+            .within_budget(
+                &principal,
                 self.connector
                     .delete_payment_journal(self.session, &journal.id),
             )
@@ -550,8 +585,10 @@ impl Calls<'_> {
     /// Deletes the write's own batch by its code, if it is there (an earlier attempt posted and
     /// stopped before deleting it); whether none is left.
     async fn remove_batch(&self, code: &str) -> bool {
+        let principal = crate::sync::attempt::principal(self.conn);
         let Ok(journals) = self
-            .call(self.connector.payment_journals(self.session))
+            .engine
+            .within_budget(&principal, self.connector.payment_journals(self.session))
             .await
         else {
             return false;

@@ -45,6 +45,11 @@ impl Engine {
         // Until setup proves otherwise, what is not chosen is missing (so a failed setup never
         // leaves a connection that looks configured).
         conn.missing_settings = unset_settings(&conn);
+        if let Some(found) = conn.discovery.as_mut() {
+            // The journals are the chosen company's: read again for whatever setup settles on, and
+            // meanwhile none can be chosen from a company that may no longer be the one.
+            found.payment_journals = None;
+        }
         conn.health_status = HealthStatus::MissingSettings;
         conn.health_message = Some(
             "Setup is running: finding the environments and companies this sign-in can reach."
@@ -111,6 +116,13 @@ impl Engine {
             }
         }
         self.save(&conn).await?;
+        if let Some((company, code)) = only_journal(&conn) {
+            // The company's only payment journal is the one payments follow; several wait for the
+            // user's choice (listed in missing_settings while payment writes are enabled).
+            self.store()
+                .pick_payment_journal(org, id, &company, &code)
+                .await?;
+        }
         tracing::info!(connection_id = %id, health = conn.health_status.as_str(), "setup finished");
         if conn.is_configured() && conn.health_status == HealthStatus::Healthy {
             // The first syncs start now, not at the scheduler's next tick.
@@ -168,6 +180,19 @@ impl Engine {
     }
 }
 
+/// The company and code of its only payment journal, when it has exactly one with a balancing
+/// account and none is chosen.
+fn only_journal(conn: &Connection) -> Option<(String, String)> {
+    if conn.payment_journal.is_some() {
+        return None;
+    }
+    let company = conn.company.clone()?;
+    match conn.discovery.as_ref()?.payment_journals.as_deref()? {
+        [only] if only.has_balancing_account => Some((company, only.code.clone())),
+        _ => None,
+    }
+}
+
 /// The journals a connection may choose from: ledgerlink's own batches left out.
 fn discovered_journals(
     journals: Vec<ledgerlink_connectors::JournalInfo>,
@@ -222,16 +247,7 @@ fn apply_discovery(conn: &mut Connection, found: Discovery, at: DateTime<Utc>) {
         local_currency: found.local_currency,
         payment_journals: found.payment_journals.map(discovered_journals),
     });
-    if conn.payment_journal.is_none()
-        && let Some(Some([only])) = conn
-            .discovery
-            .as_ref()
-            .map(|d| d.payment_journals.as_deref())
-    {
-        // The company's only payment journal is the one payments follow; several wait for the
-        // user's choice (listed in missing_settings once payment writes are enabled).
-        conn.payment_journal = Some(only.code.clone());
-    }
+
     if let Some(installed) = found.extension_installed {
         conn.set_extension_installed(installed, at);
     }

@@ -9,4 +9,5 @@ mod leases;
 mod scheduling;
 mod scoping;
 mod secrets;
+mod settings;
 mod writes;
