@@ -10,6 +10,7 @@ mod bc_health;
 mod budget;
 mod cli;
 mod cli_help;
+mod connect;
 mod connections;
 mod erp_truths;
 mod hardening;

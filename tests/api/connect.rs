@@ -1,0 +1,259 @@
+//! The hosted connect page over plain HTTP: links, their single use and expiry, the session cookie,
+//! the CSRF check, the security headers and the branding setting. (A real browser walks the page in
+//! `connect_browser`.)
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::harness::{Reply, TestApp, locs, reply};
+
+/// A client that follows no redirect and keeps no cookie: each test says what it sends.
+fn raw_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+async fn link(app: &TestApp, connection: &str) -> Value {
+    let r = app
+        .post(
+            &format!("/v2/integrations/connections/{connection}/connect-link"),
+            "",
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{r:?}");
+    r.json
+}
+
+async fn visit(url: &str, cookie: Option<&str>) -> Reply {
+    let mut req = raw_client().get(url);
+    if let Some(c) = cookie {
+        req = req.header("cookie", c);
+    }
+    reply(req.send().await.unwrap()).await
+}
+
+/// `name=value` of the session cookie an answer sets.
+fn session_cookie(r: &Reply) -> String {
+    let set = r
+        .headers
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_owned())
+        .find(|c| c.starts_with("ll_connect="))
+        .unwrap_or_else(|| panic!("a session cookie: {r:?}"));
+    assert!(set.contains("HttpOnly"), "{set}");
+    assert!(set.contains("SameSite=Strict"), "{set}");
+    assert!(set.contains("Path=/connect"), "{set}");
+    set.split(';').next().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn a_link_opens_one_browser_session_and_no_other() {
+    let app = TestApp::start().await;
+    let conn = app.create_connection("Acme").await;
+    let id = conn["id"].as_str().unwrap();
+    let l = link(&app, id).await;
+    assert_eq!(l["object"], "connect_link");
+    assert_eq!(l["connection_id"], id);
+    let url = l["url"].as_str().unwrap();
+    assert!(url.starts_with(&app.url("/connect/")), "{url}");
+    assert!(!url.contains(&app.key), "no API key in the link");
+
+    // First visit: a cookie, and a page that moves on to /connect by itself (no redirect).
+    let first = visit(url, None).await;
+    assert_eq!(first.status, StatusCode::OK, "{first:?}");
+    assert!(first.text.contains("url=/connect"), "{}", first.text);
+    let cookie = session_cookie(&first);
+
+    let page = visit(&app.url("/connect"), Some(&cookie)).await;
+    assert_eq!(page.status, StatusCode::OK, "{page:?}");
+    assert!(
+        page.text.contains("Sign in with Microsoft"),
+        "{}",
+        page.text
+    );
+    assert!(!page.text.contains(&app.key));
+    let csp = page.headers["content-security-policy"].to_str().unwrap();
+    assert!(csp.starts_with("default-src 'none'"), "{csp}");
+    assert!(!csp.contains("unsafe-inline"), "{csp}");
+    assert_eq!(page.headers["cache-control"], "no-store");
+    assert_eq!(page.headers["x-frame-options"], "DENY");
+
+    // The link again, from another browser (no cookie): it opens nothing.
+    let again = visit(url, None).await;
+    assert!(again.headers.get("set-cookie").is_none(), "{again:?}");
+    let other = visit(&app.url("/connect"), None).await;
+    assert_eq!(other.status, StatusCode::GONE);
+    assert!(other.text.contains("Ask for a new link"), "{}", other.text);
+    // The first browser still has its session.
+    let page = visit(&app.url("/connect"), Some(&cookie)).await;
+    assert_eq!(page.status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn links_and_sessions_expire() {
+    let app = TestApp::start().await;
+    let id = app.create_connection("Acme").await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let unopened = link(&app, &id).await;
+    let opened = link(&app, &id).await;
+    let cookie = session_cookie(&visit(opened["url"].as_str().unwrap(), None).await);
+
+    app.clock.advance(chrono::Duration::minutes(16));
+    let late = visit(unopened["url"].as_str().unwrap(), None).await;
+    assert_eq!(late.status, StatusCode::GONE, "{late:?}");
+    assert!(late.text.contains("Ask for a new link"));
+    assert!(late.headers.get("set-cookie").is_none());
+    // The session that was opened lasts an hour from its first visit.
+    assert_eq!(
+        visit(&app.url("/connect"), Some(&cookie)).await.status,
+        StatusCode::OK
+    );
+    app.clock.advance(chrono::Duration::minutes(45));
+    assert_eq!(
+        visit(&app.url("/connect"), Some(&cookie)).await.status,
+        StatusCode::GONE
+    );
+    // Made-up tokens and cookies open nothing.
+    let forged = visit(&app.url(&format!("/connect/{}", "a".repeat(64))), None).await;
+    assert_eq!(forged.status, StatusCode::GONE);
+    let forged = visit(
+        &app.url("/connect"),
+        Some(&format!("ll_connect={}", "b".repeat(64))),
+    )
+    .await;
+    assert_eq!(forged.status, StatusCode::GONE);
+}
+
+#[tokio::test]
+async fn links_are_per_organization() {
+    let app = TestApp::start().await;
+    let id = app.create_connection("Acme").await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let other = app.key_for_org("other").await;
+    let r = app
+        .call_as(
+            &other,
+            reqwest::Method::POST,
+            &format!("/v2/integrations/connections/{id}/connect-link"),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND, "{r:?}");
+    let r = app
+        .call_as(
+            "",
+            reqwest::Method::POST,
+            &format!("/v2/integrations/connections/{id}/connect-link"),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn forms_without_the_sessions_token_change_nothing() {
+    let app = TestApp::with_sim(|_| {}).await;
+    let body = json!({"provider_name": "ms-dynamics-bc", "name": "On-prem", "is_on_premise": true,
+        "api_url": app.sim().onprem_api_base().unwrap()});
+    let created = app
+        .post("/v2/integrations/connections", &body.to_string())
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{created:?}");
+    let id = created.json["id"].as_str().unwrap();
+    let l = link(&app, id).await;
+    let cookie = session_cookie(&visit(l["url"].as_str().unwrap(), None).await);
+    for csrf in ["", "0000"] {
+        let r = raw_client()
+            .post(app.url("/connect/credentials"))
+            .header("cookie", &cookie)
+            .form(&[
+                ("csrf", csrf),
+                ("api_url", "https://evil.example.com/BC"),
+                ("username", "x"),
+                ("web_service_access_key", "y"),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    }
+    let c = app.get(&format!("/v2/integrations/connections/{id}")).await;
+    assert_eq!(c.json["api_url"], created.json["api_url"], "unchanged");
+    // And without the cookie, nothing is even read.
+    let r = raw_client()
+        .post(app.url("/connect/credentials"))
+        .form(&[("csrf", "x")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::GONE);
+}
+
+#[tokio::test]
+async fn the_branding_is_set_through_the_api_and_shown_on_the_page() {
+    let app = TestApp::start().await;
+    let r = app.get("/v2/integrations/branding").await;
+    assert_eq!(r.status, StatusCode::OK, "{r:?}");
+    assert_eq!(
+        r.json,
+        json!({"object": "branding", "name": null, "logo": null, "color": null})
+    );
+    let logo = "data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==";
+    let r = app
+        .patch(
+            "/v2/integrations/branding",
+            &json!({"name": "Acme <AR>", "logo": logo, "color": "#0A7D5A"}).to_string(),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{r:?}");
+    assert_eq!(r.json["color"], "#0a7d5a");
+    let r = app
+        .patch(
+            "/v2/integrations/branding",
+            &json!({"name": " ", "logo": "https://cdn.example.com/logo.png", "color": "green", "x": 1})
+                .to_string(),
+        )
+        .await;
+    let mut l = locs(&r);
+    l.sort();
+    assert_eq!(l, ["body.color", "body.logo", "body.name", "body.x"]);
+    // Another organization's branding is its own.
+    let other = app.key_for_org("other").await;
+    let r = app
+        .call_as(
+            &other,
+            reqwest::Method::GET,
+            "/v2/integrations/branding",
+            None,
+        )
+        .await;
+    assert_eq!(r.json["name"], Value::Null);
+
+    let id = app.create_connection("Acme").await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let cookie = session_cookie(&visit(link(&app, &id).await["url"].as_str().unwrap(), None).await);
+    let page = visit(&app.url("/connect"), Some(&cookie)).await;
+    assert!(
+        page.text.contains("Acme &lt;AR&gt;"),
+        "escaped: {}",
+        page.text
+    );
+    assert!(page.text.contains(logo));
+    assert!(page.text.contains("--accent:#0a7d5a"));
+
+    // null clears.
+    let r = app
+        .patch("/v2/integrations/branding", r#"{"logo": null}"#)
+        .await;
+    assert_eq!(r.json["logo"], Value::Null);
+    assert_eq!(r.json["name"], "Acme <AR>");
+}
