@@ -2,6 +2,7 @@
 //! default; Postgres when `LEDGERLINK_TEST_DATABASE_URL=postgres://…`).
 
 mod harness;
+mod webdriver;
 
 mod api_keys;
 mod auth;
@@ -11,6 +12,7 @@ mod budget;
 mod cli;
 mod cli_help;
 mod connect;
+mod connect_browser;
 mod connections;
 mod erp_truths;
 mod hardening;

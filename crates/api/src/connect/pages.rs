@@ -109,12 +109,12 @@ fn sign_in_notice(v: &Visit, outcome: &str) -> Option<Notice> {
     let platform = platform_name(Some(&v.branding));
     Some(match outcome {
         "ok" => Notice::note("Signed in with Microsoft."),
-        "declined" => Notice::alert(&format!(
+        "declined" => Notice::alert(
             "Microsoft says the permissions were not granted, so Business Central is not \
              connected. Sign in again and choose Accept. If Microsoft says an administrator must \
-             approve, ask your Microsoft 365 administrator to sign in here, or to grant consent \
-             for your organization to the app {platform} uses."
-        )),
+             approve, ask your Microsoft 365 administrator to sign in here instead, or to grant \
+             consent for your whole organization.",
+        ),
         "expired" => Notice::alert("The sign-in took too long and expired. Sign in again."),
         "used" => Notice::alert(
             "That sign-in was already used. If Business Central is not connected yet, sign in again.",
