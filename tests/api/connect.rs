@@ -257,3 +257,127 @@ async fn the_branding_is_set_through_the_api_and_shown_on_the_page() {
     assert_eq!(r.json["logo"], Value::Null);
     assert_eq!(r.json["name"], "Acme <AR>");
 }
+
+/// The session's CSRF token, as the page's forms carry it.
+fn csrf_of(page: &Reply) -> String {
+    let at = page
+        .text
+        .find("name=\"csrf\" value=\"")
+        .unwrap_or_else(|| panic!("a form: {}", page.text));
+    let rest = &page.text[at + "name=\"csrf\" value=\"".len()..];
+    rest[..rest.find('"').unwrap()].to_owned()
+}
+
+async fn post_form(app: &TestApp, path: &str, cookie: &str, form: &[(&str, &str)]) -> Reply {
+    let r = raw_client()
+        .post(app.url(path))
+        .header("cookie", cookie)
+        .form(form)
+        .send()
+        .await
+        .unwrap();
+    reply(r).await
+}
+
+#[tokio::test]
+async fn what_business_central_refuses_is_shown_with_what_to_do() {
+    let app = TestApp::with_sim(|s| s.data.companies = 2).await;
+    let created = app.create_connection("Two companies").await;
+    let id = created["id"].as_str().unwrap().to_owned();
+    let cookie = session_cookie(&visit(link(&app, &id).await["url"].as_str().unwrap(), None).await);
+    app.authorize(&created).await;
+    app.settled(&id).await;
+
+    // The company choice goes through PATCH's checks: an unknown one is refused, a listed one taken.
+    let page = visit(&app.url("/connect"), Some(&cookie)).await;
+    assert!(page.text.contains("Choose the company"), "{}", page.text);
+    let csrf = csrf_of(&page);
+    let r = post_form(
+        &app,
+        "/connect/choose",
+        &cookie,
+        &[
+            ("csrf", &csrf),
+            ("company", "11111111-2222-3333-4444-555555555555"),
+        ],
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{r:?}");
+    assert!(r.text.contains("Choose again"), "{}", r.text);
+    let company = app.sim().company_ids()[0].to_string();
+    let r = post_form(
+        &app,
+        "/connect/choose",
+        &cookie,
+        &[("csrf", &csrf), ("company", &company)],
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{r:?}");
+    let c = app.settled(&id).await;
+    assert_eq!(c["health"]["status_code"], "healthy", "{c}");
+    let page = visit(&app.url("/connect"), Some(&cookie)).await;
+    assert!(page.text.contains("Syncing your data"), "{}", page.text);
+    assert!(
+        page.text.contains("http-equiv=\"refresh\""),
+        "polls while it syncs"
+    );
+    // Mid-way through the invoices' first pass: records so far, of the total BC counted.
+    let invoices = c["models"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["name"] == "invoices")
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    app.run_sql(&format!(
+        "UPDATE syncs SET status = 'running', \
+         pagination_state = '{{\"phase\":\"window\",\"records\":7,\"total\":10}}' \
+         WHERE model_id = '{invoices}'"
+    ))
+    .await;
+    let page = visit(&app.url("/connect"), Some(&cookie)).await;
+    let row = &page.text[page.text.find(">Invoices<").expect("an invoices row")..];
+    let row = &row[..row.find("</tr>").unwrap()];
+    assert!(row.contains("7 of 10"), "{row}");
+    assert!(row.contains("Reading"), "{row}");
+
+    // No permission.
+    app.sim().set_faults(bc_sim::FaultConfig {
+        forbidden: true,
+        ..Default::default()
+    });
+    let check = [("csrf", csrf.as_str()), ("action", "health")];
+    let r = post_form(&app, "/connect/check", &cookie, &check).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{r:?}");
+    let page = visit(&app.url("/connect"), Some(&cookie)).await;
+    assert!(page.text.contains("needs attention"), "{}", page.text);
+    assert!(page.text.contains("D365 READ"), "{}", page.text);
+
+    // The company is gone: say so, and offer another.
+    app.sim().set_faults(bc_sim::FaultConfig {
+        removed_companies: vec![app.sim().company_ids()[0]],
+        ..Default::default()
+    });
+    post_form(&app, "/connect/check", &cookie, &check).await;
+    let page = visit(&app.url("/connect"), Some(&cookie)).await;
+    assert!(
+        page.text.contains("no longer in Business Central"),
+        "{}",
+        page.text
+    );
+    assert!(page.text.contains("Choose another company"));
+    app.sim().set_faults(bc_sim::FaultConfig::default());
+    let r = post_form(
+        &app,
+        "/connect/check",
+        &cookie,
+        &[("csrf", &csrf), ("action", "rechoose")],
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{r:?}");
+    app.settled(&id).await;
+    let page = visit(&app.url("/connect"), Some(&cookie)).await;
+    assert!(page.text.contains("Choose the company"), "{}", page.text);
+}

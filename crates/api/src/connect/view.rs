@@ -337,7 +337,7 @@ fn status_words(s: Option<&Sync>) -> String {
 }
 
 fn records_cell(s: Option<&Sync>) -> String {
-    let progress = s.and_then(|s| s.progress.clone());
+    let progress = s.and_then(|s| s.progress);
     match progress {
         Some(p) => match p.total {
             Some(total) if total > 0 => format!(
