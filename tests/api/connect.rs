@@ -381,3 +381,20 @@ async fn what_business_central_refuses_is_shown_with_what_to_do() {
     let page = visit(&app.url("/connect"), Some(&cookie)).await;
     assert!(page.text.contains("Choose the company"), "{}", page.text);
 }
+
+#[tokio::test]
+async fn behind_https_links_say_so_and_the_cookie_is_secure() {
+    let public = "https://connect.example.com";
+    let app = TestApp::start_with(|c| c.public_url = Some(public.into())).await;
+    let id = app.create_connection("Acme").await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let url = link(&app, &id).await["url"].as_str().unwrap().to_owned();
+    let path = url
+        .strip_prefix(public)
+        .unwrap_or_else(|| panic!("{url} starts with public_url"));
+    let first = visit(&app.url(path), None).await;
+    let set = first.headers["set-cookie"].to_str().unwrap();
+    assert!(set.ends_with("; Secure"), "{set}");
+}

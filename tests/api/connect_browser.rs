@@ -42,9 +42,21 @@ async fn brand(app: &TestApp) {
     assert_eq!(r.status, StatusCode::OK, "{r:?}");
 }
 
+/// Every form field has a label a screen reader announces.
+async fn assert_every_field_is_labelled(b: &Browser) {
+    let labelled = b
+        .eval(
+            "return [...document.querySelectorAll('input:not([type=hidden]), select, textarea')]\
+             .every(e => e.labels && e.labels.length > 0)",
+        )
+        .await;
+    assert_eq!(labelled, Value::Bool(true));
+}
+
 /// From the company choice to the end of the first sync, then checked through the API.
 async fn choose_company_and_watch_the_first_sync(app: &TestApp, b: &mut Browser, id: &str) {
     b.wait_text("h1", "Choose the company").await;
+    assert_every_field_is_labelled(b).await;
     b.screenshot("choose-company").await;
     b.click("label[for=company-0]").await;
     b.click("#choose").await;
@@ -143,6 +155,7 @@ async fn a_finance_admin_connects_on_premises_business_central_on_a_phone() {
         .eval("return document.documentElement.scrollWidth <= window.innerWidth")
         .await;
     assert_eq!(fits, Value::Bool(true));
+    assert_every_field_is_labelled(&b).await;
     b.screenshot("credentials").await;
 
     // A wrong key: refused in words, the key not echoed, the field marked.
