@@ -55,13 +55,18 @@ impl BrandingOut {
 #[allow(dead_code)] // the schema of the body; it is read by `BrandingChanges`
 pub struct BrandingPatch {
     /// The platform's name: 1 to 100 characters, not only spaces, no control characters.
-    #[schema(min_length = 1, max_length = 100, example = "Acme AR")]
+    #[schema(
+        min_length = 1,
+        max_length = 100,
+        example = "Acme AR",
+        pattern = r"^[^\u0000-\u001f\u007f-\u009f]*[^\s\u0000-\u001f\u007f-\u009f][^\u0000-\u001f\u007f-\u009f]*$"
+    )]
     name: Option<String>,
     /// A `data:` URL of a PNG, JPEG, GIF, WebP or SVG image, base64-encoded, at most 100,000
     /// characters.
     #[schema(
         max_length = 100000,
-        pattern = r"^data:image/(png|jpeg|gif|webp|svg\+xml);base64,[A-Za-z0-9+/]+={0,2}$"
+        pattern = r"^data:image/(png|jpeg|gif|webp|svg\+xml);base64,([A-Za-z0-9+/]{4})*([A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=|[A-Za-z0-9+/]{4})$"
     )]
     logo: Option<String>,
     /// A colour `#rrggbb`.
@@ -122,11 +127,15 @@ fn valid_logo(l: &str) -> bool {
     let Some((kind, data)) = rest.split_once(";base64,") else {
         return false;
     };
-    LOGO_TYPES.contains(&kind)
-        && !data.is_empty()
-        && base64::engine::general_purpose::STANDARD
-            .decode(data)
-            .is_ok()
+    // Padding required, stray bits in the last character tolerated: exactly what the schema's
+    // pattern says.
+    let engine = base64::engine::GeneralPurpose::new(
+        &base64::alphabet::STANDARD,
+        base64::engine::GeneralPurposeConfig::new()
+            .with_decode_allow_trailing_bits(true)
+            .with_decode_padding_mode(base64::engine::DecodePaddingMode::RequireCanonical),
+    );
+    LOGO_TYPES.contains(&kind) && !data.is_empty() && engine.decode(data).is_ok()
 }
 
 fn valid_color(c: &str) -> bool {

@@ -227,3 +227,25 @@ pub fn bounce(query: &str, cookies: Vec<String>, title: &str) -> Response {
         ..Page::new(title, None, body)
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn button_text_takes_the_colour_that_contrasts_more() {
+        assert_eq!(text_on(DEFAULT_COLOR), "#ffffff");
+        assert_eq!(text_on("#0a7d5a"), "#ffffff");
+        assert_eq!(text_on("#ffd400"), "#000000");
+        assert_eq!(text_on("#ffffff"), "#000000");
+        assert_eq!(text_on("#000000"), "#ffffff");
+    }
+
+    #[test]
+    fn text_is_escaped_for_content_and_attributes() {
+        assert_eq!(
+            esc(r#"<a href="x" onclick='y'>&"#),
+            "&lt;a href=&quot;x&quot; onclick=&#39;y&#39;&gt;&amp;"
+        );
+    }
+}
