@@ -148,7 +148,7 @@ async fn request_context(req: Request, next: Next) -> Response {
     let span = tracing::info_span!(
         "request",
         method = %req.method(),
-        path = %req.uri().path(),
+        path = %connect::loggable_path(req.uri().path()),
         request_id = %id,
         org_id = tracing::field::Empty,
     );

@@ -148,7 +148,7 @@ pub fn render(page: Page<'_>) -> Response {
          <title>{title} · {platform}</title>\
          <style nonce=\"{nonce}\">:root{{--accent:{color};--on-accent:{on}}}{CSS}</style></head>\
          <body><main>{header}<div class=\"card\">{steps}<h1>{title}</h1>{body}</div>\
-         <footer>Secured connection to Microsoft Dynamics 365 Business Central</footer></main></body></html>",
+         <footer>Connecting Microsoft Dynamics 365 Business Central · served by ledgerlink</footer></main></body></html>",
         title = esc(page.title),
         platform = esc(&platform_name(page.branding)),
         on = text_on(color),
@@ -239,6 +239,24 @@ mod tests {
         assert_eq!(text_on("#ffd400"), "#000000");
         assert_eq!(text_on("#ffffff"), "#000000");
         assert_eq!(text_on("#000000"), "#ffffff");
+    }
+
+    #[test]
+    fn a_links_token_is_never_logged() {
+        let token = "ab".repeat(32);
+        assert_eq!(
+            crate::connect::loggable_path(&format!("/connect/{token}")),
+            "/connect/{token}"
+        );
+        assert_eq!(
+            crate::connect::loggable_path("/connect/choose"),
+            "/connect/choose"
+        );
+        assert_eq!(crate::connect::loggable_path("/connect"), "/connect");
+        assert_eq!(
+            crate::connect::loggable_path("/v2/integrations/connections"),
+            "/v2/integrations/connections"
+        );
     }
 
     #[test]

@@ -61,6 +61,16 @@ pub const LINK_TTL: Duration = Duration::minutes(15);
 /// How long the browser that opened a link keeps its session (from the first visit).
 pub const SESSION_TTL: Duration = Duration::hours(1);
 
+/// `path` as it may be logged: a connect link's token is a secret, so it is left out.
+pub fn loggable_path(path: &str) -> &str {
+    match path.strip_prefix("/connect/") {
+        Some(rest) if !matches!(rest, "microsoft" | "credentials" | "choose" | "check") => {
+            "/connect/{token}"
+        }
+        _ => path,
+    }
+}
+
 /// The API routes: the link and the branding setting.
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
