@@ -58,10 +58,30 @@ pub struct Browser {
 
 impl Drop for Browser {
     fn drop(&mut self) {
-        // Ends the session's Chromium with the driver that started it.
+        // A test that failed half-way still closes its Chromium (killing the driver alone would
+        // leave the browser running): the session is ended with a plain blocking request.
+        if !self.session.is_empty() {
+            let _ = end_session_blocking(&self.session);
+        }
         let _ = self.driver.kill();
         let _ = self.driver.wait();
     }
+}
+
+/// `DELETE` on the session URL (`http://127.0.0.1:<port>/session/<id>`) without an async runtime.
+fn end_session_blocking(session_url: &str) -> std::io::Result<()> {
+    use std::io::{Read, Write};
+    let rest = session_url.trim_start_matches("http://");
+    let (host, path) = rest.split_once('/').unwrap_or((rest, ""));
+    let mut stream = std::net::TcpStream::connect(host)?;
+    stream.set_read_timeout(Some(Duration::from_secs(20)))?;
+    write!(
+        stream,
+        "DELETE /{path} HTTP/1.1\r\nHost: {host}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+    )?;
+    let mut answer = Vec::new();
+    stream.read_to_end(&mut answer)?;
+    Ok(())
 }
 
 /// An element on the current page.
@@ -108,6 +128,7 @@ impl Browser {
             "--disable-component-update",
             "--disable-sync",
             "--disable-dev-shm-usage",
+            "--disable-crash-reporter",
             &format!("--user-data-dir={}", browser.profile.path().display()),
             &format!("--window-size={width},{height}"),
         ];
@@ -325,7 +346,8 @@ impl Browser {
     }
 
     /// Ends the session (the driver is stopped on drop).
-    pub async fn quit(self) {
+    pub async fn quit(mut self) {
         let _ = self.call(reqwest::Method::DELETE, "", None).await;
+        self.session.clear();
     }
 }
