@@ -83,7 +83,8 @@ fn hash(secret: &str) -> String {
 #[async_trait]
 pub trait ConnectSessionStore: Send + Sync {
     /// Makes a link to the connect page of the organization's connection, usable until
-    /// `expires_at`; `None` when the organization has no such connection.
+    /// `expires_at`; `None` when the organization has no such connection. The connection's
+    /// sessions that have ended are deleted.
     async fn create_connect_link(
         &self,
         org: &OrgId,
@@ -140,6 +141,11 @@ const INSERT: &str = "INSERT INTO connect_sessions \
     (id, org_id, connection_id, link_hash, csrf_token, created_at, expires_at) \
     SELECT $1, $2, $3, $4, $5, $6, $7 FROM connections WHERE id = $3 AND org_id = $2";
 
+/// Sessions of connection `$1` of organization `$3` that ended before `$2`: forgotten when the
+/// next link is made.
+const PURGE: &str =
+    "DELETE FROM connect_sessions WHERE connection_id = $1 AND expires_at <= $2 AND org_id = $3";
+
 /// `$1` link hash, `$2` browser hash, `$3` now, `$4` session deadline.
 const CLAIM: &str = "UPDATE connect_sessions SET browser_hash = $2, claimed_at = $3, expires_at = $4 \
     WHERE link_hash = $1 AND browser_hash IS NULL AND expires_at > $3";
@@ -157,7 +163,15 @@ impl<S: Backed> ConnectSessionStore for S {
         expires_at: DateTime<Utc>,
     ) -> Result<Option<NewConnectLink>> {
         let db = self.db();
-        db.count(1);
+        db.count(2);
+        on_pool!(db, pool => {
+            sqlx::query(PURGE)
+                .bind(connection_id)
+                .bind(now)
+                .bind(org.as_str())
+                .execute(pool)
+                .await?;
+        });
         let token = random_secret();
         let session = ConnectSession {
             id: ledgerlink_domain::new_id("cs"),
