@@ -101,7 +101,13 @@ async fn choose_company_and_watch_the_first_sync(app: &TestApp, b: &mut Browser,
 
 #[tokio::test]
 async fn a_finance_admin_connects_cloud_business_central_in_a_browser() {
-    let app = app_with(|_| {}).await;
+    let app = app_with(|s| {
+        s.tenants[0].environments.push(bc_sim::EnvironmentConfig {
+            name: "Sandbox".into(),
+            kind: "Sandbox".into(),
+        })
+    })
+    .await;
     brand(&app).await;
     let created = app.create_connection("Acme BC").await;
     let id = created["id"].as_str().unwrap().to_owned();
@@ -121,6 +127,13 @@ async fn a_finance_admin_connects_cloud_business_central_in_a_browser() {
     b.click("#sign-in").await;
     b.wait_text(".note", "Signed in with Microsoft").await;
     assert!(b.url().await.contains("/connect?signin=ok"));
+    // Two environments: choose one, then its company.
+    b.wait_text("h1", "Choose the environment").await;
+    b.wait_text("fieldset", "Sandbox").await;
+    assert_every_field_is_labelled(&b).await;
+    b.screenshot("choose-environment").await;
+    b.click("label[for=environment-0]").await;
+    b.click("#choose").await;
     choose_company_and_watch_the_first_sync(&app, &mut b, &id).await;
     b.quit().await;
 }
