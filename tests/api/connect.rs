@@ -342,6 +342,23 @@ async fn what_business_central_refuses_is_shown_with_what_to_do() {
     let row = &row[..row.find("</tr>").unwrap()];
     assert!(row.contains("7 of 10"), "{row}");
     assert!(row.contains("Reading"), "{row}");
+    // Every model's first pass ended, one of them refused: said so, and no more polling.
+    app.run_sql(&format!(
+        "UPDATE syncs SET status = 'complete' WHERE connection_id = '{id}'"
+    ))
+    .await;
+    app.run_sql(&format!(
+        "UPDATE syncs SET status = 'failed', error = 'BC said no' WHERE model_id = '{invoices}'"
+    ))
+    .await;
+    let page = visit(&app.url("/connect"), Some(&cookie)).await;
+    assert!(
+        page.text.contains("some data could not be read"),
+        "{}",
+        page.text
+    );
+    assert!(page.text.contains("Failed: BC said no"));
+    assert!(!page.text.contains("http-equiv=\"refresh\""));
 
     // No permission.
     app.sim().set_faults(bc_sim::FaultConfig {

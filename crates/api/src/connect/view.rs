@@ -386,7 +386,18 @@ pub fn progress(v: &Visit, syncs: &[Sync], notice: Option<&Notice>) -> Response 
         .as_deref()
         .map(|n| format!(" to “{}”", esc(n)))
         .unwrap_or_default();
-    let head = if done {
+    let failed = runs
+        .iter()
+        .any(|(_, s)| s.is_some_and(|s| s.status == SyncStatus::Failed));
+    let head = if done && failed {
+        format!(
+            "<div class=\"alert\" role=\"alert\" id=\"finished\">Business Central is \
+             connected{company}, but some data could not be read (see below). It is tried again \
+             at the next scheduled sync; if it keeps failing, fix what the message says in \
+             Business Central or contact {}.</div>",
+            esc(&platform_name(Some(&v.branding)))
+        )
+    } else if done {
         format!(
             "<div class=\"done\" role=\"status\" id=\"finished\">Business Central is connected{company} \
              and the first sync is finished. You can close this window.</div>"
