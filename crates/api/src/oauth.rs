@@ -15,7 +15,8 @@ use crate::AppState;
 ///
 /// The redirect target registered on the Entra app. Exchanges the authorization `code` for tokens
 /// (PKCE), stores them encrypted, and starts setup. A forged, expired or already used `state`
-/// changes nothing and answers 400.
+/// changes nothing and answers 400. When the sign-in started on the hosted connect page, the
+/// answer is a page that takes the browser back there, whatever the outcome.
 #[utoipa::path(
     get,
     path = "/v2/integrations/oauth/callback",
