@@ -415,3 +415,51 @@ async fn behind_https_links_say_so_and_the_cookie_is_secure() {
     let set = first.headers["set-cookie"].to_str().unwrap();
     assert!(set.ends_with("; Secure"), "{set}");
 }
+
+#[tokio::test]
+async fn on_premises_servers_that_cannot_be_used_are_refused_in_words() {
+    let app = TestApp::with_sim(|_| {}).await;
+    let body = json!({"provider_name": "ms-dynamics-bc", "name": "On-prem", "is_on_premise": true,
+        "api_url": app.sim().onprem_api_base().unwrap()});
+    let id = app
+        .post("/v2/integrations/connections", &body.to_string())
+        .await
+        .json["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let cookie = session_cookie(&visit(link(&app, &id).await["url"].as_str().unwrap(), None).await);
+    let csrf = csrf_of(&visit(&app.url("/connect"), Some(&cookie)).await);
+    let (user, _) = app.sim().onprem_credentials().unwrap();
+    for (api_url, words) in [
+        ("http://127.0.0.1:9/BC/api/v2.0", "could not be reached"),
+        ("https://10.1.2.3/BC/api/v2.0", "cannot be used"),
+        ("", "Enter your Business Central API URL"),
+    ] {
+        let r = post_form(
+            &app,
+            "/connect/credentials",
+            &cookie,
+            &[
+                ("csrf", &csrf),
+                ("api_url", api_url),
+                ("username", &user),
+                ("web_service_access_key", "s3cret-key-value"),
+            ],
+        )
+        .await;
+        assert_eq!(
+            r.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{api_url}: {r:?}"
+        );
+        assert!(r.text.contains(words), "{api_url}: {}", r.text);
+        assert!(r.text.contains("role=\"alert\""));
+        assert!(
+            !r.text.contains("s3cret-key-value"),
+            "the key is never echoed"
+        );
+    }
+    let c = app.get(&format!("/v2/integrations/connections/{id}")).await;
+    assert_eq!(c.json["is_authentication_pending"], true);
+}

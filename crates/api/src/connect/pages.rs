@@ -193,67 +193,93 @@ pub async fn credentials(State(state): State<AppState>, visit: Visit, Form(f): F
     if !visit.connection.is_on_premise {
         return Redirect::to("/connect").into_response();
     }
-    let api_url = field(&f, "api_url").to_owned();
-    let username = field(&f, "username").to_owned();
+    let form = CredentialsForm {
+        api_url: field(&f, "api_url").to_owned(),
+        username: field(&f, "username").to_owned(),
+        field: None,
+    };
     // The key as typed: spaces may be part of it.
     let key = f.get("web_service_access_key").cloned().unwrap_or_default();
-    let refuse = |field: &'static str, msg: String| {
-        view::credentials(
+    let outcome = match check_credentials_form(&form, &key) {
+        Err(refusal) => Err(refusal),
+        Ok(()) => connect_on_premises(&state, &visit, &form, key).await,
+    };
+    match outcome {
+        Ok(()) => Redirect::to("/connect").into_response(),
+        Err(Refusal::Internal(why)) => html::internal(&why),
+        Err(Refusal::Field(field, msg)) => view::credentials(
             &visit,
             StatusCode::UNPROCESSABLE_ENTITY,
             Some(&Notice::alert(&msg)),
             CredentialsForm {
-                api_url: api_url.clone(),
-                username: username.clone(),
                 field: Some(field),
+                ..form
             },
-        )
-    };
-    if api_url.is_empty() {
-        return refuse("api_url", "Enter your Business Central API URL.".into());
+        ),
     }
-    if username.is_empty() || username.contains(':') || username.chars().any(char::is_control) {
+}
+
+/// Why a form was not taken: a field's problem in an admin's words, or a failure of ours.
+enum Refusal {
+    Field(&'static str, String),
+    Internal(String),
+}
+
+/// What can be told without asking the server.
+fn check_credentials_form(form: &CredentialsForm, key: &str) -> Result<(), Refusal> {
+    let refuse = |field, msg: &str| Err(Refusal::Field(field, msg.to_owned()));
+    let user = &form.username;
+    if form.api_url.is_empty() {
+        return refuse("api_url", "Enter your Business Central API URL.");
+    }
+    if user.is_empty() || user.contains(':') || user.chars().any(char::is_control) {
         return refuse(
             "username",
-            "Enter the Business Central user name (without “:”).".into(),
+            "Enter the Business Central user name (without “:”).",
         );
     }
     if key.is_empty() || key.chars().count() > 1000 || key.chars().any(char::is_control) {
-        return refuse("key", "Enter the user's web service access key.".into());
+        return refuse("key", "Enter the user's web service access key.");
     }
+    Ok(())
+}
+
+/// Saves a changed server URL through `PATCH`'s checks, then has the engine check the credentials
+/// with one live call and store them.
+async fn connect_on_premises(
+    state: &AppState,
+    visit: &Visit,
+    form: &CredentialsForm,
+    key: String,
+) -> Result<(), Refusal> {
     let tenant = visit.tenant();
     let id = &visit.connection.id;
-    if visit.connection.api_url.as_deref() != Some(api_url.as_str()) {
+    if visit.connection.api_url.as_deref() != Some(form.api_url.as_str()) {
         let patch = PatchRequest {
             provider_name: None,
             changes: ConnectionChanges {
-                api_url: Some(Some(api_url.clone())),
+                api_url: Some(Some(form.api_url.clone())),
                 ..ConnectionChanges::default()
             },
         };
-        if let Err(err) = apply_patch(&state, &tenant, id, patch).await {
-            return refuse("api_url", url_words(&err));
-        }
+        apply_patch(state, &tenant, id, patch)
+            .await
+            .map_err(|err| Refusal::Field("api_url", url_words(&err)))?;
     }
-    let result = state
+    state
         .engine
         .set_basic_credentials(
             &tenant.org_id,
             id,
-            username.clone(),
+            form.username.clone(),
             SecretString::from(key),
         )
-        .await;
-    match result {
-        Ok(_) => Redirect::to("/connect").into_response(),
-        Err(err) => {
-            let (field, msg) = credentials_words(&err, &api_url);
-            if field.is_empty() {
-                return html::internal(&err);
-            }
-            refuse(field, msg)
-        }
-    }
+        .await
+        .map(|_| ())
+        .map_err(|err| match credentials_words(&err, &form.api_url) {
+            ("", _) => Refusal::Internal(err.to_string()),
+            (field, msg) => Refusal::Field(field, msg),
+        })
 }
 
 /// Why a server URL was refused, for an admin.
