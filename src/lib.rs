@@ -246,6 +246,7 @@ pub fn app(config: &Config, engine: Arc<Engine>) -> axum::Router {
             rules: InputRules {
                 allow_http_api_url: config.allow_http_api_url,
             },
+            public_url: config.public_url.clone(),
         },
     )
 }

@@ -83,6 +83,9 @@ pub fn banner(url: &str, key: &str, sim: &bc_sim::Sim, data_dir: &std::path::Pat
 
   2. Open the answer's authorization_url in a browser: the simulator signs in its test user, consents,
      and you land on \"Connected\". Setup picks the only company and the first sync starts at once.
+     Or, as a customer's finance admin would, open the hosted connect page and watch the first sync:
+
+    curl --request POST --header 'Authorization: Bearer {key}' {url}/v2/integrations/connections/CONN/connect-link
 
   3. Read the change feed (put the connection's id in place of CONN):
 

@@ -2,6 +2,7 @@
 //! default; Postgres when `LEDGERLINK_TEST_DATABASE_URL=postgres://…`).
 
 mod harness;
+mod webdriver;
 
 mod api_keys;
 mod auth;
@@ -10,6 +11,8 @@ mod bc_health;
 mod budget;
 mod cli;
 mod cli_help;
+mod connect;
+mod connect_browser;
 mod connections;
 mod erp_truths;
 mod hardening;

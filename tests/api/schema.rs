@@ -79,6 +79,7 @@ async fn every_request_field_is_nullable_exactly_when_the_server_accepts_null() 
         "ApiKeyCreate.name",
         "PaymentIn.currency",
         "PaymentIn.amount",
+        "BrandingPatch.logo",
     ] {
         assert!(
             tried.iter().any(|t| t == expected),
@@ -104,7 +105,8 @@ fn target(template: &str, conn: &Value) -> (String, Value) {
             "applied_to": [{"invoice_remote_id": "i", "amount": "1.00"}],
         }),
         "/v2/integrations/connections/{connection_id}"
-        | "/v2/integrations/connections/{connection_id}/models/{model_id}" => json!({}),
+        | "/v2/integrations/connections/{connection_id}/models/{model_id}"
+        | "/v2/integrations/branding" => json!({}),
         other => panic!("a valid body for {other}"),
     };
     (path, base)

@@ -4,6 +4,7 @@
 pub mod api_keys;
 pub mod auth;
 pub mod body;
+pub mod connect;
 pub mod connections;
 pub mod docs;
 pub mod error;
@@ -47,10 +48,12 @@ pub struct AppState {
     pub metrics: Arc<metrics::Metrics>,
     /// Each organization's request budget (`None`: unlimited).
     pub limiter: Option<Arc<rate_limit::TenantLimiter>>,
+    /// Where browsers reach this server (for connect links), when configured.
+    pub public_url: Option<Arc<str>>,
 }
 
 /// Settings of the HTTP layer.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct ApiSettings {
     /// Largest request body accepted, in bytes.
     pub max_body_bytes: usize,
@@ -58,6 +61,9 @@ pub struct ApiSettings {
     pub tenant_requests_per_second: u32,
     /// Input rules that depend on configuration.
     pub rules: InputRules,
+    /// The URL browsers reach this server at (connect links start with it); `None`: the address
+    /// each API call came to.
+    pub public_url: Option<String>,
 }
 
 fn api_router() -> OpenApiRouter<AppState> {
@@ -68,6 +74,7 @@ fn api_router() -> OpenApiRouter<AppState> {
         .merge(syncs::router())
         .merge(api_keys::router())
         .merge(writes::router())
+        .merge(connect::router())
 }
 
 /// The OpenAPI document of the API: generated from the routes, then completed with what the
@@ -100,12 +107,14 @@ pub fn app(engine: Arc<Engine>, settings: ApiSettings) -> Router {
                 settings.tenant_requests_per_second,
             ))
         }),
+        public_url: settings.public_url.map(Arc::from),
     };
     let (api, _) = api_router().split_for_parts();
     let doc = openapi();
     Router::new()
         .merge(api)
         .merge(ops::router())
+        .merge(connect::pages())
         .merge(docs::router(&doc))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
@@ -139,7 +148,7 @@ async fn request_context(req: Request, next: Next) -> Response {
     let span = tracing::info_span!(
         "request",
         method = %req.method(),
-        path = %req.uri().path(),
+        path = %connect::loggable_path(req.uri().path()),
         request_id = %id,
         org_id = tracing::field::Empty,
     );

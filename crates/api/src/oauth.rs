@@ -3,7 +3,7 @@
 //! HTML page for the person in front of the browser.
 
 use axum::extract::{RawQuery, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use ledgerlink_engine::EngineError;
 use utoipa_axum::router::OpenApiRouter;
@@ -15,7 +15,8 @@ use crate::AppState;
 ///
 /// The redirect target registered on the Entra app. Exchanges the authorization `code` for tokens
 /// (PKCE), stores them encrypted, and starts setup. A forged, expired or already used `state`
-/// changes nothing and answers 400.
+/// changes nothing and answers 400. When the sign-in started on the hosted connect page, the
+/// answer is a page that takes the browser back there, whatever the outcome.
 #[utoipa::path(
     get,
     path = "/v2/integrations/oauth/callback",
@@ -32,26 +33,35 @@ use crate::AppState;
         (status = 502, description = "Microsoft refused to redeem the code", content_type = "text/html"),
     )
 )]
-async fn callback(State(state): State<AppState>, RawQuery(query): RawQuery) -> Response {
+async fn callback(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Response {
     let query = query.unwrap_or_default();
-    match state.engine.complete_authorization(&query).await {
-        Ok(conn) => {
-            tracing::info!(connection_id = %conn.id, "connection authorized");
-            page(
-                StatusCode::OK,
-                "Connected",
-                &format!(
-                    "Business Central is connected{}. ledgerlink is now finding your environments \
+    let result = state.engine.complete_authorization(&query).await;
+    match &result {
+        Ok(conn) => tracing::info!(connection_id = %conn.id, "connection authorized"),
+        Err(err) => tracing::warn!(error = %err, "OAuth callback refused"),
+    }
+    if crate::connect::returning_from_sign_in(&headers) {
+        // Started on the hosted connect page: the browser goes back there.
+        return crate::connect::after_sign_in(&result, &query);
+    }
+    match result {
+        Ok(conn) => page(
+            StatusCode::OK,
+            "Connected",
+            &format!(
+                "Business Central is connected{}. ledgerlink is now finding your environments \
                      and companies; you can close this window.",
-                    conn.name
-                        .as_deref()
-                        .map(|n| format!(" to “{}”", escape(n)))
-                        .unwrap_or_default()
-                ),
-            )
-        }
+                conn.name
+                    .as_deref()
+                    .map(|n| format!(" to “{}”", escape(n)))
+                    .unwrap_or_default()
+            ),
+        ),
         Err(err) => {
-            tracing::warn!(error = %err, "OAuth callback refused");
             let status = match &err {
                 EngineError::Store(_) | EngineError::Vault(_) => StatusCode::INTERNAL_SERVER_ERROR,
                 EngineError::Declined(e)

@@ -28,6 +28,7 @@ use crate::error;
         (name = "records", description = "The change feed of synced records."),
         (name = "oauth", description = "The OAuth redirect target a user's browser returns to after consent."),
         (name = "api-keys", description = "The organization's API keys: list, create, revoke."),
+        (name = "branding", description = "How the hosted connect page (see `POST /v2/integrations/connections/{connection_id}/connect-link`) presents the organization's platform: name, logo, colour."),
         (name = "writes", description = "Writes to the ERP (a customer payment applied to invoices): recorded with an idempotency key, carried out in the background exactly once."),
     ),
     components(schemas(

@@ -8,12 +8,13 @@
 //! `connections`, `models`, `secrets`, `syncs` (the sync queue; `sync_rows` the sync row and
 //! types), `schedule` (the scheduler and planned syncs), `records` (the change feed), `pages`
 //! (writing a sync's pages), `budget`, `jobs` (the background-job queue), `writes` (writes to the ERP and their idempotency
-//! keys). Each method is written
+//! keys), `connect_sessions` (the hosted connect page's links and browser sessions). Each method is written
 //! once for both backends (`pool::on_pool!`, `pool::on_tx!`); where their SQL differs is named in
 //! `dialect`. `sqlite` and `postgres` only connect and migrate.
 
 mod api_keys;
 mod budget;
+mod connect_sessions;
 mod connections;
 mod dialect;
 mod error;
@@ -41,12 +42,15 @@ pub use api_keys::{
     hash_api_key, needs_touch,
 };
 pub use budget::{BudgetStore, BudgetWait, Quota};
+pub use connect_sessions::{
+    ConnectSession, ConnectSessionStore, LinkClaim, NewConnectLink, random_secret,
+};
 pub use connections::{ConnectionStore, ListConnections};
 pub use dialect::Backend;
 pub use error::{Result, StoreError};
 pub use jobs::{FAILED_JOBS_KEPT_DAYS, HEALTH_CHECK_KIND, Job, JobEnd, JobStore, NewJob};
 pub use models::ModelStore;
-pub use orgs::OrgStore;
+pub use orgs::{Branding, OrgStore};
 pub use pages::{PageOutcome, PageWrite, RecordIn, SkippedRecord};
 pub use postgres::PgStore;
 pub use records::{RecordOut, RecordQuery, RecordStore};
@@ -73,6 +77,7 @@ pub trait Store:
     + BudgetStore
     + JobStore
     + WriteStore
+    + ConnectSessionStore
     + Send
     + Sync
     + 'static

@@ -14,6 +14,8 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 pub use dto::{ConnectionOut, ModelOut};
+pub(crate) use input::PatchRequest;
+use input::check_api_url;
 pub use input::{ConnectionCreate, ConnectionPatch, InputRules};
 
 use crate::AppState;
@@ -22,7 +24,7 @@ use crate::body::{JsonBody, Tri};
 use crate::error::{ApiError, ErrorBody, FieldError, ValidationErrorBody};
 pub use crate::path::ConnectionId;
 use crate::query::{self, QueryErrors};
-use input::{PatchRequest, RawCreate, check_api_url};
+use input::RawCreate;
 pub(crate) use lifecycle::engine_error;
 
 /// Default and largest page sizes of the list endpoint.
@@ -159,7 +161,11 @@ async fn get_connection(
     Ok(Json(ConnectionOut::render(connection, &state.engine)))
 }
 
-async fn load(state: &AppState, tenant: &Tenant, id: &str) -> Result<Connection, ApiError> {
+pub(crate) async fn load(
+    state: &AppState,
+    tenant: &Tenant,
+    id: &str,
+) -> Result<Connection, ApiError> {
     state
         .store
         .get_connection(&tenant.org_id, id)
@@ -190,9 +196,22 @@ async fn update_connection(
     tenant: Tenant,
     State(state): State<AppState>,
     ConnectionId(id): ConnectionId,
-    JsonBody(mut patch): JsonBody<PatchRequest>,
+    JsonBody(patch): JsonBody<PatchRequest>,
 ) -> Result<Json<ConnectionOut>, ApiError> {
-    let mut current = load(&state, &tenant, &id).await?;
+    let updated = apply_patch(&state, &tenant, &id, patch).await?;
+    Ok(Json(ConnectionOut::render(updated, &state.engine)))
+}
+
+/// What `PATCH` does, for the API and the hosted connect page alike: checks the patch against the
+/// connection as it stands, stores it, and restarts setup (or asks for credentials again) when the
+/// target changed.
+pub(crate) async fn apply_patch(
+    state: &AppState,
+    tenant: &Tenant,
+    id: &str,
+    mut patch: PatchRequest,
+) -> Result<Connection, ApiError> {
+    let mut current = load(state, tenant, id).await?;
     if let Some(Some(code)) = &patch.changes.payment_journal
         && patch.changes.company.is_none()
         && patch.changes.environment.is_none()
@@ -201,17 +220,17 @@ async fn update_connection(
         // A journal created in BC since setup: look again before refusing it.
         current = state
             .engine
-            .refresh_payment_journals(&tenant.org_id, &id)
+            .refresh_payment_journals(&tenant.org_id, id)
             .await
             .map_err(engine_error)?;
     }
     check_patch(&current, &mut patch, state.rules)?;
     if patch.changes.is_empty() {
-        return Ok(Json(ConnectionOut::render(current, &state.engine)));
+        return Ok(current);
     }
     let new_server = match &patch.changes.api_url {
         Some(Some(url)) => {
-            guard_api_url(&state, url)?;
+            guard_api_url(state, url)?;
             current.api_url.as_deref() != Some(url.as_str())
         }
         _ => false,
@@ -221,25 +240,25 @@ async fn update_connection(
         || patch.changes.api_url.is_some();
     let mut updated = state
         .store
-        .update_connection(&tenant.org_id, &id, &patch.changes, state.engine.now())
+        .update_connection(&tenant.org_id, id, &patch.changes, state.engine.now())
         .await?
         .ok_or_else(ApiError::connection_not_found)?;
     if new_server && current.is_on_premise && !current.is_authentication_pending {
         // Credentials were given for the old server; never send them to a new one.
         updated = state
             .engine
-            .require_credentials_again(&tenant.org_id, &id)
+            .require_credentials_again(&tenant.org_id, id)
             .await
             .map_err(engine_error)?;
     } else if changes_target && !updated.is_authentication_pending {
         // A new environment, company or server: setup checks it and completes the connection.
         updated = state
             .engine
-            .restart_setup(&tenant.org_id, &id)
+            .restart_setup(&tenant.org_id, id)
             .await
             .map_err(engine_error)?;
     }
-    Ok(Json(ConnectionOut::render(updated, &state.engine)))
+    Ok(updated)
 }
 
 /// Refuses server URLs that point where the request-forgery guard does not allow.

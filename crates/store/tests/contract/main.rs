@@ -3,6 +3,7 @@
 //! there for each test and dropped afterwards. The same tests therefore hold both backends to one
 //! contract: leases, compare-and-swap on secrets, idempotent scheduling, and organization scoping.
 
+mod connect_sessions;
 mod harness;
 mod jobs;
 mod leases;
