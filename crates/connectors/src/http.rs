@@ -144,6 +144,26 @@ pub(crate) async fn execute(
     })
 }
 
+/// Sends a request and returns a 2xx answer unread, for its body to be streamed; any other answer is
+/// read whole (capped at `max_body`) and classified.
+pub(crate) async fn send_success(
+    req: RequestBuilder,
+    max_body: usize,
+) -> Result<Response, ConnectorError> {
+    let response = req.send().await.map_err(ConnectorError::from_reqwest)?;
+    if response.status().is_success() {
+        return Ok(response);
+    }
+    let status = response.status();
+    let headers = response.headers().clone();
+    let body = read_capped(response, max_body).await?;
+    Err(classify_response(
+        status,
+        parse_retry_after(&headers),
+        &body,
+    ))
+}
+
 /// Reads a body up to `max` bytes, decompressed (a gzip body stops being inflated as soon as it passes
 /// the cap). Over the cap → `Invalid`; cut off mid-way → `Transient`.
 pub(crate) async fn read_capped(
