@@ -2,7 +2,7 @@
 //! arrive, following next links) while the other maps and writes them, through a bounded channel.
 //! The slower of network and database sets the pace, and memory does not depend on the page size.
 //!
-//! A page is written in chunks of [`WRITE_CHUNK`] records, each in its own transaction. Only the
+//! A page is written in chunks of `write_chunk` records ([`crate::SyncSettings`]), each in its own transaction. Only the
 //! page's last chunk saves the new resume state (the next link, the counts); the chunks before it
 //! save the state as it was before the page. So a page cut off anywhere — a failed read, a crash,
 //! a lost lease — is read again from its start, and its records already written come back with the
@@ -15,9 +15,6 @@ use tokio::sync::mpsc;
 use crate::error::EngineError;
 use crate::sync::attempt::Attempt;
 use crate::sync::pages::{Phase, Run};
-
-/// Records written per transaction (a page of 1,000, the default, is one).
-const WRITE_CHUNK: usize = 1_000;
 
 /// Batches of records (of ~64 each) the reader may be ahead of the writer.
 const EVENTS_AHEAD: usize = 16;
@@ -152,7 +149,7 @@ impl Run<'_> {
             match event {
                 PageEvent::Records(raws) => {
                     for raw in raws {
-                        if page.chunk.len() >= WRITE_CHUNK
+                        if page.chunk.len() >= self.engine.sync_settings().write_chunk
                             && let Some(end) = self.write_chunk(&mut page).await?
                         {
                             return Ok(Some(end));
