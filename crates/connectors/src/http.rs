@@ -21,7 +21,8 @@ pub struct HttpSettings {
     /// Whole-request timeout (BC's own limit is 8–10 minutes; ours is shorter).
     pub request_timeout: Duration,
     /// Largest response body we read, counted after decompression (so a small gzip bomb cannot exhaust
-    /// memory); larger ones fail as [`ConnectorError::Invalid`].
+    /// memory); larger ones fail as [`ConnectorError::Invalid`]. Pages read as a stream
+    /// ([`crate::Connector::stream_page`]) are never held whole: there it caps each record.
     pub max_body_bytes: usize,
     /// `User-Agent` header.
     pub user_agent: String,
