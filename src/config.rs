@@ -80,6 +80,10 @@ pub struct Config {
     /// Records requested per page from the ERP.
     #[serde(deserialize_with = "de::ranged::<1, 20_000, _, _>")]
     pub sync_page_size: u32,
+    /// Records written per transaction while a page streams in (a page's last write saves its
+    /// resume state); memory holds about this many mapped records.
+    #[serde(deserialize_with = "de::ranged::<1, 20_000, _, _>")]
+    pub sync_write_chunk: usize,
     /// Base delay of a failed sync's exponential backoff, in milliseconds.
     #[serde(deserialize_with = "de::ranged::<1, 3_600_000, _, _>")]
     pub sync_retry_base_ms: u64,
@@ -127,6 +131,7 @@ impl Default for Config {
             health_check_interval_secs: 900,
             workers: 2,
             sync_page_size: 1_000,
+            sync_write_chunk: 1_000,
             sync_retry_base_ms: 30_000,
             sync_lease_secs: 120,
             tenant_requests_per_second: 100,

@@ -219,6 +219,7 @@ pub fn engine_with_clock(
             ssrf,
             sync: ledgerlink_engine::SyncSettings {
                 page_size: config.sync_page_size,
+                write_chunk: config.sync_write_chunk,
                 lease: chrono::Duration::seconds(config.sync_lease_secs as i64),
                 workers: config.workers,
                 retry,

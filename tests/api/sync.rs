@@ -523,6 +523,52 @@ async fn syncs_finish_exactly_right_through_injected_faults() {
     feed_equals_erp(&app, &id, &MODELS, "despite faults").await;
 }
 
+/// Pages are written in chunks as they stream in: bodies cut off after some chunks were written are
+/// read again from the page's start, and the records written twice are in the feed once.
+#[tokio::test]
+async fn pages_cut_off_after_some_of_their_chunks_were_written_leave_no_duplicates() {
+    let app = TestApp::with_sim_and(
+        |s| {
+            s.data.invoices = 40;
+            s.data.customers = 12;
+        },
+        |c| c.sync_write_chunk = 2,
+    )
+    .await;
+    let created = app.create_connection("Acme").await;
+    app.authorize(&created).await;
+    let id = created["id"].as_str().unwrap().to_owned();
+    app.settled(&id).await;
+    app.sim().set_faults(bc_sim::FaultConfig {
+        truncate_rate: 0.3,
+        ..Default::default()
+    });
+    app.post(&format!("/v2/integrations/connections/{id}/sync"), "")
+        .await;
+    let syncs = settle(&app, &id).await;
+    app.sim().set_faults(bc_sim::FaultConfig::default());
+    let conn = app
+        .get(&format!("/v2/integrations/connections/{id}"))
+        .await
+        .json;
+    let models = conn["models"].as_array().unwrap();
+    let model = models.iter().find(|m| m["name"] == "invoices").unwrap();
+    let invoices = syncs
+        .iter()
+        .find(|s| s["model_id"] == model["id"])
+        .unwrap_or_else(|| panic!("an invoices sync: {syncs:?}"));
+    assert_eq!(invoices["status"], "complete", "{invoices}");
+    let state = &invoices["pagination_state"];
+    assert!(
+        state["retried_errors"].as_u64().unwrap_or(0) + invoices["attempt"].as_u64().unwrap() > 1,
+        "bodies were cut off: {state}"
+    );
+    assert_eq!(state["records"], 40, "each invoice counted once: {state}");
+    let (all, _) = feed(&app, &id, "invoices", None, false).await;
+    assert_eq!(all.len(), 40, "each invoice once in the feed");
+    feed_equals_erp(&app, &id, &MODELS, "despite cut-off pages").await;
+}
+
 #[tokio::test]
 async fn sync_requests_are_refused_until_the_connection_is_ready_and_can_be_cancelled() {
     let app = TestApp::with_sim(|_| {}).await;

@@ -184,6 +184,11 @@ pub struct PageRequest {
     pub fields: Option<Vec<String>>,
 }
 
+/// The error of a page read whose records are no longer wanted (its [`PageEvent`] receiver is gone).
+pub fn reader_gone() -> ConnectorError {
+    ConnectorError::transient("the page's records are no longer wanted")
+}
+
 /// One page of raw provider records.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Page {
@@ -193,6 +198,31 @@ pub struct Page {
     pub next: Option<String>,
     /// How many records the whole request matches, when the provider says (BC: `@odata.count`, asked
     /// for on the first page of a window read).
+    pub total: Option<u64>,
+}
+
+/// What a streamed page ([`Connector::stream_page`]) sends, in order: its records in batches, then
+/// (sent by the page's reader, not the connector) [`PageEvent::End`]; or, when a read failed part-way
+/// and is made again, [`PageEvent::Retrying`] before the page's records come again from its start.
+#[derive(Debug)]
+pub enum PageEvent {
+    /// Records exactly as the provider sent them (the received bytes of each).
+    Records(Vec<Box<serde_json::value::RawValue>>),
+    /// The page is read again from its start after this failure: forget what was received of it.
+    Retrying {
+        /// The failure.
+        error: String,
+    },
+    /// The page is complete.
+    End(PageEnd),
+}
+
+/// Where a streamed page ends: [`Page`] without its records.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PageEnd {
+    /// Opaque cursor for the next page; `None` on the last page.
+    pub next: Option<String>,
+    /// How many records the whole request matches, when the provider says.
     pub total: Option<u64>,
 }
 
@@ -277,6 +307,32 @@ pub trait Connector: Send + Sync + 'static {
         session: &Session,
         req: &PageRequest,
     ) -> Result<Page, ConnectorError>;
+
+    /// Reads one page like [`Connector::fetch_page`], sending its records to `out` in batches as they
+    /// arrive instead of returning them (memory does not grow with the page size), and returns where
+    /// the page ends. On an error, some of the page's records may have been sent already. A closed
+    /// `out` ends the read early with an error. Default: [`Connector::fetch_page`], then one batch.
+    async fn stream_page(
+        &self,
+        session: &Session,
+        req: &PageRequest,
+        out: &tokio::sync::mpsc::Sender<PageEvent>,
+    ) -> Result<PageEnd, ConnectorError> {
+        let page = self.fetch_page(session, req).await?;
+        let records = page
+            .records
+            .iter()
+            .map(serde_json::value::to_raw_value)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| ConnectorError::invalid(e.to_string()))?;
+        out.send(PageEvent::Records(records))
+            .await
+            .map_err(|_| reader_gone())?;
+        Ok(PageEnd {
+            next: page.next,
+            total: page.total,
+        })
+    }
 
     /// Revokes what the provider lets us revoke, on disconnect. Default: nothing to revoke.
     async fn revoke(&self, _session: &Session) -> Result<(), ConnectorError> {

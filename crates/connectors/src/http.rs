@@ -21,7 +21,8 @@ pub struct HttpSettings {
     /// Whole-request timeout (BC's own limit is 8–10 minutes; ours is shorter).
     pub request_timeout: Duration,
     /// Largest response body we read, counted after decompression (so a small gzip bomb cannot exhaust
-    /// memory); larger ones fail as [`ConnectorError::Invalid`].
+    /// memory); larger ones fail as [`ConnectorError::Invalid`]. Pages read as a stream
+    /// ([`crate::Connector::stream_page`]) are never held whole: there it caps each record.
     pub max_body_bytes: usize,
     /// `User-Agent` header.
     pub user_agent: String,
@@ -142,6 +143,26 @@ pub(crate) async fn execute(
         headers,
         body,
     })
+}
+
+/// Sends a request and returns a 2xx answer unread, for its body to be streamed; any other answer is
+/// read whole (capped at `max_body`) and classified.
+pub(crate) async fn send_success(
+    req: RequestBuilder,
+    max_body: usize,
+) -> Result<Response, ConnectorError> {
+    let response = req.send().await.map_err(ConnectorError::from_reqwest)?;
+    if response.status().is_success() {
+        return Ok(response);
+    }
+    let status = response.status();
+    let headers = response.headers().clone();
+    let body = read_capped(response, max_body).await?;
+    Err(classify_response(
+        status,
+        parse_retry_after(&headers),
+        &body,
+    ))
 }
 
 /// Reads a body up to `max` bytes, decompressed (a gzip body stops being inflated as soon as it passes

@@ -18,7 +18,8 @@ mod test_server;
 
 pub use connector::{
     AuthType, AuthorizationRequest, Company, Connector, Credentials, Discovery, Environment,
-    MAX_IDS_PER_REQUEST, ModelSupport, Page, PageRequest, ReadScope, Session, Target, TimeWindow,
+    MAX_IDS_PER_REQUEST, ModelSupport, Page, PageEnd, PageEvent, PageRequest, ReadScope, Session,
+    Target, TimeWindow, reader_gone,
 };
 pub use error::{ConnectorError, ErrorKind, classify_response, classify_write_response};
 pub use http::HttpSettings;

@@ -40,6 +40,9 @@ impl Default for EngineSettings {
 pub struct SyncSettings {
     /// Records per page requested from the ERP.
     pub page_size: u32,
+    /// Records written per transaction while a page streams in (only a page's last write saves its
+    /// resume state).
+    pub write_chunk: usize,
     /// How long a claimed sync stays leased without a heartbeat (each page extends it).
     pub lease: chrono::Duration,
     /// How far back an incremental sync re-reads before the previous one's end.
@@ -54,6 +57,7 @@ impl Default for SyncSettings {
     fn default() -> Self {
         Self {
             page_size: 1_000,
+            write_chunk: 1_000,
             lease: chrono::Duration::seconds(120),
             overlap: chrono::Duration::minutes(5),
             retry: crate::retry::RetryPolicy::default(),

@@ -6,6 +6,7 @@ use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;
+use serde_json::value::RawValue;
 use sqlx::QueryBuilder;
 use sqlx::types::Json;
 
@@ -19,11 +20,12 @@ use crate::sync_rows::SyncJob;
 pub struct RecordIn {
     /// The ERP's id.
     pub remote_id: String,
-    /// The unified record.
-    pub data: Value,
-    /// The ERP's payload.
-    pub raw: Value,
-    /// SHA-256 of `data`, hex.
+    /// The unified record, as JSON text.
+    pub data: Box<RawValue>,
+    /// The ERP's payload: the JSON text it sent for the record, as received (stored as JSON, so
+    /// it reads back as the same value; on Postgres as JSONB).
+    pub raw: Box<RawValue>,
+    /// SHA-256 of `data`'s text, hex.
     pub hash: String,
     /// The ERP's modification stamp.
     pub remote_modified_at: Option<DateTime<Utc>>,

@@ -90,6 +90,53 @@ impl From<MapError> for ConnectorError {
     }
 }
 
+/// One unified record made from a BC entity, as JSON text (what a sync stores and hashes).
+#[derive(Debug, Clone)]
+pub struct MappedJson {
+    /// BC's `id` (a lower-case GUID): the record's `remote_id`.
+    pub remote_id: String,
+    /// The unified fields, serialized once from the typed record: the same text as
+    /// [`MappedRecord::data`] serialized.
+    pub data: Box<serde_json::value::RawValue>,
+    /// As [`MappedRecord::remote_modified_at`].
+    pub remote_modified_at: Option<DateTime<Utc>>,
+}
+
+/// A typed unified record of any model (serializes as the record itself).
+#[derive(Serialize)]
+#[serde(untagged)]
+enum Unified {
+    Customer(Customer),
+    Contact(Contact),
+    Invoice(Invoice),
+    CreditMemo(CreditMemo),
+    Payment(Payment),
+    LedgerEntry(CustomerLedgerEntry),
+    Dimension(Dimension),
+}
+
+/// Maps one BC entity to its typed unified record, its id and modification stamp.
+fn map_unified(
+    model: &str,
+    raw: &Value,
+    ctx: &MappingContext,
+) -> Result<(String, Option<DateTime<Utc>>, Unified), MappingError> {
+    let obj = Obj::root(raw)?;
+    let remote_id = obj.id()?;
+    let remote_modified_at = obj.datetime("lastModifiedDateTime")?;
+    let data = match model {
+        "customers" => Unified::Customer(customer(&obj, ctx)?),
+        "contacts" => Unified::Contact(contact(&obj)?),
+        "invoices" => Unified::Invoice(invoice(&obj, ctx)?),
+        "credit_memos" => Unified::CreditMemo(credit_memo(&obj, ctx)?),
+        "payments" => Unified::Payment(payment(&obj)?),
+        "customer_ledger_entries" => Unified::LedgerEntry(ledger_entry(&obj, ctx)?),
+        "dimensions" => Unified::Dimension(dimension(&obj)?),
+        other => return Err(MappingError::UnknownModel(other.to_owned())),
+    };
+    Ok((remote_id, remote_modified_at, data))
+}
+
 /// Maps one BC entity of `model` (as [`fetch_page`](crate::Connector::fetch_page) returns them, but for
 /// `payments` one `customerPayment`, not its journal) to its unified record.
 pub fn map_record(
@@ -97,20 +144,23 @@ pub fn map_record(
     raw: &Value,
     ctx: &MappingContext,
 ) -> Result<MappedRecord, MappingError> {
-    let obj = Obj::root(raw)?;
-    let remote_id = obj.id()?;
-    let remote_modified_at = obj.datetime("lastModifiedDateTime")?;
-    let data = match model {
-        "customers" => to_value(customer(&obj, ctx)?),
-        "contacts" => to_value(contact(&obj)?),
-        "invoices" => to_value(invoice(&obj, ctx)?),
-        "credit_memos" => to_value(credit_memo(&obj, ctx)?),
-        "payments" => to_value(payment(&obj)?),
-        "customer_ledger_entries" => to_value(ledger_entry(&obj, ctx)?),
-        "dimensions" => to_value(dimension(&obj)?),
-        other => return Err(MappingError::UnknownModel(other.to_owned())),
-    };
+    let (remote_id, remote_modified_at, data) = map_unified(model, raw, ctx)?;
     Ok(MappedRecord {
+        remote_id,
+        data: to_value(data),
+        remote_modified_at,
+    })
+}
+
+/// [`map_record`] with the data as JSON text, serialized straight from the typed record.
+pub fn map_record_json(
+    model: &str,
+    raw: &Value,
+    ctx: &MappingContext,
+) -> Result<MappedJson, MappingError> {
+    let (remote_id, remote_modified_at, data) = map_unified(model, raw, ctx)?;
+    let data = serde_json::value::to_raw_value(&data).expect("unified records serialize to JSON");
+    Ok(MappedJson {
         remote_id,
         data,
         remote_modified_at,
@@ -126,8 +176,26 @@ pub fn map_fetched_each(
     raw: &Value,
     ctx: &MappingContext,
 ) -> Vec<Result<MappedRecord, MapError>> {
+    map_each_with(model, raw, ctx, map_record)
+}
+
+/// [`map_fetched_each`] with each record's data as JSON text ([`map_record_json`]).
+pub fn map_fetched_json(
+    model: &str,
+    raw: &Value,
+    ctx: &MappingContext,
+) -> Vec<Result<MappedJson, MapError>> {
+    map_each_with(model, raw, ctx, map_record_json)
+}
+
+fn map_each_with<T>(
+    model: &str,
+    raw: &Value,
+    ctx: &MappingContext,
+    map: fn(&str, &Value, &MappingContext) -> Result<T, MappingError>,
+) -> Vec<Result<T, MapError>> {
     if model != "payments" {
-        return vec![map_record(model, raw, ctx).map_err(|e| MapError::of(raw, e))];
+        return vec![map(model, raw, ctx).map_err(|e| MapError::of(raw, e))];
     }
     let payments = match journal_payments(raw) {
         Ok(payments) => payments,
@@ -145,8 +213,7 @@ pub fn map_fetched_each(
         }
     };
     let each = payments.iter().enumerate().map(|(i, p)| {
-        map_record(model, p, ctx)
-            .map_err(|e| MapError::of(p, e.within(&format!("customerPayments[{i}]"))))
+        map(model, p, ctx).map_err(|e| MapError::of(p, e.within(&format!("customerPayments[{i}]"))))
     });
     each.collect()
 }

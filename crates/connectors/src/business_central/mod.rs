@@ -18,6 +18,7 @@ mod entra;
 pub mod mapping;
 mod models;
 mod odata;
+mod page_split;
 mod payments;
 
 use async_trait::async_trait;
@@ -26,8 +27,8 @@ use secrecy::SecretString;
 use url::Url;
 
 use crate::connector::{
-    AuthType, AuthorizationRequest, Connector, Discovery, ModelSupport, Page, PageRequest, Session,
-    Target,
+    AuthType, AuthorizationRequest, Connector, Discovery, ModelSupport, Page, PageEnd, PageEvent,
+    PageRequest, Session, Target,
 };
 use crate::error::ConnectorError;
 use crate::http::{HttpSettings, build_client};
@@ -257,6 +258,15 @@ impl Connector for BusinessCentral {
         req: &PageRequest,
     ) -> Result<Page, ConnectorError> {
         self.read_page(session, req).await
+    }
+
+    async fn stream_page(
+        &self,
+        session: &Session,
+        req: &PageRequest,
+        out: &tokio::sync::mpsc::Sender<PageEvent>,
+    ) -> Result<PageEnd, ConnectorError> {
+        self.read_page_streamed(session, req, out).await
     }
 
     async fn payment_journals(

@@ -10,10 +10,16 @@ use url::Url;
 use super::models::{self, Api, EntitySpec};
 use super::{BusinessCentral, TENANT_PARAM};
 use crate::connector::{
-    Credentials, MAX_IDS_PER_REQUEST, Page, PageRequest, ReadScope, Session, Target, TimeWindow,
+    Credentials, MAX_IDS_PER_REQUEST, Page, PageEnd, PageEvent, PageRequest, ReadScope, Session,
+    Target, TimeWindow, reader_gone,
 };
 use crate::error::ConnectorError;
-use crate::http::{Answer, execute};
+use crate::http::{Answer, execute, send_success};
+
+use super::page_split::PageSplitter;
+
+/// Records per batch a streamed page sends.
+const STREAM_BATCH: usize = 64;
 
 /// Query options of a collection GET.
 #[derive(Debug, Default)]
@@ -296,6 +302,59 @@ impl BusinessCentral {
         session: &Session,
         req: &PageRequest,
     ) -> Result<Page, ConnectorError> {
+        let (url, page_size) = self.page_url(session, req)?;
+        self.get_collection(session, url, Some(page_size)).await
+    }
+
+    /// [`Self::read_page`], streamed: records go to `out` as they arrive, in batches; only one
+    /// record (and one network chunk) is held at a time, so the body cap applies to a record.
+    #[tracing::instrument(
+        name = "bc.stream_page",
+        skip_all,
+        fields(provider = super::PROVIDER_NAME, model = %req.model, continued = req.cursor.is_some())
+    )]
+    pub(super) async fn read_page_streamed(
+        &self,
+        session: &Session,
+        req: &PageRequest,
+        out: &tokio::sync::mpsc::Sender<PageEvent>,
+    ) -> Result<PageEnd, ConnectorError> {
+        let (url, page_size) = self.page_url(session, req)?;
+        let base = url.clone();
+        let mut request = self.request(session, Method::GET, url)?;
+        request = request.header("Prefer", format!("odata.maxpagesize={page_size}"));
+        let max = self.config.http.max_body_bytes;
+        let mut response = send_success(request, max).await?;
+        let mut splitter = PageSplitter::new(max);
+        let mut batch = Vec::new();
+        while let Some(chunk) = response
+            .chunk()
+            .await
+            .map_err(ConnectorError::from_reqwest)?
+        {
+            splitter.feed(&chunk, &mut batch)?;
+            if batch.len() >= STREAM_BATCH {
+                let full = std::mem::take(&mut batch);
+                out.send(PageEvent::Records(full))
+                    .await
+                    .map_err(|_| reader_gone())?;
+            }
+        }
+        let members = splitter.finish(&mut batch)?;
+        if !batch.is_empty() {
+            out.send(PageEvent::Records(batch))
+                .await
+                .map_err(|_| reader_gone())?;
+        }
+        let member = |key: &str| members.iter().find(|(k, _)| k == key).map(|(_, v)| v);
+        Ok(PageEnd {
+            next: next_link(member("@odata.nextLink"), &base)?,
+            total: member("@odata.count").and_then(Value::as_u64),
+        })
+    }
+
+    /// The URL of the page `req` asks for, and its page size.
+    fn page_url(&self, session: &Session, req: &PageRequest) -> Result<(Url, u32), ConnectorError> {
         let spec = models::spec(&req.model).ok_or_else(|| {
             ConnectorError::Unsupported(format!(
                 "model `{}` is not synced from Business Central",
@@ -306,8 +365,7 @@ impl BusinessCentral {
             Some(cursor) => self.next_link_url(&session.target, spec, cursor)?,
             None => self.first_page_url(&session.target, spec, req)?,
         };
-        let page_size = req.page_size.unwrap_or(self.config.page_size).max(1);
-        self.get_collection(session, url, Some(page_size)).await
+        Ok((url, req.page_size.unwrap_or(self.config.page_size).max(1)))
     }
 
     fn first_page_url(
@@ -415,22 +473,27 @@ fn parse_page(body: &Value, request_url: &Url) -> Result<Page, ConnectorError> {
         .and_then(Value::as_array)
         .ok_or_else(|| ConnectorError::invalid("OData collection without a `value` array"))?
         .clone();
-    let next = match body.get("@odata.nextLink") {
-        None | Some(Value::Null) => None,
-        Some(Value::String(link)) => Some(
-            request_url
-                .join(link)
-                .map_err(|e| ConnectorError::invalid(format!("bad @odata.nextLink: {e}")))?
-                .to_string(),
-        ),
-        Some(_) => return Err(ConnectorError::invalid("@odata.nextLink is not a string")),
-    };
+    let next = next_link(body.get("@odata.nextLink"), request_url)?;
     let total = body.get("@odata.count").and_then(Value::as_u64);
     Ok(Page {
         records,
         next,
         total,
     })
+}
+
+/// The `@odata.nextLink` of a page, resolved against the request.
+fn next_link(link: Option<&Value>, request_url: &Url) -> Result<Option<String>, ConnectorError> {
+    match link {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(link)) => Ok(Some(
+            request_url
+                .join(link)
+                .map_err(|e| ConnectorError::invalid(format!("bad @odata.nextLink: {e}")))?
+                .to_string(),
+        )),
+        Some(_) => Err(ConnectorError::invalid("@odata.nextLink is not a string")),
+    }
 }
 
 #[cfg(test)]

@@ -2,7 +2,6 @@
 
 use ledgerlink_connectors::ConnectorError;
 use ledgerlink_domain::Connection;
-use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 /// Page-level retries of a transient failure before the attempt ends.
@@ -29,11 +28,18 @@ pub(crate) fn principal(conn: &Connection) -> String {
         .unwrap_or_else(|| conn.id.clone())
 }
 
-/// SHA-256 of a record's unified JSON (serde_json keeps key order, so equal records hash equal).
-pub(crate) fn record_hash(data: &Value) -> String {
-    hex_encode(&Sha256::digest(data.to_string().as_bytes()))
+/// SHA-256 of a record's unified JSON text (serialized from the typed record, fields in their
+/// declared order, so equal records hash equal), hex.
+pub(crate) fn record_hash(data: &str) -> String {
+    hex_encode(&Sha256::digest(data.as_bytes()))
 }
 
 fn hex_encode(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut hex = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        hex.push(DIGITS[usize::from(b >> 4)] as char);
+        hex.push(DIGITS[usize::from(b & 0xf)] as char);
+    }
+    hex
 }

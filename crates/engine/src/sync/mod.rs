@@ -8,3 +8,4 @@ pub mod pages;
 pub mod request;
 pub mod runner;
 pub mod scheduler;
+mod stream;

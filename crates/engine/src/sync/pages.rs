@@ -13,7 +13,7 @@
 use std::collections::HashSet;
 
 use ledgerlink_connectors::business_central::mapping::{
-    MappingContext, map_fetched_each, selected_fields, silently_changing,
+    MappingContext, map_fetched_json, selected_fields, silently_changing,
 };
 use ledgerlink_connectors::{
     ErrorKind, MAX_IDS_PER_REQUEST, Page, PageRequest, ReadScope, Session, TimeWindow,
@@ -22,6 +22,7 @@ use ledgerlink_domain::Connection;
 use ledgerlink_store::{PageWrite, RecordIn, SkippedRecord, StoreError, SyncJob};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use serde_json::value::RawValue;
 
 use crate::engine::Engine;
 use crate::error::EngineError;
@@ -38,7 +39,7 @@ const SKIPS_RETRIED: u32 = 200;
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-enum Phase {
+pub(super) enum Phase {
     #[default]
     Skipped,
     Window,
@@ -48,22 +49,22 @@ enum Phase {
 
 /// What a sync saves with each page (`pagination_state`), to resume from there.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
-struct State {
+pub(super) struct State {
     #[serde(default)]
-    phase: Option<Phase>,
+    pub(super) phase: Option<Phase>,
     #[serde(default)]
-    cursor: Option<String>,
+    pub(super) cursor: Option<String>,
     #[serde(default)]
     pages: u64,
     #[serde(default)]
     records: u64,
     /// How many records the window covers, as the ERP counted them on its first page.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    total: Option<u64>,
+    pub(super) total: Option<u64>,
     #[serde(default)]
-    retried_errors: u64,
+    pub(super) retried_errors: u64,
     #[serde(default)]
-    last_error: Option<String>,
+    pub(super) last_error: Option<String>,
     /// Records re-read because a silently changing field differed from our copy.
     #[serde(default, skip_serializing_if = "is_zero")]
     rechecked: u64,
@@ -97,26 +98,28 @@ impl State {
         s
     }
 
-    fn phase(&self) -> Phase {
+    pub(super) fn phase(&self) -> Phase {
         self.phase.unwrap_or_default()
     }
 }
 
 /// What one attempt works with.
-struct Run<'a> {
-    engine: &'a Engine,
+pub(super) struct Run<'a> {
+    pub(super) engine: &'a Engine,
     job: &'a SyncJob,
     worker: &'a str,
-    conn: &'a Connection,
-    session: &'a Session,
+    pub(super) conn: &'a Connection,
+    pub(super) session: &'a Session,
     ctx: MappingContext,
-    principal: String,
+    pub(super) principal: String,
     window: TimeWindow,
-    select: Option<&'static [&'static str]>,
-    state: State,
+    pub(super) select: Option<&'static [&'static str]>,
+    pub(super) state: State,
+    /// The resume state as last saved (what a page's chunks before its last save again).
+    pub(super) committed: Value,
     /// This sync re-checks silently changing amounts after its window (incremental, and the model
     /// has such fields).
-    recheck: bool,
+    pub(super) recheck: bool,
 }
 
 impl Engine {
@@ -157,12 +160,13 @@ impl Engine {
             window,
             select: selected_fields(&job.model_name),
             state: State::load(&job.sync.pagination_state),
+            committed: job.sync.pagination_state.clone(),
             recheck: !full && silent_changes,
         };
         loop {
             let step = match run.state.phase() {
                 Phase::Skipped => run.retry_skipped().await?,
-                Phase::Window => run.window_page().await?,
+                Phase::Window => run.window_pages().await?,
                 Phase::Volatile if full || !silent_changes => {
                     run.state.phase = Some(Phase::Done);
                     None
@@ -182,7 +186,7 @@ impl Engine {
 }
 
 impl Run<'_> {
-    fn request(&self, scope: ReadScope, cursor: Option<String>) -> PageRequest {
+    pub(super) fn request(&self, scope: ReadScope, cursor: Option<String>) -> PageRequest {
         // The amounts re-check reads two or three small fields a record: BC's largest pages.
         let page_size = match scope {
             ReadScope::Volatile => VOLATILE_PAGE_SIZE,
@@ -241,27 +245,65 @@ impl Run<'_> {
         let mut batch = Vec::with_capacity(raws.len());
         let mut skipped = Vec::new();
         for raw in raws {
-            for mapped in map_fetched_each(&self.job.model_name, raw, &self.ctx) {
-                match mapped {
-                    Ok(m) => batch.push(RecordIn {
-                        hash: record_hash(&m.data),
-                        remote_id: m.remote_id,
-                        data: m.data,
-                        raw: raw.clone(),
-                        remote_modified_at: m.remote_modified_at,
-                    }),
-                    Err(e) => {
-                        tracing::warn!(remote_id = ?e.remote_id, reason = %e.reason, "skipped a record Business Central sent that cannot be mapped");
-                        self.engine.count_skip(&self.job.model_name);
-                        skipped.push(SkippedRecord {
-                            remote_id: e.remote_id,
-                            reason: e.reason,
-                        });
-                    }
+            let Ok(bytes) = serde_json::value::to_raw_value(raw) else {
+                continue;
+            };
+            self.map_value(raw, bytes, &mut batch, &mut skipped);
+        }
+        (batch, skipped)
+    }
+
+    /// Maps one record as BC sent it (its bytes are kept as its `raw`).
+    pub(super) fn map_raw(
+        &mut self,
+        raw: Box<RawValue>,
+        batch: &mut Vec<RecordIn>,
+        skipped: &mut Vec<SkippedRecord>,
+    ) {
+        match serde_json::from_str::<Value>(raw.get()) {
+            Ok(value) => self.map_value(&value, raw, batch, skipped),
+            // The page splitter checked it is JSON.
+            Err(e) => skipped.push(SkippedRecord {
+                remote_id: None,
+                reason: e.to_string(),
+            }),
+        }
+    }
+
+    fn map_value(
+        &mut self,
+        value: &Value,
+        raw: Box<RawValue>,
+        batch: &mut Vec<RecordIn>,
+        skipped: &mut Vec<SkippedRecord>,
+    ) {
+        let mut mapped = map_fetched_json(&self.job.model_name, value, &self.ctx);
+        // The page record is every record's raw payload (payments: their journal's); the last takes it.
+        let last = mapped.len().saturating_sub(1);
+        let mut raw = Some(raw);
+        for (i, m) in mapped.drain(..).enumerate() {
+            match m {
+                Ok(m) => batch.push(RecordIn {
+                    hash: record_hash(m.data.get()),
+                    remote_id: m.remote_id,
+                    data: m.data,
+                    raw: if i == last {
+                        raw.take().unwrap_or_default()
+                    } else {
+                        raw.clone().unwrap_or_default()
+                    },
+                    remote_modified_at: m.remote_modified_at,
+                }),
+                Err(e) => {
+                    tracing::warn!(remote_id = ?e.remote_id, reason = %e.reason, "skipped a record Business Central sent that cannot be mapped");
+                    self.engine.count_skip(&self.job.model_name);
+                    skipped.push(SkippedRecord {
+                        remote_id: e.remote_id,
+                        reason: e.reason,
+                    });
                 }
             }
         }
-        (batch, skipped)
     }
 
     /// Saves a page with the state after it. `Some(end)` ends the attempt.
@@ -271,9 +313,29 @@ impl Run<'_> {
         skipped: &[SkippedRecord],
         forget_skips: &[String],
     ) -> Result<Option<Attempt>, EngineError> {
+        self.save_counted(
+            records,
+            records.len() as u64,
+            skipped,
+            skipped,
+            forget_skips,
+        )
+        .await
+    }
+
+    /// Saves the end of a page that held `count` records and `page_skips` (of which `records` and
+    /// `skipped` are not written yet), with the state after it.
+    pub(super) async fn save_counted(
+        &mut self,
+        records: &[RecordIn],
+        count: u64,
+        skipped: &[SkippedRecord],
+        page_skips: &[SkippedRecord],
+        forget_skips: &[String],
+    ) -> Result<Option<Attempt>, EngineError> {
         self.state.pages += 1;
-        self.state.records += records.len() as u64;
-        for skip in skipped {
+        self.state.records += count;
+        for skip in page_skips {
             self.state.unidentified_skips |= skip.remote_id.is_none();
             // A record skipped in the window and again when its amounts are re-checked counts once.
             if skip.remote_id.is_some() && self.state.skipped.contains(skip) {
@@ -285,11 +347,26 @@ impl Run<'_> {
             }
         }
         let state = serde_json::to_value(&self.state).unwrap_or_default();
+        self.committed = state.clone();
+        self.write(records, skipped, forget_skips, &state, true)
+            .await
+    }
+
+    /// Writes records and skips with `state` as the resume state; `page_end` when it is a page's
+    /// last write. `Some(end)` ends the attempt.
+    pub(super) async fn write(
+        &mut self,
+        records: &[RecordIn],
+        skipped: &[SkippedRecord],
+        forget_skips: &[String],
+        state: &Value,
+        page_end: bool,
+    ) -> Result<Option<Attempt>, EngineError> {
         let page = PageWrite {
             records,
             skipped,
             forget_skips,
-            pagination_state: &state,
+            pagination_state: state,
         };
         let saved = self
             .engine
@@ -305,7 +382,7 @@ impl Run<'_> {
             .await;
         match saved {
             Ok(outcome) if outcome.cancel_requested => Ok(Some(Attempt::Cancelled)),
-            Ok(_) if self.engine.is_stopping() && self.state.phase() != Phase::Done => {
+            Ok(_) if page_end && self.engine.is_stopping() && self.state.phase() != Phase::Done => {
                 Ok(Some(Attempt::Released))
             }
             Ok(_) => Ok(None),
@@ -354,28 +431,6 @@ impl Run<'_> {
         }
         self.state.phase = Some(Phase::Window);
         Ok(None)
-    }
-
-    /// Phase 2: one page of the window.
-    async fn window_page(&mut self) -> Result<Option<Attempt>, EngineError> {
-        let request = self.request(ReadScope::Window, self.state.cursor.clone());
-        let page = match self.fetch(&request).await? {
-            Ok(p) => p,
-            Err(end) => return Ok(Some(end)),
-        };
-        let (records, skipped) = self.map(&page.records);
-        if self.state.cursor.is_none() && page.total.is_some() {
-            self.state.total = page.total;
-        }
-        self.state.cursor = page.next;
-        if self.state.cursor.is_none() {
-            self.state.phase = Some(if self.recheck {
-                Phase::Volatile
-            } else {
-                Phase::Done
-            });
-        }
-        self.save(&records, &skipped, &[]).await
     }
 
     /// Phase 3: one page of silently changing fields; the records that differ are re-read whole.

@@ -181,10 +181,11 @@ pub async fn queue_invoices(store: &Arc<dyn Store>, c: &Connection) -> ledgerlin
 pub fn record(remote_id: &str, data: Value) -> RecordIn {
     use sha2::Digest as _;
     let hash = hex::encode(sha2::Sha256::digest(data.to_string().as_bytes()));
+    let text = |v: &Value| serde_json::value::to_raw_value(v).expect("JSON");
     RecordIn {
         remote_id: remote_id.to_owned(),
-        raw: json!({ "id": remote_id }),
-        data,
+        raw: text(&json!({ "id": remote_id })),
+        data: text(&data),
         hash,
         remote_modified_at: Some(t0()),
     }

@@ -1,0 +1,360 @@
+//! Splits an OData collection body (`{"@odata.count":…, "value":[{…},{…}], "@odata.nextLink":"…"}`)
+//! into its records as the bytes arrive, without ever holding the whole body: each record comes out as
+//! the exact bytes BC sent for it, the small top-level members (`@odata.count`, `@odata.nextLink`) are
+//! kept. Only one record (plus one network chunk) is buffered at a time.
+
+use serde_json::Value;
+use serde_json::value::RawValue;
+
+use crate::error::ConnectorError;
+
+/// Where the splitter stands in the top-level object.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum At {
+    /// Before the opening `{`.
+    Start,
+    /// Before a member's key (or the closing `}`).
+    Key { first: bool },
+    /// After a key, before `:` and the member's value.
+    Value,
+    /// Inside the `value` array, before an element (or the closing `]`).
+    Element { first: bool },
+    /// After the closing `}`.
+    Done,
+}
+
+/// An incremental splitter: [`PageSplitter::feed`] bytes, take the records it completed.
+pub(crate) struct PageSplitter {
+    buf: Vec<u8>,
+    pos: usize,
+    at: At,
+    key: String,
+    /// The top-level members other than `value` (small: counts and links).
+    members: Vec<(String, Value)>,
+    saw_value: bool,
+    /// Largest single record (or member) buffered.
+    max_record: usize,
+}
+
+fn invalid(why: impl std::fmt::Display) -> ConnectorError {
+    ConnectorError::invalid(format!("response is not the expected JSON: {why}"))
+}
+
+impl PageSplitter {
+    pub(crate) fn new(max_record: usize) -> Self {
+        Self {
+            buf: Vec::with_capacity(64 * 1024),
+            pos: 0,
+            at: At::Start,
+            key: String::new(),
+            members: Vec::new(),
+            saw_value: false,
+            max_record,
+        }
+    }
+
+    /// Adds `bytes` and appends the records they complete to `out`.
+    pub(crate) fn feed(
+        &mut self,
+        bytes: &[u8],
+        out: &mut Vec<Box<RawValue>>,
+    ) -> Result<(), ConnectorError> {
+        if self.pos > 0 {
+            self.buf.drain(..self.pos);
+            self.pos = 0;
+        }
+        self.buf.extend_from_slice(bytes);
+        while self.step(out, false)? {}
+        if self.buf.len() - self.pos > self.max_record {
+            return Err(self.too_large());
+        }
+        Ok(())
+    }
+
+    fn too_large(&self) -> ConnectorError {
+        ConnectorError::invalid(format!(
+            "a record of the response is larger than {} bytes",
+            self.max_record
+        ))
+    }
+
+    /// The body ended: the top-level members other than `value`. A body cut short is transient.
+    pub(crate) fn finish(
+        mut self,
+        out: &mut Vec<Box<RawValue>>,
+    ) -> Result<Vec<(String, Value)>, ConnectorError> {
+        while self.step(out, true)? {}
+        if self.at != At::Done {
+            if self.buf[self.pos..].iter().all(u8::is_ascii_whitespace) && self.at == At::Start {
+                return Err(invalid("empty body"));
+            }
+            return Err(ConnectorError::transient(
+                "response body ended early (an OData page cut off mid-way)",
+            ));
+        }
+        if !self.buf[self.pos..].iter().all(u8::is_ascii_whitespace) {
+            return Err(invalid("trailing characters after the OData page"));
+        }
+        if !self.saw_value {
+            return Err(ConnectorError::invalid(
+                "OData collection without a `value` array",
+            ));
+        }
+        Ok(self.members)
+    }
+
+    fn skip_ws(&mut self) -> Option<u8> {
+        while let Some(&b) = self.buf.get(self.pos) {
+            if !b.is_ascii_whitespace() {
+                return Some(b);
+            }
+            self.pos += 1;
+        }
+        None
+    }
+
+    /// One step; `false` when more bytes are needed (or the object ended).
+    fn step(&mut self, out: &mut Vec<Box<RawValue>>, eof: bool) -> Result<bool, ConnectorError> {
+        let Some(b) = self.skip_ws() else {
+            return Ok(false);
+        };
+        match self.at {
+            At::Done => Ok(false),
+            At::Start if b == b'{' => {
+                self.pos += 1;
+                self.at = At::Key { first: true };
+                Ok(true)
+            }
+            At::Start => Err(invalid("an OData page must be a JSON object")),
+            At::Key { first } => self.key(b, first, eof),
+            At::Value => self.member_value(b, eof),
+            At::Element { first } => self.element(b, first, out, eof),
+        }
+    }
+
+    fn key(&mut self, b: u8, first: bool, eof: bool) -> Result<bool, ConnectorError> {
+        if b == b'}' {
+            self.pos += 1;
+            self.at = At::Done;
+            return Ok(false);
+        }
+        let start = if first {
+            self.pos
+        } else if b == b',' {
+            self.pos + 1
+        } else {
+            return Err(invalid("expected `,` or `}` between members"));
+        };
+        let Some(end) = value_end(&self.buf, skip(&self.buf, start), eof)? else {
+            return Ok(false);
+        };
+        let Some(colon) = self.buf[end..]
+            .iter()
+            .position(|b| !b.is_ascii_whitespace())
+        else {
+            return Ok(false);
+        };
+        if self.buf[end + colon] != b':' {
+            return Err(invalid("expected `:` after a key"));
+        }
+        self.key = serde_json::from_slice(&self.buf[skip(&self.buf, start)..end])
+            .map_err(|e| invalid(format!("a key: {e}")))?;
+        self.pos = end + colon + 1;
+        self.at = At::Value;
+        Ok(true)
+    }
+
+    fn member_value(&mut self, b: u8, eof: bool) -> Result<bool, ConnectorError> {
+        if self.key == "value" {
+            if b != b'[' {
+                return Err(ConnectorError::invalid(
+                    "OData collection without a `value` array",
+                ));
+            }
+            self.saw_value = true;
+            self.pos += 1;
+            self.at = At::Element { first: true };
+            return Ok(true);
+        }
+        let Some(end) = value_end(&self.buf, self.pos, eof)? else {
+            return Ok(false);
+        };
+        let value: Value = serde_json::from_slice(&self.buf[self.pos..end])
+            .map_err(|e| invalid(format!("`{}`: {e}", self.key)))?;
+        self.members.push((std::mem::take(&mut self.key), value));
+        self.pos = end;
+        self.at = At::Key { first: false };
+        Ok(true)
+    }
+
+    fn element(
+        &mut self,
+        b: u8,
+        first: bool,
+        out: &mut Vec<Box<RawValue>>,
+        eof: bool,
+    ) -> Result<bool, ConnectorError> {
+        if b == b']' {
+            self.pos += 1;
+            self.at = At::Key { first: false };
+            return Ok(true);
+        }
+        let start = if first {
+            self.pos
+        } else if b == b',' {
+            let s = skip(&self.buf, self.pos + 1);
+            if s >= self.buf.len() {
+                return Ok(false);
+            }
+            s
+        } else {
+            return Err(invalid("expected `,` or `]` between records"));
+        };
+        let Some(end) = value_end(&self.buf, start, eof)? else {
+            return Ok(false);
+        };
+        if end - start > self.max_record {
+            return Err(self.too_large());
+        }
+        let record: Box<RawValue> = serde_json::from_slice(&self.buf[start..end])
+            .map_err(|e| invalid(format!("a record: {e}")))?;
+        out.push(record);
+        self.pos = end;
+        self.at = At::Element { first: false };
+        Ok(true)
+    }
+}
+
+fn skip(buf: &[u8], mut i: usize) -> usize {
+    while buf.get(i).is_some_and(u8::is_ascii_whitespace) {
+        i += 1;
+    }
+    i
+}
+
+/// The end (exclusive) of the JSON value starting at `start`, `None` when `buf` stops before it does.
+/// Only the structure is checked here (strings, nesting); the value is parsed by the caller.
+fn value_end(buf: &[u8], start: usize, eof: bool) -> Result<Option<usize>, ConnectorError> {
+    let Some(&first) = buf.get(start) else {
+        return Ok(None);
+    };
+    match first {
+        b'"' => Ok(string_end(buf, start + 1)),
+        b'{' | b'[' => nested_end(buf, start),
+        _ => {
+            // A number or a literal ends at the first delimiter.
+            let len = buf[start..]
+                .iter()
+                .position(|b| matches!(b, b',' | b'}' | b']') || b.is_ascii_whitespace());
+            match len {
+                Some(len) => Ok(Some(start + len)),
+                None if eof => Ok(Some(buf.len())),
+                None => Ok(None),
+            }
+        }
+    }
+}
+
+/// The end (exclusive, after the closing quote) of a string whose contents start at `i`.
+fn string_end(buf: &[u8], mut i: usize) -> Option<usize> {
+    while i < buf.len() {
+        match buf[i] {
+            b'"' => return Some(i + 1),
+            b'\\' => i += 2,
+            _ => i += 1,
+        }
+    }
+    None
+}
+
+fn nested_end(buf: &[u8], start: usize) -> Result<Option<usize>, ConnectorError> {
+    let mut depth = 0usize;
+    let mut i = start;
+    while i < buf.len() {
+        match buf[i] {
+            b'"' => match string_end(buf, i + 1) {
+                Some(end) => {
+                    i = end;
+                    continue;
+                }
+                None => return Ok(None),
+            },
+            b'{' | b'[' => depth += 1,
+            b'}' | b']' => {
+                depth = depth
+                    .checked_sub(1)
+                    .ok_or_else(|| invalid("unbalanced brackets"))?;
+                if depth == 0 {
+                    return Ok(Some(i + 1));
+                }
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    Ok(None)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::ErrorKind;
+
+    type Split = (Vec<String>, Vec<(String, Value)>);
+
+    fn split(body: &[u8], chunk: usize) -> Result<Split, ConnectorError> {
+        let mut s = PageSplitter::new(1 << 20);
+        let mut out = Vec::new();
+        for c in body.chunks(chunk.max(1)) {
+            s.feed(c, &mut out)?;
+        }
+        let members = s.finish(&mut out)?;
+        Ok((out.iter().map(|r| r.get().to_owned()).collect(), members))
+    }
+
+    #[test]
+    fn records_come_out_as_sent_whatever_the_chunking() {
+        let body = br#" { "@odata.context":"x", "@odata.count" : 3, "value" : [ {"id":"a","s":"q\"}]{[","n":1.50},
+            {"id":"b","lines":[{"x":[1,2]},{}]} ,{"id":"c"} ], "@odata.nextLink":"http://h/p?$skiptoken=1" } "#;
+        for chunk in [1, 2, 3, 7, 64, body.len()] {
+            let (records, members) = split(body, chunk).unwrap();
+            assert_eq!(
+                records,
+                [
+                    r#"{"id":"a","s":"q\"}]{[","n":1.50}"#,
+                    r#"{"id":"b","lines":[{"x":[1,2]},{}]}"#,
+                    r#"{"id":"c"}"#
+                ],
+                "chunk {chunk}"
+            );
+            let keys: Vec<&str> = members.iter().map(|(k, _)| k.as_str()).collect();
+            assert_eq!(keys, ["@odata.context", "@odata.count", "@odata.nextLink"]);
+            assert_eq!(members[1].1, serde_json::json!(3));
+        }
+        let (records, _) = split(br#"{"value":[]}"#, 1).unwrap();
+        assert!(records.is_empty());
+    }
+
+    #[test]
+    fn a_cut_off_body_is_transient_garbage_is_invalid() {
+        let kind = |b: &[u8]| split(b, 5).unwrap_err().kind();
+        assert_eq!(kind(br#"{"value":[{"id":1},{"id""#), ErrorKind::Transient);
+        assert_eq!(kind(br#"{"value":[{"id":1}]"#), ErrorKind::Transient);
+        assert_eq!(kind(b"<html>oops</html>"), ErrorKind::Invalid);
+        assert_eq!(kind(b""), ErrorKind::Invalid);
+        assert_eq!(kind(br#"{"value":{}}"#), ErrorKind::Invalid);
+        assert_eq!(kind(br#"{"other":[]}"#), ErrorKind::Invalid);
+        assert_eq!(kind(br#"{"value":[{"id":1]}]}"#), ErrorKind::Invalid);
+        assert_eq!(kind(br#"{"value":[{"id":1}]} x"#), ErrorKind::Invalid);
+    }
+
+    #[test]
+    fn a_record_over_the_cap_is_refused() {
+        let mut s = PageSplitter::new(16);
+        let mut out = Vec::new();
+        let err = s
+            .feed(br#"{"value":[{"id":"0123456789abcdef0123"}]}"#, &mut out)
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Invalid);
+    }
+}
