@@ -419,8 +419,9 @@ async fn behind_https_links_say_so_and_the_cookie_is_secure() {
 #[tokio::test]
 async fn on_premises_servers_that_cannot_be_used_are_refused_in_words() {
     let app = TestApp::with_sim(|_| {}).await;
+    let base = app.sim().onprem_api_base().unwrap();
     let body = json!({"provider_name": "ms-dynamics-bc", "name": "On-prem", "is_on_premise": true,
-        "api_url": app.sim().onprem_api_base().unwrap()});
+        "api_url": base});
     let id = app
         .post("/v2/integrations/connections", &body.to_string())
         .await
@@ -430,6 +431,11 @@ async fn on_premises_servers_that_cannot_be_used_are_refused_in_words() {
         .to_owned();
     let cookie = session_cookie(&visit(link(&app, &id).await["url"].as_str().unwrap(), None).await);
     let csrf = csrf_of(&visit(&app.url("/connect"), Some(&cookie)).await);
+    let stored = app
+        .get(&format!("/v2/integrations/connections/{id}"))
+        .await
+        .json["api_url"]
+        .clone();
     let (user, _) = app.sim().onprem_credentials().unwrap();
     for (api_url, words) in [
         ("http://127.0.0.1:9/BC/api/v2.0", "could not be reached"),
@@ -462,4 +468,51 @@ async fn on_premises_servers_that_cannot_be_used_are_refused_in_words() {
     }
     let c = app.get(&format!("/v2/integrations/connections/{id}")).await;
     assert_eq!(c.json["is_authentication_pending"], true);
+    assert_eq!(c.json["api_url"], stored, "a refused URL is not kept");
+
+    // Connected; then a wrong server URL is typed: the working connection stays as it was.
+    let (user, key) = app.sim().onprem_credentials().unwrap();
+    let fields = |url: &'static str| {
+        [
+            ("csrf", csrf.clone()),
+            (
+                "api_url",
+                if url.is_empty() {
+                    base.clone()
+                } else {
+                    url.to_owned()
+                },
+            ),
+            ("username", user.clone()),
+            ("web_service_access_key", key.clone()),
+        ]
+    };
+    let form = fields("");
+    let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let r = post_form(&app, "/connect/credentials", &cookie, &form).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{r:?}");
+    let connected = app.settled(&id).await;
+    assert_eq!(connected["is_authentication_pending"], false, "{connected}");
+    let form = fields("http://127.0.0.1:9/BC/api/v2.0");
+    let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let r = post_form(&app, "/connect/credentials", &cookie, &form).await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{r:?}");
+    let after = app.settled(&id).await;
+    assert_eq!(after["api_url"], stored);
+    assert_eq!(after["is_authentication_pending"], false, "{after}");
+    assert_eq!(
+        after["health"]["status_code"],
+        connected["health"]["status_code"]
+    );
+    // The stored credentials still work.
+    let r = app
+        .post(
+            &format!("/v2/integrations/connections/{id}/health-check"),
+            "",
+        )
+        .await;
+    assert!(r.status.is_success(), "{r:?}");
+    let checked = app.settled(&id).await;
+    assert_eq!(checked["is_authentication_pending"], false, "{checked}");
+    assert_ne!(checked["health"]["status_code"], "authentication_failed");
 }

@@ -17,7 +17,7 @@ use super::html::{self, Page, esc, platform_name};
 use super::session::{self, Visit};
 use super::view::{self, CredentialsForm, Notice};
 use crate::AppState;
-use crate::connections::{PatchRequest, apply_patch};
+use crate::connections::{PatchRequest, apply_patch, checked_api_url};
 use crate::error::ApiError;
 
 type Fields = Form<HashMap<String, String>>;
@@ -244,8 +244,10 @@ fn check_credentials_form(form: &CredentialsForm, key: &str) -> Result<(), Refus
     Ok(())
 }
 
-/// Saves a changed server URL through `PATCH`'s checks, then has the engine check the credentials
-/// with one live call and store them.
+/// Proves the credentials against the typed server URL with one live call, storing nothing; only
+/// then saves a changed URL (through `PATCH`) and the credentials. A wrong URL or key leaves the
+/// connection as it was: an unproven URL would make a connected connection forget its working
+/// credentials.
 async fn connect_on_premises(
     state: &AppState,
     visit: &Visit,
@@ -254,11 +256,28 @@ async fn connect_on_premises(
 ) -> Result<(), Refusal> {
     let tenant = visit.tenant();
     let id = &visit.connection.id;
-    if visit.connection.api_url.as_deref() != Some(form.api_url.as_str()) {
+    let url = checked_api_url(state, &visit.connection, &form.api_url)
+        .map_err(|err| Refusal::Field("api_url", url_words(&err)))?;
+    let refusal = |err: EngineError| match credentials_words(&err, &form.api_url) {
+        ("", _) => Refusal::Internal(err.to_string()),
+        (field, msg) => Refusal::Field(field, msg),
+    };
+    let proof = state
+        .engine
+        .prove_basic_credentials(
+            &tenant.org_id,
+            id,
+            Some(&url),
+            form.username.clone(),
+            SecretString::from(key),
+        )
+        .await
+        .map_err(refusal)?;
+    if visit.connection.api_url.as_deref() != Some(url.as_str()) {
         let patch = PatchRequest {
             provider_name: None,
             changes: ConnectionChanges {
-                api_url: Some(Some(form.api_url.clone())),
+                api_url: Some(Some(url)),
                 ..ConnectionChanges::default()
             },
         };
@@ -268,18 +287,10 @@ async fn connect_on_premises(
     }
     state
         .engine
-        .set_basic_credentials(
-            &tenant.org_id,
-            id,
-            form.username.clone(),
-            SecretString::from(key),
-        )
+        .set_proven_basic_credentials(&tenant.org_id, proof)
         .await
         .map(|_| ())
-        .map_err(|err| match credentials_words(&err, &form.api_url) {
-            ("", _) => Refusal::Internal(err.to_string()),
-            (field, msg) => Refusal::Field(field, msg),
-        })
+        .map_err(refusal)
 }
 
 /// Why a server URL was refused, for an admin.

@@ -261,6 +261,30 @@ pub(crate) async fn apply_patch(
     Ok(updated)
 }
 
+/// A server URL as `PATCH` would store it on `current` (normalised, and allowed by the
+/// request-forgery guard), without storing anything.
+pub(crate) fn checked_api_url(
+    state: &AppState,
+    current: &Connection,
+    raw: &str,
+) -> Result<String, ApiError> {
+    let url = check_api_url(
+        current.is_on_premise,
+        Tri::Value(raw.to_owned()),
+        state.rules,
+    )
+    .map_err(|e| ApiError::Validation(vec![e]))?
+    .ok_or_else(|| {
+        ApiError::invalid(
+            &["body", "api_url"],
+            "value_error",
+            "api_url is only used for on-premise connections",
+        )
+    })?;
+    guard_api_url(state, &url)?;
+    Ok(url)
+}
+
 /// Refuses server URLs that point where the request-forgery guard does not allow.
 fn guard_api_url(state: &AppState, url: &str) -> Result<(), ApiError> {
     state.engine.check_api_url(url).map_err(|why| {
