@@ -516,3 +516,78 @@ async fn on_premises_servers_that_cannot_be_used_are_refused_in_words() {
     assert_eq!(checked["is_authentication_pending"], false, "{checked}");
     assert_ne!(checked["health"]["status_code"], "authentication_failed");
 }
+
+/// Forms that call Business Central have a budget per session; the page says to wait in words.
+#[tokio::test]
+async fn a_session_sending_too_many_attempts_is_told_to_wait() {
+    let app = TestApp::with_sim(|_| {}).await;
+    let body = json!({"provider_name": "ms-dynamics-bc", "name": "On-prem", "is_on_premise": true,
+        "api_url": app.sim().onprem_api_base().unwrap()});
+    let id = app
+        .post("/v2/integrations/connections", &body.to_string())
+        .await
+        .json["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (cookie, csrf) = {
+        let l = link(&app, &id).await;
+        let cookie = session_cookie(&visit(l["url"].as_str().unwrap(), None).await);
+        let csrf = csrf_of(&visit(&app.url("/connect"), Some(&cookie)).await);
+        (cookie, csrf)
+    };
+    let form = [
+        ("csrf", csrf.as_str()),
+        ("api_url", ""),
+        ("username", "u"),
+        ("web_service_access_key", "k"),
+    ];
+    for i in 0..10 {
+        let r = post_form(&app, "/connect/credentials", &cookie, &form).await;
+        assert_eq!(
+            r.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "attempt {i}: {r:?}"
+        );
+    }
+    let r = post_form(&app, "/connect/credentials", &cookie, &form).await;
+    assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS, "{r:?}");
+    assert!(r.text.contains("Wait a minute"), "{}", r.text);
+    let check = [("csrf", csrf.as_str()), ("action", "health")];
+    let r = post_form(&app, "/connect/check", &cookie, &check).await;
+    assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS, "{r:?}");
+    // Looking at the page is not an attempt; another session has its own budget.
+    let page = visit(&app.url("/connect"), Some(&cookie)).await;
+    assert_eq!(page.status, StatusCode::OK);
+    let l = link(&app, &id).await;
+    let other = session_cookie(&visit(l["url"].as_str().unwrap(), None).await);
+    let other_csrf = csrf_of(&visit(&app.url("/connect"), Some(&other)).await);
+    let form = [
+        ("csrf", other_csrf.as_str()),
+        ("api_url", ""),
+        ("username", "u"),
+        ("web_service_access_key", "k"),
+    ];
+    let r = post_form(&app, "/connect/credentials", &other, &form).await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{r:?}");
+}
+
+/// The page counts against the organization's request budget, like an API call with its key.
+#[tokio::test]
+async fn the_page_counts_against_the_organizations_request_budget() {
+    let app = TestApp::start_with(|c| c.tenant_requests_per_second = 1).await;
+    let id = app.create_connection("Acme").await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let cookie = session_cookie(&visit(link(&app, &id).await["url"].as_str().unwrap(), None).await);
+    let mut statuses = Vec::new();
+    for _ in 0..6 {
+        statuses.push(visit(&app.url("/connect"), Some(&cookie)).await);
+    }
+    let limited = statuses
+        .iter()
+        .find(|r| r.status == StatusCode::TOO_MANY_REQUESTS)
+        .unwrap_or_else(|| panic!("refused past the burst"));
+    assert!(limited.text.contains("Wait a minute"), "{}", limited.text);
+}

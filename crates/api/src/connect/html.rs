@@ -199,6 +199,25 @@ pub fn ended(branding: Option<&Branding>) -> Response {
     })
 }
 
+/// Too many requests: the organization's budget, or this session's attempts, are spent.
+pub fn too_many(branding: Option<&Branding>) -> Response {
+    let mut response = render(Page {
+        status: StatusCode::TOO_MANY_REQUESTS,
+        ..Page::new(
+            "Too many attempts",
+            branding,
+            "<div class=\"alert\" role=\"alert\">Too many attempts in a short time. Nothing was \
+             changed. Wait a minute, then <a href=\"/connect\">reload the page</a> and try again.\
+             </div>"
+                .to_owned(),
+        )
+    });
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from_static("60"));
+    response
+}
+
 /// A failure of ours, logged; the page says so without details.
 pub fn internal(err: &dyn std::fmt::Display) -> Response {
     tracing::error!(error = %err, "connect page failed");

@@ -190,6 +190,9 @@ pub async fn credentials(State(state): State<AppState>, visit: Visit, Form(f): F
     if !visit.csrf_ok(f.get("csrf")) {
         return forged(&visit);
     }
+    if let Some(refused) = visit.over_budget(&state) {
+        return refused;
+    }
     if !visit.connection.is_on_premise {
         return Redirect::to("/connect").into_response();
     }
@@ -396,6 +399,9 @@ pub async fn choose(State(state): State<AppState>, visit: Visit, Form(f): Fields
 pub async fn check(State(state): State<AppState>, visit: Visit, Form(f): Fields) -> Response {
     if !visit.csrf_ok(f.get("csrf")) {
         return forged(&visit);
+    }
+    if let Some(refused) = visit.over_budget(&state) {
+        return refused;
     }
     let tenant = visit.tenant();
     let id = &visit.connection.id;

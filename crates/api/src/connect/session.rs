@@ -103,6 +103,16 @@ impl Visit {
         }
     }
 
+    /// Counts one form that calls Business Central; the page to answer when the session has sent
+    /// too many this minute.
+    pub fn over_budget(&self, state: &AppState) -> Option<Response> {
+        state
+            .connect_attempts
+            .check(&self.session.id)
+            .err()
+            .map(|_| html::too_many(Some(&self.branding)))
+    }
+
     /// Whether a submitted form carries this session's token.
     pub fn csrf_ok(&self, submitted: Option<&String>) -> bool {
         submitted.is_some_and(|t| same_secret(t, &self.session.csrf_token))
@@ -123,6 +133,11 @@ impl FromRequestParts<AppState> for Visit {
             Ok(None) => return Err(html::ended(None)),
             Err(err) => return Err(html::internal(&err)),
         };
+        if let Some(limiter) = &state.limiter
+            && limiter.check(session.org_id.as_str()).is_err()
+        {
+            return Err(html::too_many(None));
+        }
         let tenant = Tenant {
             org_id: session.org_id.clone(),
             key_id: String::new(),
