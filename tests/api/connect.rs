@@ -318,8 +318,15 @@ async fn what_business_central_refuses_is_shown_with_what_to_do() {
     let page = visit(&app.url("/connect"), Some(&cookie)).await;
     assert!(page.text.contains("Syncing your data"), "{}", page.text);
     assert!(
-        page.text.contains("http-equiv=\"refresh\""),
-        "polls while it syncs"
+        page.text
+            .contains("http-equiv=\"refresh\" content=\"10;url=/connect\""),
+        "polls every 10 s while it syncs: {}",
+        page.text
+    );
+    assert!(
+        page.text
+            .contains("<a href=\"/connect\" id=\"refresh-now\">Refresh now</a>"),
+        "and can be refreshed at once"
     );
     // Mid-way through the invoices' first pass: records so far, of the total BC counted.
     let invoices = c["models"]
@@ -359,6 +366,7 @@ async fn what_business_central_refuses_is_shown_with_what_to_do() {
     );
     assert!(page.text.contains("Failed: BC said no"));
     assert!(!page.text.contains("http-equiv=\"refresh\""));
+    assert!(!page.text.contains("Refresh now"));
 
     // No permission.
     app.sim().set_faults(bc_sim::FaultConfig {

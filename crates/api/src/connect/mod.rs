@@ -23,8 +23,9 @@
 //! the `SameSite=Strict` cookie. Every page has a strict Content-Security-Policy
 //! (`default-src 'none'`, the page's one style block by nonce, images only as `data:` URLs, forms
 //! only to this server): no script at all, no third-party asset, so it works offline. Waiting
-//! (setup, the first sync) refreshes the page with `<meta http-equiv="refresh">` every few seconds:
-//! it needs no JavaScript and shows the same server-rendered page a reload would.
+//! (setup, the first sync) refreshes the page with `<meta http-equiv="refresh">` every 10 seconds,
+//! with a visible "Refresh now" link: it needs no JavaScript and shows the same server-rendered
+//! page a reload would.
 //!
 //! **Limits.** Every page request counts against the organization's API request budget (as an
 //! API call with its key would), and each session may send [`ATTEMPTS_PER_MINUTE`] forms that

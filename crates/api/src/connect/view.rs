@@ -8,8 +8,17 @@ use ledgerlink_domain::{Connection, HealthStatus, Sync, SyncStatus};
 use super::html::{Page, Step, esc, platform_name, render};
 use super::session::Visit;
 
-/// Seconds between reloads while something runs.
-const REFRESH_SECS: u32 = 3;
+/// Seconds between reloads while something runs: often enough to follow, rarely enough not to
+/// move a page a screen reader is reading or a keyboard user is in.
+const REFRESH_SECS: u32 = 10;
+
+/// A link that reloads the page now (no script: the reload is a plain navigation).
+fn refresh_now() -> String {
+    format!(
+        "<p class=\"hint\">This page updates by itself every {REFRESH_SECS} seconds. \
+         <a href=\"/connect\" id=\"refresh-now\">Refresh now</a></p>"
+    )
+}
 
 /// A message above a step's form: `alert` for a problem, `note` for news, `done` for success.
 pub struct Notice {
@@ -145,9 +154,9 @@ pub fn credentials(
 /// Setup runs: discovering environments and companies.
 pub fn setting_up(v: &Visit, notice: Option<&Notice>) -> Response {
     let body = format!(
-        "{}<p>Looking for your Business Central environments and companies… This page updates \
-         by itself.</p>",
-        notice_html(notice)
+        "{}<p>Looking for your Business Central environments and companies…</p>{}",
+        notice_html(notice),
+        refresh_now()
     );
     render(Page {
         step: Some(Step::Choose),
@@ -404,8 +413,9 @@ pub fn progress(v: &Visit, syncs: &[Sync], notice: Option<&Notice>) -> Response 
         )
     } else {
         format!(
-            "<p>Business Central is connected{company}. The first sync is reading your data; this \
-             page updates by itself every few seconds. You can close it: the sync goes on.</p>"
+            "<p>Business Central is connected{company}. The first sync is reading your data. You \
+             can close this page: the sync goes on.</p>{}",
+            refresh_now()
         )
     };
     let body = format!(
