@@ -468,6 +468,17 @@ async fn on_premises_servers_that_cannot_be_used_are_refused_in_words() {
             "{api_url}: {r:?}"
         );
         assert!(r.text.contains(words), "{api_url}: {}", r.text);
+        let input = &r.text[r.text.find("id=\"api_url\"").unwrap()..];
+        let input = &input[..input.find('>').unwrap()];
+        assert_eq!(
+            input.matches("aria-describedby=").count(),
+            1,
+            "one attribute: {input}"
+        );
+        assert!(
+            input.contains("aria-invalid=\"true\" aria-describedby=\"api_url_hint problem\""),
+            "{input}"
+        );
         assert!(r.text.contains("role=\"alert\""));
         assert!(
             !r.text.contains("s3cret-key-value"),

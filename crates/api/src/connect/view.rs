@@ -107,12 +107,22 @@ pub fn credentials(
     notice: Option<&Notice>,
     form: CredentialsForm,
 ) -> Response {
-    let invalid = |f: &str| {
-        if form.field == Some(f) {
-            " aria-invalid=\"true\" aria-describedby=\"problem\""
-        } else {
-            ""
+    // One aria-describedby per field, naming its hint and, when it is the field at fault, the
+    // problem (a second attribute would be ignored).
+    let aria = |f: &str, hint: Option<&str>| {
+        let invalid = form.field == Some(f);
+        let ids: Vec<&str> = hint
+            .into_iter()
+            .chain(invalid.then_some("problem"))
+            .collect();
+        let mut out = String::new();
+        if invalid {
+            out.push_str(" aria-invalid=\"true\"");
         }
+        if !ids.is_empty() {
+            out.push_str(&format!(" aria-describedby=\"{}\"", ids.join(" ")));
+        }
+        out
     };
     let notice = notice
         .map(|n| format!("<div id=\"problem\">{}</div>", n.render()))
@@ -124,7 +134,7 @@ pub fn credentials(
          <form method=\"post\" action=\"/connect/credentials\">{csrf}\
          <label for=\"api_url\">Business Central API URL</label>\
          <input type=\"url\" id=\"api_url\" name=\"api_url\" required autocomplete=\"url\" \
-          value=\"{url}\"{iu} aria-describedby=\"api_url_hint\">\
+          value=\"{url}\"{iu}>\
          <p class=\"hint\" id=\"api_url_hint\">The address of your server's API, for example \
           https://bc.example.com:7048/BC/api/v2.0</p>\
          <label for=\"username\">User name</label>\
@@ -132,7 +142,7 @@ pub fn credentials(
           autocapitalize=\"none\" spellcheck=\"false\" value=\"{user}\"{iuser}>\
          <label for=\"key\">Web service access key</label>\
          <input type=\"password\" id=\"key\" name=\"web_service_access_key\" required \
-          autocomplete=\"off\"{ikey} aria-describedby=\"key_hint\">\
+          autocomplete=\"off\"{ikey}>\
          <p class=\"hint\" id=\"key_hint\">In Business Central: Users → the user → Web Service \
           Access Key.</p>\
          <button class=\"button\" type=\"submit\" id=\"connect\">Connect</button></form>",
@@ -140,9 +150,9 @@ pub fn credentials(
         csrf = csrf(v),
         url = esc(&form.api_url),
         user = esc(&form.username),
-        iu = invalid("api_url"),
-        iuser = invalid("username"),
-        ikey = invalid("key"),
+        iu = aria("api_url", Some("api_url_hint")),
+        iuser = aria("username", None),
+        ikey = aria("key", Some("key_hint")),
     );
     render(Page {
         status,
