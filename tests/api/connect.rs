@@ -80,6 +80,27 @@ async fn a_link_opens_one_browser_session_and_no_other() {
     assert!(!csp.contains("unsafe-inline"), "{csp}");
     assert_eq!(page.headers["cache-control"], "no-store");
     assert_eq!(page.headers["x-frame-options"], "DENY");
+    assert_eq!(page.headers["referrer-policy"], "no-referrer");
+    assert_eq!(page.headers["x-content-type-options"], "nosniff");
+    // A fresh style nonce on every answer.
+    let nonce = |r: &Reply| {
+        let csp = r.headers["content-security-policy"].to_str().unwrap();
+        let at = csp
+            .find("'nonce-")
+            .unwrap_or_else(|| panic!("a nonce: {csp}"));
+        let nonce = csp[at..].split('\'').nth(1).unwrap().to_owned();
+        assert!(
+            r.text.contains(&format!(
+                "<style {nonce_attr}",
+                nonce_attr = format_args!("nonce=\"{}\"", &nonce["nonce-".len()..])
+            )),
+            "{}",
+            r.text
+        );
+        nonce
+    };
+    let again = visit(&app.url("/connect"), Some(&cookie)).await;
+    assert_ne!(nonce(&page), nonce(&again));
 
     // The link again, from another browser (no cookie): it opens nothing.
     let again = visit(url, None).await;
@@ -169,23 +190,39 @@ async fn forms_without_the_sessions_token_change_nothing() {
     let id = created.json["id"].as_str().unwrap();
     let l = link(&app, id).await;
     let cookie = session_cookie(&visit(l["url"].as_str().unwrap(), None).await);
-    for csrf in ["", "0000"] {
-        let r = raw_client()
-            .post(app.url("/connect/credentials"))
-            .header("cookie", &cookie)
-            .form(&[
-                ("csrf", csrf),
+    let before = app.get(&format!("/v2/integrations/connections/{id}")).await;
+    let csrf = csrf_of(&visit(&app.url("/connect"), Some(&cookie)).await);
+    let wrong = format!("{}x", &csrf[..csrf.len() - 1]);
+    // Every form of the page, with what it would change.
+    let routes: [(&str, &[(&str, &str)]); 4] = [
+        (
+            "/connect/credentials",
+            &[
                 ("api_url", "https://evil.example.com/BC"),
                 ("username", "x"),
                 ("web_service_access_key", "y"),
-            ])
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), StatusCode::FORBIDDEN);
+            ],
+        ),
+        (
+            "/connect/choose",
+            &[("company", "11111111-2222-3333-4444-555555555555")],
+        ),
+        ("/connect/check", &[("action", "health")]),
+        ("/connect/check", &[("action", "rechoose")]),
+    ];
+    for (path, fields) in routes {
+        for token in [None, Some(""), Some("0000"), Some(wrong.as_str())] {
+            let mut form: Vec<(&str, &str)> = fields.to_vec();
+            if let Some(t) = token {
+                form.push(("csrf", t));
+            }
+            let r = post_form(&app, path, &cookie, &form).await;
+            assert_eq!(r.status, StatusCode::FORBIDDEN, "{path} {token:?}: {r:?}");
+            assert!(r.text.contains("Nothing was changed"), "{path}: {}", r.text);
+        }
     }
     let c = app.get(&format!("/v2/integrations/connections/{id}")).await;
-    assert_eq!(c.json["api_url"], created.json["api_url"], "unchanged");
+    assert_eq!(c.json, before.json, "unchanged");
     // And without the cookie, nothing is even read.
     let r = raw_client()
         .post(app.url("/connect/credentials"))
