@@ -138,7 +138,8 @@ fn valid_logo(l: &str) -> bool {
     LOGO_TYPES.contains(&kind) && !data.is_empty() && engine.decode(data).is_ok()
 }
 
-fn valid_color(c: &str) -> bool {
+/// Whether `c` is a colour `#rrggbb` (checked when stored, and again when written into a page).
+pub(super) fn valid_color(c: &str) -> bool {
     c.len() == 7 && c.starts_with('#') && c[1..].bytes().all(|b| b.is_ascii_hexdigit())
 }
 
