@@ -647,3 +647,52 @@ async fn the_page_counts_against_the_organizations_request_budget() {
         .unwrap_or_else(|| panic!("refused past the burst"));
     assert!(limited.text.contains("Wait a minute"), "{}", limited.text);
 }
+
+/// Follows a sign-in to the sim and back, carrying `marker` to the callback; the callback's answer.
+async fn sign_in_with_marker(authorization_url: &str, marker: &str) -> Reply {
+    let r = raw_client().get(authorization_url).send().await.unwrap();
+    assert!(r.status().is_redirection(), "{r:?}");
+    let callback = r.headers()["location"].to_str().unwrap().to_owned();
+    assert!(
+        callback.contains("/v2/integrations/oauth/callback"),
+        "{callback}"
+    );
+    visit(&callback, Some(&format!("ll_connect_return={marker}"))).await
+}
+
+/// The marker that brings the browser back from Microsoft names the connection: another
+/// connection's sign-in in the same browser gets the callback's own page.
+#[tokio::test]
+async fn only_the_connection_signing_in_on_the_page_comes_back_to_it() {
+    let app = TestApp::with_sim(|_| {}).await;
+    let a = app.create_connection("A").await;
+    let b = app.create_connection("B").await;
+    let a_id = a["id"].as_str().unwrap();
+    let cookie =
+        session_cookie(&visit(link(&app, a_id).await["url"].as_str().unwrap(), None).await);
+    let r = visit(&app.url("/connect/microsoft"), Some(&cookie)).await;
+    assert!(r.status.is_redirection(), "{r:?}");
+    let marker = r
+        .headers
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_owned())
+        .find(|c| c.starts_with("ll_connect_return="))
+        .unwrap_or_else(|| panic!("a marker: {r:?}"));
+    assert!(
+        marker.starts_with(&format!("ll_connect_return={a_id};")),
+        "{marker}"
+    );
+    let to_microsoft = r.headers["location"].to_str().unwrap().to_owned();
+
+    // B's sign-in (opened from the API's authorization_url) with A's marker: B's own page.
+    let r = sign_in_with_marker(b["authorization_url"].as_str().unwrap(), a_id).await;
+    assert_eq!(r.status, StatusCode::OK, "{r:?}");
+    assert!(!r.text.contains("/connect?signin="), "{}", r.text);
+    // A marker without a connection (as set before) brings nothing back either.
+    let r = sign_in_with_marker(a["authorization_url"].as_str().unwrap(), "1").await;
+    assert!(!r.text.contains("/connect?signin="), "{}", r.text);
+    // A's sign-in started on the page: back to it.
+    let r = sign_in_with_marker(&to_microsoft, a_id).await;
+    assert!(r.text.contains("url=/connect?signin=ok"), "{}", r.text);
+}

@@ -33,9 +33,9 @@
 //!
 //! **Microsoft sign-in.** "Sign in with Microsoft" is a link to `/connect/microsoft`, which sends
 //! the browser to the connection's fresh authorization URL (the same OAuth flow as the API's
-//! `authorization_url`) and sets a marker cookie (`SameSite=Lax`, scoped to the OAuth callback, no
-//! secret in it). The callback, seeing the marker, brings the browser back to the connect page
-//! with the outcome (`signin=ok|declined|expired|used|failed`) instead of its one-line page.
+//! `authorization_url`) and sets a marker cookie naming the connection (`SameSite=Lax`, scoped to
+//! the OAuth callback, no secret in it). The callback, seeing the marker for the connection its
+//! `state` names, brings the browser back to the connect page with the outcome (`signin=ok|declined|expired|used|failed`) instead of its one-line page.
 //!
 //! Layout: [`link`] the API endpoint, [`branding`] the organization's branding setting,
 //! [`session`] cookies, CSRF and the session extractor, [`pages`] the page's handlers, [`view`]

@@ -141,7 +141,7 @@ pub async fn microsoft(State(state): State<AppState>, visit: Visit) -> Response 
         return view::sign_in(&visit, Some(&n));
     };
     let mut response = Redirect::to(&url).into_response();
-    if let Ok(v) = HeaderValue::from_str(&session::return_cookie(visit.https)) {
+    if let Ok(v) = HeaderValue::from_str(&session::return_cookie(&c.id, visit.https)) {
         response.headers_mut().append(header::SET_COOKIE, v);
     }
     response

@@ -57,11 +57,12 @@ pub fn session_cookie(secret: &str, https: bool) -> String {
     )
 }
 
-/// The marker set when the browser leaves for Microsoft's sign-in. `Lax`: it must come back with
-/// the top-level redirect from Microsoft. It holds no secret; it only says where to go afterwards.
-pub fn return_cookie(https: bool) -> String {
+/// The marker set when the browser leaves for Microsoft's sign-in: the connection it signs in
+/// for, so that only that connection's callback comes back here. `Lax`: it must come back with
+/// the top-level redirect from Microsoft. It holds no secret.
+pub fn return_cookie(connection_id: &str, https: bool) -> String {
     format!(
-        "{RETURN_COOKIE}=1; Path={CALLBACK_PATH}; HttpOnly; SameSite=Lax; Max-Age=3600{}",
+        "{RETURN_COOKIE}={connection_id}; Path={CALLBACK_PATH}; HttpOnly; SameSite=Lax; Max-Age=3600{}",
         secure(https)
     )
 }
@@ -71,9 +72,10 @@ pub fn clear_return_cookie() -> String {
     format!("{RETURN_COOKIE}=; Path={CALLBACK_PATH}; HttpOnly; SameSite=Lax; Max-Age=0")
 }
 
-/// Whether the OAuth callback is reached by a browser that started signing in on the connect page.
-pub fn returning_from_sign_in(headers: &HeaderMap) -> bool {
-    cookie(headers, RETURN_COOKIE) == Some("1")
+/// Whether the OAuth callback for `connection_id` (the one its state names) is reached by a
+/// browser that started signing in for that connection on the connect page.
+pub fn returning_from_sign_in(headers: &HeaderMap, connection_id: Option<&str>) -> bool {
+    connection_id.is_some_and(|id| cookie(headers, RETURN_COOKIE) == Some(id))
 }
 
 /// Equal, in time that does not depend on where they differ.

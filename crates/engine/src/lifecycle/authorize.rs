@@ -58,6 +58,13 @@ impl Engine {
         connector.authorization_url(&request).ok().map(String::from)
     }
 
+    /// The connection an OAuth redirect's genuine `state` names, whether or not it can still be
+    /// redeemed.
+    pub fn callback_connection(&self, query: &str) -> Option<String> {
+        let state = parse_callback(query).state?;
+        oauth_state::connection_of(&self.vault, &state)
+    }
+
     /// Handles the OAuth redirect (`?code=…&state=…`): checks the state, redeems it once, exchanges
     /// the code, stores the tokens sealed, and starts setup. Nothing changes when any step fails.
     pub async fn complete_authorization(
