@@ -261,6 +261,31 @@ async fn the_branding_is_set_through_the_api_and_shown_on_the_page() {
     let mut l = locs(&r);
     l.sort();
     assert_eq!(l, ["body.color", "body.logo", "body.name", "body.x"]);
+    // Names that would read other than they are: direction overrides, invisible characters.
+    for name in [
+        "Acme\u{202E}RA emca",
+        "Ac\u{200B}me",
+        "\u{FEFF}Acme",
+        "Acme\u{2066}",
+        "Acme\u{E0041}",
+    ] {
+        let r = app
+            .patch(
+                "/v2/integrations/branding",
+                &json!({"name": name}).to_string(),
+            )
+            .await;
+        assert_eq!(
+            r.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{name:?}: {r:?}"
+        );
+        assert_eq!(locs(&r), ["body.name"], "{name:?}");
+    }
+    assert_eq!(
+        app.get("/v2/integrations/branding").await.json["name"],
+        "Acme <AR>"
+    );
     // Another organization's branding is its own.
     let other = app.key_for_org("other").await;
     let r = app
