@@ -509,7 +509,12 @@ async fn on_premises_servers_that_cannot_be_used_are_refused_in_words() {
     let (user, _) = app.sim().onprem_credentials().unwrap();
     for (api_url, words) in [
         ("http://127.0.0.1:9/BC/api/v2.0", "could not be reached"),
-        ("https://10.1.2.3/BC/api/v2.0", "cannot be used"),
+        ("https://10.1.2.3/BC/api/v2.0", "private or local network"),
+        ("ftp://bc.example.com/BC", "starting with https://"),
+        (
+            "https://admin:pw@bc.example.com/BC",
+            "without a user name or password",
+        ),
         ("", "Enter your Business Central API URL"),
     ] {
         let r = post_form(
@@ -542,6 +547,12 @@ async fn on_premises_servers_that_cannot_be_used_are_refused_in_words() {
             "{input}"
         );
         assert!(r.text.contains("role=\"alert\""));
+        assert!(!r.text.contains("api_url is"), "no API jargon: {}", r.text);
+        assert!(
+            !r.text.contains("URL scheme should"),
+            "no API jargon: {}",
+            r.text
+        );
         assert!(
             !r.text.contains("s3cret-key-value"),
             "the key is never echoed"

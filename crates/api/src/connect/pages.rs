@@ -17,7 +17,7 @@ use super::html::{self, Page, esc, platform_name};
 use super::session::{self, Visit};
 use super::view::{self, CredentialsForm, Notice};
 use crate::AppState;
-use crate::connections::{PatchRequest, apply_patch, checked_api_url};
+use crate::connections::{PatchRequest, UrlRefusal, apply_patch, checked_api_url};
 use crate::error::ApiError;
 
 type Fields = Form<HashMap<String, String>>;
@@ -259,8 +259,12 @@ async fn connect_on_premises(
 ) -> Result<(), Refusal> {
     let tenant = visit.tenant();
     let id = &visit.connection.id;
-    let url = checked_api_url(state, &visit.connection, &form.api_url)
-        .map_err(|err| Refusal::Field("api_url", url_words(&err)))?;
+    let url = checked_api_url(state, &form.api_url).map_err(|refusal| {
+        if let UrlRefusal::Malformed(why) = &refusal {
+            tracing::info!(reason = %why, "connect page: server URL refused");
+        }
+        Refusal::Field("api_url", refused_url_words(&refusal))
+    })?;
     let refusal = |err: EngineError| match credentials_words(&err, &form.api_url) {
         ("", _) => Refusal::Internal(err.to_string()),
         (field, msg) => Refusal::Field(field, msg),
@@ -296,18 +300,30 @@ async fn connect_on_premises(
         .map_err(refusal)
 }
 
-/// Why a server URL was refused, for an admin.
+/// An address the request-forgery guard refuses, for an admin.
+const NOT_ALLOWED: &str = "This address is not allowed from this service (addresses on a private or \
+     local network are refused). Use the address your server has on the internet.";
+
+/// Why a typed server URL cannot be used, for an admin (no API field names).
+fn refused_url_words(refusal: &UrlRefusal) -> String {
+    match refusal {
+        UrlRefusal::NotAllowed => NOT_ALLOWED.into(),
+        UrlRefusal::Malformed(_) => {
+            "This is not a server address that can be used. Enter the full \
+             address of your server's API, starting with https:// and without a user name or \
+             password in it, for example https://bc.example.com:7048/BC/api/v2.0"
+                .into()
+        }
+    }
+}
+
+/// Why saving a proved server URL failed, for an admin.
 fn url_words(err: &ApiError) -> String {
     match err {
-        ApiError::Validation(errors) => {
-            let why: Vec<&str> = errors.iter().map(|e| e.msg.as_str()).collect();
-            format!(
-                "This API URL cannot be used: {}. Enter the address of your server's API, for \
-                 example https://bc.example.com:7048/BC/api/v2.0",
-                why.join("; ")
-            )
-        }
-        _ => "This API URL could not be saved. Try again.".into(),
+        ApiError::Validation(_) => "This address could not be saved: it changed while it was \
+             being checked. Enter it again."
+            .into(),
+        _ => "This address could not be saved. Try again.".into(),
     }
 }
 
@@ -335,12 +351,7 @@ fn credentials_words(err: &EngineError, api_url: &str) -> (&'static str, String)
              permission sets, then try again."
                 .into(),
         ),
-        ErrorKind::Blocked => (
-            "api_url",
-            "This address is not allowed from this service (private or local network addresses \
-             are refused). Use the address your server has on the internet."
-                .into(),
-        ),
+        ErrorKind::Blocked => ("api_url", NOT_ALLOWED.into()),
         ErrorKind::NotConfigured => (
             "api_url",
             match e {

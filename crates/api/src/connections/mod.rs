@@ -261,27 +261,22 @@ pub(crate) async fn apply_patch(
     Ok(updated)
 }
 
-/// A server URL as `PATCH` would store it on `current` (normalised, and allowed by the
-/// request-forgery guard), without storing anything.
-pub(crate) fn checked_api_url(
-    state: &AppState,
-    current: &Connection,
-    raw: &str,
-) -> Result<String, ApiError> {
-    let url = check_api_url(
-        current.is_on_premise,
-        Tri::Value(raw.to_owned()),
-        state.rules,
-    )
-    .map_err(|e| ApiError::Validation(vec![e]))?
-    .ok_or_else(|| {
-        ApiError::invalid(
-            &["body", "api_url"],
-            "value_error",
-            "api_url is only used for on-premise connections",
-        )
-    })?;
-    guard_api_url(state, &url)?;
+/// Why [`checked_api_url`] refused a server URL.
+pub(crate) enum UrlRefusal {
+    /// Not an absolute `https` URL of a server (the reason, in API terms).
+    Malformed(String),
+    /// An address the request-forgery guard refuses (private, local…).
+    NotAllowed,
+}
+
+/// A server URL as `PATCH` would store it on an on-premises connection (normalised, and allowed
+/// by the request-forgery guard), without storing anything.
+pub(crate) fn checked_api_url(state: &AppState, raw: &str) -> Result<String, UrlRefusal> {
+    let url = input::normalize_api_url(raw, state.rules).map_err(UrlRefusal::Malformed)?;
+    state
+        .engine
+        .check_api_url(&url)
+        .map_err(|_| UrlRefusal::NotAllowed)?;
     Ok(url)
 }
 
