@@ -50,6 +50,8 @@ pub struct AppState {
     pub limiter: Option<Arc<rate_limit::TenantLimiter>>,
     /// Where browsers reach this server (for connect links), when configured.
     pub public_url: Option<Arc<str>>,
+    /// Each connect session's budget of forms that call Business Central (keyed by session id).
+    pub connect_attempts: Arc<rate_limit::TenantLimiter>,
 }
 
 /// Settings of the HTTP layer.
@@ -108,6 +110,9 @@ pub fn app(engine: Arc<Engine>, settings: ApiSettings) -> Router {
             ))
         }),
         public_url: settings.public_url.map(Arc::from),
+        connect_attempts: Arc::new(rate_limit::TenantLimiter::per_minute(
+            connect::ATTEMPTS_PER_MINUTE,
+        )),
     };
     let (api, _) = api_router().split_for_parts();
     let doc = openapi();

@@ -16,7 +16,8 @@ use crate::AppState;
 /// The redirect target registered on the Entra app. Exchanges the authorization `code` for tokens
 /// (PKCE), stores them encrypted, and starts setup. A forged, expired or already used `state`
 /// changes nothing and answers 400. When the sign-in started on the hosted connect page, the
-/// answer is a page that takes the browser back there, whatever the outcome.
+/// answer is a page that takes the browser back there, whatever the outcome (only for the
+/// connection whose sign-in the page started).
 #[utoipa::path(
     get,
     path = "/v2/integrations/oauth/callback",
@@ -39,13 +40,15 @@ async fn callback(
     RawQuery(query): RawQuery,
 ) -> Response {
     let query = query.unwrap_or_default();
+    // Read before the state is spent; `None` for a forged one.
+    let for_connection = state.engine.callback_connection(&query);
     let result = state.engine.complete_authorization(&query).await;
     match &result {
         Ok(conn) => tracing::info!(connection_id = %conn.id, "connection authorized"),
         Err(err) => tracing::warn!(error = %err, "OAuth callback refused"),
     }
-    if crate::connect::returning_from_sign_in(&headers) {
-        // Started on the hosted connect page: the browser goes back there.
+    if crate::connect::returning_from_sign_in(&headers, for_connection.as_deref()) {
+        // This connection's sign-in started on the hosted connect page: the browser goes back.
         return crate::connect::after_sign_in(&result, &query);
     }
     match result {

@@ -34,6 +34,16 @@ impl TenantLimiter {
         }
     }
 
+    /// `count` requests a minute, all of them at once at most (no more over any minute).
+    pub fn per_minute(count: u32) -> Self {
+        let count = f64::from(count.max(1));
+        Self {
+            rate: count / 60.0,
+            burst: count,
+            buckets: Mutex::new(HashMap::new()),
+        }
+    }
+
     /// Counts one request of `org` now; `Err(wait)` when its budget is spent.
     pub fn check(&self, org: &str) -> Result<(), Duration> {
         self.check_at(org, Instant::now())

@@ -58,6 +58,15 @@ pub fn issue(
     (state, verifier)
 }
 
+/// The connection a genuine `state` was issued for, expired or not (to tell where a callback
+/// belongs; [`verify`] decides whether it authorizes anything).
+pub fn connection_of(vault: &Vault, state: &str) -> Option<String> {
+    // Checked as at the earliest time: every genuine state is then unexpired.
+    verify(vault, state, DateTime::<Utc>::MIN_UTC)
+        .ok()
+        .map(|claims| claims.connection_id)
+}
+
 /// Checks the signature and expiry of `state` (not its single use: that is the store's job).
 pub fn verify(vault: &Vault, state: &str, now: DateTime<Utc>) -> Result<StateClaims, StateError> {
     if state.len() > 1024 {

@@ -54,12 +54,13 @@ impl BrandingOut {
 #[derive(ToSchema)]
 #[allow(dead_code)] // the schema of the body; it is read by `BrandingChanges`
 pub struct BrandingPatch {
-    /// The platform's name: 1 to 100 characters, not only spaces, no control characters.
+    /// The platform's name: 1 to 100 characters, not only spaces, no control or format
+    /// characters (direction overrides, zero-width spaces…).
     #[schema(
         min_length = 1,
         max_length = 100,
         example = "Acme AR",
-        pattern = r"^[^\u0000-\u001f\u007f-\u009f]*[^\s\u0000-\u001f\u007f-\u009f][^\u0000-\u001f\u007f-\u009f]*$"
+        pattern = r"^[^\u0000-\u001f\u007f-\u009f\u00ad\u0600-\u0605\u061c\u06dd\u070f\u0890-\u0891\u08e2\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u206f\ufeff\ufff9-\ufffb]*[^\s\u0000-\u001f\u007f-\u009f\u00ad\u0600-\u0605\u061c\u06dd\u070f\u0890-\u0891\u08e2\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u206f\ufeff\ufff9-\ufffb][^\u0000-\u001f\u007f-\u009f\u00ad\u0600-\u0605\u061c\u06dd\u070f\u0890-\u0891\u08e2\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u206f\ufeff\ufff9-\ufffb]*$"
     )]
     name: Option<String>,
     /// A `data:` URL of a PNG, JPEG, GIF, WebP or SVG image, base64-encoded, at most 100,000
@@ -88,12 +89,13 @@ impl FromBody for BrandingChanges {
         if let Tri::Value(n) = &name
             && (n.trim().is_empty()
                 || n.chars().count() > MAX_NAME_CHARS
-                || n.chars().any(char::is_control))
+                || n.chars().any(unprintable))
         {
             f.error(
                 "name",
                 "value_error",
-                "must be 1 to 100 characters, not only spaces, without control characters",
+                "must be 1 to 100 characters, not only spaces, without control or invisible \
+                 formatting characters (such as direction overrides or zero-width spaces)",
             );
         }
         let logo = f.string("logo");
@@ -117,6 +119,14 @@ impl FromBody for BrandingChanges {
     }
 }
 
+/// A control character, or a format one (Unicode category Cf: direction overrides, zero-width
+/// spaces and joiners, the byte order mark…), which could make the name read other than it is.
+/// (The schema's `pattern` lists the Cf characters below U+10000.)
+fn unprintable(c: char) -> bool {
+    use unicode_properties::{GeneralCategory, UnicodeGeneralCategory};
+    c.is_control() || c.general_category() == GeneralCategory::Format
+}
+
 fn valid_logo(l: &str) -> bool {
     if l.len() > MAX_LOGO_CHARS {
         return false;
@@ -138,7 +148,8 @@ fn valid_logo(l: &str) -> bool {
     LOGO_TYPES.contains(&kind) && !data.is_empty() && engine.decode(data).is_ok()
 }
 
-fn valid_color(c: &str) -> bool {
+/// Whether `c` is a colour `#rrggbb` (checked when stored, and again when written into a page).
+pub(super) fn valid_color(c: &str) -> bool {
     c.len() == 7 && c.starts_with('#') && c[1..].bytes().all(|b| b.is_ascii_hexdigit())
 }
 

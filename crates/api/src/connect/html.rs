@@ -124,13 +124,19 @@ fn steps_html(step: Option<Step>) -> String {
     format!("<ol class=\"steps\" aria-label=\"Progress\">{lis}</ol>")
 }
 
+/// The page's accent colour: the organization's, when it is a colour `#rrggbb`. It is checked
+/// again here because it is written into the style block: a value stored some other way (an old
+/// row, a manual fix) must not become CSS.
+fn accent(b: Option<&Branding>) -> &str {
+    b.and_then(|b| b.color.as_deref())
+        .filter(|c| super::branding::valid_color(c))
+        .unwrap_or(DEFAULT_COLOR)
+}
+
 /// Renders a page with its security headers.
 pub fn render(page: Page<'_>) -> Response {
     let nonce = uuid::Uuid::new_v4().simple().to_string();
-    let color = page
-        .branding
-        .and_then(|b| b.color.as_deref())
-        .unwrap_or(DEFAULT_COLOR);
+    let color = accent(page.branding);
     let refresh = page
         .refresh
         .as_ref()
@@ -199,6 +205,25 @@ pub fn ended(branding: Option<&Branding>) -> Response {
     })
 }
 
+/// Too many requests: the organization's budget, or this session's attempts, are spent.
+pub fn too_many(branding: Option<&Branding>) -> Response {
+    let mut response = render(Page {
+        status: StatusCode::TOO_MANY_REQUESTS,
+        ..Page::new(
+            "Too many attempts",
+            branding,
+            "<div class=\"alert\" role=\"alert\">Too many attempts in a short time. Nothing was \
+             changed. Wait a minute, then <a href=\"/connect\">reload the page</a> and try again.\
+             </div>"
+                .to_owned(),
+        )
+    });
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from_static("60"));
+    response
+}
+
 /// A failure of ours, logged; the page says so without details.
 pub fn internal(err: &dyn std::fmt::Display) -> Response {
     tracing::error!(error = %err, "connect page failed");
@@ -239,6 +264,27 @@ mod tests {
         assert_eq!(text_on("#ffd400"), "#000000");
         assert_eq!(text_on("#ffffff"), "#000000");
         assert_eq!(text_on("#000000"), "#ffffff");
+    }
+
+    #[test]
+    fn only_a_valid_colour_reaches_the_style_block() {
+        let with = |c: &str| Branding {
+            color: Some(c.to_owned()),
+            ..Branding::default()
+        };
+        assert_eq!(accent(None), DEFAULT_COLOR);
+        assert_eq!(accent(Some(&Branding::default())), DEFAULT_COLOR);
+        assert_eq!(accent(Some(&with("#0a7d5a"))), "#0a7d5a");
+        for bad in [
+            "red",
+            "#0a7d5a;}body{display:none",
+            "#12345",
+            "#1234567",
+            "#gggggg",
+            "",
+        ] {
+            assert_eq!(accent(Some(&with(bad))), DEFAULT_COLOR, "{bad}");
+        }
     }
 
     #[test]

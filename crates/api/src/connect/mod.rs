@@ -23,14 +23,19 @@
 //! the `SameSite=Strict` cookie. Every page has a strict Content-Security-Policy
 //! (`default-src 'none'`, the page's one style block by nonce, images only as `data:` URLs, forms
 //! only to this server): no script at all, no third-party asset, so it works offline. Waiting
-//! (setup, the first sync) refreshes the page with `<meta http-equiv="refresh">` every few seconds:
-//! it needs no JavaScript and shows the same server-rendered page a reload would.
+//! (setup, the first sync) refreshes the page with `<meta http-equiv="refresh">` every 10 seconds,
+//! with a visible "Refresh now" link: it needs no JavaScript and shows the same server-rendered
+//! page a reload would.
+//!
+//! **Limits.** Every page request counts against the organization's API request budget (as an
+//! API call with its key would), and each session may send [`ATTEMPTS_PER_MINUTE`] forms that
+//! call Business Central; beyond either, the page says to wait a minute.
 //!
 //! **Microsoft sign-in.** "Sign in with Microsoft" is a link to `/connect/microsoft`, which sends
 //! the browser to the connection's fresh authorization URL (the same OAuth flow as the API's
-//! `authorization_url`) and sets a marker cookie (`SameSite=Lax`, scoped to the OAuth callback, no
-//! secret in it). The callback, seeing the marker, brings the browser back to the connect page
-//! with the outcome (`signin=ok|declined|expired|used|failed`) instead of its one-line page.
+//! `authorization_url`) and sets a marker cookie naming the connection (`SameSite=Lax`, scoped to
+//! the OAuth callback, no secret in it). The callback, seeing the marker for the connection its
+//! `state` names, brings the browser back to the connect page with the outcome (`signin=ok|declined|expired|used|failed`) instead of its one-line page.
 //!
 //! Layout: [`link`] the API endpoint, [`branding`] the organization's branding setting,
 //! [`session`] cookies, CSRF and the session extractor, [`pages`] the page's handlers, [`view`]
@@ -60,6 +65,10 @@ pub(crate) use session::returning_from_sign_in;
 pub const LINK_TTL: Duration = Duration::minutes(15);
 /// How long the browser that opened a link keeps its session (from the first visit).
 pub const SESSION_TTL: Duration = Duration::hours(1);
+
+/// How many forms that call Business Central (credentials, checks) one session may send a minute:
+/// enough for any admin typing, too few to use the page to probe servers or guess keys.
+pub const ATTEMPTS_PER_MINUTE: u32 = 10;
 
 /// `path` as it may be logged: a connect link's token is a secret, so it is left out.
 pub fn loggable_path(path: &str) -> &str {

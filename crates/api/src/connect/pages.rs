@@ -17,7 +17,7 @@ use super::html::{self, Page, esc, platform_name};
 use super::session::{self, Visit};
 use super::view::{self, CredentialsForm, Notice};
 use crate::AppState;
-use crate::connections::{PatchRequest, apply_patch};
+use crate::connections::{PatchRequest, UrlRefusal, apply_patch, checked_api_url};
 use crate::error::ApiError;
 
 type Fields = Form<HashMap<String, String>>;
@@ -141,7 +141,7 @@ pub async fn microsoft(State(state): State<AppState>, visit: Visit) -> Response 
         return view::sign_in(&visit, Some(&n));
     };
     let mut response = Redirect::to(&url).into_response();
-    if let Ok(v) = HeaderValue::from_str(&session::return_cookie(visit.https)) {
+    if let Ok(v) = HeaderValue::from_str(&session::return_cookie(&c.id, visit.https)) {
         response.headers_mut().append(header::SET_COOKIE, v);
     }
     response
@@ -189,6 +189,9 @@ fn field<'a>(f: &'a HashMap<String, String>, name: &str) -> &'a str {
 pub async fn credentials(State(state): State<AppState>, visit: Visit, Form(f): Fields) -> Response {
     if !visit.csrf_ok(f.get("csrf")) {
         return forged(&visit);
+    }
+    if let Some(refused) = visit.over_budget(&state) {
+        return refused;
     }
     if !visit.connection.is_on_premise {
         return Redirect::to("/connect").into_response();
@@ -244,8 +247,10 @@ fn check_credentials_form(form: &CredentialsForm, key: &str) -> Result<(), Refus
     Ok(())
 }
 
-/// Saves a changed server URL through `PATCH`'s checks, then has the engine check the credentials
-/// with one live call and store them.
+/// Proves the credentials against the typed server URL with one live call, storing nothing; only
+/// then saves a changed URL (through `PATCH`) and the credentials. A wrong URL or key leaves the
+/// connection as it was: an unproven URL would make a connected connection forget its working
+/// credentials.
 async fn connect_on_premises(
     state: &AppState,
     visit: &Visit,
@@ -254,11 +259,32 @@ async fn connect_on_premises(
 ) -> Result<(), Refusal> {
     let tenant = visit.tenant();
     let id = &visit.connection.id;
-    if visit.connection.api_url.as_deref() != Some(form.api_url.as_str()) {
+    let url = checked_api_url(state, &form.api_url).map_err(|refusal| {
+        if let UrlRefusal::Malformed(why) = &refusal {
+            tracing::info!(reason = %why, "connect page: server URL refused");
+        }
+        Refusal::Field("api_url", refused_url_words(&refusal))
+    })?;
+    let refusal = |err: EngineError| match credentials_words(&err, &form.api_url) {
+        ("", _) => Refusal::Internal(err.to_string()),
+        (field, msg) => Refusal::Field(field, msg),
+    };
+    let proof = state
+        .engine
+        .prove_basic_credentials(
+            &tenant.org_id,
+            id,
+            Some(&url),
+            form.username.clone(),
+            SecretString::from(key),
+        )
+        .await
+        .map_err(refusal)?;
+    if visit.connection.api_url.as_deref() != Some(url.as_str()) {
         let patch = PatchRequest {
             provider_name: None,
             changes: ConnectionChanges {
-                api_url: Some(Some(form.api_url.clone())),
+                api_url: Some(Some(url)),
                 ..ConnectionChanges::default()
             },
         };
@@ -268,32 +294,36 @@ async fn connect_on_premises(
     }
     state
         .engine
-        .set_basic_credentials(
-            &tenant.org_id,
-            id,
-            form.username.clone(),
-            SecretString::from(key),
-        )
+        .set_proven_basic_credentials(&tenant.org_id, proof)
         .await
         .map(|_| ())
-        .map_err(|err| match credentials_words(&err, &form.api_url) {
-            ("", _) => Refusal::Internal(err.to_string()),
-            (field, msg) => Refusal::Field(field, msg),
-        })
+        .map_err(refusal)
 }
 
-/// Why a server URL was refused, for an admin.
+/// An address the request-forgery guard refuses, for an admin.
+const NOT_ALLOWED: &str = "This address is not allowed from this service (addresses on a private or \
+     local network are refused). Use the address your server has on the internet.";
+
+/// Why a typed server URL cannot be used, for an admin (no API field names).
+fn refused_url_words(refusal: &UrlRefusal) -> String {
+    match refusal {
+        UrlRefusal::NotAllowed => NOT_ALLOWED.into(),
+        UrlRefusal::Malformed(_) => {
+            "This is not a server address that can be used. Enter the full \
+             address of your server's API, starting with https:// and without a user name or \
+             password in it, for example https://bc.example.com:7048/BC/api/v2.0"
+                .into()
+        }
+    }
+}
+
+/// Why saving a proved server URL failed, for an admin.
 fn url_words(err: &ApiError) -> String {
     match err {
-        ApiError::Validation(errors) => {
-            let why: Vec<&str> = errors.iter().map(|e| e.msg.as_str()).collect();
-            format!(
-                "This API URL cannot be used: {}. Enter the address of your server's API, for \
-                 example https://bc.example.com:7048/BC/api/v2.0",
-                why.join("; ")
-            )
-        }
-        _ => "This API URL could not be saved. Try again.".into(),
+        ApiError::Validation(_) => "This address could not be saved: it changed while it was \
+             being checked. Enter it again."
+            .into(),
+        _ => "This address could not be saved. Try again.".into(),
     }
 }
 
@@ -321,12 +351,7 @@ fn credentials_words(err: &EngineError, api_url: &str) -> (&'static str, String)
              permission sets, then try again."
                 .into(),
         ),
-        ErrorKind::Blocked => (
-            "api_url",
-            "This address is not allowed from this service (private or local network addresses \
-             are refused). Use the address your server has on the internet."
-                .into(),
-        ),
+        ErrorKind::Blocked => ("api_url", NOT_ALLOWED.into()),
         ErrorKind::NotConfigured => (
             "api_url",
             match e {
@@ -385,6 +410,9 @@ pub async fn choose(State(state): State<AppState>, visit: Visit, Form(f): Fields
 pub async fn check(State(state): State<AppState>, visit: Visit, Form(f): Fields) -> Response {
     if !visit.csrf_ok(f.get("csrf")) {
         return forged(&visit);
+    }
+    if let Some(refused) = visit.over_budget(&state) {
+        return refused;
     }
     let tenant = visit.tenant();
     let id = &visit.connection.id;

@@ -57,11 +57,12 @@ pub fn session_cookie(secret: &str, https: bool) -> String {
     )
 }
 
-/// The marker set when the browser leaves for Microsoft's sign-in. `Lax`: it must come back with
-/// the top-level redirect from Microsoft. It holds no secret; it only says where to go afterwards.
-pub fn return_cookie(https: bool) -> String {
+/// The marker set when the browser leaves for Microsoft's sign-in: the connection it signs in
+/// for, so that only that connection's callback comes back here. `Lax`: it must come back with
+/// the top-level redirect from Microsoft. It holds no secret.
+pub fn return_cookie(connection_id: &str, https: bool) -> String {
     format!(
-        "{RETURN_COOKIE}=1; Path={CALLBACK_PATH}; HttpOnly; SameSite=Lax; Max-Age=3600{}",
+        "{RETURN_COOKIE}={connection_id}; Path={CALLBACK_PATH}; HttpOnly; SameSite=Lax; Max-Age=3600{}",
         secure(https)
     )
 }
@@ -71,9 +72,10 @@ pub fn clear_return_cookie() -> String {
     format!("{RETURN_COOKIE}=; Path={CALLBACK_PATH}; HttpOnly; SameSite=Lax; Max-Age=0")
 }
 
-/// Whether the OAuth callback is reached by a browser that started signing in on the connect page.
-pub fn returning_from_sign_in(headers: &HeaderMap) -> bool {
-    cookie(headers, RETURN_COOKIE) == Some("1")
+/// Whether the OAuth callback for `connection_id` (the one its state names) is reached by a
+/// browser that started signing in for that connection on the connect page.
+pub fn returning_from_sign_in(headers: &HeaderMap, connection_id: Option<&str>) -> bool {
+    connection_id.is_some_and(|id| cookie(headers, RETURN_COOKIE) == Some(id))
 }
 
 /// Equal, in time that does not depend on where they differ.
@@ -103,6 +105,16 @@ impl Visit {
         }
     }
 
+    /// Counts one form that calls Business Central; the page to answer when the session has sent
+    /// too many this minute.
+    pub fn over_budget(&self, state: &AppState) -> Option<Response> {
+        state
+            .connect_attempts
+            .check(&self.session.id)
+            .err()
+            .map(|_| html::too_many(Some(&self.branding)))
+    }
+
     /// Whether a submitted form carries this session's token.
     pub fn csrf_ok(&self, submitted: Option<&String>) -> bool {
         submitted.is_some_and(|t| same_secret(t, &self.session.csrf_token))
@@ -123,6 +135,11 @@ impl FromRequestParts<AppState> for Visit {
             Ok(None) => return Err(html::ended(None)),
             Err(err) => return Err(html::internal(&err)),
         };
+        if let Some(limiter) = &state.limiter
+            && limiter.check(session.org_id.as_str()).is_err()
+        {
+            return Err(html::too_many(None));
+        }
         let tenant = Tenant {
             org_id: session.org_id.clone(),
             key_id: String::new(),

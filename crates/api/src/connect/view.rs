@@ -8,8 +8,17 @@ use ledgerlink_domain::{Connection, HealthStatus, Sync, SyncStatus};
 use super::html::{Page, Step, esc, platform_name, render};
 use super::session::Visit;
 
-/// Seconds between reloads while something runs.
-const REFRESH_SECS: u32 = 3;
+/// Seconds between reloads while something runs: often enough to follow, rarely enough not to
+/// move a page a screen reader is reading or a keyboard user is in.
+const REFRESH_SECS: u32 = 10;
+
+/// A link that reloads the page now (no script: the reload is a plain navigation).
+fn refresh_now() -> String {
+    format!(
+        "<p class=\"hint\">This page updates by itself every {REFRESH_SECS} seconds. \
+         <a href=\"/connect\" id=\"refresh-now\">Refresh now</a></p>"
+    )
+}
 
 /// A message above a step's form: `alert` for a problem, `note` for news, `done` for success.
 pub struct Notice {
@@ -98,12 +107,22 @@ pub fn credentials(
     notice: Option<&Notice>,
     form: CredentialsForm,
 ) -> Response {
-    let invalid = |f: &str| {
-        if form.field == Some(f) {
-            " aria-invalid=\"true\" aria-describedby=\"problem\""
-        } else {
-            ""
+    // One aria-describedby per field, naming its hint and, when it is the field at fault, the
+    // problem (a second attribute would be ignored).
+    let aria = |f: &str, hint: Option<&str>| {
+        let invalid = form.field == Some(f);
+        let ids: Vec<&str> = hint
+            .into_iter()
+            .chain(invalid.then_some("problem"))
+            .collect();
+        let mut out = String::new();
+        if invalid {
+            out.push_str(" aria-invalid=\"true\"");
         }
+        if !ids.is_empty() {
+            out.push_str(&format!(" aria-describedby=\"{}\"", ids.join(" ")));
+        }
+        out
     };
     let notice = notice
         .map(|n| format!("<div id=\"problem\">{}</div>", n.render()))
@@ -115,7 +134,7 @@ pub fn credentials(
          <form method=\"post\" action=\"/connect/credentials\">{csrf}\
          <label for=\"api_url\">Business Central API URL</label>\
          <input type=\"url\" id=\"api_url\" name=\"api_url\" required autocomplete=\"url\" \
-          value=\"{url}\"{iu} aria-describedby=\"api_url_hint\">\
+          value=\"{url}\"{iu}>\
          <p class=\"hint\" id=\"api_url_hint\">The address of your server's API, for example \
           https://bc.example.com:7048/BC/api/v2.0</p>\
          <label for=\"username\">User name</label>\
@@ -123,7 +142,7 @@ pub fn credentials(
           autocapitalize=\"none\" spellcheck=\"false\" value=\"{user}\"{iuser}>\
          <label for=\"key\">Web service access key</label>\
          <input type=\"password\" id=\"key\" name=\"web_service_access_key\" required \
-          autocomplete=\"off\"{ikey} aria-describedby=\"key_hint\">\
+          autocomplete=\"off\"{ikey}>\
          <p class=\"hint\" id=\"key_hint\">In Business Central: Users → the user → Web Service \
           Access Key.</p>\
          <button class=\"button\" type=\"submit\" id=\"connect\">Connect</button></form>",
@@ -131,9 +150,9 @@ pub fn credentials(
         csrf = csrf(v),
         url = esc(&form.api_url),
         user = esc(&form.username),
-        iu = invalid("api_url"),
-        iuser = invalid("username"),
-        ikey = invalid("key"),
+        iu = aria("api_url", Some("api_url_hint")),
+        iuser = aria("username", None),
+        ikey = aria("key", Some("key_hint")),
     );
     render(Page {
         status,
@@ -145,9 +164,9 @@ pub fn credentials(
 /// Setup runs: discovering environments and companies.
 pub fn setting_up(v: &Visit, notice: Option<&Notice>) -> Response {
     let body = format!(
-        "{}<p>Looking for your Business Central environments and companies… This page updates \
-         by itself.</p>",
-        notice_html(notice)
+        "{}<p>Looking for your Business Central environments and companies…</p>{}",
+        notice_html(notice),
+        refresh_now()
     );
     render(Page {
         step: Some(Step::Choose),
@@ -404,8 +423,9 @@ pub fn progress(v: &Visit, syncs: &[Sync], notice: Option<&Notice>) -> Response 
         )
     } else {
         format!(
-            "<p>Business Central is connected{company}. The first sync is reading your data; this \
-             page updates by itself every few seconds. You can close it: the sync goes on.</p>"
+            "<p>Business Central is connected{company}. The first sync is reading your data. You \
+             can close this page: the sync goes on.</p>{}",
+            refresh_now()
         )
     };
     let body = format!(

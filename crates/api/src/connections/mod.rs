@@ -261,6 +261,25 @@ pub(crate) async fn apply_patch(
     Ok(updated)
 }
 
+/// Why [`checked_api_url`] refused a server URL.
+pub(crate) enum UrlRefusal {
+    /// Not an absolute `https` URL of a server (the reason, in API terms).
+    Malformed(String),
+    /// An address the request-forgery guard refuses (private, local…).
+    NotAllowed,
+}
+
+/// A server URL as `PATCH` would store it on an on-premises connection (normalised, and allowed
+/// by the request-forgery guard), without storing anything.
+pub(crate) fn checked_api_url(state: &AppState, raw: &str) -> Result<String, UrlRefusal> {
+    let url = input::normalize_api_url(raw, state.rules).map_err(UrlRefusal::Malformed)?;
+    state
+        .engine
+        .check_api_url(&url)
+        .map_err(|_| UrlRefusal::NotAllowed)?;
+    Ok(url)
+}
+
 /// Refuses server URLs that point where the request-forgery guard does not allow.
 fn guard_api_url(state: &AppState, url: &str) -> Result<(), ApiError> {
     state.engine.check_api_url(url).map_err(|why| {

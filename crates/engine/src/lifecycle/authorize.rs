@@ -13,6 +13,22 @@ use crate::error::EngineError;
 use crate::lifecycle::session::target_of;
 use crate::oauth_state::{self, StateError};
 
+/// On-premises credentials one live call accepted at a server URL. Only
+/// [`Engine::prove_basic_credentials`] makes one, so only proved credentials are stored.
+pub struct ProvenBasic {
+    connection_id: String,
+    api_url: Option<String>,
+    username: String,
+    key: SecretString,
+}
+
+impl ProvenBasic {
+    /// The server URL the credentials were proved against.
+    pub fn api_url(&self) -> Option<&str> {
+        self.api_url.as_deref()
+    }
+}
+
 impl Engine {
     /// Whether the connection authorizes through OAuth but this server has no OAuth app for it.
     pub fn oauth_unconfigured(&self, c: &Connection) -> bool {
@@ -40,6 +56,13 @@ impl Engine {
         };
         let connector = self.connectors.get(c.provider_name.as_str())?;
         connector.authorization_url(&request).ok().map(String::from)
+    }
+
+    /// The connection an OAuth redirect's genuine `state` names, whether or not it can still be
+    /// redeemed.
+    pub fn callback_connection(&self, query: &str) -> Option<String> {
+        let state = parse_callback(query).state?;
+        oauth_state::connection_of(&self.vault, &state)
     }
 
     /// Handles the OAuth redirect (`?code=…&state=…`): checks the state, redeems it once, exchanges
@@ -94,11 +117,30 @@ impl Engine {
         username: String,
         key: SecretString,
     ) -> Result<Connection, EngineError> {
-        let conn = self.load(org, id).await?;
+        let proof = self
+            .prove_basic_credentials(org, id, None, username, key)
+            .await?;
+        self.set_proven_basic_credentials(org, proof).await
+    }
+
+    /// Proves on-premises credentials with one live call against `api_url` (`None`: the
+    /// connection's own), storing nothing: a wrong server or key leaves the connection as it was.
+    pub async fn prove_basic_credentials(
+        &self,
+        org: &OrgId,
+        id: &str,
+        api_url: Option<&str>,
+        username: String,
+        key: SecretString,
+    ) -> Result<ProvenBasic, EngineError> {
+        let mut conn = self.load(org, id).await?;
         if !conn.is_on_premise {
             return Err(EngineError::Invalid(
                 "this is a cloud connection: authorize it by opening its authorization_url".into(),
             ));
+        }
+        if let Some(url) = api_url {
+            conn.api_url = Some(url.to_owned());
         }
         let session = Session {
             target: target_of(&conn)?,
@@ -110,9 +152,30 @@ impl Engine {
         self.connector(&conn.provider_name)?
             .validate_credentials(&session)
             .await?;
-        let creds = StoredCredentials::Basic {
+        Ok(ProvenBasic {
+            connection_id: conn.id,
+            api_url: conn.api_url,
             username,
-            key: secrecy::ExposeSecret::expose_secret(&key).to_owned(),
+            key,
+        })
+    }
+
+    /// Stores credentials [`Self::prove_basic_credentials`] proved, sealed, and starts setup;
+    /// refused when the connection's server is no longer the one they were proved against.
+    pub async fn set_proven_basic_credentials(
+        self: &Arc<Self>,
+        org: &OrgId,
+        proof: ProvenBasic,
+    ) -> Result<Connection, EngineError> {
+        let conn = self.load(org, &proof.connection_id).await?;
+        if conn.api_url != proof.api_url {
+            return Err(EngineError::Invalid(
+                "the server URL changed meanwhile: submit the credentials again".into(),
+            ));
+        }
+        let creds = StoredCredentials::Basic {
+            username: proof.username,
+            key: secrecy::ExposeSecret::expose_secret(&proof.key).to_owned(),
         };
         self.put_credentials(&conn.id, &creds).await?;
         self.begin_setup(conn).await
