@@ -34,6 +34,18 @@ pub(crate) struct PageSplitter {
     saw_value: bool,
     /// Largest single record (or member) buffered.
     max_record: usize,
+    /// How far the value being read has been scanned, so that the next bytes resume the scan
+    /// instead of starting it again (a large record arriving in many chunks stays linear).
+    scan: Scan,
+}
+
+/// The state of a value's structural scan, relative to the value's first byte.
+#[derive(Debug, Default, Clone, Copy)]
+struct Scan {
+    scanned: usize,
+    depth: usize,
+    in_string: bool,
+    escaped: bool,
 }
 
 fn invalid(why: impl std::fmt::Display) -> ConnectorError {
@@ -50,6 +62,7 @@ impl PageSplitter {
             members: Vec::new(),
             saw_value: false,
             max_record,
+            scan: Scan::default(),
         }
     }
 
@@ -145,7 +158,7 @@ impl PageSplitter {
         } else {
             return Err(invalid("expected `,` or `}` between members"));
         };
-        let Some(end) = value_end(&self.buf, skip(&self.buf, start), eof)? else {
+        let Some(end) = value_end(&self.buf, skip(&self.buf, start), eof, &mut self.scan)? else {
             return Ok(false);
         };
         let Some(colon) = self.buf[end..]
@@ -176,7 +189,7 @@ impl PageSplitter {
             self.at = At::Element { first: true };
             return Ok(true);
         }
-        let Some(end) = value_end(&self.buf, self.pos, eof)? else {
+        let Some(end) = value_end(&self.buf, self.pos, eof, &mut self.scan)? else {
             return Ok(false);
         };
         let value: Value = serde_json::from_slice(&self.buf[self.pos..end])
@@ -210,7 +223,7 @@ impl PageSplitter {
         } else {
             return Err(invalid("expected `,` or `]` between records"));
         };
-        let Some(end) = value_end(&self.buf, start, eof)? else {
+        let Some(end) = value_end(&self.buf, start, eof, &mut self.scan)? else {
             return Ok(false);
         };
         if end - start > self.max_record {
@@ -232,66 +245,66 @@ fn skip(buf: &[u8], mut i: usize) -> usize {
     i
 }
 
-/// The end (exclusive) of the JSON value starting at `start`, `None` when `buf` stops before it does.
-/// Only the structure is checked here (strings, nesting); the value is parsed by the caller.
-fn value_end(buf: &[u8], start: usize, eof: bool) -> Result<Option<usize>, ConnectorError> {
+/// The end (exclusive) of the JSON value starting at `start`, `None` when `buf` stops before it does
+/// (`scan` then keeps how far it got, and the next call resumes there). Only the structure is checked
+/// here (strings, nesting); the value is parsed by the caller.
+fn value_end(
+    buf: &[u8],
+    start: usize,
+    eof: bool,
+    scan: &mut Scan,
+) -> Result<Option<usize>, ConnectorError> {
     let Some(&first) = buf.get(start) else {
         return Ok(None);
     };
-    match first {
-        b'"' => Ok(string_end(buf, start + 1)),
-        b'{' | b'[' => nested_end(buf, start),
-        _ => {
-            // A number or a literal ends at the first delimiter.
-            let len = buf[start..]
-                .iter()
-                .position(|b| matches!(b, b',' | b'}' | b']') || b.is_ascii_whitespace());
-            match len {
-                Some(len) => Ok(Some(start + len)),
-                None if eof => Ok(Some(buf.len())),
-                None => Ok(None),
-            }
-        }
+    if !matches!(first, b'"' | b'{' | b'[') {
+        // A number or a literal ends at the first delimiter.
+        let len = buf[start..]
+            .iter()
+            .position(|b| matches!(b, b',' | b'}' | b']') || b.is_ascii_whitespace());
+        return match len {
+            Some(len) => Ok(Some(start + len)),
+            None if eof => Ok(Some(buf.len())),
+            None => Ok(None),
+        };
     }
-}
-
-/// The end (exclusive, after the closing quote) of a string whose contents start at `i`.
-fn string_end(buf: &[u8], mut i: usize) -> Option<usize> {
+    let mut st = *scan;
+    let mut i = start + st.scanned;
     while i < buf.len() {
-        match buf[i] {
-            b'"' => return Some(i + 1),
-            b'\\' => i += 2,
-            _ => i += 1,
-        }
-    }
-    None
-}
-
-fn nested_end(buf: &[u8], start: usize) -> Result<Option<usize>, ConnectorError> {
-    let mut depth = 0usize;
-    let mut i = start;
-    while i < buf.len() {
-        match buf[i] {
-            b'"' => match string_end(buf, i + 1) {
-                Some(end) => {
-                    i = end;
-                    continue;
+        let b = buf[i];
+        i += 1;
+        if st.in_string {
+            if st.escaped {
+                st.escaped = false;
+            } else if b == b'\\' {
+                st.escaped = true;
+            } else if b == b'"' {
+                st.in_string = false;
+                if st.depth == 0 {
+                    *scan = Scan::default();
+                    return Ok(Some(i));
                 }
-                None => return Ok(None),
-            },
-            b'{' | b'[' => depth += 1,
+            }
+            continue;
+        }
+        match b {
+            b'"' => st.in_string = true,
+            b'{' | b'[' => st.depth += 1,
             b'}' | b']' => {
-                depth = depth
+                st.depth = st
+                    .depth
                     .checked_sub(1)
                     .ok_or_else(|| invalid("unbalanced brackets"))?;
-                if depth == 0 {
-                    return Ok(Some(i + 1));
+                if st.depth == 0 {
+                    *scan = Scan::default();
+                    return Ok(Some(i));
                 }
             }
             _ => {}
         }
-        i += 1;
     }
+    st.scanned = buf.len() - start;
+    *scan = st;
     Ok(None)
 }
 
@@ -333,6 +346,22 @@ mod tests {
         }
         let (records, _) = split(br#"{"value":[]}"#, 1).unwrap();
         assert!(records.is_empty());
+    }
+
+    #[test]
+    fn escapes_split_across_chunks_resume_where_the_scan_stopped() {
+        let body = br#"{"value":[{"id":"d","s":"x\\","t":"\"}{","u":"\u007d"},{"id":"e","big":[[[["]]]"]]]]}]}"#;
+        for chunk in 1..=9 {
+            let (records, _) = split(body, chunk).unwrap();
+            assert_eq!(
+                records,
+                [
+                    r#"{"id":"d","s":"x\\","t":"\"}{","u":"\u007d"}"#,
+                    r#"{"id":"e","big":[[[["]]]"]]]]}"#
+                ],
+                "chunk {chunk}"
+            );
+        }
     }
 
     #[test]

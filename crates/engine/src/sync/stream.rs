@@ -124,10 +124,26 @@ impl Run<'_> {
         };
         let request = self.request(ReadScope::Window, self.state.cursor.clone());
         let (tx, rx) = mpsc::channel(EVENTS_AHEAD);
-        let (read, written) = tokio::join!(reader.read(request, tx), self.write_pages(rx));
-        if let Some(end) = written? {
-            return Ok(Some(end));
-        }
+        let read = {
+            let read_pages = reader.read(request, tx);
+            let write_pages = self.write_pages(rx);
+            tokio::pin!(read_pages, write_pages);
+            tokio::select! {
+                written = &mut write_pages => match written {
+                    // The writer stopped the attempt (cancelled, lease lost, a store failure):
+                    // the reader is dropped at once, with its budget slot, not left waiting on BC.
+                    Ok(Some(end)) => return Ok(Some(end)),
+                    Err(e) => return Err(e),
+                    Ok(None) => read_pages.await,
+                },
+                read = &mut read_pages => {
+                    if let Some(end) = write_pages.await? {
+                        return Ok(Some(end));
+                    }
+                    read
+                }
+            }
+        };
         match read {
             ReadEnd::Failed(attempt) => Ok(Some(attempt)),
             ReadEnd::Read { select_dropped } => {
