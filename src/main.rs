@@ -7,6 +7,11 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use ledgerlink::config::{Config, Layer, LogFormat};
 
+/// mimalloc instead of glibc's allocator: request handling and syncs allocate and free many small
+/// buffers, and glibc's `malloc`/`free` took a large share of their profiles (BENCHMARKS.md, issue #12).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Keeps a finance platform's receivables data in sync with its customers' ERP systems.
 ///
 /// ledgerlink serves an HTTP API (wire-compatible with Stuut's /v2/integrations) through which an

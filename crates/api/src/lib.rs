@@ -7,6 +7,7 @@ pub mod body;
 pub mod connections;
 pub mod docs;
 pub mod error;
+mod feed;
 pub mod metrics;
 pub mod oauth;
 pub mod openapi;
