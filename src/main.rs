@@ -2,15 +2,15 @@
 //! `ledgerlink`: the command-line entry point. Everything it does lives in the library.
 
 use std::path::PathBuf;
-
-// mimalloc: a sync allocates and frees many small JSON strings and maps; glibc's malloc spent ~40% of
-// a sync's CPU on them (issue #12).
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use ledgerlink::config::{Config, Layer, LogFormat};
+
+/// mimalloc instead of glibc's allocator: request handling and syncs allocate and free many small
+/// buffers, and glibc's `malloc`/`free` took a large share of their profiles (BENCHMARKS.md, issue #12).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 /// Keeps a finance platform's receivables data in sync with its customers' ERP systems.
 ///

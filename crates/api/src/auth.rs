@@ -43,7 +43,8 @@ impl FromRequestParts<AppState> for Tenant {
             .filter(|key| !key.is_empty() && key.len() <= MAX_KEY_LEN)
             .ok_or_else(|| unauthorized("Invalid authentication credentials"))?;
         let now = state.engine.now();
-        // No cache: a revoked key is refused from the next request on, by every process.
+        // Cached for at most a second; a revocation still holds from the next request on in every
+        // process on this host (the store's `key_cache` says how).
         let owner = state
             .store
             .api_key_by_hash(&hash_api_key(key), now)

@@ -8,6 +8,7 @@ pub mod connect;
 pub mod connections;
 pub mod docs;
 pub mod error;
+mod feed;
 pub mod metrics;
 pub mod oauth;
 pub mod openapi;

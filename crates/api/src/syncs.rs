@@ -2,6 +2,8 @@
 
 use axum::Json;
 use axum::extract::{RawQuery, State};
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use ledgerlink_domain::{Sync, SyncStatus};
 use ledgerlink_store::RecordQuery;
@@ -246,7 +248,7 @@ async fn list_records(
         model,
     }: FeedPath,
     RawQuery(query): RawQuery,
-) -> Result<Json<RecordPage>, ApiError> {
+) -> Result<Response, ApiError> {
     state
         .store
         .get_connection(&tenant.org_id, &raw_id)
@@ -294,24 +296,11 @@ async fn list_records(
     errors.finish()?;
     let rows = state
         .store
-        .list_records(&tenant.org_id, &raw_id, model, &q)
+        .feed_page(&tenant.org_id, &raw_id, model, &q)
         .await?;
     let next_cursor = rows.last().map(|r| r.seq.to_string()).or(cursor_given);
-    let data = rows
-        .into_iter()
-        .map(|r| RecordEnvelope {
-            id: r.id,
-            model: model.to_owned(),
-            connection_id: raw_id.clone(),
-            remote_id: r.remote_id,
-            remote_modified_at: r.remote_modified_at,
-            remote_deleted_at: r.remote_deleted_at,
-            modified_at: r.modified_at,
-            data: r.data,
-            raw: r.raw,
-        })
-        .collect();
-    Ok(Json(RecordPage { data, next_cursor }))
+    let body = crate::feed::page_body(&rows, model, &raw_id, next_cursor.as_deref());
+    Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
 }
 
 /// The sync and change-feed routes.

@@ -111,7 +111,8 @@ pub trait ApiKeyStore: Send + Sync {
         now: DateTime<Utc>,
     ) -> Result<()>;
     /// The key with this hash, if it is active at `now` (not revoked, or revoked from a later
-    /// instant). Read from the database on every call: a revocation holds at once everywhere.
+    /// instant). Answers are cached for a moment, but a revocation holds from the next call on in
+    /// every process on this host, and within a second on other hosts (see `key_cache.rs`).
     async fn api_key_by_hash(&self, key_hash: &str, now: DateTime<Utc>)
     -> Result<Option<KeyOwner>>;
     /// Stamps the key's `last_used_at` with `now` unless it was stamped after `since`.
@@ -144,9 +145,9 @@ pub trait ApiKeyStore: Send + Sync {
 const INSERT: &str = "INSERT INTO api_keys (id, org_id, key_hash, prefix, created_at, name) \
     VALUES ($1, $2, $3, $4, $5, $6)";
 
-/// Reads a [`KeyOwner`]: `$1` hash, `$2` now.
-const BY_HASH: &str = "SELECT id, org_id, last_used_at FROM api_keys \
-    WHERE key_hash = $1 AND (revoked_at IS NULL OR revoked_at > $2)";
+/// Reads a [`KeyOwner`] and when the key stops working: `$1` hash.
+const BY_HASH: &str = "SELECT id, org_id, last_used_at, revoked_at FROM api_keys \
+    WHERE key_hash = $1";
 
 const TOUCH: &str = "UPDATE api_keys SET last_used_at = $2 \
     WHERE id = $1 AND (last_used_at IS NULL OR last_used_at < $3)";
@@ -198,19 +199,25 @@ impl<S: Backed> ApiKeyStore for S {
         now: DateTime<Utc>,
     ) -> Result<Option<KeyOwner>> {
         let db = self.db();
+        if let Some(answer) = db.keys.get(key_hash, now) {
+            return Ok(answer);
+        }
+        let generation = db.keys.generation();
         db.count(1);
-        let row: Option<(String, String, Option<DateTime<Utc>>)> = on_pool!(db, pool => {
-            sqlx::query_as(BY_HASH)
-                .bind(key_hash)
-                .bind(now)
-                .fetch_optional(pool)
-                .await?
+        type Row = (String, String, Option<DateTime<Utc>>, Option<DateTime<Utc>>);
+        let row: Option<Row> = on_pool!(db, pool => {
+            sqlx::query_as(BY_HASH).bind(key_hash).fetch_optional(pool).await?
         });
-        Ok(row.map(|(key_id, org_id, last_used_at)| KeyOwner {
+        let Some((key_id, org_id, last_used_at, revoked_at)) = row else {
+            return Ok(None);
+        };
+        let owner = KeyOwner {
             key_id,
             org_id: OrgId(org_id),
             last_used_at,
-        }))
+        };
+        db.keys.put(key_hash, owner.clone(), revoked_at, generation);
+        Ok(revoked_at.is_none_or(|at| at > now).then_some(owner))
     }
 
     async fn touch_api_key(
@@ -224,6 +231,7 @@ impl<S: Backed> ApiKeyStore for S {
         on_pool!(db, pool => {
             sqlx::query(TOUCH).bind(id).bind(now).bind(since).execute(pool).await?;
         });
+        db.keys.touched(id, now);
         Ok(())
     }
 
@@ -255,7 +263,7 @@ impl<S: Backed> ApiKeyStore for S {
     async fn revoke_api_key(&self, org: &OrgId, id: &str, at: DateTime<Utc>) -> Result<bool> {
         let db = self.db();
         db.count(1);
-        Ok(on_pool!(db, pool => {
+        let revoked = on_pool!(db, pool => {
             sqlx::query(REVOKE)
                 .bind(org.as_str())
                 .bind(id)
@@ -263,7 +271,11 @@ impl<S: Backed> ApiKeyStore for S {
                 .execute(pool)
                 .await?
                 .rows_affected()
-        }) > 0)
+        }) > 0;
+        if revoked {
+            db.keys.revoked();
+        }
+        Ok(revoked)
     }
 
     async fn rotate_api_key(
@@ -299,6 +311,7 @@ impl<S: Backed> ApiKeyStore for S {
                 .await?;
             tx.commit().await?;
         });
+        db.keys.revoked();
         Ok(true)
     }
 }

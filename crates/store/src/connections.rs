@@ -1,17 +1,17 @@
 //! Connections (a tenant's link to one ERP company) with their models: the [`ConnectionStore`]
 //! trait, its SQL and the connection row.
 
-use std::collections::HashMap;
+use std::sync::LazyLock;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use ledgerlink_domain::{Connection, ConnectionChanges, HealthStatus, Model, OrgId};
 use sqlx::types::Json;
 
+use crate::dialect::Backend;
 use crate::error::{Result, StoreError};
 use crate::models::{MODEL_COLUMNS, ModelRow};
 use crate::pool::{Backed, on_pool};
-use crate::sync_rows::{SYNC_COLUMNS, SyncRow};
 
 /// Filters and position for listing connections, newest first.
 #[derive(Debug, Clone, Default)]
@@ -95,14 +95,18 @@ struct ConnectionRow {
     modified_at: DateTime<Utc>,
     discovery: Option<Json<ledgerlink_domain::Discovered>>,
     payment_journal: Option<String>,
+    /// Its models, each with its latest sync, in id order: one JSON array (see [`models_json`]).
+    models: Json<Vec<ModelRow>>,
 }
 
 impl ConnectionRow {
-    fn id(&self) -> &str {
-        &self.id
-    }
-
-    fn into_domain(self, models: Vec<Model>) -> Result<Connection> {
+    fn into_domain(self) -> Result<Connection> {
+        let models = self
+            .models
+            .0
+            .into_iter()
+            .map(ModelRow::into_domain)
+            .collect::<Result<Vec<Model>>>()?;
         let health_status = HealthStatus::parse(&self.health_status).ok_or_else(|| {
             StoreError::Corrupt(format!("unknown health status {:?}", self.health_status))
         })?;
@@ -138,47 +142,158 @@ impl ConnectionRow {
     }
 }
 
-/// Joins connection rows with their model rows (ordered by connection then model), keeping the
-/// connections' order.
-fn assemble(connections: Vec<ConnectionRow>, models: Vec<ModelRow>) -> Result<Vec<Connection>> {
-    let mut by_connection: HashMap<String, Vec<Model>> = HashMap::with_capacity(connections.len());
-    for model in models {
-        by_connection
-            .entry(model.connection_id().to_owned())
-            .or_default()
-            .push(model.into_domain());
-    }
-    connections
-        .into_iter()
-        .map(|row| {
-            let models = by_connection.remove(row.id()).unwrap_or_default();
-            row.into_domain(models)
-        })
-        .collect()
+/// How a column goes into JSON built by SQL.
+#[derive(Clone, Copy)]
+enum As {
+    /// As it is (text, number, timestamp; null stays null).
+    Value,
+    /// A boolean: SQLite has none (it stores 0/1), so it is spelled out there.
+    Flag,
+    /// Stored JSON, embedded as JSON (SQLite keeps it as text).
+    Json,
 }
 
-/// Puts each model's most recent sync on it.
-fn attach_last_syncs(connections: &mut [Connection], syncs: Vec<SyncRow>) -> Result<()> {
-    let mut by_model: HashMap<String, ledgerlink_domain::Sync> =
-        HashMap::with_capacity(syncs.len());
-    for row in syncs {
-        let job = row.into_job()?;
-        by_model.insert(job.sync.model_id.clone(), job.sync);
+/// The columns of `models` that [`ModelRow`] reads.
+const MODEL_FIELDS: &[(&str, As)] = &[
+    ("id", As::Value),
+    ("connection_id", As::Value),
+    ("name", As::Value),
+    ("display_name", As::Value),
+    ("is_read_enabled", As::Flag),
+    ("is_write_enabled", As::Flag),
+    ("is_read_supported", As::Flag),
+    ("is_write_supported", As::Flag),
+    ("is_sync_supported", As::Flag),
+    ("is_custom_object", As::Flag),
+    ("is_file_upload_enabled", As::Flag),
+    ("is_webhooks_setup", As::Flag),
+    ("sync_frequency_secs", As::Value),
+    ("full_sync_frequency_secs", As::Value),
+    ("next_sync_at", As::Value),
+    ("created_at", As::Value),
+    ("modified_at", As::Value),
+];
+
+/// The columns of `syncs` that the sync row reads.
+const SYNC_FIELDS: &[(&str, As)] = &[
+    ("id", As::Value),
+    ("org_id", As::Value),
+    ("connection_id", As::Value),
+    ("model_id", As::Value),
+    ("model_name", As::Value),
+    ("status", As::Value),
+    ("attempt", As::Value),
+    ("batch_id", As::Value),
+    ("entity_id", As::Value),
+    ("error", As::Value),
+    ("is_initial_sync", As::Flag),
+    ("is_one_off", As::Flag),
+    ("pagination_state", As::Json),
+    ("timerange_start", As::Value),
+    ("timerange_end", As::Value),
+    ("run_after", As::Value),
+    ("locked_by", As::Value),
+    ("locked_until", As::Value),
+    ("cancel_requested", As::Flag),
+    ("started_at", As::Value),
+    ("completed_at", As::Value),
+    ("created_at", As::Value),
+    ("modified_at", As::Value),
+];
+
+/// A JSON object of `fields` of the row `alias`, plus `extra` (already `'key', expression`).
+fn json_object(backend: Backend, alias: &str, fields: &[(&str, As)], extra: &str) -> String {
+    let mut args: Vec<String> = fields
+        .iter()
+        .map(|(name, kind)| {
+            let col = format!("{alias}.{name}");
+            let expr = match (backend, kind) {
+                (Backend::Sqlite, As::Flag) => {
+                    format!("json(CASE WHEN {col} THEN 'true' ELSE 'false' END)")
+                }
+                (Backend::Sqlite, As::Json) => format!("json({col})"),
+                _ => col,
+            };
+            format!("'{name}', {expr}")
+        })
+        .collect();
+    if !extra.is_empty() {
+        args.push(extra.to_owned());
     }
-    for c in connections {
-        for m in &mut c.models {
-            m.last_sync = by_model.remove(&m.id);
+    let function = match backend {
+        Backend::Sqlite => "json_object",
+        Backend::Postgres => "json_build_object",
+    };
+    format!("{function}({})", args.join(", "))
+}
+
+/// The models of connection `c` as one JSON array, in id order, each with its latest sync.
+///
+/// One value per connection instead of one row per model: the SQLite driver hands every column
+/// value of every row across threads, which made a page of 50 connections (~6,800 values) cost
+/// more than everything else in the request (BENCHMARKS.md, issue #12).
+fn models_json(backend: Backend) -> String {
+    let sync = json_object(backend, "s", SYNC_FIELDS, "");
+    let last_sync =
+        format!("(SELECT {sync} FROM syncs s WHERE s.model_id = m.id ORDER BY s.id DESC LIMIT 1)");
+    let (model, aggregate) = match backend {
+        // `json(…)`: a subquery's value loses SQLite's JSON marker; without it the object would be
+        // embedded as a string.
+        Backend::Sqlite => (
+            json_object(
+                backend,
+                "m",
+                MODEL_FIELDS,
+                &format!("'last_sync', json({last_sync})"),
+            ),
+            "json_group_array",
+        ),
+        Backend::Postgres => (
+            json_object(
+                backend,
+                "m",
+                MODEL_FIELDS,
+                &format!("'last_sync', {last_sync}"),
+            ),
+            "json_agg",
+        ),
+    };
+    // Postgres aggregates no rows to NULL, SQLite to `[]`.
+    format!(
+        "(SELECT COALESCE({aggregate}({model} ORDER BY m.id), '[]') FROM models m \
+         WHERE m.connection_id = c.id)"
+    )
+}
+
+/// The statements that read connections, built once per backend.
+struct Reads {
+    /// One connection: `$1` org, `$2` id.
+    get: String,
+    /// A page: see [`LIST_FILTER`].
+    list: String,
+}
+
+impl Reads {
+    fn new(backend: Backend) -> Self {
+        let select = format!(
+            "SELECT {CONNECTION_COLUMNS}, {} AS models FROM connections c",
+            models_json(backend)
+        );
+        Reads {
+            get: format!("{select} WHERE org_id = $1 AND id = $2"),
+            list: format!("{select} WHERE {LIST_FILTER}"),
         }
     }
-    Ok(())
+
+    fn of(backend: Backend) -> &'static Reads {
+        static SQLITE: LazyLock<Reads> = LazyLock::new(|| Reads::new(Backend::Sqlite));
+        static POSTGRES: LazyLock<Reads> = LazyLock::new(|| Reads::new(Backend::Postgres));
+        match backend {
+            Backend::Sqlite => &SQLITE,
+            Backend::Postgres => &POSTGRES,
+        }
+    }
 }
-
-/// One connection's models, in id order: `$1` connection.
-const MODELS_OF: &str = "FROM models WHERE connection_id = $1 ORDER BY id";
-
-/// Each model's latest sync of connection `$1`.
-const LAST_SYNCS_OF: &str =
-    "FROM syncs WHERE id IN (SELECT MAX(id) FROM syncs WHERE connection_id = $1 GROUP BY model_id)";
 
 /// The filter of a connection listing; `$1` org, `$2` provider or null, `$3` cursor id or null,
 /// `$4` page size.
@@ -281,70 +396,27 @@ impl<S: Backed> ConnectionStore for S {
     async fn get_connection(&self, org: &OrgId, id: &str) -> Result<Option<Connection>> {
         let db = self.db();
         db.count(1);
-        let sql =
-            format!("SELECT {CONNECTION_COLUMNS} FROM connections WHERE org_id = $1 AND id = $2");
+        let sql = &Reads::of(db.dialect.backend).get;
         let row: Option<ConnectionRow> = on_pool!(db, pool => {
-            sqlx::query_as(&sql).bind(org.as_str()).bind(id).fetch_optional(pool).await?
+            sqlx::query_as(sql).bind(org.as_str()).bind(id).fetch_optional(pool).await?
         });
-        let Some(row) = row else { return Ok(None) };
-        db.count(2);
-        let models_sql = format!("SELECT {MODEL_COLUMNS} {MODELS_OF}");
-        let syncs_sql = format!("SELECT {SYNC_COLUMNS} {LAST_SYNCS_OF}");
-        let (models, syncs): (Vec<ModelRow>, Vec<SyncRow>) = on_pool!(db, pool => (
-            sqlx::query_as(&models_sql).bind(id).fetch_all(pool).await?,
-            sqlx::query_as(&syncs_sql).bind(id).fetch_all(pool).await?,
-        ));
-        let mut out = assemble(vec![row], models)?;
-        attach_last_syncs(&mut out, syncs)?;
-        Ok(out.pop())
+        row.map(ConnectionRow::into_domain).transpose()
     }
 
     async fn list_connections(&self, org: &OrgId, q: &ListConnections) -> Result<Vec<Connection>> {
         let db = self.db();
-        db.count(2);
-        let page = format!("SELECT {CONNECTION_COLUMNS} FROM connections WHERE {LIST_FILTER}");
-        // One query for the models of the whole page, whatever its size.
-        let models_sql = format!(
-            "SELECT {MODEL_COLUMNS} FROM models WHERE connection_id IN \
-             (SELECT id FROM connections WHERE {LIST_FILTER}) ORDER BY connection_id, id"
-        );
-        // And one for the last sync of each of those models.
-        let syncs_sql = format!(
-            "SELECT {SYNC_COLUMNS} FROM syncs WHERE id IN (SELECT MAX(id) FROM syncs \
-             WHERE connection_id IN (SELECT id FROM connections WHERE {LIST_FILTER}) \
-             GROUP BY model_id)"
-        );
-        let (rows, models, syncs): (Vec<ConnectionRow>, Vec<ModelRow>, Vec<SyncRow>) = on_pool!(db, pool => {
-            let rows: Vec<ConnectionRow> = sqlx::query_as(&page)
+        db.count(1);
+        let sql = &Reads::of(db.dialect.backend).list;
+        let rows: Vec<ConnectionRow> = on_pool!(db, pool => {
+            sqlx::query_as(sql)
                 .bind(org.as_str())
                 .bind(&q.provider_name)
                 .bind(&q.starting_after)
                 .bind(i64::from(q.limit))
                 .fetch_all(pool)
-                .await?;
-            if rows.is_empty() {
-                return Ok(Vec::new());
-            }
-            db.count(1);
-            let models = sqlx::query_as(&models_sql)
-                .bind(org.as_str())
-                .bind(&q.provider_name)
-                .bind(&q.starting_after)
-                .bind(i64::from(q.limit))
-                .fetch_all(pool)
-                .await?;
-            let syncs = sqlx::query_as(&syncs_sql)
-                .bind(org.as_str())
-                .bind(&q.provider_name)
-                .bind(&q.starting_after)
-                .bind(i64::from(q.limit))
-                .fetch_all(pool)
-                .await?;
-            (rows, models, syncs)
+                .await?
         });
-        let mut out = assemble(rows, models)?;
-        attach_last_syncs(&mut out, syncs)?;
-        Ok(out)
+        rows.into_iter().map(ConnectionRow::into_domain).collect()
     }
 
     async fn update_connection(

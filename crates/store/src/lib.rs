@@ -18,7 +18,9 @@ mod connect_sessions;
 mod connections;
 mod dialect;
 mod error;
+mod feed;
 mod jobs;
+mod key_cache;
 mod models;
 mod orgs;
 mod pages;
@@ -48,6 +50,7 @@ pub use connect_sessions::{
 pub use connections::{ConnectionStore, ListConnections};
 pub use dialect::Backend;
 pub use error::{Result, StoreError};
+pub use feed::{FeedRecord, FeedStore};
 pub use jobs::{FAILED_JOBS_KEPT_DAYS, HEALTH_CHECK_KIND, Job, JobEnd, JobStore, NewJob};
 pub use models::ModelStore;
 pub use orgs::{Branding, OrgStore};
@@ -74,6 +77,7 @@ pub trait Store:
     + SyncStore
     + ScheduleStore
     + RecordStore
+    + FeedStore
     + BudgetStore
     + JobStore
     + WriteStore
@@ -116,7 +120,13 @@ impl<S: Backed> Store for S {
 pub async fn open(database_url: Option<&str>, data_dir: &Path) -> Result<Arc<dyn Store>> {
     let store: Arc<dyn Store> = match database_url {
         Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
-            Arc::new(PgStore::connect(url).await?)
+            let store = PgStore::connect(url).await?;
+            // Revocations reach other processes on this host at once (see `key_cache`).
+            store
+                .db()
+                .keys
+                .set_marker(data_dir.join("api-keys-revocations"));
+            Arc::new(store)
         }
         Some(url) if url.starts_with("sqlite:") => Arc::new(SqliteStore::connect_url(url).await?),
         Some(_) => {

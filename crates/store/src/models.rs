@@ -7,6 +7,7 @@ use ledgerlink_domain::{Model, OrgId};
 
 use crate::error::Result;
 use crate::pool::{Backed, on_pool};
+use crate::sync_rows::SyncRow;
 
 /// Every column of `models` that [`ModelRow`] reads, in its order (and the order inserts bind).
 pub(crate) const MODEL_COLUMNS: &str = "id, connection_id, name, display_name, is_read_enabled, \
@@ -14,7 +15,9 @@ pub(crate) const MODEL_COLUMNS: &str = "id, connection_id, name, display_name, i
     is_file_upload_enabled, is_webhooks_setup, sync_frequency_secs, full_sync_frequency_secs, \
     next_sync_at, created_at, modified_at";
 
-#[derive(sqlx::FromRow)]
+/// A model as its connection's query returns it: one element of a JSON array built in SQL (see
+/// `connections.rs`), so that a connection with all its models is one row, not one per model.
+#[derive(serde::Deserialize)]
 pub(crate) struct ModelRow {
     id: String,
     connection_id: String,
@@ -33,15 +36,17 @@ pub(crate) struct ModelRow {
     next_sync_at: Option<DateTime<Utc>>,
     created_at: DateTime<Utc>,
     modified_at: DateTime<Utc>,
+    /// The model's latest sync.
+    last_sync: Option<SyncRow>,
 }
 
 impl ModelRow {
-    pub(crate) fn connection_id(&self) -> &str {
-        &self.connection_id
-    }
-
-    pub(crate) fn into_domain(self) -> Model {
-        Model {
+    pub(crate) fn into_domain(self) -> Result<Model> {
+        let last_sync = match self.last_sync {
+            Some(row) => Some(row.into_job()?.sync),
+            None => None,
+        };
+        Ok(Model {
             id: self.id,
             connection_id: self.connection_id,
             name: self.name,
@@ -57,10 +62,10 @@ impl ModelRow {
             sync_frequency_secs: self.sync_frequency_secs,
             full_sync_frequency_secs: self.full_sync_frequency_secs,
             next_sync_at: self.next_sync_at,
-            last_sync: None,
+            last_sync,
             created_at: self.created_at,
             modified_at: self.modified_at,
-        }
+        })
     }
 }
 

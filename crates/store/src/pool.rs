@@ -11,6 +11,7 @@ use sqlx::{Connection, PgPool, SqlitePool};
 
 use crate::dialect::Dialect;
 use crate::error::{Result, StoreError};
+use crate::key_cache::KeyCache;
 
 /// A connection pool of one backend or the other.
 pub(crate) enum Pool {
@@ -110,6 +111,8 @@ pub struct Db {
     /// The SQLite database file whose file system readiness watches (none for a server, or an
     /// in-memory database).
     file: Option<PathBuf>,
+    /// Recent API key lookups.
+    pub(crate) keys: KeyCache,
 }
 
 /// A store that runs on a [`Db`]: every store trait is implemented once for all of them. Sealed
@@ -126,12 +129,19 @@ impl Db {
         migrator: &'static Migrator,
         file: Option<PathBuf>,
     ) -> Self {
+        // Next to the database file, where every process that opens it looks.
+        let marker = file.as_ref().map(|f| {
+            let mut name = f.clone().into_os_string();
+            name.push("-revocations");
+            PathBuf::from(name)
+        });
         Db {
             pool,
             dialect,
             queries: AtomicU64::new(0),
             migrator,
             file,
+            keys: KeyCache::new(marker),
         }
     }
 

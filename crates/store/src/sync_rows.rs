@@ -87,7 +87,8 @@ pub(crate) const SYNC_COLUMNS: &str = "id, org_id, connection_id, model_id, mode
     timerange_start, timerange_end, run_after, locked_by, locked_until, cancel_requested, \
     started_at, completed_at, created_at, modified_at";
 
-#[derive(sqlx::FromRow)]
+/// A `syncs` row; also read from JSON built by SQL (a model's latest sync, see `connections.rs`).
+#[derive(sqlx::FromRow, serde::Deserialize)]
 pub(crate) struct SyncRow {
     id: String,
     org_id: String,

@@ -333,32 +333,32 @@ impl<S: Backed> SyncStore for S {
         lease_until: DateTime<Utc>,
     ) -> Result<Option<SyncJob>> {
         let db = self.db();
-        // Each condition matches a partial index in its order, so a claim reads one index entry
-        // however long the queue is. The outer WHERE repeats the condition: a row another worker
-        // claimed meanwhile no longer matches when this UPDATE gets to it.
-        for (claimable, order) in CLAIMABLE {
-            db.count(1);
-            let sql = format!(
-                "UPDATE syncs SET status = 'running', locked_by = $1, locked_until = $2, \
-                 attempt = attempt + 1, started_at = $3, modified_at = $3, error = NULL \
-                 WHERE id = (SELECT id FROM syncs WHERE {claimable} \
-                 ORDER BY {order} LIMIT 1{}) AND {claimable} \
-                 RETURNING {SYNC_COLUMNS}",
-                db.dialect.claim_lock
-            );
-            let row: Option<SyncRow> = on_pool!(db, pool => {
-                sqlx::query_as(&sql)
-                    .bind(worker)
-                    .bind(lease_until)
-                    .bind(now)
-                    .fetch_optional(pool)
-                    .await?
-            });
-            if let Some(row) = row {
-                return row.into_job().map(Some);
-            }
-        }
-        Ok(None)
+        db.count(1);
+        let [(expired, by_expiry), (runnable, by_age)] = CLAIMABLE;
+        let lock = db.dialect.claim_lock;
+        // One statement, one round trip: each question matches a partial index in its order, so a
+        // claim reads one index entry however long the queue is, and the second is asked only when
+        // the first finds nothing (COALESCE stops at the first non-null). The outer WHERE repeats
+        // the conditions: a row another worker claimed meanwhile no longer matches when this UPDATE
+        // gets to it.
+        let sql = format!(
+            "UPDATE syncs SET status = 'running', locked_by = $1, locked_until = $2, \
+             attempt = attempt + 1, started_at = $3, modified_at = $3, error = NULL \
+             WHERE id = COALESCE(\
+             (SELECT id FROM syncs WHERE {expired} ORDER BY {by_expiry} LIMIT 1{lock}), \
+             (SELECT id FROM syncs WHERE {runnable} ORDER BY {by_age} LIMIT 1{lock})) \
+             AND (({expired}) OR ({runnable})) \
+             RETURNING {SYNC_COLUMNS}"
+        );
+        let row: Option<SyncRow> = on_pool!(db, pool => {
+            sqlx::query_as(&sql)
+                .bind(worker)
+                .bind(lease_until)
+                .bind(now)
+                .fetch_optional(pool)
+                .await?
+        });
+        row.map(SyncRow::into_job).transpose()
     }
 
     async fn renew_lease(

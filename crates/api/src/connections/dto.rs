@@ -203,7 +203,7 @@ impl From<Connection> for ConnectionOut {
 }
 
 /// A stored connection whose provider left the catalog still serializes (disabled, no models).
-fn unknown_provider(name: &str) -> Provider {
+pub(super) fn unknown_provider(name: &str) -> Provider {
     let mut provider = catalog::providers()[0].clone();
     provider.name = "unknown";
     provider.display_name = "Unknown provider";

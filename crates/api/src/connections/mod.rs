@@ -2,12 +2,14 @@
 
 mod dto;
 mod input;
+mod json;
 mod lifecycle;
 mod models;
 
 use axum::Json;
 use axum::extract::{RawQuery, State};
 use axum::http::StatusCode;
+use axum::response::Response;
 use ledgerlink_domain::{Connection, NewConnection};
 use ledgerlink_store::ListConnections;
 use utoipa_axum::router::OpenApiRouter;
@@ -55,15 +57,14 @@ async fn list_connections(
     tenant: Tenant,
     State(state): State<AppState>,
     RawQuery(query): RawQuery,
-) -> Result<Json<Vec<ConnectionOut>>, ApiError> {
+) -> Result<Response, ApiError> {
     let q = parse_list_query(query.as_deref().unwrap_or(""))?;
     let connections = state.store.list_connections(&tenant.org_id, &q).await?;
-    Ok(Json(
-        connections
-            .into_iter()
-            .map(|c| ConnectionOut::render(c, &state.engine))
-            .collect(),
-    ))
+    let out: Vec<ConnectionOut> = connections
+        .into_iter()
+        .map(|c| ConnectionOut::render(c, &state.engine))
+        .collect();
+    Ok(json::list(&out))
 }
 
 fn parse_list_query(raw: &str) -> Result<ListConnections, ApiError> {
@@ -156,9 +157,9 @@ async fn get_connection(
     tenant: Tenant,
     State(state): State<AppState>,
     ConnectionId(id): ConnectionId,
-) -> Result<Json<ConnectionOut>, ApiError> {
+) -> Result<Response, ApiError> {
     let connection = load(&state, &tenant, &id).await?;
-    Ok(Json(ConnectionOut::render(connection, &state.engine)))
+    Ok(json::one(&ConnectionOut::render(connection, &state.engine)))
 }
 
 pub(crate) async fn load(

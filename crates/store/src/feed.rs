@@ -1,0 +1,157 @@
+//! The change feed as the API answers it: each record's stored JSON as text, written into the
+//! response as it is instead of being parsed into a tree and serialized again (BENCHMARKS.md,
+//! "Change feed drain"). [`crate::RecordStore::list_records`] reads the same feed as values.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use ledgerlink_domain::OrgId;
+use serde_json::Value;
+use sqlx::types::Json;
+
+use crate::error::Result;
+use crate::pool::{Backed, Pool};
+use crate::records::RecordQuery;
+
+/// One record of the change feed, its JSON as text.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FeedRecord {
+    /// Ours (`rec_…`).
+    pub id: String,
+    /// The ERP's id.
+    pub remote_id: String,
+    /// Position in the connection's change feed.
+    pub seq: i64,
+    /// The unified record (latest version), JSON.
+    pub data: String,
+    /// The ERP's payload, JSON; only when asked for.
+    pub raw: Option<String>,
+    /// Deleted at the ERP.
+    pub is_deleted: bool,
+    /// When a completed full pass found it gone.
+    pub remote_deleted_at: Option<DateTime<Utc>>,
+    /// The ERP's modification stamp.
+    pub remote_modified_at: Option<DateTime<Utc>>,
+    /// When ledgerlink last changed it.
+    pub modified_at: DateTime<Utc>,
+}
+
+/// The change feed for the API.
+#[async_trait]
+pub trait FeedStore: Send + Sync {
+    /// Reads a connection's change feed for one model, in feed order, as
+    /// [`crate::RecordStore::list_records`] does, with each record's JSON as text.
+    async fn feed_page(
+        &self,
+        org: &OrgId,
+        connection_id: &str,
+        model: &str,
+        q: &RecordQuery,
+    ) -> Result<Vec<FeedRecord>>;
+}
+
+/// A page of the feed: `$1` org, `$2` connection, `$3` model, `$4` after this position, `$5` with
+/// deletions, `$6` modified after or null, `$7` page size, `$8` with the ERP payload (left unread
+/// otherwise: it is the larger column). Served by the `records_feed` index.
+const FEED: &str = "SELECT r.id, r.remote_id, r.seq, r.data, CASE WHEN $8 THEN r.raw END AS raw, \
+    r.is_deleted, r.remote_deleted_at, r.remote_modified_at, r.modified_at \
+    FROM records r \
+    WHERE r.connection_id = $2 AND r.model = $3 AND r.seq > $4 \
+    AND ($5 OR NOT r.is_deleted) \
+    AND ($6 IS NULL OR r.remote_modified_at > $6) \
+    AND r.connection_id IN (SELECT id FROM connections WHERE org_id = $1) \
+    ORDER BY r.seq LIMIT $7";
+
+/// A feed row where the JSON columns are text (SQLite stores them as written).
+#[derive(sqlx::FromRow)]
+struct TextRow {
+    id: String,
+    remote_id: String,
+    seq: i64,
+    data: String,
+    raw: Option<String>,
+    is_deleted: bool,
+    remote_deleted_at: Option<DateTime<Utc>>,
+    remote_modified_at: Option<DateTime<Utc>>,
+    modified_at: DateTime<Utc>,
+}
+
+/// A feed row where they are `jsonb` (Postgres): its text form spaces and orders keys its own way,
+/// so it is serialized as the API always wrote it.
+#[derive(sqlx::FromRow)]
+struct JsonbRow {
+    id: String,
+    remote_id: String,
+    seq: i64,
+    data: Json<Value>,
+    raw: Option<Json<Value>>,
+    is_deleted: bool,
+    remote_deleted_at: Option<DateTime<Utc>>,
+    remote_modified_at: Option<DateTime<Utc>>,
+    modified_at: DateTime<Utc>,
+}
+
+impl From<TextRow> for FeedRecord {
+    fn from(r: TextRow) -> Self {
+        FeedRecord {
+            id: r.id,
+            remote_id: r.remote_id,
+            seq: r.seq,
+            data: r.data,
+            raw: r.raw,
+            is_deleted: r.is_deleted,
+            remote_deleted_at: r.remote_deleted_at,
+            remote_modified_at: r.remote_modified_at,
+            modified_at: r.modified_at,
+        }
+    }
+}
+
+impl From<JsonbRow> for FeedRecord {
+    fn from(r: JsonbRow) -> Self {
+        FeedRecord {
+            id: r.id,
+            remote_id: r.remote_id,
+            seq: r.seq,
+            data: r.data.0.to_string(),
+            raw: r.raw.map(|raw| raw.0.to_string()),
+            is_deleted: r.is_deleted,
+            remote_deleted_at: r.remote_deleted_at,
+            remote_modified_at: r.remote_modified_at,
+            modified_at: r.modified_at,
+        }
+    }
+}
+
+#[async_trait]
+impl<S: Backed> FeedStore for S {
+    async fn feed_page(
+        &self,
+        org: &OrgId,
+        connection_id: &str,
+        model: &str,
+        q: &RecordQuery,
+    ) -> Result<Vec<FeedRecord>> {
+        let db = self.db();
+        db.count(1);
+        macro_rules! page {
+            ($row:ty, $pool:expr) => {{
+                let rows: Vec<$row> = sqlx::query_as(FEED)
+                    .bind(org.as_str())
+                    .bind(connection_id)
+                    .bind(model)
+                    .bind(q.after_seq)
+                    .bind(q.include_deleted)
+                    .bind(q.modified_after)
+                    .bind(i64::from(q.limit))
+                    .bind(q.include_raw)
+                    .fetch_all($pool)
+                    .await?;
+                rows.into_iter().map(FeedRecord::from).collect()
+            }};
+        }
+        Ok(match &db.pool {
+            Pool::Sqlite(pool) => page!(TextRow, pool),
+            Pool::Postgres(pool) => page!(JsonbRow, pool),
+        })
+    }
+}
