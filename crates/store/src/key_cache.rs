@@ -135,10 +135,15 @@ impl KeyCache {
         let Some(path) = self.marker.get() else {
             return;
         };
-        let appended = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(path)
+        let appended = path
+            .parent()
+            .map_or(Ok(()), std::fs::create_dir_all)
+            .and_then(|()| {
+                std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(path)
+            })
             .and_then(|mut f| f.write_all(b"."));
         if let Err(err) = appended {
             tracing::warn!(
