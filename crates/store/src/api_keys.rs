@@ -61,16 +61,7 @@ impl ApiKeyInfo {
     }
 }
 
-/// The owner of a presented key that is active.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct KeyOwner {
-    /// The key's id.
-    pub key_id: String,
-    /// The organization it authenticates.
-    pub org_id: OrgId,
-    /// When it was last stamped as used.
-    pub last_used_at: Option<DateTime<Utc>>,
-}
+pub use crate::key_cache::KeyOwner;
 
 /// How long a key's `last_used_at` may lag behind its real last use: a key is stamped at most once
 /// per this interval, so authentication costs no write on most requests.

@@ -18,7 +18,16 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 
-use crate::api_keys::KeyOwner;
+/// The owner of a presented key that is active.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyOwner {
+    /// The key's id.
+    pub key_id: String,
+    /// The organization it authenticates.
+    pub org_id: ledgerlink_domain::OrgId,
+    /// When it was last stamped as used.
+    pub last_used_at: Option<chrono::DateTime<chrono::Utc>>,
+}
 
 /// How long a cached lookup is used at most.
 pub(crate) const TTL: Duration = Duration::from_secs(1);
