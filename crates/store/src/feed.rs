@@ -10,7 +10,21 @@ use sqlx::types::Json;
 
 use crate::error::Result;
 use crate::pool::{Backed, Pool};
-use crate::records::RecordQuery;
+
+/// Filter of a change-feed read.
+#[derive(Debug, Clone, Default)]
+pub struct RecordQuery {
+    /// Only records after this feed position.
+    pub after_seq: i64,
+    /// Page size.
+    pub limit: u32,
+    /// Only records the ERP modified after this.
+    pub modified_after: Option<DateTime<Utc>>,
+    /// Include deletions.
+    pub include_deleted: bool,
+    /// Include the ERP payload.
+    pub include_raw: bool,
+}
 
 /// One record of the change feed, its JSON as text.
 #[derive(Debug, Clone, PartialEq)]

@@ -39,26 +39,13 @@ pub struct RecordOut {
     pub modified_at: DateTime<Utc>,
 }
 
-/// Filter of a change-feed read.
-#[derive(Debug, Clone, Default)]
-pub struct RecordQuery {
-    /// Only records after this feed position.
-    pub after_seq: i64,
-    /// Page size.
-    pub limit: u32,
-    /// Only records the ERP modified after this.
-    pub modified_after: Option<DateTime<Utc>>,
-    /// Include deletions.
-    pub include_deleted: bool,
-    /// Include the ERP payload.
-    pub include_raw: bool,
-}
+pub use crate::feed::RecordQuery;
 
 /// Records and their feed.
 #[async_trait]
 pub trait RecordStore: Send + Sync {
     /// Writes a page of records and the resume state in one transaction, extending the lease.
-    /// [`crate::StoreError::NotHeld`] when `worker` no longer holds the lease.
+    /// [`crate::error::StoreError::NotHeld`] when `worker` no longer holds the lease.
     async fn save_sync_page(
         &self,
         job: &SyncJob,
@@ -102,46 +89,8 @@ pub trait RecordStore: Send + Sync {
     ) -> Result<Vec<RecordOut>>;
 }
 
-#[derive(sqlx::FromRow)]
-struct RecordRow {
-    id: String,
-    remote_id: String,
-    seq: i64,
-    data: Json<Value>,
-    raw: Json<Value>,
-    is_deleted: bool,
-    remote_deleted_at: Option<DateTime<Utc>>,
-    remote_modified_at: Option<DateTime<Utc>>,
-    modified_at: DateTime<Utc>,
-}
-
-impl RecordRow {
-    fn into_out(self, include_raw: bool) -> RecordOut {
-        RecordOut {
-            id: self.id,
-            remote_id: self.remote_id,
-            seq: self.seq,
-            data: self.data.0,
-            raw: include_raw.then_some(self.raw.0),
-            is_deleted: self.is_deleted,
-            remote_deleted_at: self.remote_deleted_at,
-            remote_modified_at: self.remote_modified_at,
-            modified_at: self.modified_at,
-        }
-    }
-}
-
 const SKIPPED: &str = "SELECT remote_id FROM record_skips WHERE connection_id = $1 AND model = $2 \
     ORDER BY skipped_at, remote_id LIMIT $3";
-
-/// A page of the feed as [`RecordRow`]s.
-const FEED: &str = "SELECT r.id, r.remote_id, r.seq, r.data, r.raw, r.is_deleted, \
-    r.remote_deleted_at, r.remote_modified_at, r.modified_at \
-    FROM records r JOIN connections c ON c.id = r.connection_id \
-    WHERE c.org_id = $1 AND r.connection_id = $2 AND r.model = $3 AND r.seq > $4 \
-    AND ($5 OR NOT r.is_deleted) \
-    AND ($6 IS NULL OR r.remote_modified_at > $6) \
-    ORDER BY r.seq LIMIT $7";
 
 #[async_trait]
 impl<S: Backed> RecordStore for S {
@@ -208,24 +157,9 @@ impl<S: Backed> RecordStore for S {
         model: &str,
         q: &RecordQuery,
     ) -> Result<Vec<RecordOut>> {
-        let db = self.db();
-        db.count(1);
-        let rows: Vec<RecordRow> = on_pool!(db, pool => {
-            sqlx::query_as(FEED)
-                .bind(org.as_str())
-                .bind(connection_id)
-                .bind(model)
-                .bind(q.after_seq)
-                .bind(q.include_deleted)
-                .bind(q.modified_after)
-                .bind(i64::from(q.limit))
-                .fetch_all(pool)
-                .await?
-        });
-        Ok(rows
-            .into_iter()
-            .map(|r| r.into_out(q.include_raw))
-            .collect())
+        // The API's feed, read as values (one query; see `feed.rs`).
+        let page = crate::feed::FeedStore::feed_page(self, org, connection_id, model, q).await?;
+        page.into_iter().map(RecordOut::try_from).collect()
     }
 }
 
@@ -256,4 +190,27 @@ async fn by_remote_id(
         out.extend(rows.into_iter().map(|(id, value)| (id, value.0)));
     }
     Ok(out)
+}
+
+impl TryFrom<crate::feed::FeedRecord> for RecordOut {
+    type Error = crate::error::StoreError;
+
+    fn try_from(r: crate::feed::FeedRecord) -> Result<Self> {
+        let parse = |text: &str| {
+            serde_json::from_str::<Value>(text).map_err(|e| {
+                crate::error::StoreError::Corrupt(format!("record {} is not JSON: {e}", r.id))
+            })
+        };
+        Ok(RecordOut {
+            data: parse(&r.data)?,
+            raw: r.raw.as_deref().map(parse).transpose()?,
+            id: r.id.clone(),
+            remote_id: r.remote_id,
+            seq: r.seq,
+            is_deleted: r.is_deleted,
+            remote_deleted_at: r.remote_deleted_at,
+            remote_modified_at: r.remote_modified_at,
+            modified_at: r.modified_at,
+        })
+    }
 }
