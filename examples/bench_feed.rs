@@ -1,6 +1,6 @@
 //! Change-feed benchmark (see `scripts/bench-feed`).
 //!
-//! `bench_feed fill --db FILE --connection ID --records N` writes N invoice records (unified data
+//! `bench_feed fill [--plain] --db FILE --connection ID --records N` writes N invoice records (unified data
 //! with 5 lines and dimensions, and a BC-shaped raw payload) into the feed of an existing
 //! connection of a migrated SQLite database, straight into `records` the way a sync's page writer
 //! stores them (positions 1..=N), in large transactions: filling through syncs would take longer
@@ -118,6 +118,8 @@ async fn fill() -> anyhow::Result<()> {
     let db = arg("--db").expect("--db FILE");
     let connection = arg("--connection").expect("--connection ID");
     let n: u64 = arg("--records").map_or(1_000_000, |v| v.parse().unwrap());
+    // `--plain`: JSON text as builds before packing wrote it; by default as a sync writes it now.
+    let plain = std::env::args().any(|a| a == "--plain");
     let mut conn = SqliteConnection::connect(&format!("sqlite://{db}")).await?;
     sqlx::query("PRAGMA synchronous = OFF")
         .execute(&mut conn)
@@ -144,10 +146,14 @@ async fn fill() -> anyhow::Result<()> {
                     .push_bind(connection.clone())
                     .push_bind("invoices")
                     .push_bind(format!("{k:08x}-0000-4000-8000-000000000000"))
-                    .push_bind(k as i64)
-                    .push_bind(data)
-                    .push_bind(raw)
-                    .push_bind(format!("{k:064x}"))
+                    .push_bind(k as i64);
+                if plain {
+                    row.push_bind(data).push_bind(raw);
+                } else {
+                    let pack = ledgerlink_store::packed::pack;
+                    row.push_bind(pack(&data)).push_bind(pack(&raw));
+                }
+                row.push_bind(format!("{k:064x}"))
                     .push_bind(false)
                     .push_bind(at.clone())
                     .push_bind(None::<String>)

@@ -1,15 +1,13 @@
-//! The change feed as the API answers it: each record's stored JSON as text, written into the
-//! response as it is instead of being parsed into a tree and serialized again (BENCHMARKS.md,
-//! "Change feed drain"). [`crate::RecordStore::list_records`] reads the same feed as values.
+//! The change feed as the API answers it: each record's stored JSON as text (unpacked, see
+//! [`crate::packed`]), written into the response as it is instead of being parsed into a tree and
+//! serialized again (BENCHMARKS.md, "Change feed drain"). [`crate::RecordStore::list_records`] reads the same feed as values.
 
+use crate::error::Result;
+use crate::packed;
+use crate::pool::{Backed, on_pool};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use ledgerlink_domain::OrgId;
-use serde_json::Value;
-use sqlx::types::Json;
-
-use crate::error::Result;
-use crate::pool::{Backed, Pool};
 
 /// Filter of a change-feed read.
 #[derive(Debug, Clone, Default)]
@@ -75,64 +73,36 @@ const FEED: &str = "SELECT r.id, r.remote_id, r.seq, r.data, CASE WHEN $8 THEN r
     AND r.connection_id IN (SELECT id FROM connections WHERE org_id = $1) \
     ORDER BY r.seq LIMIT $7";
 
-/// A feed row where the JSON columns are text (SQLite stores them as written).
+/// A feed row as stored: the JSON columns as `packed` bytes.
 #[derive(sqlx::FromRow)]
-struct TextRow {
+struct Row {
     id: String,
     remote_id: String,
     seq: i64,
-    data: String,
-    raw: Option<String>,
+    data: Vec<u8>,
+    raw: Option<Vec<u8>>,
     is_deleted: bool,
     remote_deleted_at: Option<DateTime<Utc>>,
     remote_modified_at: Option<DateTime<Utc>>,
     modified_at: DateTime<Utc>,
 }
 
-/// A feed row where they are `jsonb` (Postgres): its text form spaces and orders keys its own way,
-/// so it is serialized as the API always wrote it.
-#[derive(sqlx::FromRow)]
-struct JsonbRow {
-    id: String,
-    remote_id: String,
-    seq: i64,
-    data: Json<Value>,
-    raw: Option<Json<Value>>,
-    is_deleted: bool,
-    remote_deleted_at: Option<DateTime<Utc>>,
-    remote_modified_at: Option<DateTime<Utc>>,
-    modified_at: DateTime<Utc>,
-}
+impl TryFrom<Row> for FeedRecord {
+    type Error = crate::error::StoreError;
 
-impl From<TextRow> for FeedRecord {
-    fn from(r: TextRow) -> Self {
-        FeedRecord {
+    fn try_from(r: Row) -> Result<Self> {
+        let what = format_args!("record {}", r.id);
+        Ok(FeedRecord {
+            data: packed::unpack(r.data, &what)?,
+            raw: r.raw.map(|raw| packed::unpack(raw, &what)).transpose()?,
             id: r.id,
             remote_id: r.remote_id,
             seq: r.seq,
-            data: r.data,
-            raw: r.raw,
             is_deleted: r.is_deleted,
             remote_deleted_at: r.remote_deleted_at,
             remote_modified_at: r.remote_modified_at,
             modified_at: r.modified_at,
-        }
-    }
-}
-
-impl From<JsonbRow> for FeedRecord {
-    fn from(r: JsonbRow) -> Self {
-        FeedRecord {
-            id: r.id,
-            remote_id: r.remote_id,
-            seq: r.seq,
-            data: r.data.0.to_string(),
-            raw: r.raw.map(|raw| raw.0.to_string()),
-            is_deleted: r.is_deleted,
-            remote_deleted_at: r.remote_deleted_at,
-            remote_modified_at: r.remote_modified_at,
-            modified_at: r.modified_at,
-        }
+        })
     }
 }
 
@@ -147,25 +117,19 @@ impl<S: Backed> FeedStore for S {
     ) -> Result<Vec<FeedRecord>> {
         let db = self.db();
         db.count(1);
-        macro_rules! page {
-            ($row:ty, $pool:expr) => {{
-                let rows: Vec<$row> = sqlx::query_as(FEED)
-                    .bind(org.as_str())
-                    .bind(connection_id)
-                    .bind(model)
-                    .bind(q.after_seq)
-                    .bind(q.include_deleted)
-                    .bind(q.modified_after)
-                    .bind(i64::from(q.limit))
-                    .bind(q.include_raw)
-                    .fetch_all($pool)
-                    .await?;
-                rows.into_iter().map(FeedRecord::from).collect()
-            }};
-        }
-        Ok(match &db.pool {
-            Pool::Sqlite(pool) => page!(TextRow, pool),
-            Pool::Postgres(pool) => page!(JsonbRow, pool),
-        })
+        let rows: Vec<Row> = on_pool!(db, pool => {
+            sqlx::query_as(FEED)
+                .bind(org.as_str())
+                .bind(connection_id)
+                .bind(model)
+                .bind(q.after_seq)
+                .bind(q.include_deleted)
+                .bind(q.modified_after)
+                .bind(i64::from(q.limit))
+                .bind(q.include_raw)
+                .fetch_all(pool)
+                .await?
+        });
+        rows.into_iter().map(FeedRecord::try_from).collect()
     }
 }

@@ -23,6 +23,7 @@ mod jobs;
 mod key_cache;
 mod models;
 mod orgs;
+pub mod packed;
 mod pages;
 mod pool;
 mod postgres;

@@ -12,6 +12,7 @@ use sqlx::types::Json;
 
 use crate::dialect::CHUNK;
 use crate::error::{Result, StoreError};
+use crate::packed;
 use crate::pool::{Db, Tx, on_tx};
 use crate::sync_rows::SyncJob;
 
@@ -22,8 +23,8 @@ pub struct RecordIn {
     pub remote_id: String,
     /// The unified record, as JSON text.
     pub data: Box<RawValue>,
-    /// The ERP's payload: the JSON text it sent for the record, as received (stored as JSON, so
-    /// it reads back as the same value; on Postgres as JSONB).
+    /// The ERP's payload: the JSON text it sent for the record, as received (stored as it is, in
+    /// the form `packed` describes, so it reads back byte for byte).
     pub raw: Box<RawValue>,
     /// SHA-256 of `data`'s text, hex.
     pub hash: String,
@@ -228,16 +229,21 @@ async fn write_changed(
     }
     let first = take_seqs(tx, &job.connection_id, changed.len()).await?;
     for (n, chunk) in changed.chunks(CHUNK).enumerate() {
+        // The JSON as stored (see `packed`): compressed only for what is written.
+        let packed: Vec<(Vec<u8>, Vec<u8>)> = chunk
+            .iter()
+            .map(|r| (packed::pack(r.data.get()), packed::pack(r.raw.get())))
+            .collect();
         on_tx!(tx, conn, DB => {
             let mut q = QueryBuilder::<DB>::new(INSERT_RECORDS);
-            q.push_values(chunk.iter().enumerate(), |mut row, (i, r)| {
+            q.push_values(chunk.iter().zip(&packed).enumerate(), |mut row, (i, (r, (data, raw)))| {
                 row.push_bind(ledgerlink_domain::new_id("rec"))
                     .push_bind(&job.connection_id)
                     .push_bind(&job.model_name)
                     .push_bind(&r.remote_id)
                     .push_bind(first + (n * CHUNK + i) as i64)
-                    .push_bind(Json(&r.data))
-                    .push_bind(Json(&r.raw))
+                    .push_bind(data.as_slice())
+                    .push_bind(raw.as_slice())
                     .push_bind(&r.hash)
                     .push_bind(false)
                     .push_bind(r.remote_modified_at)

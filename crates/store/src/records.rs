@@ -8,10 +8,9 @@ use chrono::{DateTime, Utc};
 use ledgerlink_domain::OrgId;
 use serde_json::Value;
 use sqlx::QueryBuilder;
-use sqlx::types::Json;
 
 use crate::dialect::CHUNK;
-use crate::error::Result;
+use crate::error::{Result, StoreError};
 use crate::pages::{self, PageOutcome, PageWrite, push_records_in};
 use crate::pool::{Backed, Db, on_pool};
 use crate::sync_rows::SyncJob;
@@ -176,7 +175,7 @@ async fn by_remote_id(
     let mut out = HashMap::with_capacity(remote_ids.len());
     for chunk in remote_ids.chunks(CHUNK) {
         db.count(1);
-        let rows: Vec<(String, Json<Value>)> = on_pool!(db, pool, DB => {
+        let rows: Vec<(String, Vec<u8>)> = on_pool!(db, pool, DB => {
             let mut q = QueryBuilder::<DB>::new(format!("SELECT remote_id, {column} FROM records"));
             let ids = chunk.iter().copied();
             push_records_in(&mut q, connection_id, model, " AND NOT is_deleted", ids);
@@ -187,7 +186,13 @@ async fn by_remote_id(
             }
             q.build_query_as().fetch_all(pool).await?
         });
-        out.extend(rows.into_iter().map(|(id, value)| (id, value.0)));
+        for (id, bytes) in rows {
+            let what = format_args!("record {id} of {connection_id}");
+            let text = crate::packed::unpack(bytes, &what)?;
+            let value = serde_json::from_str(&text)
+                .map_err(|e| StoreError::Corrupt(format!("{what} is not JSON: {e}")))?;
+            out.insert(id, value);
+        }
     }
     Ok(out)
 }

@@ -1,0 +1,7 @@
+-- Records keep their JSON as bytes: zstd-compressed text, or the text as it is (see the store's
+-- `packed` module). Rows written before keep jsonb's text form of their values; new rows keep the
+-- text that was written (for raw: Business Central's bytes) and skip jsonb's parsing and TOAST's
+-- second compression. Rewrites the table once.
+ALTER TABLE records
+    ALTER COLUMN data TYPE BYTEA USING convert_to(data::text, 'UTF8'),
+    ALTER COLUMN raw TYPE BYTEA USING convert_to(raw::text, 'UTF8');
