@@ -8,7 +8,7 @@
 //! amounts cost in BC requests.
 //!
 //! Usage: bench_sync --sim URL --client-id ID --client-secret S --listen ADDR [--database-url URL]
-//!        [--page-size N] [--recheck N]
+//!        [--page-size N] [--recheck N] [--data-dir DIR]
 
 use std::time::Instant;
 
@@ -39,8 +39,16 @@ fn peak_rss_mib() -> f64 {
         .unwrap_or(0.0)
 }
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
+fn main() -> anyhow::Result<()> {
+    // The allocator set up as `ledgerlink serve` sets it up.
+    ledgerlink::allocator::apply_settings();
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?
+        .block_on(run())
+}
+
+async fn run() -> anyhow::Result<()> {
     let sim = arg("--sim").expect("--sim URL");
     let client_id = arg("--client-id").expect("--client-id");
     let client_secret = arg("--client-secret").expect("--client-secret");
@@ -48,10 +56,12 @@ async fn main() -> anyhow::Result<()> {
     let page_size: u32 = arg("--page-size")
         .map(|p| p.parse().unwrap())
         .unwrap_or(1000);
+    // `--data-dir DIR` keeps the database for inspection afterwards; by default a temporary one.
     let dir = tempfile::tempdir()?;
+    let data_dir = arg("--data-dir").map_or_else(|| dir.path().to_owned(), Into::into);
     let config = ledgerlink::Config {
         listen: listen.parse()?,
-        data_dir: dir.path().to_owned(),
+        data_dir,
         database_url: arg("--database-url").map(secrecy::SecretString::from),
         entra_client_id: Some(client_id),
         entra_client_secret: Some(secrecy::SecretString::from(client_secret)),
@@ -147,7 +157,25 @@ async fn main() -> anyhow::Result<()> {
         .enqueue_syncs(&org, &id, &[want], ledgerlink_domain::now())
         .await?;
     let started = Instant::now();
+    // Progress, sampled every second: the rate per tenth of the sync shows whether it slows down as
+    // the table grows.
+    let samples = std::sync::Arc::new(std::sync::Mutex::new(vec![(0.0f64, 0u64)]));
+    let sampler = {
+        let (store, org, sync) = (running.store.clone(), org.clone(), syncs[0].id.clone());
+        let samples = samples.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                if let Ok(Some(job)) = store.get_sync(&org, &sync).await {
+                    let n = job.sync.pagination_state["records"].as_u64().unwrap_or(0);
+                    let at = started.elapsed().as_secs_f64();
+                    samples.lock().unwrap().push((at, n));
+                }
+            }
+        })
+    };
     running.engine.drain_syncs("bench").await?;
+    sampler.abort();
     let took = started.elapsed().as_secs_f64();
     let cpu = cpu_secs() - cpu_before;
     let rss_sync = peak_rss_mib();
@@ -166,6 +194,19 @@ async fn main() -> anyhow::Result<()> {
         job.sync.pagination_state["pages"],
         cpu * 1000.0 / synced.max(1) as f64,
     );
+    // Invoices per second within each tenth of the records (from the one-second samples).
+    let mut samples = samples.lock().unwrap().clone();
+    samples.push((took, synced));
+    let rates: Vec<String> = (1..=10)
+        .filter_map(|tenth| {
+            let (from, to) = (synced * (tenth - 1) / 10, synced * tenth / 10);
+            let first = samples.iter().rev().find(|(_, n)| *n <= from)?;
+            let last = samples.iter().find(|(_, n)| *n >= to)?;
+            let secs = last.0 - first.0;
+            (secs > 0.0).then(|| format!("{:.0}", (last.1 - first.1) as f64 / secs))
+        })
+        .collect();
+    println!("invoices_per_sec_by_tenth={}", rates.join(","));
     if let Some(n) = arg("--recheck").map(|n| n.parse::<usize>().unwrap()) {
         let url = format!("{first}&$select=id,status");
         let open = open_invoices(&http, &token, &url).await?;

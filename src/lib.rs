@@ -2,6 +2,7 @@
 //! The `ledgerlink` service: configuration, start-up and shutdown. The binary in `main.rs` is a thin CLI
 //! over this library, and the black-box tests in `tests/` start the same server on port 0.
 
+pub mod allocator;
 pub mod config;
 pub mod sandbox;
 

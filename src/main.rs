@@ -167,6 +167,7 @@ impl ApiKeys {
 }
 
 fn main() -> ExitCode {
+    ledgerlink::allocator::apply_settings();
     let cli = Cli::parse();
     if let Command::Openapi = cli.command {
         print!("{}", ledgerlink_api::openapi_json());
