@@ -24,19 +24,63 @@ pub fn apply_settings() {
     if missing.is_empty() {
         return;
     }
-    let Ok(program) = std::env::current_exe() else {
+    let mut args = std::env::args_os();
+    let Some(arg0) = args.next() else {
         return;
     };
-    let mut args = std::env::args_os();
+    // Only when the program is this executable: under a loader (`ld.so ledgerlink …`) or a tool
+    // (valgrind, qemu-user) the running executable is that tool, and the process stays as it is.
+    let Some(program) = std::env::current_exe()
+        .ok()
+        .filter(|exe| names_this_executable(&arg0, exe))
+    else {
+        eprintln!("ledgerlink: running with the allocator's default settings");
+        return;
+    };
     let mut command = std::process::Command::new(program);
-    if let Some(arg0) = args.next() {
-        command.arg0(arg0);
-    }
-    command.args(args);
+    command.arg0(arg0).args(args);
     for (name, value) in missing {
         command.env(name, value);
     }
     // Returns only when it could not run the program (it was replaced or removed meanwhile).
     let error = command.exec();
     eprintln!("ledgerlink: running with the allocator's default settings ({error})");
+}
+
+/// Whether `arg0`, looked up as a shell does (a path, or a name along `PATH`), is `exe`.
+fn names_this_executable(arg0: &std::ffi::OsStr, exe: &std::path::Path) -> bool {
+    let same = |candidate: &std::path::Path| {
+        let (Ok(a), Ok(b)) = (candidate.canonicalize(), exe.canonicalize()) else {
+            return false;
+        };
+        a == b
+    };
+    let arg0 = std::path::Path::new(arg0);
+    if arg0.components().count() > 1 {
+        return same(arg0);
+    }
+    std::env::var_os("PATH").is_some_and(|path| {
+        std::env::split_paths(&path)
+            .map(|dir| dir.join(arg0))
+            .find(|candidate| candidate.is_file())
+            .is_some_and(|candidate| same(&candidate))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_program_named_for_this_executable_is_run_again() {
+        let exe = std::env::current_exe().unwrap();
+        assert!(names_this_executable(exe.as_os_str(), &exe));
+        assert!(!names_this_executable("/bin/sh".as_ref(), &exe));
+        assert!(!names_this_executable(
+            "no-such-program-here".as_ref(),
+            &exe
+        ));
+        // A name found along PATH is that file (`sh` is never this test binary).
+        assert!(!names_this_executable("sh".as_ref(), &exe));
+    }
 }

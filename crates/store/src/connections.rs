@@ -537,3 +537,24 @@ impl<S: Backed> ConnectionStore for S {
         Ok(true)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn names(fields: &[(&str, As)]) -> String {
+        let names: Vec<&str> = fields.iter().map(|(name, _)| *name).collect();
+        names.join(", ")
+    }
+
+    fn squeezed(columns: &str) -> String {
+        columns.split_whitespace().collect::<Vec<_>>().join(" ")
+    }
+
+    /// The JSON aggregation names its columns by hand: it must read exactly the rows' columns.
+    #[test]
+    fn the_json_fields_are_the_row_columns() {
+        assert_eq!(names(MODEL_FIELDS), squeezed(MODEL_COLUMNS));
+        assert_eq!(names(SYNC_FIELDS), squeezed(crate::sync_rows::SYNC_COLUMNS));
+    }
+}

@@ -32,7 +32,8 @@ pub struct KeyOwner {
 /// How long a cached lookup is used at most.
 pub(crate) const TTL: Duration = Duration::from_secs(1);
 
-/// Beyond this many keys the cache starts over (it only saves queries).
+/// Beyond this many keys the expired answers are dropped, or else the cache starts over (it only
+/// saves queries).
 const MAX_ENTRIES: usize = 10_000;
 
 /// What the revocations made so far look like: answers read under another one are stale.
@@ -112,7 +113,11 @@ impl KeyCache {
     ) {
         let mut entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
         if entries.len() >= MAX_ENTRIES {
-            entries.clear();
+            // Expired answers go first; only 10,000 keys seen within one TTL empty the cache.
+            entries.retain(|_, e| e.read_at.elapsed() < TTL);
+            if entries.len() >= MAX_ENTRIES {
+                entries.clear();
+            }
         }
         let entry = Entry {
             owner,

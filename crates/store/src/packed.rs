@@ -3,9 +3,11 @@
 //! written before issue #12 — the JSON text as it is. A frame starts with zstd's magic number
 //! `28 B5 2F FD`; JSON text never starts with `(` (0x28), so the two cannot be confused.
 //!
-//! Invoices with their lines shrink about 3.4× (a 100,000-invoice sync writes ~250 MB instead of
-//! ~830 MB, twice over with SQLite's write-ahead log); the text served is the text that was written,
-//! byte for byte (BENCHMARKS.md, "Sync at the speed of the wire").
+//! Invoices with their lines shrink about 3.4× (a 100,000-invoice sync stores ~250 MB of JSON
+//! instead of ~830 MB, written twice with SQLite's write-ahead log); the text served is the text
+//! that was written, byte for byte (BENCHMARKS.md, "Packed records"). Rows a Postgres database held
+//! as `jsonb` before migration 0012 keep jsonb's text form of their values (`{"a": 1}`: spaced,
+//! keys ordered by length) until a sync changes them.
 
 use std::cell::RefCell;
 
@@ -41,13 +43,21 @@ thread_local! {
 /// The bytes to store for a JSON text.
 pub fn pack(json: &str) -> Vec<u8> {
     let text = json.as_bytes();
-    if text.len() < MIN_PACKED {
+    // Beyond what `unpack` accepts a text stays as it is (no record that size reaches the store:
+    // a streamed page caps each record below it).
+    if text.len() < MIN_PACKED || text.len() as u64 > MAX_UNPACKED {
         return text.to_vec();
     }
     PACKER.with(|cell| {
         let mut cell = cell.borrow_mut();
         if cell.is_none() {
             *cell = zstd::bulk::Compressor::new(LEVEL)
+                .and_then(|mut context| {
+                    // A damaged frame fails its checksum instead of unpacking to garbage that
+                    // would be spliced into a response.
+                    context.include_checksum(true)?;
+                    Ok(context)
+                })
                 .ok()
                 .map(|context| Packer {
                     context,

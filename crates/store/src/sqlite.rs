@@ -48,8 +48,6 @@ impl SqliteStore {
             // A new database gets 16 KiB pages: an invoice with its lines (~2.5 KB packed) left
             // a third of each 4 KiB page empty. An existing file keeps its page size.
             .page_size(16 * 1024)
-            // Statement journals (a multi-row upsert's undo) in memory, not in temporary files.
-            .pragma("temp_store", "MEMORY")
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(10));
         let file = Some(options.get_filename().to_path_buf())

@@ -46,6 +46,31 @@ impl TestDb {
         }
     }
 
+    /// Runs one statement on the database directly (`sqlite` or `postgres`, whichever it is), as an
+    /// operator or an older version would.
+    pub async fn execute(&self, sqlite: &str, postgres: &str) {
+        match &self.url {
+            Some(url) => {
+                let mut conn = sqlx::PgConnection::connect(url).await.expect("connect");
+                sqlx::query(postgres)
+                    .execute(&mut conn)
+                    .await
+                    .expect("statement");
+            }
+            None => {
+                let file = self.dir.path().join("ledgerlink.db");
+                let mut conn =
+                    sqlx::SqliteConnection::connect(&format!("sqlite://{}", file.display()))
+                        .await
+                        .expect("connect");
+                sqlx::query(sqlite)
+                    .execute(&mut conn)
+                    .await
+                    .expect("statement");
+            }
+        }
+    }
+
     /// Another store on the same database, as a second process would open it.
     pub async fn second_handle(&self) -> Arc<dyn Store> {
         ledgerlink_store::open(self.url.as_deref(), self.dir.path())

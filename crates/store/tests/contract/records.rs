@@ -1,0 +1,142 @@
+//! Records' JSON as stored (compressed or not, see `ledgerlink_store::packed`): what the feed and
+//! the sync's look-ups read is the text that was written, byte for byte, and rows written before
+//! packing read as they are.
+
+use ledgerlink_store::{RecordIn, RecordQuery};
+use serde_json::value::RawValue;
+
+use crate::harness::{TestDb, org, ready_connection, sync_invoices, t0};
+
+/// JSON text no serializer of ours would write: spaces, a trailing zero, keys out of order, escapes
+/// and characters beyond ASCII. Long enough to be compressed.
+const LONG: &str = r#"{ "number" : "103001",  "total_amount": 12.50, "a": [1, 2 ,3],
+  "customer_name": "Sjöberg & Søn \u00e9 \"quoted\"", "lines": [{"description": "ANTWERP Conference Table", "quantity": 3.0}] }"#;
+
+/// Short enough to be kept as it is.
+const SHORT: &str = r#"{"b": 1.10, "a":null}"#;
+
+fn record(remote_id: &str, data: &str, raw: &str) -> RecordIn {
+    use sha2::Digest as _;
+    RecordIn {
+        remote_id: remote_id.to_owned(),
+        data: RawValue::from_string(data.to_owned()).expect("JSON"),
+        raw: RawValue::from_string(raw.to_owned()).expect("JSON"),
+        hash: hex::encode(sha2::Sha256::digest(data.as_bytes())),
+        remote_modified_at: Some(t0()),
+    }
+}
+
+fn everything() -> RecordQuery {
+    RecordQuery {
+        limit: 100,
+        include_raw: true,
+        include_deleted: true,
+        ..Default::default()
+    }
+}
+
+#[tokio::test]
+async fn stored_json_reads_back_as_the_text_that_was_written() {
+    let db = TestDb::new().await;
+    let store = &db.store;
+    let o = org(store, "acme").await;
+    let c = ready_connection(store, &o, "erp").await;
+    sync_invoices(
+        store,
+        &c,
+        &[record("long", LONG, LONG), record("short", SHORT, SHORT)],
+    )
+    .await;
+
+    let feed = store
+        .feed_page(&o, &c.id, "invoices", &everything())
+        .await
+        .unwrap();
+    assert_eq!(feed.len(), 2);
+    for (r, text) in feed.iter().zip([LONG, SHORT]) {
+        assert_eq!(r.data, text, "{}", r.remote_id);
+        assert_eq!(r.raw.as_deref(), Some(text), "{}", r.remote_id);
+    }
+    // Without include_raw the payload is not read at all.
+    let q = RecordQuery {
+        include_raw: false,
+        ..everything()
+    };
+    let feed = store.feed_page(&o, &c.id, "invoices", &q).await.unwrap();
+    assert!(feed.iter().all(|r| r.raw.is_none()));
+
+    // The sync's and the write checks' look-ups parse the same text.
+    let ids = ["long", "short", "absent"];
+    let raw = store.stored_raw(&c.id, "invoices", &ids).await.unwrap();
+    let data = store
+        .current_records(&o, &c.id, "invoices", &ids)
+        .await
+        .unwrap();
+    for (id, text) in [("long", LONG), ("short", SHORT)] {
+        let value: serde_json::Value = serde_json::from_str(text).unwrap();
+        assert_eq!(raw[id], value);
+        assert_eq!(data[id], value);
+    }
+    assert_eq!(raw.len(), 2);
+
+    // Seen again unchanged: no new feed position.
+    sync_invoices(store, &c, &[record("long", LONG, LONG)]).await;
+    let again = store
+        .feed_page(&o, &c.id, "invoices", &everything())
+        .await
+        .unwrap();
+    assert_eq!(
+        again.iter().map(|r| r.seq).max(),
+        feed.iter().map(|r| r.seq).max()
+    );
+}
+
+/// Rows stored before records were packed hold their JSON as text (SQLite) or, after migration
+/// 0012 on Postgres, as the bytes of jsonb's text: they read as they are.
+#[tokio::test]
+async fn rows_stored_as_plain_text_read_as_they_are() {
+    let db = TestDb::new().await;
+    let store = &db.store;
+    let o = org(store, "acme").await;
+    let c = ready_connection(store, &o, "erp").await;
+    sync_invoices(store, &c, &[record("old", LONG, LONG)]).await;
+    let old =
+        r#"{"a": 1, "number": "103001", "customer_name": "Sjöberg & Søn", "total_amount": 12.50}"#;
+    db.execute(
+        &format!("UPDATE records SET data = '{old}', raw = '{old}'"),
+        &format!("UPDATE records SET data = convert_to('{old}', 'UTF8'), raw = convert_to('{old}', 'UTF8')"),
+    )
+    .await;
+    let feed = store
+        .feed_page(&o, &c.id, "invoices", &everything())
+        .await
+        .unwrap();
+    assert_eq!(feed[0].data, old);
+    assert_eq!(feed[0].raw.as_deref(), Some(old));
+    let listed = store
+        .list_records(&o, &c.id, "invoices", &everything())
+        .await
+        .unwrap();
+    assert_eq!(listed[0].data["total_amount"].to_string(), "12.50");
+}
+
+/// A damaged row is an error naming it, never a panic or text that is not JSON.
+#[tokio::test]
+async fn a_damaged_row_is_reported_not_served() {
+    let db = TestDb::new().await;
+    let store = &db.store;
+    let o = org(store, "acme").await;
+    let c = ready_connection(store, &o, "erp").await;
+    sync_invoices(store, &c, &[record("long", LONG, LONG)]).await;
+    // A compressed frame with its last bytes flipped.
+    db.execute(
+        "UPDATE records SET data = substr(data, 1, length(data) - 4) || x'00000000'",
+        "UPDATE records SET data = overlay(data placing '\\x00000000'::bytea from length(data) - 3)",
+    )
+    .await;
+    let err = store
+        .feed_page(&o, &c.id, "invoices", &everything())
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("record rec_"), "{err}");
+}
