@@ -21,6 +21,10 @@ use super::page_split::PageSplitter;
 /// Records per batch a streamed page sends.
 const STREAM_BATCH: usize = 64;
 
+/// The longest a streamed page may take in all (reading it and waiting for the writer): far above
+/// BC's own 8–10 minutes per request, only a backstop behind the per-wait timeout.
+const STREAMED_PAGE_LIMIT: std::time::Duration = std::time::Duration::from_secs(3600);
+
 /// Query options of a collection GET.
 #[derive(Debug, Default)]
 pub(super) struct Query<'a> {
@@ -322,14 +326,28 @@ impl BusinessCentral {
         let (url, page_size) = self.page_url(session, req)?;
         let base = url.clone();
         let mut request = self.request(session, Method::GET, url)?;
-        request = request.header("Prefer", format!("odata.maxpagesize={page_size}"));
+        // The client's whole-request timeout would also count the time this reader waits for the
+        // writer (a full channel while the store commits), and a slow database would look like a
+        // slow ERP. A streamed page is timed per wait for BC instead: its answer's head, then each
+        // chunk of its body, each within the request timeout.
+        let idle = self.config.http.request_timeout;
+        let timed_out = || {
+            ConnectorError::transient(format!(
+                "timed out: Business Central sent nothing for {idle:?}"
+            ))
+        };
+        request = request
+            .header("Prefer", format!("odata.maxpagesize={page_size}"))
+            .timeout(STREAMED_PAGE_LIMIT);
         let max = self.config.http.max_body_bytes;
-        let mut response = send_success(request, max).await?;
+        let mut response = tokio::time::timeout(idle, send_success(request, max))
+            .await
+            .map_err(|_| timed_out())??;
         let mut splitter = PageSplitter::new(max);
         let mut batch = Vec::new();
-        while let Some(chunk) = response
-            .chunk()
+        while let Some(chunk) = tokio::time::timeout(idle, response.chunk())
             .await
+            .map_err(|_| timed_out())?
             .map_err(ConnectorError::from_reqwest)?
         {
             splitter.feed(&chunk, &mut batch)?;

@@ -301,3 +301,69 @@ async fn a_long_queue_is_rate_limited_with_retry_after() {
     assert_eq!(err.retry_after(), Some(std::time::Duration::from_secs(30)));
     held.await.unwrap().unwrap();
 }
+
+#[tokio::test]
+async fn a_streamed_page_that_does_not_come_times_out_as_transient() {
+    let sim = sim().await;
+    let mut cfg = config(&sim);
+    cfg.http.request_timeout = std::time::Duration::from_millis(300);
+    let bc = BusinessCentral::new(cfg).unwrap();
+    let session = cloud_session(&sim, &bc).await;
+    sim.set_faults(FaultConfig {
+        slow_rate: 1.0,
+        slow_ms: 3_000,
+        ..Default::default()
+    });
+    let (tx, _rx) = tokio::sync::mpsc::channel(16);
+    let started = std::time::Instant::now();
+    let err = bc
+        .stream_page(&session, &customers(), &tx)
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Transient, "{err}");
+    assert!(err.to_string().contains("timed out"), "{err}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(2));
+}
+
+/// The request timeout counts the waits for Business Central, not the time the reader waits for
+/// its writer (a store committing a chunk): a page whose records are taken slowly still completes.
+#[tokio::test]
+async fn a_streamed_page_waits_for_a_slow_writer_beyond_the_request_timeout() {
+    let sim = crate::sim_with(bc_sim::SimConfig {
+        data: bc_sim::DataConfig {
+            customers: 400,
+            ..Default::default()
+        },
+        ..Default::default()
+    })
+    .await;
+    let mut cfg = config(&sim);
+    cfg.http.request_timeout = std::time::Duration::from_millis(400);
+    let bc = BusinessCentral::new(cfg).unwrap();
+    let session = cloud_session(&sim, &bc).await;
+    let request = PageRequest {
+        page_size: Some(1_000),
+        ..customers()
+    };
+    let (tx, mut rx) = tokio::sync::mpsc::channel(1);
+    let slow_writer = tokio::spawn(async move {
+        let mut records = 0;
+        while let Some(event) = rx.recv().await {
+            if let ledgerlink_connectors::PageEvent::Records(batch) = event {
+                records += batch.len();
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(150)).await;
+        }
+        records
+    });
+    let started = std::time::Instant::now();
+    let end = bc.stream_page(&session, &request, &tx).await;
+    drop(tx);
+    let records = slow_writer.await.unwrap();
+    assert!(end.is_ok(), "{:?}", end.err());
+    assert!(
+        started.elapsed() > std::time::Duration::from_millis(400),
+        "the writer held the reader longer than the request timeout"
+    );
+    assert_eq!(records, 400, "every record arrived");
+}

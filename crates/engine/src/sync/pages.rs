@@ -262,11 +262,15 @@ impl Run<'_> {
     ) {
         match serde_json::from_str::<Value>(raw.get()) {
             Ok(value) => self.map_value(&value, raw, batch, skipped),
-            // The page splitter checked it is JSON.
-            Err(e) => skipped.push(SkippedRecord {
-                remote_id: None,
-                reason: e.to_string(),
-            }),
+            // The page splitter checked it is JSON (deeper than serde's nesting limit, say).
+            Err(e) => {
+                tracing::warn!(reason = %e, "skipped a record Business Central sent that cannot be read");
+                self.engine.count_skip(&self.job.model_name);
+                skipped.push(SkippedRecord {
+                    remote_id: None,
+                    reason: e.to_string(),
+                });
+            }
         }
     }
 
