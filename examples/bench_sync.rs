@@ -118,7 +118,13 @@ async fn run() -> anyhow::Result<()> {
     let invoices_model = stored.models.iter().find(|m| m.name == "invoices").unwrap();
     let queued = running
         .store
-        .list_syncs(&org, &id, None, Some(ledgerlink_domain::SyncStatus::Queued), 100)
+        .list_syncs(
+            &org,
+            &id,
+            None,
+            Some(ledgerlink_domain::SyncStatus::Queued),
+            100,
+        )
         .await?;
     for sync in queued.iter().filter(|s| s.model_id != invoices_model.id) {
         running

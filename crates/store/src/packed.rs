@@ -118,7 +118,7 @@ mod tests {
 
     fn invoice() -> String {
         let line = r#"{"id":"eeabb2ab-f007-4b15-93ea-20f7888e5711","description":"ANTWERP Conference Table","quantity":3,"unitPrice":153.39}"#;
-        format!(r#"{{"id":"x","lines":[{}]}}"#, vec![line; 5].join(","))
+        format!(r#"{{"id":"x","lines":[{}]}}"#, [line; 5].join(","))
     }
 
     #[test]
