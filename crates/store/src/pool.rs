@@ -113,7 +113,13 @@ pub struct Db {
     file: Option<PathBuf>,
     /// Recent API key lookups.
     pub(crate) keys: KeyCache,
+    /// Records this process wrote since it last had Postgres analyze `records` (see
+    /// [`Db::records_written`]).
+    written_since_analyze: std::sync::Arc<AtomicU64>,
 }
+
+/// After this many records written by a process, Postgres re-reads the statistics of `records`.
+const ANALYZE_EVERY: u64 = 50_000;
 
 /// A store that runs on a [`Db`]: every store trait is implemented once for all of them. Sealed
 /// (public in a private module): only [`crate::SqliteStore`] and [`crate::PgStore`] are.
@@ -142,7 +148,30 @@ impl Db {
             migrator,
             file,
             keys: KeyCache::new(marker),
+            written_since_analyze: std::sync::Arc::new(AtomicU64::new(0)),
         }
+    }
+
+    /// `n` records were written. On Postgres, every [`ANALYZE_EVERY`] of them the planner's statistics
+    /// of `records` are refreshed in the background: a first sync fills the table faster than
+    /// autovacuum (when it is on at all) re-analyzes it, and with statistics of an empty table the
+    /// page writer's look-up of 1,000 ids by primary key was planned as a scan of every record of the
+    /// model — 1 s per page at 1,000,000 invoices instead of 20 ms (BENCHMARKS.md, issue #12).
+    pub(crate) fn records_written(&self, n: u64) {
+        let Pool::Postgres(pool) = &self.pool else {
+            return;
+        };
+        let before = self.written_since_analyze.fetch_add(n, Ordering::Relaxed);
+        if before >= ANALYZE_EVERY || before + n < ANALYZE_EVERY {
+            return;
+        }
+        let (pool, counter) = (pool.clone(), self.written_since_analyze.clone());
+        tokio::spawn(async move {
+            if let Err(e) = sqlx::query("ANALYZE records").execute(&pool).await {
+                tracing::warn!(error = %e, "could not refresh the statistics of records");
+            }
+            counter.store(0, Ordering::Relaxed);
+        });
     }
 
     /// Counts `n` statements about to run.

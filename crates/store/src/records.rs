@@ -101,7 +101,9 @@ impl<S: Backed> RecordStore for S {
         now: DateTime<Utc>,
         lease_until: DateTime<Utc>,
     ) -> Result<PageOutcome> {
-        pages::save_sync_page(self.db(), job, worker, page, now, lease_until).await
+        let outcome = pages::save_sync_page(self.db(), job, worker, page, now, lease_until).await?;
+        self.db().records_written(outcome.written);
+        Ok(outcome)
     }
 
     async fn stored_raw(

@@ -71,6 +71,18 @@ impl TestDb {
         }
     }
 
+    /// On Postgres, the first column of the first row of a query's answer as text (`None` on SQLite).
+    pub async fn postgres_text(&self, sql: &str) -> Option<Option<String>> {
+        let url = self.url.as_ref()?;
+        let mut conn = sqlx::PgConnection::connect(url).await.expect("connect");
+        Some(
+            sqlx::query_scalar(sql)
+                .fetch_one(&mut conn)
+                .await
+                .expect("query"),
+        )
+    }
+
     /// Another store on the same database, as a second process would open it.
     pub async fn second_handle(&self) -> Arc<dyn Store> {
         ledgerlink_store::open(self.url.as_deref(), self.dir.path())

@@ -140,3 +140,28 @@ async fn a_damaged_row_is_reported_not_served() {
         .unwrap_err();
     assert!(err.to_string().contains("record rec_"), "{err}");
 }
+
+/// On Postgres a process that wrote 50,000 records has the planner's statistics of `records`
+/// refreshed (a first sync outgrows them long before autovacuum, if it runs, re-analyzes).
+#[tokio::test]
+async fn postgres_statistics_follow_a_growing_table() {
+    let db = TestDb::new().await;
+    let store = &db.store;
+    let o = org(store, "acme").await;
+    let c = ready_connection(store, &o, "erp").await;
+    let analyzed = "SELECT last_analyze::text FROM pg_stat_user_tables WHERE relname = 'records'";
+    if db.postgres_text(analyzed).await.is_none() {
+        return; // SQLite plans the look-up by its primary key without statistics.
+    }
+    let records: Vec<RecordIn> = (0..50_000)
+        .map(|i| record(&format!("{i:08}"), r#"{"n":1}"#, r#"{"id":1}"#))
+        .collect();
+    sync_invoices(store, &c, &records).await;
+    for _ in 0..100 {
+        if db.postgres_text(analyzed).await.flatten().is_some() {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("records was not analyzed after 50,000 records were written");
+}
