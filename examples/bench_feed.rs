@@ -18,12 +18,8 @@ use serde::de::IgnoredAny;
 use serde_json::json;
 use sqlx::{Connection, QueryBuilder, Sqlite, SqliteConnection};
 
-fn arg(name: &str) -> Option<String> {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1).cloned())
-}
+mod common;
+use common::arg;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {

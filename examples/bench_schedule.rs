@@ -18,12 +18,8 @@ use futures::StreamExt;
 use serde_json::{Value, json};
 use sqlx::Row;
 
-fn arg(name: &str) -> Option<String> {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1).cloned())
-}
+mod common;
+use common::arg;
 
 /// A distinct loopback address per connection (127.0.0.0/8 all reaches the local host).
 fn address(i: usize) -> String {
