@@ -1,13 +1,15 @@
 //! The change feed as the API answers it: each record's stored JSON as text (unpacked, see
 //! [`crate::packed`]), written into the response as it is instead of being parsed into a tree and
-//! serialized again (BENCHMARKS.md, "Change feed drain"). [`crate::RecordStore::list_records`] reads the same feed as values.
+//! serialized again (BENCHMARKS.md, "Change feed drain"). [`crate::RecordStore::list_records`]
+//! reads the same feed as values.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use ledgerlink_domain::OrgId;
 
 use crate::error::Result;
 use crate::packed;
 use crate::pool::{Backed, on_pool};
-use async_trait::async_trait;
-use chrono::{DateTime, Utc};
-use ledgerlink_domain::OrgId;
 
 /// Filter of a change-feed read.
 #[derive(Debug, Clone, Default)]
