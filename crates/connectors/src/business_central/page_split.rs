@@ -271,14 +271,21 @@ fn value_end(
     let mut st = *scan;
     let mut i = start + st.scanned;
     while i < buf.len() {
-        let b = buf[i];
-        i += 1;
         if st.in_string {
             if st.escaped {
                 st.escaped = false;
-            } else if b == b'\\' {
+                i += 1;
+                continue;
+            }
+            // Most of a record's bytes are inside strings (keys and text): jump to the next quote
+            // or backslash instead of looking at every byte.
+            let Some(k) = memchr::memchr2(b'"', b'\\', &buf[i..]) else {
+                break;
+            };
+            i += k + 1;
+            if buf[i - 1] == b'\\' {
                 st.escaped = true;
-            } else if b == b'"' {
+            } else {
                 st.in_string = false;
                 if st.depth == 0 {
                     *scan = Scan::default();
@@ -287,6 +294,8 @@ fn value_end(
             }
             continue;
         }
+        let b = buf[i];
+        i += 1;
         match b {
             b'"' => st.in_string = true,
             b'{' | b'[' => st.depth += 1,
