@@ -146,8 +146,9 @@ async fn fill() -> anyhow::Result<()> {
                 if plain {
                     row.push_bind(data).push_bind(raw);
                 } else {
-                    let pack = ledgerlink_store::packed::pack;
-                    row.push_bind(pack(&data)).push_bind(pack(&raw));
+                    use ledgerlink_store::packed::{Column, pack};
+                    row.push_bind(pack(&data, Column::Data))
+                        .push_bind(pack(&raw, Column::Raw));
                 }
                 row.push_bind(format!("{k:064x}"))
                     .push_bind(false)

@@ -8,7 +8,11 @@
 //! amounts cost in BC requests.
 //!
 //! Usage: bench_sync --sim URL --client-id ID --client-secret S --listen ADDR [--database-url URL]
-//!        [--page-size N] [--recheck N] [--data-dir DIR]
+//!        [--page-size N] [--recheck N] [--data-dir DIR] [--all-models]
+//!
+//! `--all-models` keeps the first syncs setup queued for the other models (customers, contacts,
+//! ledger entries…): they run in the same drain, and the figures are no longer the invoices' alone
+//! (`scripts/train-dict` uses it to fill a database with every model's records).
 
 use std::time::Instant;
 
@@ -122,7 +126,11 @@ async fn run() -> anyhow::Result<()> {
             100,
         )
         .await?;
-    for sync in queued.iter().filter(|s| s.model_id != invoices_model.id) {
+    let all_models = std::env::args().any(|a| a == "--all-models");
+    for sync in queued
+        .iter()
+        .filter(|s| !all_models && s.model_id != invoices_model.id)
+    {
         running
             .store
             .cancel_sync(&org, &sync.id, ledgerlink_domain::now())

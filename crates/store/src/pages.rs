@@ -232,7 +232,12 @@ async fn write_changed(
         // The JSON as stored (see `packed`): compressed only for what is written.
         let packed: Vec<(Vec<u8>, Vec<u8>)> = chunk
             .iter()
-            .map(|r| (packed::pack(r.data.get()), packed::pack(r.raw.get())))
+            .map(|r| {
+                (
+                    packed::pack(r.data.get(), packed::Column::Data),
+                    packed::pack(r.raw.get(), packed::Column::Raw),
+                )
+            })
             .collect();
         on_tx!(tx, conn, DB => {
             let mut q = QueryBuilder::<DB>::new(INSERT_RECORDS);
