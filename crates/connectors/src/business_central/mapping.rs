@@ -63,7 +63,7 @@ pub struct MapError {
 
 impl MapError {
     /// The error for `raw` (a BC entity), with its id when it has a valid one.
-    fn of(raw: &Value, err: MappingError) -> Self {
+    fn of(raw: &Json, err: MappingError) -> Self {
         let remote_id = Obj::root(raw)
             .ok()
             .and_then(|o| o.guid("id").ok().flatten());
@@ -118,7 +118,7 @@ enum Unified {
 /// Maps one BC entity to its typed unified record, its id and modification stamp.
 fn map_unified(
     model: &str,
-    raw: &Value,
+    raw: &Json,
     ctx: &MappingContext,
 ) -> Result<(String, Option<DateTime<Utc>>, Unified), MappingError> {
     let obj = Obj::root(raw)?;
@@ -144,6 +144,16 @@ pub fn map_record(
     raw: &Value,
     ctx: &MappingContext,
 ) -> Result<MappedRecord, MappingError> {
+    let text = raw.to_string();
+    let raw = Json::parse(&text).expect("a Value's text is JSON");
+    map_record_tree(model, &raw, ctx)
+}
+
+fn map_record_tree(
+    model: &str,
+    raw: &Json,
+    ctx: &MappingContext,
+) -> Result<MappedRecord, MappingError> {
     let (remote_id, remote_modified_at, data) = map_unified(model, raw, ctx)?;
     Ok(MappedRecord {
         remote_id,
@@ -153,9 +163,9 @@ pub fn map_record(
 }
 
 /// [`map_record`] with the data as JSON text, serialized straight from the typed record.
-pub fn map_record_json(
+fn map_record_json(
     model: &str,
-    raw: &Value,
+    raw: &Json,
     ctx: &MappingContext,
 ) -> Result<MappedJson, MappingError> {
     let (remote_id, remote_modified_at, data) = map_unified(model, raw, ctx)?;
@@ -176,23 +186,40 @@ pub fn map_fetched_each(
     raw: &Value,
     ctx: &MappingContext,
 ) -> Vec<Result<MappedRecord, MapError>> {
-    map_each_with(model, raw, ctx, map_record)
+    let text = raw.to_string();
+    let raw = Json::parse(&text).expect("a Value's text is JSON");
+    map_each_with(model, &raw, ctx, map_record_tree)
 }
 
-/// [`map_fetched_each`] with each record's data as JSON text ([`map_record_json`]).
+/// [`map_fetched_each`] with each record's data as JSON text, serialized straight from the typed
+/// record.
 pub fn map_fetched_json(
     model: &str,
     raw: &Value,
     ctx: &MappingContext,
 ) -> Vec<Result<MappedJson, MapError>> {
-    map_each_with(model, raw, ctx, map_record_json)
+    let text = raw.to_string();
+    let raw = Json::parse(&text).expect("a Value's text is JSON");
+    map_each_with(model, &raw, ctx, map_record_json)
+}
+
+/// [`map_fetched_json`] for a record's JSON text as BC sent it, read without building a
+/// `serde_json::Value` (the sync's path). `Err` when the text is not JSON serde_json can read (the
+/// page splitter checks the structure only; a record nested deeper than serde_json's limit, say).
+pub fn map_fetched_text(
+    model: &str,
+    raw: &str,
+    ctx: &MappingContext,
+) -> Result<Vec<Result<MappedJson, MapError>>, serde_json::Error> {
+    let raw = Json::parse(raw)?;
+    Ok(map_each_with(model, &raw, ctx, map_record_json))
 }
 
 fn map_each_with<T>(
     model: &str,
-    raw: &Value,
+    raw: &Json,
     ctx: &MappingContext,
-    map: fn(&str, &Value, &MappingContext) -> Result<T, MappingError>,
+    map: fn(&str, &Json, &MappingContext) -> Result<T, MappingError>,
 ) -> Vec<Result<T, MapError>> {
     if model != "payments" {
         return vec![map(model, raw, ctx).map_err(|e| MapError::of(raw, e))];
@@ -228,7 +255,7 @@ pub fn map_fetched(
 }
 
 /// The expanded `customerPayments` of a payment journal with an id.
-fn journal_payments(raw: &Value) -> Result<&Vec<Value>, MappingError> {
+fn journal_payments<'a>(raw: &'a Json<'a>) -> Result<&'a [Json<'a>], MappingError> {
     let journal = Obj::root(raw)?;
     journal.id()?;
     journal.array("customerPayments")
@@ -513,6 +540,10 @@ fn currency(code: Option<String>, ctx: &MappingContext) -> Option<String> {
 #[path = "mapping_error.rs"]
 mod error;
 pub use error::MappingError;
+
+#[path = "mapping_json.rs"]
+mod json;
+use json::Json;
 
 #[path = "mapping_fields.rs"]
 mod fields;

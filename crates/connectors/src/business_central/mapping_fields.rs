@@ -1,26 +1,28 @@
 //! Typed, path-aware reads of BC JSON fields for the mapping, with BC's empty values turned into `None`.
 
+use std::borrow::Cow;
+
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use ledgerlink_domain::records::Decimal;
-use serde_json::{Map, Value};
 
 use super::error::MappingError;
+use super::json::Json;
 
 /// A BC JSON object and where it sits in the record (for error messages).
 pub(super) struct Obj<'a> {
-    map: &'a Map<String, Value>,
+    map: &'a [(Cow<'a, str>, Json<'a>)],
     path: String,
 }
 
 impl<'a> Obj<'a> {
     /// The top-level entity.
-    pub fn root(value: &'a Value) -> Result<Self, MappingError> {
+    pub fn root(value: &'a Json<'a>) -> Result<Self, MappingError> {
         Self::at(value, String::new())
     }
 
-    fn at(value: &'a Value, path: String) -> Result<Self, MappingError> {
+    fn at(value: &'a Json<'a>, path: String) -> Result<Self, MappingError> {
         match value {
-            Value::Object(map) => Ok(Obj { map, path }),
+            Json::Object(map) => Ok(Obj { map, path }),
             other => Err(MappingError::NotAnObject {
                 field: if path.is_empty() {
                     "record".into()
@@ -41,8 +43,8 @@ impl<'a> Obj<'a> {
     }
 
     /// The value of `key`; absent and JSON `null` are both `None`.
-    fn get(&self, key: &str) -> Option<&'a Value> {
-        self.map.get(key).filter(|v| !v.is_null())
+    fn get(&self, key: &str) -> Option<&'a Json<'a>> {
+        Json::member(self.map, key).filter(|v| **v != Json::Null)
     }
 
     /// The error for a required field that is absent.
@@ -52,7 +54,7 @@ impl<'a> Obj<'a> {
         }
     }
 
-    fn wrong(&self, key: &str, expected: &'static str, found: &Value) -> MappingError {
+    fn wrong(&self, key: &str, expected: &'static str, found: &Json) -> MappingError {
         MappingError::WrongType {
             field: self.field(key),
             expected,
@@ -71,7 +73,7 @@ impl<'a> Obj<'a> {
     fn string(&self, key: &str) -> Result<Option<&'a str>, MappingError> {
         match self.get(key) {
             None => Ok(None),
-            Some(Value::String(s)) => Ok(Some(s)),
+            Some(Json::String(s)) => Ok(Some(s.as_ref())),
             Some(other) => Err(self.wrong(key, "a string", other)),
         }
     }
@@ -136,12 +138,9 @@ impl<'a> Obj<'a> {
     pub fn decimal(&self, key: &str) -> Result<Option<Decimal>, MappingError> {
         match self.get(key) {
             None => Ok(None),
-            Some(Value::Number(n)) => {
-                let text = n.to_string();
-                let parsed =
-                    Decimal::parse(&text).ok_or_else(|| self.invalid(key, "decimal", &text));
-                parsed.map(Some)
-            }
+            Some(Json::Number(text)) => Decimal::parse(text)
+                .map(Some)
+                .ok_or_else(|| self.invalid(key, "decimal", text)),
             Some(other) => Err(self.wrong(key, "a number", other)),
         }
     }
@@ -150,10 +149,10 @@ impl<'a> Obj<'a> {
     pub fn integer(&self, key: &str) -> Result<Option<i64>, MappingError> {
         match self.get(key) {
             None => Ok(None),
-            Some(Value::Number(n)) => n
-                .as_i64()
+            Some(Json::Number(text)) => text
+                .parse::<i64>()
                 .map(Some)
-                .ok_or_else(|| self.invalid(key, "integer", &n.to_string())),
+                .map_err(|_| self.invalid(key, "integer", text)),
             Some(other) => Err(self.wrong(key, "an integer", other)),
         }
     }
@@ -162,7 +161,7 @@ impl<'a> Obj<'a> {
     pub fn boolean(&self, key: &str) -> Result<Option<bool>, MappingError> {
         match self.get(key) {
             None => Ok(None),
-            Some(Value::Bool(b)) => Ok(Some(*b)),
+            Some(Json::Bool(b)) => Ok(Some(*b)),
             Some(other) => Err(self.wrong(key, "a boolean", other)),
         }
     }
@@ -177,10 +176,10 @@ impl<'a> Obj<'a> {
     }
 
     /// A required JSON array (an expanded collection).
-    pub fn array(&self, key: &str) -> Result<&'a Vec<Value>, MappingError> {
+    pub fn array(&self, key: &str) -> Result<&'a [Json<'a>], MappingError> {
         match self.get(key) {
             None => Err(self.missing(key)),
-            Some(Value::Array(items)) => Ok(items),
+            Some(Json::Array(items)) => Ok(items),
             Some(other) => Err(self.wrong(key, "an array", other)),
         }
     }
@@ -296,13 +295,13 @@ fn is_guid(s: &str) -> bool {
         })
 }
 
-fn json_type(value: &Value) -> &'static str {
+fn json_type(value: &Json) -> &'static str {
     match value {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
+        Json::Null => "null",
+        Json::Bool(_) => "a boolean",
+        Json::Number(_) => "a number",
+        Json::String(_) => "a string",
+        Json::Array(_) => "an array",
+        Json::Object(_) => "an object",
     }
 }

@@ -13,7 +13,8 @@
 use std::collections::HashSet;
 
 use ledgerlink_connectors::business_central::mapping::{
-    MappingContext, map_fetched_json, selected_fields, silently_changing,
+    MapError, MappedJson, MappingContext, map_fetched_json, map_fetched_text, selected_fields,
+    silently_changing,
 };
 use ledgerlink_connectors::{
     ErrorKind, MAX_IDS_PER_REQUEST, Page, PageRequest, ReadScope, Session, TimeWindow,
@@ -248,7 +249,8 @@ impl Run<'_> {
             let Ok(bytes) = serde_json::value::to_raw_value(raw) else {
                 continue;
             };
-            self.map_value(raw, bytes, &mut batch, &mut skipped);
+            let mapped = map_fetched_json(&self.job.model_name, raw, &self.ctx);
+            self.take_mapped(mapped, bytes, &mut batch, &mut skipped);
         }
         (batch, skipped)
     }
@@ -260,8 +262,8 @@ impl Run<'_> {
         batch: &mut Vec<RecordIn>,
         skipped: &mut Vec<SkippedRecord>,
     ) {
-        match serde_json::from_str::<Value>(raw.get()) {
-            Ok(value) => self.map_value(&value, raw, batch, skipped),
+        match map_fetched_text(&self.job.model_name, raw.get(), &self.ctx) {
+            Ok(mapped) => self.take_mapped(mapped, raw, batch, skipped),
             // The page splitter checked it is JSON (deeper than serde's nesting limit, say).
             Err(e) => {
                 tracing::warn!(reason = %e, "skipped a record Business Central sent that cannot be read");
@@ -274,14 +276,15 @@ impl Run<'_> {
         }
     }
 
-    fn map_value(
+    /// Adds a page record's mapped records to the batch (with `raw`, the page record's bytes) and
+    /// what could not be mapped to the skipped.
+    fn take_mapped(
         &mut self,
-        value: &Value,
+        mut mapped: Vec<Result<MappedJson, MapError>>,
         raw: Box<RawValue>,
         batch: &mut Vec<RecordIn>,
         skipped: &mut Vec<SkippedRecord>,
     ) {
-        let mut mapped = map_fetched_json(&self.job.model_name, value, &self.ctx);
         // The page record is every record's raw payload (payments: their journal's); the last takes it.
         let last = mapped.len().saturating_sub(1);
         let mut raw = Some(raw);
