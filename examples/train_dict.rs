@@ -14,6 +14,9 @@ use sqlx::Row;
 mod common;
 use common::arg;
 
+/// A model's samples: its records' `data` texts and their `raw` texts.
+type Samples = (Vec<Vec<u8>>, Vec<Vec<u8>>);
+
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> anyhow::Result<()> {
     let db = arg("--db").expect("--db FILE");
@@ -25,7 +28,7 @@ async fn main() -> anyhow::Result<()> {
         .fetch_all(&pool)
         .await?;
     // Up to `per_model` samples of each model, so that the many invoices do not crowd out the rest.
-    let mut by_model: BTreeMap<String, (Vec<Vec<u8>>, Vec<Vec<u8>>)> = BTreeMap::new();
+    let mut by_model: BTreeMap<String, Samples> = BTreeMap::new();
     for row in rows {
         let model: String = row.get("model");
         let (data, raw) = by_model.entry(model.clone()).or_default();

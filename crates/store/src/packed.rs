@@ -102,8 +102,7 @@ thread_local! {
 }
 
 fn packer(column: Column) -> std::io::Result<Packer> {
-    let mut context =
-        zstd::bulk::Compressor::with_prepared_dictionary(&ENCODERS[current(column)])?;
+    let mut context = zstd::bulk::Compressor::with_prepared_dictionary(&ENCODERS[current(column)])?;
     // A damaged frame fails its checksum instead of unpacking to garbage that would be spliced
     // into a response.
     context.include_checksum(true)?;
@@ -229,7 +228,10 @@ mod tests {
         // A frame names its dictionary by the id inside the dictionary's bytes: a file replaced
         // under a released name would make every row written with it unreadable.
         for d in &DICTIONARIES {
-            assert_eq!(zstd::zstd_safe::get_dict_id(d.bytes).map(|id| id.get()), Some(d.id));
+            assert_eq!(
+                zstd::zstd_safe::get_dict_id(d.bytes).map(|id| id.get()),
+                Some(d.id)
+            );
         }
     }
 
@@ -253,7 +255,10 @@ mod tests {
             .compress(invoice().as_bytes())
             .unwrap();
         let e = unpack(frame, &"record rec_2").unwrap_err().to_string();
-        assert!(e.contains("record rec_2") && e.contains("dictionary"), "{e}");
+        assert!(
+            e.contains("record rec_2") && e.contains("dictionary"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -144,9 +144,34 @@ pub fn map_record(
     raw: &Value,
     ctx: &MappingContext,
 ) -> Result<MappedRecord, MappingError> {
+    with_tree(raw, |raw| map_record_tree(model, raw, ctx))?
+}
+
+/// `f` of a `Value` as the tree the mapping reads, made through its text. `Value`s come from
+/// serde_json, whose nesting limit the tree shares: this fails only for one built deeper by hand.
+fn with_tree<T>(raw: &Value, f: impl FnOnce(&Json) -> T) -> Result<T, MappingError> {
     let text = raw.to_string();
-    let raw = Json::parse(&text).expect("a Value's text is JSON");
-    map_record_tree(model, &raw, ctx)
+    match Json::parse(&text) {
+        Ok(tree) => Ok(f(&tree)),
+        Err(e) => Err(MappingError::Invalid {
+            field: "record".into(),
+            expected: "JSON serde_json can read",
+            value: e.to_string(),
+        }),
+    }
+}
+
+/// [`with_tree`] for the functions that report each record's error on its own.
+fn each_with_tree<T>(
+    raw: &Value,
+    f: impl FnOnce(&Json) -> Vec<Result<T, MapError>>,
+) -> Vec<Result<T, MapError>> {
+    with_tree(raw, f).unwrap_or_else(|e| {
+        vec![Err(MapError {
+            remote_id: None,
+            reason: e.to_string(),
+        })]
+    })
 }
 
 fn map_record_tree(
@@ -186,9 +211,7 @@ pub fn map_fetched_each(
     raw: &Value,
     ctx: &MappingContext,
 ) -> Vec<Result<MappedRecord, MapError>> {
-    let text = raw.to_string();
-    let raw = Json::parse(&text).expect("a Value's text is JSON");
-    map_each_with(model, &raw, ctx, map_record_tree)
+    each_with_tree(raw, |raw| map_each_with(model, raw, ctx, map_record_tree))
 }
 
 /// [`map_fetched_each`] with each record's data as JSON text, serialized straight from the typed
@@ -198,9 +221,7 @@ pub fn map_fetched_json(
     raw: &Value,
     ctx: &MappingContext,
 ) -> Vec<Result<MappedJson, MapError>> {
-    let text = raw.to_string();
-    let raw = Json::parse(&text).expect("a Value's text is JSON");
-    map_each_with(model, &raw, ctx, map_record_json)
+    each_with_tree(raw, |raw| map_each_with(model, raw, ctx, map_record_json))
 }
 
 /// [`map_fetched_json`] for a record's JSON text as BC sent it, read without building a

@@ -171,7 +171,10 @@ mod tests {
         let Some(Json::Object(o)) = Json::member(&m, "o") else {
             panic!("an object")
         };
-        assert!(matches!(Json::member(o, "k"), Some(Json::String(Cow::Borrowed("v")))));
+        assert!(matches!(
+            Json::member(o, "k"),
+            Some(Json::String(Cow::Borrowed("v")))
+        ));
         assert_eq!(Json::member(&m, "missing"), None);
     }
 
