@@ -374,6 +374,37 @@ mod tests {
     }
 
     #[test]
+    fn random_records_split_as_serde_json_reads_them_at_every_chunk_size() {
+        use rand::{Rng, SeedableRng};
+        // Strings full of what the scan must get right: quotes, backslashes, brackets, escapes.
+        let pieces = [
+            "\\\"", "\\\\", "{", "}", "[", "]", ",", ":", "a", "é", "\\u007d", "\\n", " ",
+        ];
+        let mut rng = rand::rngs::StdRng::seed_from_u64(12);
+        for _ in 0..40 {
+            let records: Vec<String> = (0..rng.random_range(1..6))
+                .map(|i| {
+                    let text: String = (0..rng.random_range(0..40))
+                        .map(|_| pieces[rng.random_range(0..pieces.len())])
+                        .collect();
+                    format!(r#"{{"id":"{i}","s":"{text}","n":[{{"t":"{text}"}},1.50]}}"#)
+                })
+                .collect();
+            let body = format!(r#"{{"value":[{}],"@odata.count":1}}"#, records.join(","));
+            let expected: Value = serde_json::from_str(&body).expect("the body is JSON");
+            for chunk in 1..=64 {
+                let (got, _) = split(body.as_bytes(), chunk).unwrap();
+                assert_eq!(got, records, "chunk {chunk}");
+                let parsed: Vec<Value> = got
+                    .iter()
+                    .map(|r| serde_json::from_str(r).unwrap())
+                    .collect();
+                assert_eq!(Value::Array(parsed), expected["value"]);
+            }
+        }
+    }
+
+    #[test]
     fn a_cut_off_body_is_transient_garbage_is_invalid() {
         let kind = |b: &[u8]| split(b, 5).unwrap_err().kind();
         assert_eq!(kind(br#"{"value":[{"id":1},{"id""#), ErrorKind::Transient);
