@@ -1,8 +1,8 @@
-//! A BC entity as the mapping reads it: a JSON tree that borrows its keys, text and numbers from the
-//! received bytes. A `serde_json::Value` made every key and every number a `String` and every object
-//! an insertion-ordered hash map (SipHash): ~20 % of a sync's CPU went into building and dropping
-//! them (issue #12). Here an object is a small vector searched in order — BC's `$select`ed entities
-//! have a few dozen members — and only text with escapes is copied.
+//! A BC entity as the mapping reads it: a JSON tree that borrows its keys and text from the received
+//! bytes (only text with escapes is copied) and keeps each number as its digits. A
+//! `serde_json::Value` made every key a `String` and every object an insertion-ordered hash map
+//! (SipHash): ~18 % of a sync's CPU went into building and dropping them (issue #12). Here an object
+//! is a small vector searched in order — BC's `$select`ed entities have a few dozen members.
 
 use std::borrow::Cow;
 use std::fmt;
