@@ -63,12 +63,20 @@ const DICTIONARIES: [Dictionary; 2] = [
     },
 ];
 
-/// The dictionary new frames of each column are made with (an index into [`DICTIONARIES`]).
-fn current(column: Column) -> usize {
-    match column {
-        Column::Data => 0,
-        Column::Raw => 1,
+impl Column {
+    /// Its place among the columns (its slot in `PACKERS`).
+    fn index(self) -> usize {
+        match self {
+            Column::Data => 0,
+            Column::Raw => 1,
+        }
     }
+}
+
+/// The dictionary new frames of each column are made with (an index into [`DICTIONARIES`]; today
+/// each column's one dictionary sits at the column's own index).
+fn current(column: Column) -> usize {
+    column.index()
 }
 
 /// The dictionaries prepared once for compression at [`LEVEL`] and for decompression, shared by all
@@ -122,10 +130,7 @@ pub fn pack(json: &str, column: Column) -> Vec<u8> {
     }
     PACKERS.with(|cell| {
         let mut cell = cell.borrow_mut();
-        let slot = &mut cell[match column {
-            Column::Data => 0,
-            Column::Raw => 1,
-        }];
+        let slot = &mut cell[column.index()];
         if slot.is_none() {
             *slot = packer(column).ok();
         }

@@ -214,18 +214,9 @@ pub fn map_fetched_each(
     each_with_tree(raw, |raw| map_each_with(model, raw, ctx, map_record_tree))
 }
 
-/// [`map_fetched_each`] with each record's data as JSON text, serialized straight from the typed
-/// record.
-pub fn map_fetched_json(
-    model: &str,
-    raw: &Value,
-    ctx: &MappingContext,
-) -> Vec<Result<MappedJson, MapError>> {
-    each_with_tree(raw, |raw| map_each_with(model, raw, ctx, map_record_json))
-}
-
-/// [`map_fetched_json`] for a record's JSON text as BC sent it, read without building a
-/// `serde_json::Value` (the sync's path). `Err` when the text is not JSON serde_json can read (the
+/// [`map_fetched_each`] for a record's JSON text as BC sent it, with each record's data as JSON
+/// text serialized straight from the typed record, read without building a `serde_json::Value`
+/// (the sync's path). `Err` when the text is not JSON serde_json can read (the
 /// page splitter checks the structure only; a record nested deeper than serde_json's limit, say).
 pub fn map_fetched_text(
     model: &str,

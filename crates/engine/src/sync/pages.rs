@@ -13,8 +13,7 @@
 use std::collections::HashSet;
 
 use ledgerlink_connectors::business_central::mapping::{
-    MapError, MappedJson, MappingContext, map_fetched_json, map_fetched_text, selected_fields,
-    silently_changing,
+    MapError, MappedJson, MappingContext, map_fetched_text, selected_fields, silently_changing,
 };
 use ledgerlink_connectors::{
     ErrorKind, MAX_IDS_PER_REQUEST, Page, PageRequest, ReadScope, Session, TimeWindow,
@@ -249,8 +248,7 @@ impl Run<'_> {
             let Ok(bytes) = serde_json::value::to_raw_value(raw) else {
                 continue;
             };
-            let mapped = map_fetched_json(&self.job.model_name, raw, &self.ctx);
-            self.take_mapped(mapped, bytes, &mut batch, &mut skipped);
+            self.map_raw(bytes, &mut batch, &mut skipped);
         }
         (batch, skipped)
     }
@@ -264,7 +262,8 @@ impl Run<'_> {
     ) {
         match map_fetched_text(&self.job.model_name, raw.get(), &self.ctx) {
             Ok(mapped) => self.take_mapped(mapped, raw, batch, skipped),
-            // The page splitter checked it is JSON (deeper than serde's nesting limit, say).
+            // The page splitter (or serde_json, for a page read whole) checked it is JSON: deeper
+            // than serde's nesting limit, say.
             Err(e) => {
                 tracing::warn!(reason = %e, "skipped a record Business Central sent that cannot be read");
                 self.engine.count_skip(&self.job.model_name);
