@@ -134,6 +134,7 @@ pub struct Health {
     /// What to do about it.
     pub suggested_resolution: String,
     /// When this health was determined.
+    #[serde(serialize_with = "crate::timestamp::serialize")]
     pub timestamp: DateTime<Utc>,
 }
 

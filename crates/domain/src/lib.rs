@@ -9,6 +9,7 @@ pub mod health;
 pub mod ids;
 pub mod records;
 pub mod sync;
+pub mod timestamp;
 pub mod write;
 
 pub use catalog::{AuthType, ModelSpec, Provider};

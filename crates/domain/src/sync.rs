@@ -51,8 +51,10 @@ impl SyncProgress {
 #[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
 pub struct Sync {
     /// When the sync was created.
+    #[serde(serialize_with = "crate::timestamp::serialize")]
     pub created_at: DateTime<Utc>,
     /// When the sync last changed.
+    #[serde(serialize_with = "crate::timestamp::serialize_option")]
     pub modified_at: Option<DateTime<Utc>>,
     /// Sync id (`sync_…`).
     pub id: String,
@@ -63,6 +65,7 @@ pub struct Sync {
     /// Groups the syncs created by one request.
     pub batch_id: Option<uuid::Uuid>,
     /// When the sync finished.
+    #[serde(serialize_with = "crate::timestamp::serialize_option")]
     pub completed_at: Option<DateTime<Utc>>,
     /// The ERP entity synced (for Business Central, the company id).
     pub entity_id: Option<String>,
@@ -91,10 +94,13 @@ pub struct Sync {
     /// current read covers. `null` until its first page is written.
     pub progress: Option<SyncProgress>,
     /// When the current attempt started.
+    #[serde(serialize_with = "crate::timestamp::serialize_option")]
     pub started_at: Option<DateTime<Utc>>,
     /// End of the time range for which data is being synced.
+    #[serde(serialize_with = "crate::timestamp::serialize_option")]
     pub timerange_end: Option<DateTime<Utc>>,
     /// Start of the time range for which data is being synced.
+    #[serde(serialize_with = "crate::timestamp::serialize_option")]
     pub timerange_start: Option<DateTime<Utc>>,
     /// String representing the object's type: `integration_sync`.
     pub object: &'static str,

@@ -145,10 +145,9 @@ impl ConnectionRow {
 /// How a column goes into JSON built by SQL.
 #[derive(Clone, Copy)]
 enum As {
-    /// As it is (text, number, timestamp; null stays null).
+    /// As it is (text, number, timestamp; null stays null). SQLite's booleans are its integers 0 and
+    /// 1; the rows read them with [`crate::json_flag::flag`].
     Value,
-    /// A boolean: SQLite has none (it stores 0/1), so it is spelled out there.
-    Flag,
     /// Stored JSON, embedded as JSON (SQLite keeps it as text).
     Json,
 }
@@ -159,14 +158,14 @@ const MODEL_FIELDS: &[(&str, As)] = &[
     ("connection_id", As::Value),
     ("name", As::Value),
     ("display_name", As::Value),
-    ("is_read_enabled", As::Flag),
-    ("is_write_enabled", As::Flag),
-    ("is_read_supported", As::Flag),
-    ("is_write_supported", As::Flag),
-    ("is_sync_supported", As::Flag),
-    ("is_custom_object", As::Flag),
-    ("is_file_upload_enabled", As::Flag),
-    ("is_webhooks_setup", As::Flag),
+    ("is_read_enabled", As::Value),
+    ("is_write_enabled", As::Value),
+    ("is_read_supported", As::Value),
+    ("is_write_supported", As::Value),
+    ("is_sync_supported", As::Value),
+    ("is_custom_object", As::Value),
+    ("is_file_upload_enabled", As::Value),
+    ("is_webhooks_setup", As::Value),
     ("sync_frequency_secs", As::Value),
     ("full_sync_frequency_secs", As::Value),
     ("next_sync_at", As::Value),
@@ -186,43 +185,43 @@ const SYNC_FIELDS: &[(&str, As)] = &[
     ("batch_id", As::Value),
     ("entity_id", As::Value),
     ("error", As::Value),
-    ("is_initial_sync", As::Flag),
-    ("is_one_off", As::Flag),
+    ("is_initial_sync", As::Value),
+    ("is_one_off", As::Value),
     ("pagination_state", As::Json),
     ("timerange_start", As::Value),
     ("timerange_end", As::Value),
     ("run_after", As::Value),
     ("locked_by", As::Value),
     ("locked_until", As::Value),
-    ("cancel_requested", As::Flag),
+    ("cancel_requested", As::Value),
     ("started_at", As::Value),
     ("completed_at", As::Value),
     ("created_at", As::Value),
     ("modified_at", As::Value),
 ];
 
-/// A JSON object of `fields` of the row `alias`, plus `extra` (already `'key', expression`).
-fn json_object(backend: Backend, alias: &str, fields: &[(&str, As)], extra: &str) -> String {
+/// A JSON array of `fields` of the row `alias`, in their order, plus `extra` (an expression).
+///
+/// An array, not an object: the rows are read positionally (serde reads a struct from an array of
+/// its fields in order), and without the keys the text SQL builds and serde reads is less than
+/// half as long — building and reading it was most of a listing's cost (BENCHMARKS.md, issue #12).
+fn json_array(backend: Backend, alias: &str, fields: &[(&str, As)], extra: &str) -> String {
     let mut args: Vec<String> = fields
         .iter()
         .map(|(name, kind)| {
             let col = format!("{alias}.{name}");
-            let expr = match (backend, kind) {
-                (Backend::Sqlite, As::Flag) => {
-                    format!("json(CASE WHEN {col} THEN 'true' ELSE 'false' END)")
-                }
+            match (backend, kind) {
                 (Backend::Sqlite, As::Json) => format!("json({col})"),
                 _ => col,
-            };
-            format!("'{name}', {expr}")
+            }
         })
         .collect();
     if !extra.is_empty() {
         args.push(extra.to_owned());
     }
     let function = match backend {
-        Backend::Sqlite => "json_object",
-        Backend::Postgres => "json_build_object",
+        Backend::Sqlite => "json_array",
+        Backend::Postgres => "json_build_array",
     };
     format!("{function}({})", args.join(", "))
 }
@@ -233,28 +232,18 @@ fn json_object(backend: Backend, alias: &str, fields: &[(&str, As)], extra: &str
 /// value of every row across threads, which made a page of 50 connections (~6,800 values) cost
 /// more than everything else in the request (BENCHMARKS.md, issue #12).
 fn models_json(backend: Backend) -> String {
-    let sync = json_object(backend, "s", SYNC_FIELDS, "");
+    let sync = json_array(backend, "s", SYNC_FIELDS, "");
     let last_sync =
         format!("(SELECT {sync} FROM syncs s WHERE s.model_id = m.id ORDER BY s.id DESC LIMIT 1)");
     let (model, aggregate) = match backend {
         // `json(…)`: a subquery's value loses SQLite's JSON marker; without it the object would be
         // embedded as a string.
         Backend::Sqlite => (
-            json_object(
-                backend,
-                "m",
-                MODEL_FIELDS,
-                &format!("'last_sync', json({last_sync})"),
-            ),
+            json_array(backend, "m", MODEL_FIELDS, &format!("json({last_sync})")),
             "json_group_array",
         ),
         Backend::Postgres => (
-            json_object(
-                backend,
-                "m",
-                MODEL_FIELDS,
-                &format!("'last_sync', {last_sync}"),
-            ),
+            json_array(backend, "m", MODEL_FIELDS, &last_sync),
             "json_agg",
         ),
     };
@@ -549,6 +538,90 @@ mod tests {
 
     fn squeezed(columns: &str) -> String {
         columns.split_whitespace().collect::<Vec<_>>().join(" ")
+    }
+
+    /// A model (and its sync) read from an array of its columns is the one read from an object
+    /// naming them: the rows' fields are in the columns' order. Values of the same type differ, so
+    /// two swapped fields would not go unnoticed.
+    #[test]
+    fn rows_read_positionally_are_the_rows_read_by_name() {
+        let ts = |s: u32| serde_json::json!(format!("2026-01-0{}T00:00:0{s}+00:00", s % 9 + 1));
+        let sync: Vec<(&str, serde_json::Value)> = vec![
+            ("id", "sync_1".into()),
+            ("org_id", "org_1".into()),
+            ("connection_id", "conn_1".into()),
+            ("model_id", "mdl_1".into()),
+            ("model_name", "invoices".into()),
+            ("status", "failed".into()),
+            ("attempt", 3.into()),
+            ("batch_id", "batch".into()),
+            ("entity_id", "entity".into()),
+            ("error", "boom".into()),
+            ("is_initial_sync", 1.into()),
+            ("is_one_off", 0.into()),
+            ("pagination_state", serde_json::json!({"records": 5})),
+            ("timerange_start", ts(1)),
+            ("timerange_end", ts(2)),
+            ("run_after", ts(3)),
+            ("locked_by", "worker".into()),
+            ("locked_until", ts(4)),
+            ("cancel_requested", true.into()),
+            ("started_at", ts(5)),
+            ("completed_at", ts(6)),
+            ("created_at", ts(7)),
+            ("modified_at", ts(8)),
+        ];
+        let model: Vec<(&str, serde_json::Value)> = vec![
+            ("id", "mdl_1".into()),
+            ("connection_id", "conn_1".into()),
+            ("name", "invoices".into()),
+            ("display_name", "Invoices".into()),
+            ("is_read_enabled", 1.into()),
+            ("is_write_enabled", 0.into()),
+            ("is_read_supported", true.into()),
+            ("is_write_supported", false.into()),
+            ("is_sync_supported", 1.into()),
+            ("is_custom_object", 0.into()),
+            ("is_file_upload_enabled", 1.into()),
+            ("is_webhooks_setup", 0.into()),
+            ("sync_frequency_secs", 60.into()),
+            ("full_sync_frequency_secs", 86_400.into()),
+            ("next_sync_at", ts(1)),
+            ("created_at", ts(2)),
+            ("modified_at", ts(3)),
+        ];
+        let names = |fields: &[(&str, serde_json::Value)]| {
+            fields
+                .iter()
+                .map(|(n, _)| *n)
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        assert_eq!(names(&sync), squeezed(crate::sync_rows::SYNC_COLUMNS));
+        assert_eq!(names(&model), squeezed(MODEL_COLUMNS));
+        let object = |fields: &[(&str, serde_json::Value)], last: Option<serde_json::Value>| {
+            let mut o: serde_json::Map<String, serde_json::Value> = fields
+                .iter()
+                .map(|(n, v)| ((*n).to_owned(), v.clone()))
+                .collect();
+            if let Some(last) = last {
+                o.insert("last_sync".into(), last);
+            }
+            serde_json::Value::Object(o)
+        };
+        let array = |fields: &[(&str, serde_json::Value)], last: Option<serde_json::Value>| {
+            let mut a: Vec<serde_json::Value> = fields.iter().map(|(_, v)| v.clone()).collect();
+            a.extend(last);
+            serde_json::Value::Array(a)
+        };
+        let by_name: ModelRow =
+            serde_json::from_value(object(&model, Some(object(&sync, None)))).unwrap();
+        let by_position: ModelRow =
+            serde_json::from_value(array(&model, Some(array(&sync, None)))).unwrap();
+        assert_eq!(
+            format!("{:?}", by_name.into_domain().unwrap()),
+            format!("{:?}", by_position.into_domain().unwrap())
+        );
     }
 
     /// The JSON aggregation names its columns by hand: it must read exactly the rows' columns.

@@ -20,6 +20,7 @@ mod dialect;
 mod error;
 mod feed;
 mod jobs;
+mod json_flag;
 mod key_cache;
 mod models;
 mod orgs;

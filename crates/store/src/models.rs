@@ -16,34 +16,47 @@ pub(crate) const MODEL_COLUMNS: &str = "id, connection_id, name, display_name, i
     next_sync_at, created_at, modified_at";
 
 /// A model as its connection's query returns it: one element of a JSON array built in SQL (see
-/// `connections.rs`), so that a connection with all its models is one row, not one per model.
+/// `connections.rs`), so that a connection with all its models is one row, not one per model. Each
+/// model is itself an array of [`MODEL_COLUMNS`] then its latest sync, in the order of these fields.
 #[derive(serde::Deserialize)]
 pub(crate) struct ModelRow {
     id: String,
     connection_id: String,
     name: String,
     display_name: String,
+    #[serde(deserialize_with = "crate::json_flag::flag")]
     is_read_enabled: bool,
+    #[serde(deserialize_with = "crate::json_flag::flag")]
     is_write_enabled: bool,
+    #[serde(deserialize_with = "crate::json_flag::flag")]
     is_read_supported: bool,
+    #[serde(deserialize_with = "crate::json_flag::flag")]
     is_write_supported: bool,
+    #[serde(deserialize_with = "crate::json_flag::flag")]
     is_sync_supported: bool,
+    #[serde(deserialize_with = "crate::json_flag::flag")]
     is_custom_object: bool,
+    #[serde(deserialize_with = "crate::json_flag::flag")]
     is_file_upload_enabled: bool,
+    #[serde(deserialize_with = "crate::json_flag::flag")]
     is_webhooks_setup: bool,
     sync_frequency_secs: i64,
     full_sync_frequency_secs: i64,
+    #[serde(deserialize_with = "ledgerlink_domain::timestamp::deserialize_option")]
     next_sync_at: Option<DateTime<Utc>>,
+    #[serde(deserialize_with = "ledgerlink_domain::timestamp::deserialize")]
     created_at: DateTime<Utc>,
+    #[serde(deserialize_with = "ledgerlink_domain::timestamp::deserialize")]
     modified_at: DateTime<Utc>,
-    /// The model's latest sync.
-    last_sync: Option<SyncRow>,
+    /// The model's latest sync (boxed: a model row without one stays small, and a connection's
+    /// models are read into a `Vec` that grows by copying them).
+    last_sync: Option<Box<SyncRow>>,
 }
 
 impl ModelRow {
     pub(crate) fn into_domain(self) -> Result<Model> {
         let last_sync = match self.last_sync {
-            Some(row) => Some(row.into_job()?.sync),
+            Some(row) => Some((*row).into_job()?.sync),
             None => None,
         };
         Ok(Model {

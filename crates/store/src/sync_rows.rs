@@ -100,18 +100,29 @@ pub(crate) struct SyncRow {
     batch_id: Option<String>,
     entity_id: Option<String>,
     error: Option<String>,
+    #[serde(deserialize_with = "crate::json_flag::flag")]
     is_initial_sync: bool,
+    #[serde(deserialize_with = "crate::json_flag::flag")]
     is_one_off: bool,
     pagination_state: Json<Value>,
+    #[serde(deserialize_with = "ledgerlink_domain::timestamp::deserialize_option")]
     timerange_start: Option<DateTime<Utc>>,
+    #[serde(deserialize_with = "ledgerlink_domain::timestamp::deserialize_option")]
     timerange_end: Option<DateTime<Utc>>,
+    #[serde(deserialize_with = "ledgerlink_domain::timestamp::deserialize")]
     run_after: DateTime<Utc>,
     locked_by: Option<String>,
+    #[serde(deserialize_with = "ledgerlink_domain::timestamp::deserialize_option")]
     locked_until: Option<DateTime<Utc>>,
+    #[serde(deserialize_with = "crate::json_flag::flag")]
     cancel_requested: bool,
+    #[serde(deserialize_with = "ledgerlink_domain::timestamp::deserialize_option")]
     started_at: Option<DateTime<Utc>>,
+    #[serde(deserialize_with = "ledgerlink_domain::timestamp::deserialize_option")]
     completed_at: Option<DateTime<Utc>>,
+    #[serde(deserialize_with = "ledgerlink_domain::timestamp::deserialize")]
     created_at: DateTime<Utc>,
+    #[serde(deserialize_with = "ledgerlink_domain::timestamp::deserialize")]
     modified_at: DateTime<Utc>,
 }
 
