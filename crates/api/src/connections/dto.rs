@@ -9,9 +9,11 @@ use utoipa::ToSchema;
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ConnectionOut {
     /// When the connection was created.
+    #[serde(serialize_with = "ledgerlink_domain::timestamp::serialize")]
     pub created_at: DateTime<Utc>,
     /// When the connection last changed.
     #[schema(required = true)]
+    #[serde(serialize_with = "ledgerlink_domain::timestamp::serialize_option")]
     pub modified_at: Option<DateTime<Utc>>,
     /// Connection id (`conn_…`).
     pub id: String,
@@ -29,6 +31,7 @@ pub struct ConnectionOut {
     pub models: Vec<ModelOut>,
     /// When the next sync is scheduled to run.
     #[schema(required = true)]
+    #[serde(serialize_with = "ledgerlink_domain::timestamp::serialize_option")]
     pub next_sync_at: Option<DateTime<Utc>>,
     /// User defined name of the linked integration.
     #[schema(required = true)]
@@ -92,9 +95,11 @@ pub struct ConnectionOut {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ModelOut {
     /// When the model was created.
+    #[serde(serialize_with = "ledgerlink_domain::timestamp::serialize")]
     pub created_at: DateTime<Utc>,
     /// When the model last changed.
     #[schema(required = true)]
+    #[serde(serialize_with = "ledgerlink_domain::timestamp::serialize_option")]
     pub modified_at: Option<DateTime<Utc>>,
     /// Model id (`mdl_…`).
     pub id: String,
@@ -112,6 +117,7 @@ pub struct ModelOut {
     pub is_webhooks_setup: bool,
     /// When the next sync of this model is scheduled to run.
     #[schema(required = true)]
+    #[serde(serialize_with = "ledgerlink_domain::timestamp::serialize_option")]
     pub next_sync_at: Option<DateTime<Utc>>,
     /// The connection the model belongs to.
     pub connection_id: String,

@@ -23,17 +23,24 @@ static PROVIDERS: LazyLock<HashMap<&'static str, Vec<u8>>> = LazyLock::new(|| {
         .collect()
 });
 
-/// [`ConnectionOut`]'s fields before `provider`, in its order.
+/// [`ConnectionOut`]'s fields before `models`, in its order.
 #[derive(Serialize)]
 struct Head<'a> {
+    #[serde(serialize_with = "ledgerlink_domain::timestamp::serialize")]
     created_at: &'a DateTime<Utc>,
+    #[serde(serialize_with = "ledgerlink_domain::timestamp::serialize_option")]
     modified_at: &'a Option<DateTime<Utc>>,
     id: &'a str,
     is_authentication_pending: bool,
     is_running_setup: bool,
     is_sync_disabled: bool,
     health: &'a Health,
-    models: &'a [ModelOut],
+}
+
+/// [`ConnectionOut`]'s fields between `models` and `provider`, in its order.
+#[derive(Serialize)]
+struct Middle<'a> {
+    #[serde(serialize_with = "ledgerlink_domain::timestamp::serialize_option")]
     next_sync_at: &'a Option<DateTime<Utc>>,
     name: &'a Option<String>,
     owner_id: &'a Option<String>,
@@ -72,6 +79,63 @@ fn provider_json(provider: &Provider, out: &mut Vec<u8>) {
     }
 }
 
+/// Appends `value` serialized, without its enclosing braces (an object's members).
+fn members<T: Serialize>(value: &T, out: &mut Vec<u8>) {
+    let at = out.len();
+    serde_json::to_writer(&mut *out, value).expect("a connection serializes");
+    out.remove(at); // `{`
+    out.pop(); // `}`
+}
+
+fn string(s: &str, out: &mut Vec<u8>) {
+    serde_json::to_writer(out, s).expect("a string serializes");
+}
+
+fn flag(key: &[u8], value: bool, out: &mut Vec<u8>) {
+    out.extend_from_slice(key);
+    out.extend_from_slice(if value { b"true" } else { b"false" });
+}
+
+impl ModelOut {
+    /// Appends the model's JSON to `out`: the bytes serde writes (a test holds them equal), written
+    /// by hand because a page of 50 connections has 350 models and their keys, timestamps and
+    /// flags were the largest part of serializing it (BENCHMARKS.md, issue #12).
+    fn write_json(&self, out: &mut Vec<u8>) {
+        use ledgerlink_domain::timestamp::{write_json as at, write_json_option as at_opt};
+        out.extend_from_slice(b"{\"created_at\":");
+        at(&self.created_at, out);
+        out.extend_from_slice(b",\"modified_at\":");
+        at_opt(&self.modified_at, out);
+        out.extend_from_slice(b",\"id\":");
+        string(&self.id, out);
+        out.extend_from_slice(b",\"name\":");
+        string(&self.name, out);
+        flag(b",\"is_read_enabled\":", self.is_read_enabled, out);
+        flag(b",\"is_write_enabled\":", self.is_write_enabled, out);
+        flag(b",\"is_custom_object\":", self.is_custom_object, out);
+        flag(
+            b",\"is_file_upload_enabled\":",
+            self.is_file_upload_enabled,
+            out,
+        );
+        flag(b",\"is_webhooks_setup\":", self.is_webhooks_setup, out);
+        out.extend_from_slice(b",\"next_sync_at\":");
+        at_opt(&self.next_sync_at, out);
+        out.extend_from_slice(b",\"connection_id\":");
+        string(&self.connection_id, out);
+        out.extend_from_slice(b",\"last_sync\":");
+        serde_json::to_writer(&mut *out, &self.last_sync).expect("a sync serializes");
+        out.extend_from_slice(b",\"object\":");
+        string(self.object, out);
+        out.extend_from_slice(b",\"display_name\":");
+        string(&self.display_name, out);
+        flag(b",\"is_read_supported\":", self.is_read_supported, out);
+        flag(b",\"is_write_supported\":", self.is_write_supported, out);
+        flag(b",\"is_sync_supported\":", self.is_sync_supported, out);
+        out.push(b'}');
+    }
+}
+
 impl ConnectionOut {
     /// Appends the connection's JSON to `out`.
     pub(crate) fn write_json(&self, out: &mut Vec<u8>) {
@@ -83,7 +147,8 @@ impl ConnectionOut {
             is_running_setup: self.is_running_setup,
             is_sync_disabled: self.is_sync_disabled,
             health: &self.health,
-            models: &self.models,
+        };
+        let middle = Middle {
             next_sync_at: &self.next_sync_at,
             name: &self.name,
             owner_id: &self.owner_id,
@@ -106,14 +171,22 @@ impl ConnectionOut {
             is_healthy: self.is_healthy,
             linked_integration_id: &self.linked_integration_id,
         };
-        serde_json::to_writer(&mut *out, &head).expect("a connection serializes");
-        out.pop(); // the head's closing brace
+        out.push(b'{');
+        members(&head, out);
+        out.extend_from_slice(b",\"models\":[");
+        for (i, model) in self.models.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            model.write_json(out);
+        }
+        out.extend_from_slice(b"],");
+        members(&middle, out);
         out.extend_from_slice(b",\"provider\":");
         provider_json(&self.provider, out);
         out.push(b',');
-        let at = out.len();
-        serde_json::to_writer(&mut *out, &tail).expect("a connection serializes");
-        out.remove(at); // the tail's opening brace
+        members(&tail, out);
+        out.push(b'}');
     }
 }
 
@@ -165,7 +238,38 @@ mod tests {
     fn the_written_json_is_the_serialized_one_byte_for_byte() {
         let mut unknown = connection(Some("old \"provider\""));
         unknown.provider = super::super::dto::unknown_provider("gone");
-        for c in [connection(None), connection(Some("Acme \u{e9}\n")), unknown] {
+        let mut busy = connection(Some("busy"));
+        let state = serde_json::json!({"phase": "window", "records": 12, "skipped": [{"remote_id": "a\"b"}]});
+        busy.models[0].last_sync = Some(ledgerlink_domain::Sync {
+            created_at: Utc::now(),
+            modified_at: Some(Utc::now() + chrono::Duration::milliseconds(1)),
+            id: "sync_1".into(),
+            status: ledgerlink_domain::SyncStatus::Failed,
+            attempt: 2,
+            batch_id: Some(uuid::Uuid::nil()),
+            completed_at: None,
+            entity_id: Some("company".into()),
+            error: Some("BC said \"no\"\u{1}".into()),
+            file_id: None,
+            is_initial_sync: true,
+            is_one_off: false,
+            model_id: busy.models[0].id.clone(),
+            progress: ledgerlink_domain::SyncProgress::from_state(&state),
+            pagination_state: state,
+            started_at: Some(chrono::DateTime::UNIX_EPOCH),
+            timerange_end: None,
+            timerange_start: Some(chrono::DateTime::UNIX_EPOCH + chrono::Duration::nanoseconds(7)),
+            object: "integration_sync",
+        });
+        busy.models[1].display_name = "Sales \"invoices\" \u{e9}\t".into();
+        busy.models[1].next_sync_at = None;
+        busy.models[1].is_write_enabled = true;
+        for c in [
+            connection(None),
+            connection(Some("Acme \u{e9}\n")),
+            unknown,
+            busy,
+        ] {
             let mut written = Vec::new();
             c.write_json(&mut written);
             assert_eq!(
