@@ -1,5 +1,6 @@
 //! Sync benchmark (see `scripts/bench-sync`): against a running bc-sim, authorizes a connection,
-//! measures the ceiling (fetching every invoice page with lines over plain HTTP), then runs a full sync
+//! measures the ceiling (fetching every invoice page with lines over plain HTTP: once bare, once with
+//! the sync's own query — dimension set lines and `$count=true`), then runs a full sync
 //! of invoices with one worker and reports records per second, BC requests and peak RSS of this
 //! process (ledgerlink's side only; bc-sim runs in its own process).
 //!
@@ -146,12 +147,23 @@ async fn run() -> anyhow::Result<()> {
     let company = conn["company"].as_str().unwrap();
     let tenant = conn["tenant_id"].as_str().unwrap();
     let env = conn["environment"].as_str().unwrap();
-    let first = format!(
-        "{sim}/v2.0/{tenant}/{env}/api/v2.0/companies({company})/salesInvoices?$expand=salesInvoiceLines"
-    );
+    let set = format!("{sim}/v2.0/{tenant}/{env}/api/v2.0/companies({company})/salesInvoices");
+    let first = format!("{set}?$expand=salesInvoiceLines");
     let started = Instant::now();
     let (invoices, requests) = ceiling_fetch(&http, &token, &first, page_size).await?;
     let ceiling = started.elapsed().as_secs_f64();
+    // The same requests as the sync's (the connector's query for invoices, `models.rs`): lines with
+    // their dimension set lines, the invoice's own, and `$count=true` — which the next links keep, so
+    // BC (and bc-sim) count the whole set again for every page. The bare ceiling above asks for less.
+    let expand = if conn["include_dimension_lines"].as_bool().unwrap_or(true) {
+        "salesInvoiceLines($expand=dimensionSetLines),dimensionSetLines"
+    } else {
+        "salesInvoiceLines"
+    };
+    let same = format!("{set}?$expand={expand}&$count=true");
+    let started = Instant::now();
+    let (same_invoices, _) = ceiling_fetch(&http, &token, &same, page_size).await?;
+    let ceiling_same = started.elapsed().as_secs_f64();
     let rss_before = peak_rss_mib();
     // The high-water mark from here on is the sync's (Linux: writing 5 to clear_refs resets VmHWM).
     let _ = std::fs::write("/proc/self/clear_refs", "5");
@@ -208,13 +220,18 @@ async fn run() -> anyhow::Result<()> {
     println!(
         "backend={:?} invoices={invoices} page_size={page_size} status={:?} synced={synced} \
          sync_secs={took:.1} sync_invoices_per_sec={:.0} ceiling_secs={ceiling:.1} \
-         ceiling_invoices_per_sec={:.0} bc_requests_sync={} bc_requests_ceiling={requests} \
+         ceiling_invoices_per_sec={:.0} ceiling_same_requests_secs={ceiling_same:.1} \
+         ceiling_same_requests_invoices_per_sec={:.0} sync_pct_of_ceiling={:.0} \
+         sync_pct_of_same_requests_ceiling={:.0} bc_requests_sync={} bc_requests_ceiling={requests} \
          cpu_secs_sync={cpu:.2} cpu_secs_per_1000={:.4} \
          peak_rss_mib_before_sync={rss_before:.0} peak_rss_mib_during_sync={rss_sync:.0}",
         running.store.backend(),
         job.sync.status,
         synced as f64 / took,
         invoices as f64 / ceiling,
+        same_invoices as f64 / ceiling_same,
+        100.0 * (synced as f64 / took) / (invoices as f64 / ceiling),
+        100.0 * (synced as f64 / took) / (same_invoices as f64 / ceiling_same),
         job.sync.pagination_state["pages"],
         cpu * 1000.0 / synced.max(1) as f64,
     );
