@@ -168,6 +168,7 @@ async fn run() -> anyhow::Result<()> {
     // The high-water mark from here on is the sync's (Linux: writing 5 to clear_refs resets VmHWM).
     let _ = std::fs::write("/proc/self/clear_refs", "5");
     let cpu_before = cpu_secs();
+    let written_before = written_mib();
 
     // The sync: invoices only, one worker.
     let model_id = stored
@@ -214,6 +215,7 @@ async fn run() -> anyhow::Result<()> {
     sampler.abort();
     let took = started.elapsed().as_secs_f64();
     let cpu = cpu_secs() - cpu_before;
+    let written = written_mib() - written_before;
     let rss_sync = peak_rss_mib();
     let job = running.store.get_sync(&org, &syncs[0].id).await?.unwrap();
     let synced = job.sync.pagination_state["records"].as_u64().unwrap_or(0);
@@ -224,7 +226,8 @@ async fn run() -> anyhow::Result<()> {
          ceiling_same_requests_invoices_per_sec={:.0} sync_pct_of_ceiling={:.0} \
          sync_pct_of_same_requests_ceiling={:.0} bc_requests_sync={} bc_requests_ceiling={requests} \
          cpu_secs_sync={cpu:.2} cpu_secs_per_1000={:.4} \
-         peak_rss_mib_before_sync={rss_before:.0} peak_rss_mib_during_sync={rss_sync:.0}",
+         peak_rss_mib_before_sync={rss_before:.0} peak_rss_mib_during_sync={rss_sync:.0} \
+         written_mib_sync={written:.0}",
         running.store.backend(),
         job.sync.status,
         synced as f64 / took,
@@ -262,6 +265,19 @@ async fn run() -> anyhow::Result<()> {
 
 /// Process CPU time (user + system, all threads) in seconds: what `getrusage(RUSAGE_SELF)` reports,
 /// read from `/proc/self/stat` (clock ticks of 10 ms).
+/// MiB this process has handed to `write` and its kin (`wchar` of `/proc/self/io`): with SQLite, its
+/// WAL and checkpoint writes (and a little socket traffic).
+fn written_mib() -> f64 {
+    std::fs::read_to_string("/proc/self/io")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("wchar:"))
+                .and_then(|v| v.trim().parse::<f64>().ok())
+        })
+        .map_or(0.0, |bytes| bytes / (1024.0 * 1024.0))
+}
+
 fn cpu_secs() -> f64 {
     let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
     // Fields after the command name (which is in parentheses and may hold spaces).
