@@ -236,8 +236,8 @@ fn models_json(backend: Backend) -> String {
     let last_sync =
         format!("(SELECT {sync} FROM syncs s WHERE s.model_id = m.id ORDER BY s.id DESC LIMIT 1)");
     let (model, aggregate) = match backend {
-        // `json(…)`: a subquery's value loses SQLite's JSON marker; without it the object would be
-        // embedded as a string.
+        // `json(…)`: a subquery's value loses SQLite's JSON marker; without it the sync's array
+        // would be embedded as a string.
         Backend::Sqlite => (
             json_array(backend, "m", MODEL_FIELDS, &format!("json({last_sync})")),
             "json_group_array",
