@@ -27,17 +27,22 @@ use serde_json::Value;
 mod common;
 use common::arg;
 
-fn peak_rss_mib() -> f64 {
-    std::fs::read_to_string("/proc/self/status")
+/// The first number after `key` on its line of `/proc/self/FILE` (0 when absent).
+fn proc_self_number(file: &str, key: &str) -> f64 {
+    std::fs::read_to_string(format!("/proc/self/{file}"))
         .ok()
         .and_then(|s| {
             s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|kb| kb.parse::<f64>().ok())
+                .find_map(|l| l.strip_prefix(key))
+                .and_then(|rest| rest.split_whitespace().next())
+                .and_then(|v| v.parse::<f64>().ok())
         })
-        .map(|kb| kb / 1024.0)
         .unwrap_or(0.0)
+}
+
+/// Peak RSS (VmHWM, reported in KiB) in MiB.
+fn peak_rss_mib() -> f64 {
+    proc_self_number("status", "VmHWM:") / 1024.0
 }
 
 fn main() -> anyhow::Result<()> {
@@ -263,21 +268,14 @@ async fn run() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Process CPU time (user + system, all threads) in seconds: what `getrusage(RUSAGE_SELF)` reports,
-/// read from `/proc/self/stat` (clock ticks of 10 ms).
 /// MiB this process has handed to `write` and its kin (`wchar` of `/proc/self/io`): with SQLite, its
 /// WAL and checkpoint writes (and a little socket traffic).
 fn written_mib() -> f64 {
-    std::fs::read_to_string("/proc/self/io")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("wchar:"))
-                .and_then(|v| v.trim().parse::<f64>().ok())
-        })
-        .map_or(0.0, |bytes| bytes / (1024.0 * 1024.0))
+    proc_self_number("io", "wchar:") / (1024.0 * 1024.0)
 }
 
+/// Process CPU time (user + system, all threads) in seconds: what `getrusage(RUSAGE_SELF)` reports,
+/// read from `/proc/self/stat` (clock ticks of 10 ms).
 fn cpu_secs() -> f64 {
     let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
     // Fields after the command name (which is in parentheses and may hold spaces).
