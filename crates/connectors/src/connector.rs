@@ -206,8 +206,9 @@ pub struct Page {
 /// and is made again, [`PageEvent::Retrying`] before the page's records come again from its start.
 #[derive(Debug)]
 pub enum PageEvent {
-    /// Records exactly as the provider sent them (the received bytes of each).
-    Records(Vec<Box<serde_json::value::RawValue>>),
+    /// Records exactly as the provider sent them: the received text of each, its structure checked
+    /// (brackets, strings) but its values not yet parsed (the mapping parses them once).
+    Records(Vec<Box<str>>),
     /// The page is read again from its start after this failure: forget what was received of it.
     Retrying {
         /// The failure.
@@ -322,9 +323,8 @@ pub trait Connector: Send + Sync + 'static {
         let records = page
             .records
             .iter()
-            .map(serde_json::value::to_raw_value)
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| ConnectorError::invalid(e.to_string()))?;
+            .map(|r| r.to_string().into_boxed_str())
+            .collect();
         out.send(PageEvent::Records(records))
             .await
             .map_err(|_| reader_gone())?;

@@ -6,7 +6,6 @@ use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;
-use serde_json::value::RawValue;
 use sqlx::QueryBuilder;
 use sqlx::types::Json;
 
@@ -22,10 +21,10 @@ pub struct RecordIn {
     /// The ERP's id.
     pub remote_id: String,
     /// The unified record, as JSON text.
-    pub data: Box<RawValue>,
+    pub data: Box<str>,
     /// The ERP's payload: the JSON text it sent for the record, as received (stored as it is, in
     /// the form `packed` describes, so it reads back byte for byte).
-    pub raw: Box<RawValue>,
+    pub raw: Box<str>,
     /// SHA-256 of `data`'s text, hex.
     pub hash: String,
     /// The ERP's modification stamp.
@@ -234,8 +233,8 @@ async fn write_changed(
             .iter()
             .map(|r| {
                 (
-                    packed::pack(r.data.get(), packed::Column::Data),
-                    packed::pack(r.raw.get(), packed::Column::Raw),
+                    packed::pack(&r.data, packed::Column::Data),
+                    packed::pack(&r.raw, packed::Column::Raw),
                 )
             })
             .collect();

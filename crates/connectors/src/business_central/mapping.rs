@@ -96,8 +96,8 @@ pub struct MappedJson {
     /// BC's `id` (a lower-case GUID): the record's `remote_id`.
     pub remote_id: String,
     /// The unified fields, serialized once from the typed record: the same text as
-    /// [`MappedRecord::data`] serialized.
-    pub data: Box<serde_json::value::RawValue>,
+    /// [`MappedRecord::data`] serialized (JSON text, as serde_json writes it).
+    pub data: Box<str>,
     /// As [`MappedRecord::remote_modified_at`].
     pub remote_modified_at: Option<DateTime<Utc>>,
 }
@@ -194,11 +194,34 @@ fn map_record_json(
     ctx: &MappingContext,
 ) -> Result<MappedJson, MappingError> {
     let (remote_id, remote_modified_at, data) = map_unified(model, raw, ctx)?;
-    let data = serde_json::value::to_raw_value(&data).expect("unified records serialize to JSON");
+    let data = to_json_text(&data);
     Ok(MappedJson {
         remote_id,
         data,
         remote_modified_at,
+    })
+}
+
+thread_local! {
+    /// Where [`to_json_text`] writes: kept per thread, so a record's text is written without
+    /// growing a buffer step by step, then copied out at its own size.
+    static SCRATCH: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// A unified record's JSON text.
+fn to_json_text(data: &Unified) -> Box<str> {
+    SCRATCH.with(|cell| {
+        let mut buf = cell.borrow_mut();
+        buf.clear();
+        serde_json::to_writer(&mut *buf, data).expect("unified records serialize to JSON");
+        let text = std::str::from_utf8(&buf)
+            .expect("serde_json writes UTF-8")
+            .into();
+        // A record far larger than usual does not keep its buffer for the thread's life.
+        if buf.capacity() > 1 << 20 {
+            *buf = Vec::new();
+        }
+        text
     })
 }
 

@@ -227,7 +227,7 @@ async fn streamed_pages_hold_the_same_records_and_map_to_the_same_text() {
                 let crate::PageEvent::Records(raws) = event else {
                     panic!("only records")
                 };
-                let values = raws.iter().map(|r| serde_json::from_str(r.get()).unwrap());
+                let values = raws.iter().map(|r| serde_json::from_str(r).unwrap());
                 streamed.extend(values);
             }
             assert_eq!((&end.next, end.total), (&page.next, page.total));
@@ -245,7 +245,7 @@ async fn streamed_pages_hold_the_same_records_and_map_to_the_same_text() {
             assert_eq!(text.len(), value.len());
             for (t, v) in text.iter().zip(&value) {
                 let (t, v) = (t.as_ref().unwrap(), v.as_ref().unwrap());
-                assert_eq!(t.data.get(), v.data.to_string(), "{}", spec.name);
+                assert_eq!(&*t.data, v.data.to_string(), "{}", spec.name);
                 assert_eq!(t.remote_id, v.remote_id);
             }
         }

@@ -538,13 +538,13 @@ fn record_text_maps_as_its_value_does() {
         panic!("{from_value:?}")
     };
     assert_eq!(
-        (a.data.get(), &a.remote_id),
+        (&*a.data, &a.remote_id),
         (b.data.to_string().as_str(), &b.remote_id)
     );
     assert!(
-        a.data.get().contains(r#""name":"Adatum \"A\" Corp""#),
+        a.data.contains(r#""name":"Adatum \"A\" Corp""#),
         "{}",
-        a.data.get()
+        a.data
     );
     assert!(map_fetched_text("customers", r#"{"id":"#, &lcy()).is_err());
 }

@@ -2,9 +2,12 @@
 //! into its records as the bytes arrive, without ever holding the whole body: each record comes out as
 //! the exact bytes BC sent for it, the small top-level members (`@odata.count`, `@odata.nextLink`) are
 //! kept. Only one record (plus one network chunk) is buffered at a time.
+//!
+//! A record's structure is checked here (UTF-8, strings closed, brackets matched); its values are
+//! parsed once, by the mapping, which skips a record it cannot read on its own (the page goes on).
+//! Checking each record fully here as well was the sync's largest JSON cost (issue #12).
 
 use serde_json::Value;
-use serde_json::value::RawValue;
 
 use crate::error::ConnectorError;
 
@@ -44,9 +47,15 @@ pub(crate) struct PageSplitter {
 struct Scan {
     scanned: usize,
     depth: usize,
+    /// Bit `i`: the bracket open at depth `i` is an object's (`{`), for the first
+    /// [`CHECKED_DEPTH`] levels (deeper, only the count is kept; the mapping refuses such a record).
+    objects: u128,
     in_string: bool,
     escaped: bool,
 }
+
+/// Nesting levels whose brackets are matched by kind (serde_json reads no deeper).
+const CHECKED_DEPTH: usize = 128;
 
 fn invalid(why: impl std::fmt::Display) -> ConnectorError {
     ConnectorError::invalid(format!("response is not the expected JSON: {why}"))
@@ -70,7 +79,7 @@ impl PageSplitter {
     pub(crate) fn feed(
         &mut self,
         bytes: &[u8],
-        out: &mut Vec<Box<RawValue>>,
+        out: &mut Vec<Box<str>>,
     ) -> Result<(), ConnectorError> {
         if self.pos > 0 {
             self.buf.drain(..self.pos);
@@ -94,7 +103,7 @@ impl PageSplitter {
     /// The body ended: the top-level members other than `value`. A body cut short is transient.
     pub(crate) fn finish(
         mut self,
-        out: &mut Vec<Box<RawValue>>,
+        out: &mut Vec<Box<str>>,
     ) -> Result<Vec<(String, Value)>, ConnectorError> {
         while self.step(out, true)? {}
         if self.at != At::Done {
@@ -127,7 +136,7 @@ impl PageSplitter {
     }
 
     /// One step; `false` when more bytes are needed (or the object ended).
-    fn step(&mut self, out: &mut Vec<Box<RawValue>>, eof: bool) -> Result<bool, ConnectorError> {
+    fn step(&mut self, out: &mut Vec<Box<str>>, eof: bool) -> Result<bool, ConnectorError> {
         let Some(b) = self.skip_ws() else {
             return Ok(false);
         };
@@ -204,7 +213,7 @@ impl PageSplitter {
         &mut self,
         b: u8,
         first: bool,
-        out: &mut Vec<Box<RawValue>>,
+        out: &mut Vec<Box<str>>,
         eof: bool,
     ) -> Result<bool, ConnectorError> {
         if b == b']' {
@@ -229,9 +238,9 @@ impl PageSplitter {
         if end - start > self.max_record {
             return Err(self.too_large());
         }
-        let record: Box<RawValue> = serde_json::from_slice(&self.buf[start..end])
-            .map_err(|e| invalid(format!("a record: {e}")))?;
-        out.push(record);
+        let record = std::str::from_utf8(&self.buf[start..end])
+            .map_err(|e| invalid(format!("a record is not UTF-8: {e}")))?;
+        out.push(record.into());
         self.pos = end;
         self.at = At::Element { first: false };
         Ok(true)
@@ -298,12 +307,25 @@ fn value_end(
         i += 1;
         match b {
             b'"' => st.in_string = true,
-            b'{' | b'[' => st.depth += 1,
+            b'{' | b'[' => {
+                if st.depth < CHECKED_DEPTH {
+                    let bit = 1u128 << st.depth;
+                    if b == b'{' {
+                        st.objects |= bit;
+                    } else {
+                        st.objects &= !bit;
+                    }
+                }
+                st.depth += 1;
+            }
             b'}' | b']' => {
                 st.depth = st
                     .depth
                     .checked_sub(1)
                     .ok_or_else(|| invalid("unbalanced brackets"))?;
+                if st.depth < CHECKED_DEPTH && (st.objects >> st.depth & 1 == 1) != (b == b'}') {
+                    return Err(invalid("mismatched brackets"));
+                }
                 if st.depth == 0 {
                     *scan = Scan::default();
                     return Ok(Some(i));
@@ -331,7 +353,7 @@ mod tests {
             s.feed(c, &mut out)?;
         }
         let members = s.finish(&mut out)?;
-        Ok((out.iter().map(|r| r.get().to_owned()).collect(), members))
+        Ok((out.iter().map(|r| r.to_string()).collect(), members))
     }
 
     #[test]
@@ -414,7 +436,21 @@ mod tests {
         assert_eq!(kind(br#"{"value":{}}"#), ErrorKind::Invalid);
         assert_eq!(kind(br#"{"other":[]}"#), ErrorKind::Invalid);
         assert_eq!(kind(br#"{"value":[{"id":1]}]}"#), ErrorKind::Invalid);
+        assert_eq!(kind(br#"{"value":[{"id":[1}]}]}"#), ErrorKind::Invalid);
+        assert_eq!(kind(b"{\"value\":[{\"id\":\"\xff\"}]}"), ErrorKind::Invalid);
         assert_eq!(kind(br#"{"value":[{"id":1}]} x"#), ErrorKind::Invalid);
+    }
+
+    #[test]
+    fn a_record_with_a_bad_value_is_left_to_the_mapping_the_page_goes_on() {
+        // Structure intact, a value that is not JSON: the record comes out as sent (the mapping
+        // parses it, fails, and skips that record alone); the next record is unaffected.
+        let body = br#"{"value":[{"id":"a","n":tru,"m":01},{"id":"b"}]}"#;
+        for chunk in [1, 4, body.len()] {
+            let (records, _) = split(body, chunk).unwrap();
+            assert_eq!(records, [r#"{"id":"a","n":tru,"m":01}"#, r#"{"id":"b"}"#]);
+            assert!(serde_json::from_str::<Value>(&records[0]).is_err());
+        }
     }
 
     #[test]

@@ -22,7 +22,6 @@ use ledgerlink_domain::Connection;
 use ledgerlink_store::{PageWrite, RecordIn, SkippedRecord, StoreError, SyncJob};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use serde_json::value::RawValue;
 
 use crate::engine::Engine;
 use crate::error::EngineError;
@@ -245,10 +244,7 @@ impl Run<'_> {
         let mut batch = Vec::with_capacity(raws.len());
         let mut skipped = Vec::new();
         for raw in raws {
-            let Ok(bytes) = serde_json::value::to_raw_value(raw) else {
-                continue;
-            };
-            self.map_raw(bytes, &mut batch, &mut skipped);
+            self.map_raw(raw.to_string().into_boxed_str(), &mut batch, &mut skipped);
         }
         (batch, skipped)
     }
@@ -256,14 +252,14 @@ impl Run<'_> {
     /// Maps one record as BC sent it (its bytes are kept as its `raw`).
     pub(super) fn map_raw(
         &mut self,
-        raw: Box<RawValue>,
+        raw: Box<str>,
         batch: &mut Vec<RecordIn>,
         skipped: &mut Vec<SkippedRecord>,
     ) {
-        match map_fetched_text(&self.job.model_name, raw.get(), &self.ctx) {
+        match map_fetched_text(&self.job.model_name, &raw, &self.ctx) {
             Ok(mapped) => self.take_mapped(mapped, raw, batch, skipped),
-            // The page splitter (or serde_json, for a page read whole) checked it is JSON: deeper
-            // than serde's nesting limit, say.
+            // Not JSON (the page splitter checks a record's structure, not its values), or nested
+            // deeper than serde_json's limit: skipped on its own, the page goes on.
             Err(e) => {
                 tracing::warn!(reason = %e, "skipped a record Business Central sent that cannot be read");
                 self.engine.count_skip(&self.job.model_name);
@@ -280,7 +276,7 @@ impl Run<'_> {
     fn take_mapped(
         &mut self,
         mut mapped: Vec<Result<MappedJson, MapError>>,
-        raw: Box<RawValue>,
+        raw: Box<str>,
         batch: &mut Vec<RecordIn>,
         skipped: &mut Vec<SkippedRecord>,
     ) {
@@ -290,7 +286,7 @@ impl Run<'_> {
         for (i, m) in mapped.drain(..).enumerate() {
             match m {
                 Ok(m) => batch.push(RecordIn {
-                    hash: record_hash(m.data.get()),
+                    hash: record_hash(&m.data),
                     remote_id: m.remote_id,
                     data: m.data,
                     raw: if i == last {

@@ -3,7 +3,6 @@
 //! packing read as they are.
 
 use ledgerlink_store::{RecordIn, RecordQuery};
-use serde_json::value::RawValue;
 
 use crate::harness::{TestDb, org, ready_connection, sync_invoices, t0};
 
@@ -19,8 +18,8 @@ fn record(remote_id: &str, data: &str, raw: &str) -> RecordIn {
     use sha2::Digest as _;
     RecordIn {
         remote_id: remote_id.to_owned(),
-        data: RawValue::from_string(data.to_owned()).expect("JSON"),
-        raw: RawValue::from_string(raw.to_owned()).expect("JSON"),
+        data: data.into(),
+        raw: raw.into(),
         hash: hex::encode(sha2::Sha256::digest(data.as_bytes())),
         remote_modified_at: Some(t0()),
     }
