@@ -8,6 +8,23 @@ use ledgerlink_domain::records::Decimal;
 use super::error::MappingError;
 use super::json::Json;
 
+/// A date written exactly `YYYY-MM-DD`, read without chrono's format machinery (which interprets
+/// its format string for every date); `None` for any other text, which chrono then reads (or refuses)
+/// as before.
+fn ymd(raw: &str) -> Option<NaiveDate> {
+    let b = raw.as_bytes();
+    if b.len() != 10 || b[4] != b'-' || b[7] != b'-' {
+        return None;
+    }
+    let number = |digits: &[u8]| {
+        digits.iter().try_fold(0u32, |n, &c| {
+            c.is_ascii_digit().then(|| n * 10 + u32::from(c - b'0'))
+        })
+    };
+    let year = i32::try_from(number(&b[..4])?).ok()?;
+    NaiveDate::from_ymd_opt(year, number(&b[5..7])?, number(&b[8..])?)
+}
+
 /// A BC JSON object and where it sits in the record (for error messages).
 pub(super) struct Obj<'a> {
     map: &'a [(Cow<'a, str>, Json<'a>)],
@@ -116,8 +133,11 @@ impl<'a> Obj<'a> {
         let Some(raw) = self.string(key)?.filter(|s| !s.is_empty()) else {
             return Ok(None);
         };
-        let date = NaiveDate::parse_from_str(raw, "%Y-%m-%d")
-            .map_err(|_| self.invalid(key, "date (YYYY-MM-DD)", raw))?;
+        let date = match ymd(raw) {
+            Some(date) => date,
+            None => NaiveDate::parse_from_str(raw, "%Y-%m-%d")
+                .map_err(|_| self.invalid(key, "date (YYYY-MM-DD)", raw))?,
+        };
         Ok((date.year() > 1).then_some(date))
     }
 
@@ -303,5 +323,46 @@ fn json_type(value: &Json) -> &'static str {
         Json::String(_) => "a string",
         Json::Array(_) => "an array",
         Json::Object(_) => "an object",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates_read_fast_are_the_dates_chrono_reads() {
+        let chrono = |s: &str| NaiveDate::parse_from_str(s, "%Y-%m-%d").ok();
+        let mut day = NaiveDate::from_ymd_opt(1, 1, 1).unwrap();
+        while day.year() < 10_000 {
+            let text = day.format("%Y-%m-%d").to_string();
+            assert_eq!(ymd(&text), Some(day), "{text}");
+            day = day + chrono::Days::new(13);
+        }
+        for odd in [
+            "2024-02-30",
+            "2023-02-29",
+            "2024-02-29",
+            "2024-13-01",
+            "2024-00-10",
+            "2024-01-00",
+            "2024-1-05",
+            "2024-01-5",
+            "+2024-01-05",
+            "02024-01-05",
+            "2024/01/05",
+            "2024-01-05T",
+            "２０２４-01-05",
+            "20a4-01-05",
+            "",
+            "0000-01-01",
+            "-001-01-01",
+            "2024-01-0 ",
+        ] {
+            // Either the fast path reads it as chrono does, or it leaves it to chrono.
+            if let Some(fast) = ymd(odd) {
+                assert_eq!(Some(fast), chrono(odd), "{odd}");
+            }
+        }
     }
 }
