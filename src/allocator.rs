@@ -3,16 +3,17 @@
 //! without them runs itself again, in place (`exec`: same process id, arguments and streams), with
 //! them set. An operator's own `MIMALLOC_*` values are kept.
 //!
-//! The settings hand memory a sync no longer uses back to the system within 10 ms, and commit arena
-//! memory as it is used rather than all at once: during a 100,000-invoice sync peak RSS falls from
-//! ~120 MiB to ~55–65 MiB, at any page size (BENCHMARKS.md, issue #12). A delay of 1 ms kept the
-//! same peak but cost ~2 % more CPU in a sync and ~8 % fewer connection listings per second: memory
-//! handed back that soon was faulted in again by the next request.
+//! The settings hand memory a sync no longer uses back to the system within a second, and commit
+//! arena memory as it is used rather than all at once: during a 100,000-invoice sync peak RSS falls
+//! from ~120 MiB to ~60 MiB, at any page size (BENCHMARKS.md, issue #12). Shorter delays keep about
+//! the same peak but hand back memory the next page faults in again: at 10 ms a 100,000-invoice
+//! sync took ~316,000 page faults (~7 % of its CPU), at 1 s ~43,000; never handing memory back
+//! (~21,000) raised the peak to ~78 MiB.
 
 /// The settings, unless the environment already sets them.
 const SETTINGS: [(&str, &str); 2] = [
     ("MIMALLOC_ARENA_EAGER_COMMIT", "0"),
-    ("MIMALLOC_PURGE_DELAY", "10"),
+    ("MIMALLOC_PURGE_DELAY", "1000"),
 ];
 
 /// Runs this program again with the allocator settings when the environment lacks them; returns
