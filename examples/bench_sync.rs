@@ -9,7 +9,7 @@
 //! amounts cost in BC requests.
 //!
 //! Usage: bench_sync --sim URL --client-id ID --client-secret S --listen ADDR [--database-url URL]
-//!        [--page-size N] [--recheck N] [--data-dir DIR] [--all-models]
+//!        [--page-size N] [--write-chunk N] [--recheck N] [--data-dir DIR] [--all-models]
 //!
 //! `--all-models` keeps the first syncs setup queued for the other models (customers, contacts,
 //! ledger entries…): they run in the same drain, and the figures are no longer the invoices' alone
@@ -77,6 +77,7 @@ async fn run() -> anyhow::Result<()> {
         health_check_interval_secs: 0,
         workers: 0,
         sync_page_size: page_size,
+        sync_write_chunk: arg("--write-chunk").map_or(1_000, |n| n.parse().unwrap()),
         ..ledgerlink::Config::default()
     };
     let running = ledgerlink::start(&config, std::future::pending()).await?;
