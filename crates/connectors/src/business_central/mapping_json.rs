@@ -24,14 +24,278 @@ pub(super) enum Json<'a> {
 }
 
 impl<'a> Json<'a> {
-    /// Parses JSON text (serde_json's grammar and nesting limit).
+    /// Parses JSON text (serde_json's grammar and nesting limit): by [`fast`] when it can, else
+    /// by serde_json, whose tree and errors are the reference.
     pub fn parse(text: &'a str) -> Result<Self, serde_json::Error> {
-        serde_json::from_str(text)
+        match fast::parse(text) {
+            Some(tree) => Ok(tree),
+            None => serde_json::from_str(text),
+        }
     }
 
     /// The member `key` of an object (its last occurrence).
     pub fn member(members: &'a [(Cow<'a, str>, Json<'a>)], key: &str) -> Option<&'a Json<'a>> {
         members.iter().rev().find(|(k, _)| k == key).map(|(_, v)| v)
+    }
+}
+
+/// A parser for the JSON BC sends, without serde's visitor machinery and without an allocation per
+/// number (serde_json's `arbitrary_precision` makes each number a `String`): a quarter of the sync's
+/// JSON time (issue #12). It reads a subset of JSON — anything it is unsure of (a surrogate escape,
+/// deep nesting, a key that is serde_json's number token) or that is not JSON at all gives `None`,
+/// and serde_json reads the text instead. What it reads is the tree serde_json builds, member for
+/// member (tested against serde_json on random and damaged documents).
+mod fast {
+    use std::borrow::Cow;
+
+    use super::{Json, NUMBER_TOKEN};
+
+    /// How many bytes of `bytes` come before its first `"`, `\` or control character (all of it when
+    /// none), eight at a time: the usual bit tricks flag each byte of a word that is below 0x20
+    /// or equal to one of the two; the lowest flag is exact.
+    fn special_at(bytes: &[u8]) -> usize {
+        const ONES: u64 = u64::from_ne_bytes([1; 8]);
+        const HIGH: u64 = ONES * 0x80;
+        let mut i = 0;
+        while let Some(word) = bytes.get(i..i + 8) {
+            let x = u64::from_le_bytes(word.try_into().expect("eight bytes"));
+            let zero_at = |y: u64| y.wrapping_sub(ONES) & !y & HIGH;
+            let flags = x.wrapping_sub(ONES * 0x20) & !x & HIGH
+                | zero_at(x ^ (ONES * u64::from(b'"')))
+                | zero_at(x ^ (ONES * u64::from(b'\\')));
+            if flags != 0 {
+                return i + (flags.trailing_zeros() / 8) as usize;
+            }
+            i += 8;
+        }
+        i
+    }
+
+    /// Containers nested deeper are left to serde_json (which refuses 128 levels).
+    const MAX_DEPTH: usize = 100;
+
+    pub(super) fn parse(text: &str) -> Option<Json<'_>> {
+        let mut p = Parser {
+            text,
+            bytes: text.as_bytes(),
+            pos: 0,
+        };
+        let value = p.value(0)?;
+        p.skip_ws();
+        (p.pos == p.bytes.len()).then_some(value)
+    }
+
+    struct Parser<'a> {
+        text: &'a str,
+        bytes: &'a [u8],
+        pos: usize,
+    }
+
+    impl<'a> Parser<'a> {
+        fn skip_ws(&mut self) {
+            while let Some(b' ' | b'\n' | b'\t' | b'\r') = self.bytes.get(self.pos) {
+                self.pos += 1;
+            }
+        }
+
+        fn peek(&mut self) -> Option<u8> {
+            self.skip_ws();
+            self.bytes.get(self.pos).copied()
+        }
+
+        fn eat(&mut self, literal: &[u8]) -> Option<()> {
+            let end = self.pos + literal.len();
+            (self.bytes.get(self.pos..end)? == literal).then(|| self.pos = end)
+        }
+
+        fn value(&mut self, depth: usize) -> Option<Json<'a>> {
+            match self.peek()? {
+                b'{' => self.object(depth + 1),
+                b'[' => self.array(depth + 1),
+                b'"' => self.string().map(Json::String),
+                b't' => self.eat(b"true").map(|()| Json::Bool(true)),
+                b'f' => self.eat(b"false").map(|()| Json::Bool(false)),
+                b'n' => self.eat(b"null").map(|()| Json::Null),
+                b'-' | b'0'..=b'9' => self.number().map(Json::Number),
+                _ => None,
+            }
+        }
+
+        fn object(&mut self, depth: usize) -> Option<Json<'a>> {
+            if depth > MAX_DEPTH {
+                return None;
+            }
+            self.pos += 1;
+            let mut members = Vec::new();
+            if self.peek()? == b'}' {
+                self.pos += 1;
+                return Some(Json::Object(members));
+            }
+            members.reserve(16);
+            loop {
+                if self.peek()? != b'"' {
+                    return None;
+                }
+                let key = self.string()?;
+                if key == NUMBER_TOKEN {
+                    return None;
+                }
+                if self.peek()? != b':' {
+                    return None;
+                }
+                self.pos += 1;
+                members.push((key, self.value(depth)?));
+                match self.peek()? {
+                    b',' => self.pos += 1,
+                    b'}' => {
+                        self.pos += 1;
+                        return Some(Json::Object(members));
+                    }
+                    _ => return None,
+                }
+            }
+        }
+
+        fn array(&mut self, depth: usize) -> Option<Json<'a>> {
+            if depth > MAX_DEPTH {
+                return None;
+            }
+            self.pos += 1;
+            let mut items = Vec::new();
+            if self.peek()? == b']' {
+                self.pos += 1;
+                return Some(Json::Array(items));
+            }
+            loop {
+                items.push(self.value(depth)?);
+                match self.peek()? {
+                    b',' => self.pos += 1,
+                    b']' => {
+                        self.pos += 1;
+                        return Some(Json::Array(items));
+                    }
+                    _ => return None,
+                }
+            }
+        }
+
+        /// A string at the opening quote: borrowed when it has no escapes.
+        fn string(&mut self) -> Option<Cow<'a, str>> {
+            let start = self.pos + 1;
+            let mut i = start + special_at(self.bytes.get(start..)?);
+            loop {
+                match *self.bytes.get(i)? {
+                    b'"' => {
+                        self.pos = i + 1;
+                        return Some(Cow::Borrowed(self.text.get(start..i)?));
+                    }
+                    b'\\' => break,
+                    0..=0x1F => return None,
+                    _ => i += 1,
+                }
+            }
+            // Escapes: decoded into an owned string.
+            let mut out = String::with_capacity(i - start + 16);
+            out.push_str(self.text.get(start..i)?);
+            loop {
+                match *self.bytes.get(i)? {
+                    b'"' => {
+                        self.pos = i + 1;
+                        return Some(Cow::Owned(out));
+                    }
+                    b'\\' => {
+                        let c = match *self.bytes.get(i + 1)? {
+                            b'"' => '"',
+                            b'\\' => '\\',
+                            b'/' => '/',
+                            b'b' => '\u{8}',
+                            b'f' => '\u{c}',
+                            b'n' => '\n',
+                            b'r' => '\r',
+                            b't' => '\t',
+                            b'u' => {
+                                let hex = self.text.get(i + 2..i + 6)?;
+                                if !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+                                    return None;
+                                }
+                                // A surrogate (half of a pair, or lone) is left to serde_json.
+                                char::from_u32(u32::from_str_radix(hex, 16).ok()?)?
+                            }
+                            _ => return None,
+                        };
+                        out.push(c);
+                        i += if self.bytes[i + 1] == b'u' { 6 } else { 2 };
+                    }
+                    0..=0x1F => return None,
+                    _ => {
+                        // Up to the next quote or backslash, as it is.
+                        let run = self.bytes[i..]
+                            .iter()
+                            .position(|&b| b == b'"' || b == b'\\' || b < 0x20)?;
+                        out.push_str(self.text.get(i..i + run)?);
+                        i += run;
+                    }
+                }
+            }
+        }
+
+        /// A number as serde_json keeps its text: as written, but an exponent as `e` with a sign.
+        fn number(&mut self) -> Option<Cow<'a, str>> {
+            let b = self.bytes;
+            let start = self.pos;
+            let mut i = start;
+            if b[i] == b'-' {
+                i += 1;
+            }
+            match *b.get(i)? {
+                b'0' => i += 1,
+                b'1'..=b'9' => {
+                    while b.get(i).is_some_and(u8::is_ascii_digit) {
+                        i += 1;
+                    }
+                }
+                _ => return None,
+            }
+            if b.get(i) == Some(&b'.') {
+                i += 1;
+                let digits = i;
+                while b.get(i).is_some_and(u8::is_ascii_digit) {
+                    i += 1;
+                }
+                if i == digits {
+                    return None;
+                }
+            }
+            let mut normalized = None;
+            if let Some(e @ (b'e' | b'E')) = b.get(i).copied() {
+                let mantissa_end = i;
+                i += 1;
+                let signed = matches!(b.get(i), Some(b'+' | b'-'));
+                if signed {
+                    i += 1;
+                }
+                let digits = i;
+                while b.get(i).is_some_and(u8::is_ascii_digit) {
+                    i += 1;
+                }
+                if i == digits {
+                    return None;
+                }
+                if e == b'E' || !signed {
+                    let sign = if signed { "" } else { "+" };
+                    let rest = self.text.get(mantissa_end + 1..i)?;
+                    let mantissa = self.text.get(start..mantissa_end)?;
+                    normalized = Some(format!("{mantissa}e{sign}{rest}"));
+                }
+            }
+            // A leading zero followed by a digit (`01`) is not a number: the caller's next look
+            // finds the digit where a delimiter must be, and refuses.
+            self.pos = i;
+            Some(match normalized {
+                Some(text) => Cow::Owned(text),
+                None => Cow::Borrowed(self.text.get(start..i)?),
+            })
+        }
     }
 }
 
@@ -189,5 +453,166 @@ mod tests {
         }
         // serde_json's nesting limit holds: no stack overflow on hostile depth.
         assert!(Json::parse(&"[".repeat(100_000)).is_err());
+    }
+
+    /// A random JSON document written in every way the grammar allows: whitespace, escapes,
+    /// exponents, big and negative numbers, unicode.
+    fn random_document(rng: &mut rand::rngs::StdRng, depth: usize) -> String {
+        use rand::Rng;
+        let ws = |rng: &mut rand::rngs::StdRng| {
+            [" ", "", "", "\n", "\t", "\r\n  "][rng.random_range(0..6)].to_string()
+        };
+        let string = |rng: &mut rand::rngs::StdRng| {
+            let pieces = [
+                "a",
+                "Zz",
+                "é",
+                "日本",
+                "🙂",
+                "\\\"",
+                "\\\\",
+                "\\/",
+                "\\b",
+                "\\f",
+                "\\n",
+                "\\r",
+                "\\t",
+                "\\u0041",
+                "\\u00e9",
+                "\\u65e5",
+                "\\ud83d\\ude42",
+                "\\uDEAD",
+                " ",
+                "$",
+            ];
+            let n = rng.random_range(0..6);
+            let body: String = (0..n)
+                .map(|_| pieces[rng.random_range(0..pieces.len())])
+                .collect();
+            format!("\"{body}\"")
+        };
+        match rng.random_range(0..if depth > 3 { 6 } else { 8 }) {
+            0 => "null".into(),
+            1 => ["true", "false"][rng.random_range(0..2)].into(),
+            2 | 3 => {
+                let numbers = [
+                    "0",
+                    "-0",
+                    "7",
+                    "-12",
+                    "12.50",
+                    "0.005",
+                    "-0.0",
+                    "1e3",
+                    "1E3",
+                    "1e+3",
+                    "1e-3",
+                    "2.5E-07",
+                    "123456789012345678901234567890",
+                    "-18446744073709551616",
+                    "18446744073709551615",
+                    "9223372036854775807",
+                    "-9223372036854775808",
+                ];
+                numbers[rng.random_range(0..numbers.len())].into()
+            }
+            4 | 5 => string(rng),
+            6 => {
+                let n = rng.random_range(0..5);
+                let items: Vec<String> = (0..n)
+                    .map(|_| format!("{}{}{}", ws(rng), random_document(rng, depth + 1), ws(rng)))
+                    .collect();
+                format!("[{}]", items.join(","))
+            }
+            _ => {
+                let n = rng.random_range(0..6);
+                let members: Vec<String> = (0..n)
+                    .map(|_| {
+                        let key = if rng.random_range(0..8) == 0 {
+                            "\"id\"".to_string()
+                        } else {
+                            string(rng)
+                        };
+                        format!(
+                            "{}{key}{}:{}{}",
+                            ws(rng),
+                            ws(rng),
+                            ws(rng),
+                            random_document(rng, depth + 1)
+                        )
+                    })
+                    .collect();
+                format!("{{{}{}}}", members.join(","), ws(rng))
+            }
+        }
+    }
+
+    #[test]
+    fn the_fast_parser_reads_what_serde_json_reads_and_nothing_else() {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand::rngs::StdRng::seed_from_u64(2026);
+        let noise = [
+            "{", "}", "[", "]", ",", ":", "\"", "\\", "0", "1", "-", "+", ".", "e", "E", " ", "t",
+            "n", "u", "\u{1}", "\u{1f}", "é", "x",
+        ];
+        let (mut fast_read, mut damaged_read) = (0, 0);
+        for _ in 0..3_000 {
+            let text = random_document(&mut rng, 0);
+            // A lone `\uDEAD` makes the document one serde_json refuses: so must the fast parser.
+            let Ok(reference) = serde_json::from_str::<Json>(&text) else {
+                assert!(fast::parse(&text).is_none(), "{text}");
+                continue;
+            };
+            let fast = fast::parse(&text);
+            if let Some(tree) = &fast {
+                assert_eq!(tree, &reference, "{text}");
+                fast_read += 1;
+            } else {
+                // Only what it leaves to serde_json on purpose: surrogate escapes.
+                assert!(text.contains("\\ud") || text.contains("\\uD"), "{text}");
+            }
+            assert_eq!(Json::parse(&text).unwrap(), reference);
+            // Damaged copies: whatever the fast parser accepts, serde_json accepts as the same tree.
+            for _ in 0..30 {
+                let mut damaged: Vec<char> = text.chars().collect();
+                let at = rng.random_range(0..=damaged.len());
+                match rng.random_range(0..3) {
+                    0 if at < damaged.len() => {
+                        damaged.remove(at);
+                    }
+                    1 if at < damaged.len() => {
+                        damaged[at] = noise[rng.random_range(0..noise.len())]
+                            .chars()
+                            .next()
+                            .unwrap();
+                    }
+                    _ => damaged.insert(
+                        at,
+                        noise[rng.random_range(0..noise.len())]
+                            .chars()
+                            .next()
+                            .unwrap(),
+                    ),
+                }
+                let damaged: String = damaged.into_iter().collect();
+                let reference = serde_json::from_str::<Json>(&damaged);
+                match (fast::parse(&damaged), &reference) {
+                    (Some(tree), Ok(expected)) => {
+                        assert_eq!(&tree, expected, "{damaged}");
+                        damaged_read += 1;
+                    }
+                    (Some(tree), Err(e)) => panic!("read {damaged:?} as {tree:?}; serde_json: {e}"),
+                    (None, _) => {}
+                }
+                assert_eq!(Json::parse(&damaged).ok(), reference.ok(), "{damaged}");
+            }
+        }
+        assert!(fast_read > 2_000, "{fast_read}");
+        assert!(damaged_read > 1_000, "{damaged_read}");
+        // Depth: serde_json's limit holds either way.
+        for depth in [99, 100, 101, 127, 128, 129] {
+            let text = format!("{}{}", "[".repeat(depth), "]".repeat(depth));
+            assert_eq!(Json::parse(&text).is_ok(), depth < 128, "{depth}");
+        }
     }
 }
