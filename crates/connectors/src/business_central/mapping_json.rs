@@ -71,6 +71,15 @@ mod fast {
         i
     }
 
+    /// The end of the run of digits at `start`; `None` when there is none.
+    fn digits_end(bytes: &[u8], start: usize) -> Option<usize> {
+        let n = bytes[start.min(bytes.len())..]
+            .iter()
+            .take_while(|b| b.is_ascii_digit())
+            .count();
+        (n > 0).then_some(start + n)
+    }
+
     /// Containers nested deeper are left to serde_json (which refuses 128 levels).
     const MAX_DEPTH: usize = 100;
 
@@ -122,57 +131,48 @@ mod fast {
         }
 
         fn object(&mut self, depth: usize) -> Option<Json<'a>> {
-            if depth > MAX_DEPTH {
-                return None;
-            }
-            self.pos += 1;
-            let mut members = Vec::new();
-            if self.peek()? == b'}' {
-                self.pos += 1;
-                return Some(Json::Object(members));
-            }
-            members.reserve(16);
-            loop {
-                if self.peek()? != b'"' {
+            let members = self.elements(depth, b'}', |p| {
+                if p.peek()? != b'"' {
                     return None;
                 }
-                let key = self.string()?;
-                if key == NUMBER_TOKEN {
+                let key = p.string()?;
+                if key == NUMBER_TOKEN || p.peek()? != b':' {
                     return None;
                 }
-                if self.peek()? != b':' {
-                    return None;
-                }
-                self.pos += 1;
-                members.push((key, self.value(depth)?));
-                match self.peek()? {
-                    b',' => self.pos += 1,
-                    b'}' => {
-                        self.pos += 1;
-                        return Some(Json::Object(members));
-                    }
-                    _ => return None,
-                }
-            }
+                p.pos += 1;
+                Some((key, p.value(depth)?))
+            });
+            members.map(Json::Object)
         }
 
         fn array(&mut self, depth: usize) -> Option<Json<'a>> {
+            self.elements(depth, b']', |p| p.value(depth))
+                .map(Json::Array)
+        }
+
+        /// A container's elements, each read by `element`, from its opening bracket to `close`.
+        fn elements<T>(
+            &mut self,
+            depth: usize,
+            close: u8,
+            mut element: impl FnMut(&mut Self) -> Option<T>,
+        ) -> Option<Vec<T>> {
             if depth > MAX_DEPTH {
                 return None;
             }
             self.pos += 1;
             let mut items = Vec::new();
-            if self.peek()? == b']' {
+            if self.peek()? == close {
                 self.pos += 1;
-                return Some(Json::Array(items));
+                return Some(items);
             }
             loop {
-                items.push(self.value(depth)?);
+                items.push(element(self)?);
                 match self.peek()? {
                     b',' => self.pos += 1,
-                    b']' => {
+                    b if b == close => {
                         self.pos += 1;
-                        return Some(Json::Array(items));
+                        return Some(items);
                     }
                     _ => return None,
                 }
@@ -247,24 +247,13 @@ mod fast {
             if b[i] == b'-' {
                 i += 1;
             }
-            match *b.get(i)? {
-                b'0' => i += 1,
-                b'1'..=b'9' => {
-                    while b.get(i).is_some_and(u8::is_ascii_digit) {
-                        i += 1;
-                    }
-                }
+            i = match *b.get(i)? {
+                b'0' => i + 1,
+                b'1'..=b'9' => digits_end(b, i)?,
                 _ => return None,
-            }
+            };
             if b.get(i) == Some(&b'.') {
-                i += 1;
-                let digits = i;
-                while b.get(i).is_some_and(u8::is_ascii_digit) {
-                    i += 1;
-                }
-                if i == digits {
-                    return None;
-                }
+                i = digits_end(b, i + 1)?;
             }
             let mut normalized = None;
             if let Some(e @ (b'e' | b'E')) = b.get(i).copied() {
@@ -274,13 +263,7 @@ mod fast {
                 if signed {
                     i += 1;
                 }
-                let digits = i;
-                while b.get(i).is_some_and(u8::is_ascii_digit) {
-                    i += 1;
-                }
-                if i == digits {
-                    return None;
-                }
+                i = digits_end(b, i)?;
                 if e == b'E' || !signed {
                     let sign = if signed { "" } else { "+" };
                     let rest = self.text.get(mantissa_end + 1..i)?;
