@@ -432,7 +432,8 @@ impl BusinessCentral {
         Ok(url)
     }
 
-    /// A next link is followed verbatim, but only to the same origin and API root as the first page.
+    /// A next link is followed as BC wrote it (without `$count=true`, see [`without_count`]), but
+    /// only to the same origin and API root as the first page.
     fn next_link_url(
         &self,
         target: &Target,
@@ -440,15 +441,35 @@ impl BusinessCentral {
         cursor: &str,
     ) -> Result<Url, ConnectorError> {
         let root = self.api_root(target, spec.api)?;
-        let url = Url::parse(cursor)
+        let mut url = Url::parse(cursor)
             .map_err(|e| ConnectorError::invalid(format!("next link is not a URL: {e}")))?;
         if !same_origin_and_root(&root, &url) {
             return Err(ConnectorError::invalid(
                 "next link points outside the connection's API",
             ));
         }
+        without_count(&mut url);
         Ok(url)
     }
+}
+
+/// Drops `$count=true` from a next link's query, leaving every other parameter exactly as BC wrote
+/// it. The first page asks for the total (progress) and BC's next links repeat the request's options,
+/// so without this BC would count the whole filtered set again for every page — on 1,000,000
+/// invoices, a count of a million rows per page of 1,000 (bc-sim: 6 → 46 ms a page). The total is
+/// read from the first page only.
+fn without_count(url: &mut Url) {
+    let Some(query) = url.query() else { return };
+    let is_count = |part: &&str| {
+        let part = part.to_ascii_lowercase();
+        part == "$count=true" || part == "%24count=true"
+    };
+    if !query.split('&').any(|p| is_count(&p)) {
+        return;
+    }
+    let kept: Vec<&str> = query.split('&').filter(|p| !is_count(p)).collect();
+    let kept = kept.join("&");
+    url.set_query((!kept.is_empty()).then_some(kept.as_str()));
 }
 
 /// Adds the on-prem server's `tenant` query parameter (from the connection's `api_url`) to `url`

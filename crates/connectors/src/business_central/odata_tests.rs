@@ -158,6 +158,47 @@ fn next_links_must_stay_inside_the_api() {
 }
 
 #[test]
+fn next_links_are_followed_as_written_without_the_count() {
+    let bc = bc();
+    let spec = models::spec("invoices").unwrap();
+    let set = format!("http://127.0.0.1:7048/BC/api/v2.0/companies({COMPANY})/salesInvoices");
+    let follow = |query: &str| {
+        let url = bc
+            .next_link_url(&on_prem(), spec, &format!("{set}?{query}"))
+            .unwrap();
+        url.query().map(str::to_owned)
+    };
+    // BC repeats the first request's options: the count goes, everything else stays byte for byte
+    // (order, encoding, the skip token).
+    let expand = "$expand=salesInvoiceLines($expand=dimensionSetLines),dimensionSetLines";
+    assert_eq!(
+        follow(&format!(
+            "$filter=lastModifiedDateTime%20gt%202025-01-02T03:04:05.000Z&{expand}&$count=true&aid=FIN&$skiptoken=W%2Fx%3D%3D"
+        ))
+        .as_deref(),
+        Some(
+            format!(
+                "$filter=lastModifiedDateTime%20gt%202025-01-02T03:04:05.000Z&{expand}&aid=FIN&$skiptoken=W%2Fx%3D%3D"
+            )
+            .as_str()
+        )
+    );
+    assert_eq!(
+        follow("%24count=TRUE&$skiptoken=1").as_deref(),
+        Some("$skiptoken=1")
+    );
+    assert_eq!(follow("$count=true").as_deref(), None);
+    // Not a count, or a count of false: left alone.
+    for kept in [
+        "$skiptoken=1&$count=false",
+        "$skiptoken=1&x$count=true",
+        "$skiptoken=$count=true",
+    ] {
+        assert_eq!(follow(kept).as_deref(), Some(kept), "{kept}");
+    }
+}
+
+#[test]
 fn page_parsing() {
     let base: Url = "http://h/BC/api/v2.0/companies(x)/customers"
         .parse()
