@@ -169,8 +169,13 @@ async fn run() -> anyhow::Result<()> {
     };
     let same = format!("{set}?$expand={expand}&$count=true");
     let started = Instant::now();
+    let cpu_ceiling_before = cpu_secs();
     let (same_invoices, _) = ceiling_fetch(&http, &token, &same, page_size).await?;
     let ceiling_same = started.elapsed().as_secs_f64();
+    // The fetch alone's CPU for the sync's own requests: this machine's speed drifts by a third
+    // within minutes, and the sync's CPU over this one (measured minutes apart, in one process on one
+    // core) drifts much less than either.
+    let cpu_ceiling = (cpu_secs() - cpu_ceiling_before) * 1000.0 / same_invoices.max(1) as f64;
     let rss_before = peak_rss_mib();
     // The high-water mark from here on is the sync's (Linux: writing 5 to clear_refs resets VmHWM).
     let _ = std::fs::write("/proc/self/clear_refs", "5");
@@ -233,6 +238,7 @@ async fn run() -> anyhow::Result<()> {
          ceiling_same_requests_invoices_per_sec={:.0} sync_pct_of_ceiling={:.0} \
          sync_pct_of_same_requests_ceiling={:.0} bc_requests_sync={} bc_requests_ceiling={requests} \
          cpu_secs_sync={cpu:.2} cpu_secs_per_1000={:.4} \
+         ceiling_same_requests_cpu_secs_per_1000={cpu_ceiling:.4} cpu_over_ceiling_cpu={:.2} \
          peak_rss_mib_before_sync={rss_before:.0} peak_rss_mib_during_sync={rss_sync:.0} \
          written_mib_sync={written:.0}",
         running.store.backend(),
@@ -244,6 +250,7 @@ async fn run() -> anyhow::Result<()> {
         100.0 * (synced as f64 / took) / (same_invoices as f64 / ceiling_same),
         job.sync.pagination_state["pages"],
         cpu * 1000.0 / synced.max(1) as f64,
+        cpu * 1000.0 / synced.max(1) as f64 / cpu_ceiling,
     );
     // Invoices per second within each tenth of the records (from the one-second samples).
     let mut samples = samples.lock().unwrap().clone();
