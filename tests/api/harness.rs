@@ -249,6 +249,15 @@ impl TestApp {
         }
     }
 
+    /// Runs one statement on the server's database behind its back, the one written for its backend.
+    pub async fn run_sql_per_backend(&self, sqlite: &str, postgres: &str) {
+        let sql = match self.config.database_url {
+            Some(_) => postgres,
+            None => sqlite,
+        };
+        self.run_sql(sql).await;
+    }
+
     pub fn sim(&self) -> &bc_sim::Sim {
         self.sim.as_ref().expect("started with bc-sim")
     }

@@ -270,6 +270,78 @@ async fn raw_is_bc_payload_of_the_selected_fields(app: &TestApp, id: &str) {
     }
 }
 
+/// A record whose stored copy is damaged (here: one invoice's compressed JSON, its checksum broken
+/// behind the server's back): the feed answers 503 naming it rather than serving a page that passes it
+/// by, and queues a full pass of the model; once that has run the feed is whole and equal to the ERP.
+#[tokio::test]
+async fn a_damaged_stored_record_is_refused_then_read_again_from_the_erp() {
+    let (app, id) = connected(|_| {}).await;
+    settle(&app, &id).await;
+    let (before, _) = feed(&app, &id, "invoices", None, false).await;
+    let damaged = before[before.len() / 2]["id"].as_str().unwrap().to_owned();
+    app.run_sql_per_backend(
+        &format!(
+            "UPDATE records SET data = substr(data, 1, length(data) - 4) || x'00000000' \
+             WHERE id = '{damaged}'"
+        ),
+        &format!(
+            "UPDATE records SET data = overlay(data placing '\\x00000000'::bytea \
+             from length(data) - 3) WHERE id = '{damaged}'"
+        ),
+    )
+    .await;
+    let path = format!("/v2/integrations/connections/{id}/records/invoices?limit=1000");
+    let r = app.get(&path).await;
+    assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE, "{r:?}");
+    assert_eq!(r.json["code"], "service_unavailable", "{r:?}");
+    let detail = r.json["detail"].as_str().unwrap();
+    assert!(
+        detail.contains(&damaged) && detail.contains("full sync"),
+        "{detail}"
+    );
+    // Records before it are still served (a cursor short of it).
+    let first = before[0]["id"].as_str().unwrap();
+    assert_ne!(first, damaged);
+    let r = app.get(&format!("{path}&limit=1")).await;
+    assert_eq!(r.status, StatusCode::OK, "{r:?}");
+    // Asked again before the repair: the same answer, and no second full pass.
+    let r = app.get(&path).await;
+    assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE, "{r:?}");
+    let queued = app
+        .get(&format!(
+            "/v2/integrations/connections/{id}/syncs?status=queued"
+        ))
+        .await
+        .json;
+    let conn = app
+        .get(&format!("/v2/integrations/connections/{id}"))
+        .await
+        .json;
+    let invoices = conn["models"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["name"] == "invoices")
+        .unwrap();
+    let models: Vec<&Value> = queued
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| &s["model_id"])
+        .collect();
+    assert_eq!(models, [&invoices["id"]], "{queued}");
+    settle(&app, &id).await;
+    feed_equals_erp(&app, &id, &["invoices"], "after the repair").await;
+    let (after, _) = feed(&app, &id, "invoices", None, false).await;
+    assert_eq!(after.len(), before.len());
+    let repaired = after.iter().find(|r| r["id"] == damaged.as_str()).unwrap();
+    assert_eq!(
+        repaired,
+        after.last().unwrap(),
+        "written anew: last in the feed"
+    );
+}
+
 #[tokio::test]
 async fn a_full_then_incremental_sync_makes_the_feed_equal_to_the_erp() {
     let (app, id) = connected(|_| {}).await;

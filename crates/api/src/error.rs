@@ -139,6 +139,25 @@ impl ApiError {
         ApiError::Validation(vec![FieldError::new(loc, kind, msg)])
     }
 
+    /// The feed reached a record whose stored copy is damaged (see
+    /// [`ledgerlink_store::StoreError::Damaged`]): try again once a full pass has written it anew.
+    pub fn damaged_record(full_pass_queued: bool, what: &str) -> Self {
+        let detail = if full_pass_queued {
+            format!(
+                "The stored copy of {what} is damaged; a full sync of the model was \
+                 queued to read it again from the ERP. Try again once that sync has completed"
+            )
+        } else {
+            format!(
+                "The stored copy of {what} is damaged; the model's next full sync \
+                 reads it again from the ERP (one was queued when the damage was found, unless the \
+                 connection was not healthy or its syncs were paused). Try again once one has \
+                 completed"
+            )
+        };
+        Self::coded(ErrorCode::ServiceUnavailable, detail)
+    }
+
     /// The connection does not exist for this organization.
     pub fn connection_not_found() -> Self {
         Self::coded(ErrorCode::ConnectionNotFound, "Connection not found")

@@ -238,6 +238,7 @@ async fn cancel_sync(
         (status = 401, description = "Missing or invalid API key", body = ErrorBody),
         (status = 404, description = "No such connection in this organization, or no such model", body = ErrorBody),
         (status = 422, description = "Invalid query", body = ValidationErrorBody),
+        (status = 503, description = "The database is unreachable, or the server is at its connection limit; retry shortly. Or the page reached a record whose stored copy is damaged: it was marked to be read again from the ERP (a full sync of the model is queued when the connection is healthy; `detail` says which); try again once that sync has completed", body = ErrorBody),
     )
 )]
 async fn list_records(
@@ -294,10 +295,34 @@ async fn list_records(
         }
     }
     errors.finish()?;
-    let rows = state
+    let rows = match state
         .store
         .feed_page(&tenant.org_id, &raw_id, model, &q)
-        .await?;
+        .await
+    {
+        Ok(rows) => rows,
+        Err(ledgerlink_store::StoreError::Damaged { what, newly_found }) => {
+            // The store marked the record to be written anew; a full pass of its model reads it again
+            // from the ERP. One is queued when the damage is found, not on every read after it (a
+            // record that pass cannot repair — deleted in the ERP meanwhile — would otherwise have
+            // every poll of the feed read the whole model again). If none can be queued now (the
+            // connection is not healthy), the model's next full pass repairs it.
+            let queued = if newly_found {
+                let queued = state
+                    .engine
+                    .request_full_pass(&tenant.org_id, &raw_id, model)
+                    .await;
+                if let Err(e) = &queued {
+                    tracing::warn!(error = %e, connection = %raw_id, model, "no full pass queued for a damaged record");
+                }
+                queued.is_ok()
+            } else {
+                false
+            };
+            return Err(ApiError::damaged_record(queued, &what));
+        }
+        Err(err) => return Err(err.into()),
+    };
     let next_cursor = rows.last().map(|r| r.seq.to_string()).or(cursor_given);
     let body = crate::feed::page_body(&rows, model, &raw_id, next_cursor.as_deref());
     Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())

@@ -25,6 +25,16 @@ pub enum StoreError {
     /// Stored data could not be read back.
     #[error("corrupt row: {0}")]
     Corrupt(String),
+    /// A record's stored copy is damaged (the message names it). Its stored hash was cleared, so the
+    /// next sync that reads the record from the ERP writes it anew, at a new place in the feed.
+    #[error("damaged record: {what}")]
+    Damaged {
+        /// The record (`record rec_… (model)`).
+        what: String,
+        /// This read found the damage (its hash was cleared now); false when an earlier read did and
+        /// the repair is still to come.
+        newly_found: bool,
+    },
     /// Any other database failure; the driver's message is kept (it never holds bound values).
     #[error("database error: {0}")]
     Database(#[source] sqlx::Error),

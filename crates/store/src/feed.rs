@@ -7,7 +7,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use ledgerlink_domain::OrgId;
 
-use crate::error::Result;
+use crate::error::{Result, StoreError};
 use crate::packed;
 use crate::pool::{Backed, on_pool};
 
@@ -89,14 +89,19 @@ struct Row {
     modified_at: DateTime<Utc>,
 }
 
-impl TryFrom<Row> for FeedRecord {
-    type Error = crate::error::StoreError;
+/// Clears a damaged record's stored hash: the next sync that reads it from the ERP finds it changed
+/// and writes it anew, at a new place in the feed (`$1` our id).
+const MARK_DAMAGED: &str = "UPDATE records SET hash = '' WHERE id = $1 AND hash <> ''";
 
-    fn try_from(r: Row) -> Result<Self> {
-        let what = format_args!("record {}", r.id);
-        Ok(FeedRecord {
-            data: packed::unpack(r.data, &what)?,
-            raw: r.raw.map(|raw| packed::unpack(raw, &what)).transpose()?,
+/// A feed row's record, or the row's id with why its stored JSON cannot be read.
+fn into_record(r: Row) -> std::result::Result<FeedRecord, (String, StoreError)> {
+    let what = format_args!("record {}", r.id);
+    let data = packed::unpack(r.data, &what);
+    let raw = r.raw.map(|raw| packed::unpack(raw, &what)).transpose();
+    match (data, raw) {
+        (Ok(data), Ok(raw)) => Ok(FeedRecord {
+            data,
+            raw,
             id: r.id,
             remote_id: r.remote_id,
             seq: r.seq,
@@ -104,7 +109,8 @@ impl TryFrom<Row> for FeedRecord {
             remote_deleted_at: r.remote_deleted_at,
             remote_modified_at: r.remote_modified_at,
             modified_at: r.modified_at,
-        })
+        }),
+        (Err(e), _) | (_, Err(e)) => Err((r.id, e)),
     }
 }
 
@@ -132,6 +138,31 @@ impl<S: Backed> FeedStore for S {
                 .fetch_all(pool)
                 .await?
         });
-        rows.into_iter().map(FeedRecord::try_from).collect()
+        let mut page = Vec::with_capacity(rows.len());
+        for row in rows {
+            match into_record(row) {
+                Ok(record) => page.push(record),
+                Err((id, err)) => {
+                    // Serving the rest without it would let a client's cursor pass it by; answering
+                    // the error until it is repaired keeps the feed whole. The repair: the next sync
+                    // that reads the record writes it anew (its hash no longer matches).
+                    db.count(1);
+                    let marked = on_pool!(db, pool => {
+                        sqlx::query(MARK_DAMAGED).bind(&id).execute(pool).await?.rows_affected()
+                    });
+                    if marked > 0 {
+                        tracing::error!(
+                            record = %id, connection = connection_id, model, error = %err,
+                            "a stored record is damaged: marked to be written anew by the next sync"
+                        );
+                    }
+                    return Err(StoreError::Damaged {
+                        what: format!("record {id} ({model})"),
+                        newly_found: marked > 0,
+                    });
+                }
+            }
+        }
+        Ok(page)
     }
 }

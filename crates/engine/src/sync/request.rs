@@ -16,6 +16,28 @@ impl Engine {
         id: &str,
         full_pass: bool,
     ) -> Result<Vec<Sync>, EngineError> {
+        self.request(org, id, full_pass, None).await
+    }
+
+    /// Queues a one-off full pass of one model (by name), as [`Engine::request_sync`] does for every
+    /// model: what the change feed asks for when it finds a stored record damaged, so that the record
+    /// is read again from the ERP and written anew.
+    pub async fn request_full_pass(
+        &self,
+        org: &OrgId,
+        id: &str,
+        model: &str,
+    ) -> Result<Vec<Sync>, EngineError> {
+        self.request(org, id, true, Some(model)).await
+    }
+
+    async fn request(
+        &self,
+        org: &OrgId,
+        id: &str,
+        full_pass: bool,
+        only: Option<&str>,
+    ) -> Result<Vec<Sync>, EngineError> {
         let conn = self
             .store()
             .get_connection(org, id)
@@ -34,7 +56,12 @@ impl Engine {
         }
         let batch = uuid::Uuid::new_v4();
         let mut wants = Vec::new();
-        for m in conn.models.iter().filter(|m| m.is_read_enabled) {
+        let wanted = |name: &str| only.is_none_or(|only| only == name);
+        for m in conn
+            .models
+            .iter()
+            .filter(|m| m.is_read_enabled && wanted(&m.name))
+        {
             wants.push(
                 self.new_sync(&conn, &m.id, &m.name, full_pass, Some(batch), true)
                     .await?,

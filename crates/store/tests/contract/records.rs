@@ -119,14 +119,19 @@ async fn rows_stored_as_plain_text_read_as_they_are() {
     assert_eq!(listed[0].data["total_amount"].to_string(), "12.50");
 }
 
-/// A damaged row is an error naming it, never a panic or text that is not JSON.
+/// A damaged row is an error naming it, never a panic or text that is not JSON; and the next sync
+/// that reads the record writes it anew, at a new place in the feed.
 #[tokio::test]
-async fn a_damaged_row_is_reported_not_served() {
+async fn a_damaged_row_is_reported_not_served_and_the_next_sync_repairs_it() {
     let db = TestDb::new().await;
     let store = &db.store;
     let o = org(store, "acme").await;
     let c = ready_connection(store, &o, "erp").await;
     sync_invoices(store, &c, &[record("long", LONG, LONG)]).await;
+    let before = store
+        .feed_page(&o, &c.id, "invoices", &everything())
+        .await
+        .unwrap();
     // A compressed frame with its last bytes flipped.
     db.execute(
         "UPDATE records SET data = substr(data, 1, length(data) - 4) || x'00000000'",
@@ -137,7 +142,44 @@ async fn a_damaged_row_is_reported_not_served() {
         .feed_page(&o, &c.id, "invoices", &everything())
         .await
         .unwrap_err();
-    assert!(err.to_string().contains("record rec_"), "{err}");
+    assert!(
+        matches!(&err, ledgerlink_store::StoreError::Damaged { what, newly_found: true }
+            if what.contains(&before[0].id)),
+        "{err}"
+    );
+    // Found once: a second read reports it as known.
+    let again = store
+        .feed_page(&o, &c.id, "invoices", &everything())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            &again,
+            ledgerlink_store::StoreError::Damaged {
+                newly_found: false,
+                ..
+            }
+        ),
+        "{again}"
+    );
+    // The ERP sends the same record again: stored as it was before the damage, at a new position.
+    sync_invoices(store, &c, &[record("long", LONG, LONG)]).await;
+    let after = store
+        .feed_page(&o, &c.id, "invoices", &everything())
+        .await
+        .unwrap();
+    assert_eq!(after.len(), 1);
+    assert_eq!(
+        (&after[0].data, &after[0].raw),
+        (&before[0].data, &before[0].raw)
+    );
+    assert_eq!(after[0].id, before[0].id);
+    assert!(
+        after[0].seq > before[0].seq,
+        "{} after {}",
+        after[0].seq,
+        before[0].seq
+    );
 }
 
 /// On Postgres a process that wrote 50,000 records has the planner's statistics of `records`
