@@ -8,6 +8,7 @@ pub mod connection;
 pub mod health;
 pub mod ids;
 pub mod records;
+pub mod scratch;
 pub mod sync;
 pub mod timestamp;
 pub mod write;

@@ -99,7 +99,7 @@ static DECODERS: LazyLock<Vec<DecoderDictionary<'static>>> = LazyLock::new(|| {
 /// the frame's own size, so a stored value holds no spare capacity while it waits for its statement.
 struct Packer {
     context: zstd::bulk::Compressor<'static>,
-    scratch: Vec<u8>,
+    scratch: ledgerlink_domain::scratch::Scratch,
 }
 
 thread_local! {
@@ -116,7 +116,7 @@ fn packer(column: Column) -> std::io::Result<Packer> {
     context.include_checksum(true)?;
     Ok(Packer {
         context,
-        scratch: Vec::new(),
+        scratch: ledgerlink_domain::scratch::Scratch::new(),
     })
 }
 
@@ -137,21 +137,15 @@ pub fn pack(json: &str, column: Column) -> Vec<u8> {
         let Some(p) = slot.as_mut() else {
             return text.to_vec();
         };
-        p.scratch.clear();
-        p.scratch
-            .reserve(zstd::zstd_safe::compress_bound(text.len()));
-        match p.context.compress_to_buffer(text, &mut p.scratch) {
-            Ok(n) if n < text.len() => {
-                let frame = p.scratch[..n].to_vec();
-                // A record far larger than usual does not keep its buffer for the thread's life.
-                if p.scratch.capacity() > 1 << 20 {
-                    p.scratch = Vec::new();
-                }
-                frame
+        let context = &mut p.context;
+        p.scratch.with(|buf| {
+            buf.reserve(zstd::zstd_safe::compress_bound(text.len()));
+            match context.compress_to_buffer(text, buf) {
+                Ok(n) if n < text.len() => buf[..n].to_vec(),
+                // Compression failed (out of memory) or did not help: the text is stored as it is.
+                _ => text.to_vec(),
             }
-            // Compression failed (out of memory) or did not help: the text is stored as it is.
-            _ => text.to_vec(),
-        }
+        })
     })
 }
 

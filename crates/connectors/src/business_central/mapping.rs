@@ -203,25 +203,20 @@ fn map_record_json(
 }
 
 thread_local! {
-    /// Where [`to_json_text`] writes: kept per thread, so a record's text is written without
-    /// growing a buffer step by step, then copied out at its own size.
-    static SCRATCH: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+    /// Where [`to_json_text`] writes, kept per thread.
+    static SCRATCH: std::cell::RefCell<ledgerlink_domain::scratch::Scratch> =
+        const { std::cell::RefCell::new(ledgerlink_domain::scratch::Scratch::new()) };
 }
 
 /// A unified record's JSON text.
 fn to_json_text(data: &Unified) -> Box<str> {
     SCRATCH.with(|cell| {
-        let mut buf = cell.borrow_mut();
-        buf.clear();
-        serde_json::to_writer(&mut *buf, data).expect("unified records serialize to JSON");
-        let text = std::str::from_utf8(&buf)
-            .expect("serde_json writes UTF-8")
-            .into();
-        // A record far larger than usual does not keep its buffer for the thread's life.
-        if buf.capacity() > 1 << 20 {
-            *buf = Vec::new();
-        }
-        text
+        cell.borrow_mut().with(|buf| {
+            serde_json::to_writer(&mut *buf, data).expect("unified records serialize to JSON");
+            std::str::from_utf8(buf)
+                .expect("serde_json writes UTF-8")
+                .into()
+        })
     })
 }
 
