@@ -84,6 +84,10 @@ pub struct Config {
     /// resume state); memory holds about this many mapped records.
     #[serde(deserialize_with = "de::ranged::<1, 20_000, _, _>")]
     pub sync_write_chunk: usize,
+    /// Bytes of mapped records (their unified and received JSON) past which a write is made before
+    /// `sync_write_chunk` records have gathered: memory stays bounded when records are unusually large.
+    #[serde(deserialize_with = "de::ranged::<1, 1_073_741_824, _, _>")]
+    pub sync_write_chunk_bytes: usize,
     /// Base delay of a failed sync's exponential backoff, in milliseconds.
     #[serde(deserialize_with = "de::ranged::<1, 3_600_000, _, _>")]
     pub sync_retry_base_ms: u64,
@@ -132,6 +136,7 @@ impl Default for Config {
             workers: 2,
             sync_page_size: 1_000,
             sync_write_chunk: 1_000,
+            sync_write_chunk_bytes: 16 << 20,
             sync_retry_base_ms: 30_000,
             sync_lease_secs: 120,
             tenant_requests_per_second: 100,

@@ -221,6 +221,7 @@ pub fn engine_with_clock(
             sync: ledgerlink_engine::SyncSettings {
                 page_size: config.sync_page_size,
                 write_chunk: config.sync_write_chunk,
+                write_chunk_bytes: config.sync_write_chunk_bytes,
                 lease: chrono::Duration::seconds(config.sync_lease_secs as i64),
                 workers: config.workers,
                 retry,

@@ -595,6 +595,46 @@ async fn syncs_finish_exactly_right_through_injected_faults() {
     feed_equals_erp(&app, &id, &MODELS, "despite faults").await;
 }
 
+/// A chunk is written once its records hold `sync_write_chunk_bytes` of JSON, before it has
+/// `sync_write_chunk` records (memory bounded by bytes, whatever the records' size): at one byte,
+/// each record of the one page is its own write — four statements at least each — where the default
+/// writes the page whole; and the feed is the ERP's all the same.
+#[tokio::test]
+async fn chunks_are_written_by_bytes_before_they_fill_up_with_records() {
+    /// The statements a first sync of 40 invoices (alone) takes, with the app and connection.
+    async fn first_sync(bytes: usize) -> (u64, TestApp, String) {
+        let app = TestApp::with_sim_and(
+            |s| {
+                s.data.invoices = 40;
+                s.data.customers = 12;
+            },
+            |c| c.sync_write_chunk_bytes = bytes,
+        )
+        .await;
+        let created = app.create_connection("Acme").await;
+        app.authorize(&created).await;
+        let id = created["id"].as_str().unwrap().to_owned();
+        let conn = app.settled(&id).await;
+        for m in conn["models"].as_array().unwrap() {
+            if m["name"] != "invoices" {
+                app.set_read(&id, &m["id"], false).await;
+            }
+        }
+        let before = app.running.store.queries_executed();
+        let syncs = settle(&app, &id).await;
+        let statements = app.running.store.queries_executed() - before;
+        assert!(syncs.iter().all(|s| s["status"] == "complete"), "{syncs:?}");
+        (statements, app, id)
+    }
+    let (whole, _, _) = first_sync(16 << 20).await;
+    let (by_record, app, id) = first_sync(1).await;
+    assert!(
+        by_record >= whole + 4 * 39,
+        "{by_record} statements written by record, {whole} by page"
+    );
+    feed_equals_erp(&app, &id, &["invoices"], "written record by record").await;
+}
+
 /// Pages are written in chunks as they stream in: bodies cut off after some chunks were written are
 /// read again from the page's start, and the records written twice are in the feed once.
 #[tokio::test]

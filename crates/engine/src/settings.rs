@@ -43,6 +43,9 @@ pub struct SyncSettings {
     /// Records written per transaction while a page streams in (only a page's last write saves its
     /// resume state).
     pub write_chunk: usize,
+    /// Bytes of mapped records (data and raw JSON) past which a chunk is written before it has
+    /// `write_chunk` records, so memory stays bounded when records are unusually large.
+    pub write_chunk_bytes: usize,
     /// How long a claimed sync stays leased without a heartbeat (each page extends it).
     pub lease: chrono::Duration,
     /// How far back an incremental sync re-reads before the previous one's end.
@@ -58,6 +61,7 @@ impl Default for SyncSettings {
         Self {
             page_size: 1_000,
             write_chunk: 1_000,
+            write_chunk_bytes: 16 << 20,
             lease: chrono::Duration::seconds(120),
             overlap: chrono::Duration::minutes(5),
             retry: crate::retry::RetryPolicy::default(),

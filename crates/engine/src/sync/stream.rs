@@ -2,7 +2,8 @@
 //! arrive, following next links) while the other maps and writes them, through a bounded channel.
 //! The slower of network and database sets the pace, and memory does not depend on the page size.
 //!
-//! A page is written in chunks of `write_chunk` records ([`crate::SyncSettings`]), each in its own transaction. Only the
+//! A page is written in chunks of `write_chunk` records, or fewer once they hold `write_chunk_bytes`
+//! of JSON ([`crate::SyncSettings`]), each in its own transaction. Only the
 //! page's last chunk saves the new resume state (the next link, the counts); the chunks before it
 //! save the state as it was before the page. So a page cut off anywhere — a failed read, a crash,
 //! a lost lease — is read again from its start, and its records already written come back with the
@@ -108,6 +109,8 @@ impl Reader<'_> {
 #[derive(Default)]
 struct PageInProgress {
     chunk: Vec<RecordIn>,
+    /// The chunk's records' JSON text, in bytes.
+    chunk_bytes: usize,
     chunk_skips: Vec<SkippedRecord>,
     records: u64,
     skips: Vec<SkippedRecord>,
@@ -165,12 +168,19 @@ impl Run<'_> {
             match event {
                 PageEvent::Records(raws) => {
                     for raw in raws {
-                        if page.chunk.len() >= self.engine.sync_settings().write_chunk
+                        let settings = self.engine.sync_settings();
+                        if (page.chunk.len() >= settings.write_chunk
+                            || page.chunk_bytes >= settings.write_chunk_bytes)
                             && let Some(end) = self.write_chunk(&mut page).await?
                         {
                             return Ok(Some(end));
                         }
+                        let before = page.chunk.len();
                         self.map_raw(raw, &mut page.chunk, &mut page.chunk_skips);
+                        page.chunk_bytes += page.chunk[before..]
+                            .iter()
+                            .map(|r| r.data.len() + r.raw.len())
+                            .sum::<usize>();
                     }
                 }
                 PageEvent::Retrying { error } => {
@@ -199,6 +209,7 @@ impl Run<'_> {
             .await?;
         page.records += page.chunk.len() as u64;
         page.chunk.clear();
+        page.chunk_bytes = 0;
         page.skips.append(&mut page.chunk_skips);
         Ok(end)
     }
