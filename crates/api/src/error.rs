@@ -149,10 +149,8 @@ impl ApiError {
             )
         } else {
             format!(
-                "The stored copy of {what} is damaged; the model's next full sync \
-                 reads it again from the ERP (one was queued when the damage was found, unless the \
-                 connection was not healthy or its syncs were paused). Try again once one has \
-                 completed"
+                "The stored copy of {what} is damaged; it was marked to be read again from the \
+                 ERP by the model's next full sync. Try again once one has completed"
             )
         };
         Self::coded(ErrorCode::ServiceUnavailable, detail)
@@ -186,6 +184,7 @@ impl From<ledgerlink_store::StoreError> for ApiError {
             StoreError::Conflict(what) => {
                 Self::coded(ErrorCode::Conflict, format!("Conflict: {what}"))
             }
+            StoreError::Damaged { what, .. } => Self::damaged_record(false, &what),
             other => ApiError::Internal(Box::new(other)),
         }
     }

@@ -89,12 +89,8 @@ struct Row {
     modified_at: DateTime<Utc>,
 }
 
-/// Clears a damaged record's stored hash: the next sync that reads it from the ERP finds it changed
-/// and writes it anew, at a new place in the feed (`$1` our id).
-const MARK_DAMAGED: &str = "UPDATE records SET hash = '' WHERE id = $1 AND hash <> ''";
-
-/// A feed row's record, or the row's id with why its stored JSON cannot be read.
-fn into_record(r: Row) -> std::result::Result<FeedRecord, (String, StoreError)> {
+/// A feed row's record, or the row's ids (ours, the ERP's) with why its stored JSON cannot be read.
+fn into_record(r: Row) -> std::result::Result<FeedRecord, (String, String, StoreError)> {
     let what = format_args!("record {}", r.id);
     let data = packed::unpack(r.data, &what);
     let raw = r.raw.map(|raw| packed::unpack(raw, &what)).transpose();
@@ -110,7 +106,7 @@ fn into_record(r: Row) -> std::result::Result<FeedRecord, (String, StoreError)> 
             remote_modified_at: r.remote_modified_at,
             modified_at: r.modified_at,
         }),
-        (Err(e), _) | (_, Err(e)) => Err((r.id, e)),
+        (Err(e), _) | (_, Err(e)) => Err((r.id, r.remote_id, e)),
     }
 }
 
@@ -142,23 +138,16 @@ impl<S: Backed> FeedStore for S {
         for row in rows {
             match into_record(row) {
                 Ok(record) => page.push(record),
-                Err((id, err)) => {
+                Err((id, remote_id, err)) => {
                     // Serving the rest without it would let a client's cursor pass it by; answering
                     // the error until it is repaired keeps the feed whole. The repair: the next sync
                     // that reads the record writes it anew (its hash no longer matches).
-                    db.count(1);
-                    let marked = on_pool!(db, pool => {
-                        sqlx::query(MARK_DAMAGED).bind(&id).execute(pool).await?.rows_affected()
-                    });
-                    if marked > 0 {
-                        tracing::error!(
-                            record = %id, connection = connection_id, model, error = %err,
-                            "a stored record is damaged: marked to be written anew by the next sync"
-                        );
-                    }
+                    let newly_found =
+                        crate::records::mark_damaged(db, connection_id, model, &remote_id, &err)
+                            .await?;
                     return Err(StoreError::Damaged {
                         what: format!("record {id} ({model})"),
-                        newly_found: marked > 0,
+                        newly_found,
                     });
                 }
             }

@@ -54,7 +54,8 @@ pub trait RecordStore: Send + Sync {
         lease_until: DateTime<Utc>,
     ) -> Result<PageOutcome>;
     /// The stored ERP payloads of some of a connection's records (by remote id; absent ones are left
-    /// out). The connection is the caller's own sync's, so no organization is needed.
+    /// out, and so are damaged ones: marked to be written anew by the next sync that reads them).
+    /// The connection is the caller's own sync's, so no organization is needed.
     async fn stored_raw(
         &self,
         connection_id: &str,
@@ -112,7 +113,17 @@ impl<S: Backed> RecordStore for S {
         model: &str,
         remote_ids: &[&str],
     ) -> Result<HashMap<String, Value>> {
-        by_remote_id(self.db(), "raw", None, connection_id, model, remote_ids).await
+        let damaged = Damaged::Skip;
+        by_remote_id(
+            self.db(),
+            "raw",
+            None,
+            connection_id,
+            model,
+            remote_ids,
+            damaged,
+        )
+        .await
     }
 
     async fn current_records(
@@ -129,6 +140,7 @@ impl<S: Backed> RecordStore for S {
             connection_id,
             model,
             remote_ids,
+            Damaged::Fail,
         )
         .await
     }
@@ -164,6 +176,49 @@ impl<S: Backed> RecordStore for S {
     }
 }
 
+/// What [`by_remote_id`] does with a record whose stored JSON cannot be read, once it has marked it
+/// to be written anew by the next sync that reads it.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Damaged {
+    /// Leave it out, as if it were not stored.
+    Skip,
+    /// Answer [`StoreError::Damaged`].
+    Fail,
+}
+
+/// Clears the stored hash of a record found damaged: the next sync that reads it from the ERP finds
+/// it changed and writes it anew (`$1` connection, `$2` model, `$3` remote id).
+const MARK_DAMAGED: &str = "UPDATE records SET hash = '' \
+    WHERE connection_id = $1 AND model = $2 AND remote_id = $3 AND hash <> ''";
+
+/// Marks a record whose stored JSON cannot be read (`err`) to be written anew by the next sync that
+/// reads it, and logs it the first time: whether this call found it (false: marked before).
+pub(crate) async fn mark_damaged(
+    db: &Db,
+    connection_id: &str,
+    model: &str,
+    remote_id: &str,
+    err: &StoreError,
+) -> Result<bool> {
+    db.count(1);
+    let marked = on_pool!(db, pool => {
+        sqlx::query(MARK_DAMAGED)
+            .bind(connection_id)
+            .bind(model)
+            .bind(remote_id)
+            .execute(pool)
+            .await?
+            .rows_affected()
+    });
+    if marked > 0 {
+        tracing::error!(
+            remote_id, connection = connection_id, model, error = %err,
+            "a stored record is damaged: marked to be written anew by the next sync"
+        );
+    }
+    Ok(marked > 0)
+}
+
 /// One JSON column (`raw` or `data`) of a connection's current (not deleted) records, by remote id;
 /// with `org`, only when the connection is that organization's.
 async fn by_remote_id(
@@ -173,6 +228,7 @@ async fn by_remote_id(
     connection_id: &str,
     model: &str,
     remote_ids: &[&str],
+    damaged: Damaged,
 ) -> Result<HashMap<String, Value>> {
     let mut out = HashMap::with_capacity(remote_ids.len());
     for chunk in remote_ids.chunks(CHUNK) {
@@ -189,11 +245,27 @@ async fn by_remote_id(
             q.build_query_as().fetch_all(pool).await?
         });
         for (id, bytes) in rows {
-            let what = format_args!("record {id} of {connection_id}");
-            let text = crate::packed::unpack(bytes, &what)?;
-            let value = serde_json::from_str(&text)
-                .map_err(|e| StoreError::Corrupt(format!("{what} is not JSON: {e}")))?;
-            out.insert(id, value);
+            let value = {
+                let what = format_args!("record {id} of {connection_id}");
+                crate::packed::unpack(bytes, &what).and_then(|text| {
+                    serde_json::from_str(&text)
+                        .map_err(|e| StoreError::Corrupt(format!("{what} is not JSON: {e}")))
+                })
+            };
+            let err = match value {
+                Ok(value) => {
+                    out.insert(id, value);
+                    continue;
+                }
+                Err(err) => err,
+            };
+            let newly_found = mark_damaged(db, connection_id, model, &id, &err).await?;
+            if damaged == Damaged::Fail {
+                return Err(StoreError::Damaged {
+                    what: format!("the {model} record {id}"),
+                    newly_found,
+                });
+            }
         }
     }
     Ok(out)
