@@ -76,6 +76,21 @@ async fn settle(app: &TestApp, id: &str) -> Vec<Value> {
     panic!("syncs did not settle");
 }
 
+/// The id of a connection's model, by name.
+async fn model_id(app: &TestApp, id: &str, name: &str) -> Value {
+    let conn = app
+        .get(&format!("/v2/integrations/connections/{id}"))
+        .await
+        .json;
+    conn["models"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["name"] == name)
+        .unwrap_or_else(|| panic!("a model {name}: {conn}"))["id"]
+        .clone()
+}
+
 /// Reads a model's whole feed from `cursor`; returns the records and the last cursor.
 async fn feed(
     app: &TestApp,
@@ -313,23 +328,13 @@ async fn a_damaged_stored_record_is_refused_then_read_again_from_the_erp() {
         ))
         .await
         .json;
-    let conn = app
-        .get(&format!("/v2/integrations/connections/{id}"))
-        .await
-        .json;
-    let invoices = conn["models"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|m| m["name"] == "invoices")
-        .unwrap();
     let models: Vec<&Value> = queued
         .as_array()
         .unwrap()
         .iter()
         .map(|s| &s["model_id"])
         .collect();
-    assert_eq!(models, [&invoices["id"]], "{queued}");
+    assert_eq!(models, [&model_id(&app, &id, "invoices").await], "{queued}");
     settle(&app, &id).await;
     feed_equals_erp(&app, &id, &["invoices"], "after the repair").await;
     let (after, _) = feed(&app, &id, "invoices", None, false).await;
@@ -659,15 +664,10 @@ async fn pages_cut_off_after_some_of_their_chunks_were_written_leave_no_duplicat
         .await;
     let syncs = settle(&app, &id).await;
     app.sim().set_faults(bc_sim::FaultConfig::default());
-    let conn = app
-        .get(&format!("/v2/integrations/connections/{id}"))
-        .await
-        .json;
-    let models = conn["models"].as_array().unwrap();
-    let model = models.iter().find(|m| m["name"] == "invoices").unwrap();
+    let model = model_id(&app, &id, "invoices").await;
     let invoices = syncs
         .iter()
-        .find(|s| s["model_id"] == model["id"])
+        .find(|s| s["model_id"] == model)
         .unwrap_or_else(|| panic!("an invoices sync: {syncs:?}"));
     assert_eq!(invoices["status"], "complete", "{invoices}");
     let state = &invoices["pagination_state"];
@@ -816,17 +816,7 @@ async fn models_can_be_switched_and_rescheduled() {
 #[tokio::test]
 async fn a_running_sync_stops_after_its_current_page_when_cancelled() {
     let (app, id) = connected(|s| s.data.invoices = 60).await;
-    let conn = app
-        .get(&format!("/v2/integrations/connections/{id}"))
-        .await
-        .json;
-    let invoices = conn["models"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|m| m["name"] == "invoices")
-        .unwrap()["id"]
-        .clone();
+    let invoices = model_id(&app, &id, "invoices").await;
     let syncs = app
         .post(&format!("/v2/integrations/connections/{id}/sync"), "")
         .await
