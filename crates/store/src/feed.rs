@@ -143,8 +143,7 @@ impl<S: Backed> FeedStore for S {
                     // the error until it is repaired keeps the feed whole. The repair: the next sync
                     // that reads the record writes it anew (its hash no longer matches).
                     let newly_found =
-                        crate::records::mark_damaged(db, connection_id, model, &remote_id, &err)
-                            .await?;
+                        crate::damaged::mark(db, connection_id, model, &remote_id, &err).await?;
                     return Err(StoreError::Damaged {
                         what: format!("record {id} ({model})"),
                         newly_found,

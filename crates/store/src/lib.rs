@@ -16,6 +16,7 @@ mod api_keys;
 mod budget;
 mod connect_sessions;
 mod connections;
+mod damaged;
 mod dialect;
 mod error;
 mod feed;

@@ -186,39 +186,6 @@ enum Damaged {
     Fail,
 }
 
-/// Clears the stored hash of a record found damaged: the next sync that reads it from the ERP finds
-/// it changed and writes it anew (`$1` connection, `$2` model, `$3` remote id).
-const MARK_DAMAGED: &str = "UPDATE records SET hash = '' \
-    WHERE connection_id = $1 AND model = $2 AND remote_id = $3 AND hash <> ''";
-
-/// Marks a record whose stored JSON cannot be read (`err`) to be written anew by the next sync that
-/// reads it, and logs it the first time: whether this call found it (false: marked before).
-pub(crate) async fn mark_damaged(
-    db: &Db,
-    connection_id: &str,
-    model: &str,
-    remote_id: &str,
-    err: &StoreError,
-) -> Result<bool> {
-    db.count(1);
-    let marked = on_pool!(db, pool => {
-        sqlx::query(MARK_DAMAGED)
-            .bind(connection_id)
-            .bind(model)
-            .bind(remote_id)
-            .execute(pool)
-            .await?
-            .rows_affected()
-    });
-    if marked > 0 {
-        tracing::error!(
-            remote_id, connection = connection_id, model, error = %err,
-            "a stored record is damaged: marked to be written anew by the next sync"
-        );
-    }
-    Ok(marked > 0)
-}
-
 /// One JSON column (`raw` or `data`) of a connection's current (not deleted) records, by remote id;
 /// with `org`, only when the connection is that organization's.
 async fn by_remote_id(
@@ -259,7 +226,7 @@ async fn by_remote_id(
                 }
                 Err(err) => err,
             };
-            let newly_found = mark_damaged(db, connection_id, model, &id, &err).await?;
+            let newly_found = crate::damaged::mark(db, connection_id, model, &id, &err).await?;
             if damaged == Damaged::Fail {
                 return Err(StoreError::Damaged {
                     what: format!("the {model} record {id}"),
