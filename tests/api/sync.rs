@@ -35,7 +35,15 @@ fn source(model: &str) -> (&'static str, Option<&'static str>) {
 }
 
 async fn connected(tweak: impl FnOnce(&mut bc_sim::SimConfig)) -> (TestApp, String) {
-    let app = TestApp::with_sim(tweak).await;
+    connected_and(tweak, |_| {}).await
+}
+
+/// [`connected`], with the server's configuration tweaked too.
+async fn connected_and(
+    tweak: impl FnOnce(&mut bc_sim::SimConfig),
+    tweak_server: impl FnOnce(&mut ledgerlink::Config),
+) -> (TestApp, String) {
+    let app = TestApp::with_sim_and(tweak, tweak_server).await;
     let created = app.create_connection("Acme").await;
     app.authorize(&created).await;
     let id = created["id"].as_str().unwrap().to_owned();
@@ -76,10 +84,12 @@ async fn settle(app: &TestApp, id: &str) -> Vec<Value> {
     panic!("syncs did not settle");
 }
 
-/// Runs setup, then switches reading off for every model but invoices (their queued first syncs
-/// with it).
+/// Switches reading off for every model but invoices (their queued first syncs with it).
 async fn invoices_only(app: &TestApp, id: &str) {
-    let conn = app.settled(id).await;
+    let conn = app
+        .get(&format!("/v2/integrations/connections/{id}"))
+        .await
+        .json;
     for m in conn["models"].as_array().unwrap() {
         if m["name"] != "invoices" {
             app.set_read(id, &m["id"], false).await;
@@ -619,7 +629,7 @@ async fn syncs_finish_exactly_right_through_injected_faults() {
 async fn chunks_are_written_by_bytes_before_they_fill_up_with_records() {
     /// The statements a first sync of 40 invoices (alone) takes, with the app and connection.
     async fn first_sync(bytes: usize) -> (u64, TestApp, String) {
-        let app = TestApp::with_sim_and(
+        let (app, id) = connected_and(
             |s| {
                 s.data.invoices = 40;
                 s.data.customers = 12;
@@ -627,9 +637,6 @@ async fn chunks_are_written_by_bytes_before_they_fill_up_with_records() {
             |c| c.sync_write_chunk_bytes = bytes,
         )
         .await;
-        let created = app.create_connection("Acme").await;
-        app.authorize(&created).await;
-        let id = created["id"].as_str().unwrap().to_owned();
         invoices_only(&app, &id).await;
         let before = app.running.store.queries_executed();
         let syncs = settle(&app, &id).await;
@@ -651,7 +658,7 @@ async fn chunks_are_written_by_bytes_before_they_fill_up_with_records() {
 /// stores each record once.
 #[tokio::test]
 async fn records_before_a_cut_are_stored_and_the_page_read_again_adds_no_duplicates() {
-    let app = TestApp::with_sim_and(
+    let (app, id) = connected_and(
         |s| {
             s.data.invoices = 300;
             s.data.customers = 12;
@@ -665,9 +672,6 @@ async fn records_before_a_cut_are_stored_and_the_page_read_again_adds_no_duplica
         },
     )
     .await;
-    let created = app.create_connection("Acme").await;
-    app.authorize(&created).await;
-    let id = created["id"].as_str().unwrap().to_owned();
     invoices_only(&app, &id).await;
     app.sim().set_faults(bc_sim::FaultConfig {
         truncate_rate: 1.0,
@@ -692,7 +696,7 @@ async fn records_before_a_cut_are_stored_and_the_page_read_again_adds_no_duplica
 /// read again from the page's start, and the records written twice are in the feed once.
 #[tokio::test]
 async fn pages_cut_off_after_some_of_their_chunks_were_written_leave_no_duplicates() {
-    let app = TestApp::with_sim_and(
+    let (app, id) = connected_and(
         |s| {
             s.data.invoices = 40;
             s.data.customers = 12;
@@ -700,10 +704,6 @@ async fn pages_cut_off_after_some_of_their_chunks_were_written_leave_no_duplicat
         |c| c.sync_write_chunk = 2,
     )
     .await;
-    let created = app.create_connection("Acme").await;
-    app.authorize(&created).await;
-    let id = created["id"].as_str().unwrap().to_owned();
-    app.settled(&id).await;
     app.sim().set_faults(bc_sim::FaultConfig {
         truncate_rate: 0.3,
         ..Default::default()

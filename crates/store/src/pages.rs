@@ -2,7 +2,7 @@
 //! changed one at a new position in the change feed), its skipped records and resume state — and,
 //! after a full pass, marks unseen records deleted.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;
@@ -112,27 +112,20 @@ fn split_page<'a>(
     latest: &HashMap<&'a str, &'a RecordIn>,
     stored: &HashMap<String, (String, bool)>,
 ) -> (Vec<&'a RecordIn>, Vec<&'a str>) {
-    let mut changed: Vec<&RecordIn> = latest
-        .values()
-        .copied()
-        .filter(|r| match stored.get(&r.remote_id) {
-            Some((hash, deleted)) => *deleted || hash != &r.hash,
-            None => true,
-        })
-        .collect();
-    // Feed order follows the page's order.
-    let order: HashMap<&str, usize> = records
-        .iter()
-        .enumerate()
-        .map(|(i, r)| (r.remote_id.as_str(), i))
-        .collect();
-    changed.sort_by_key(|r| order[r.remote_id.as_str()]);
-    let changed_ids: HashSet<&str> = changed.iter().map(|c| c.remote_id.as_str()).collect();
-    let unchanged = latest
-        .keys()
-        .copied()
-        .filter(|id| !changed_ids.contains(id))
-        .collect();
+    let mut changed = Vec::new();
+    let mut unchanged = Vec::new();
+    // Feed order follows the page's order: each id at its last occurrence.
+    for r in records {
+        if !std::ptr::eq(latest[r.remote_id.as_str()], r) {
+            continue;
+        }
+        match stored.get(&r.remote_id) {
+            Some((hash, deleted)) if !*deleted && hash == &r.hash => {
+                unchanged.push(r.remote_id.as_str())
+            }
+            _ => changed.push(r),
+        }
+    }
     (changed, unchanged)
 }
 
