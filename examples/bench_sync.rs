@@ -77,7 +77,18 @@ async fn run() -> anyhow::Result<()> {
         health_check_interval_secs: 0,
         workers: 0,
         sync_page_size: page_size,
-        sync_write_chunk: arg("--write-chunk").map_or(1_000, |n| n.parse().unwrap()),
+        sync_write_chunk: arg("--write-chunk")
+            .map_or(ledgerlink::Config::default().sync_write_chunk, |n| {
+                n.parse().unwrap()
+            }),
+        sync_write_chunk_bytes: arg("--write-chunk-bytes")
+            .map_or(ledgerlink::Config::default().sync_write_chunk_bytes, |n| {
+                n.parse().unwrap()
+            }),
+        sync_write_interval_ms: arg("--write-interval-ms")
+            .map_or(ledgerlink::Config::default().sync_write_interval_ms, |n| {
+                n.parse().unwrap()
+            }),
         ..ledgerlink::Config::default()
     };
     let running = ledgerlink::start(&config, std::future::pending()).await?;

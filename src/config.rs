@@ -80,14 +80,20 @@ pub struct Config {
     /// Records requested per page from the ERP.
     #[serde(deserialize_with = "de::ranged::<1, 20_000, _, _>")]
     pub sync_page_size: u32,
-    /// Records written per transaction while a page streams in (a page's last write saves its
-    /// resume state); memory holds about this many mapped records.
-    #[serde(deserialize_with = "de::ranged::<1, 20_000, _, _>")]
+    /// Records written per transaction at most (a write may span pages, and saves the resume state
+    /// of the last page it completes); memory holds about this many packed records.
+    #[serde(deserialize_with = "de::ranged::<1, 100_000, _, _>")]
     pub sync_write_chunk: usize,
-    /// Bytes of mapped records (their unified and received JSON) past which a write is made before
-    /// `sync_write_chunk` records have gathered: memory stays bounded when records are unusually large.
+    /// Bytes of mapped records (their unified and received JSON) past which they are packed, and of
+    /// packed records past which a write is made before `sync_write_chunk` records have gathered:
+    /// memory stays bounded when records are unusually large.
     #[serde(deserialize_with = "de::ranged::<1, 1_073_741_824, _, _>")]
     pub sync_write_chunk_bytes: usize,
+    /// At a page's end, the records gathered are written once this many milliseconds have passed
+    /// since the sync's last write (0: at every page's end): how far the change feed may lag
+    /// behind a running sync.
+    #[serde(deserialize_with = "de::ranged::<0, 60_000, _, _>")]
+    pub sync_write_interval_ms: u64,
     /// Base delay of a failed sync's exponential backoff, in milliseconds.
     #[serde(deserialize_with = "de::ranged::<1, 3_600_000, _, _>")]
     pub sync_retry_base_ms: u64,
@@ -135,8 +141,9 @@ impl Default for Config {
             health_check_interval_secs: 900,
             workers: 2,
             sync_page_size: 1_000,
-            sync_write_chunk: 1_000,
+            sync_write_chunk: 5_000,
             sync_write_chunk_bytes: 16 << 20,
+            sync_write_interval_ms: 1_000,
             sync_retry_base_ms: 30_000,
             sync_lease_secs: 120,
             tenant_requests_per_second: 100,

@@ -222,6 +222,9 @@ pub fn engine_with_clock(
                 page_size: config.sync_page_size,
                 write_chunk: config.sync_write_chunk,
                 write_chunk_bytes: config.sync_write_chunk_bytes,
+                write_interval: chrono::Duration::milliseconds(
+                    config.sync_write_interval_ms as i64,
+                ),
                 lease: chrono::Duration::seconds(config.sync_lease_secs as i64),
                 workers: config.workers,
                 retry,

@@ -316,7 +316,10 @@ async fn one_bad_record_never_stops_a_model() {
 /// retries; the amounts re-check, being best effort, does not fail the sync that wrote its pages.
 #[tokio::test]
 async fn a_request_business_central_refuses_fails_at_once() {
-    let app = TestApp::with_sim(|s| s.data.invoices = 40).await;
+    // Each page's end written (the test clock stands still: no write interval would pass), so that
+    // the faults can change once the first page is in.
+    let app =
+        TestApp::with_sim_and(|s| s.data.invoices = 40, |c| c.sync_write_interval_ms = 0).await;
     let id = app.connected().await;
     drain(&app, &id).await;
     let sim = app.sim();

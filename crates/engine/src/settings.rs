@@ -40,12 +40,16 @@ impl Default for EngineSettings {
 pub struct SyncSettings {
     /// Records per page requested from the ERP.
     pub page_size: u32,
-    /// Records written per transaction while a page streams in (only a page's last write saves its
-    /// resume state).
+    /// Records written per transaction at most; a write may span several pages, and saves the
+    /// resume state of the last page it completes.
     pub write_chunk: usize,
-    /// Bytes of mapped records (data and raw JSON) past which a chunk is written before it has
-    /// `write_chunk` records, so memory stays bounded when records are unusually large.
+    /// Bytes past which records gathering for a write are packed (of their JSON), and past which
+    /// the packed ones are written before `write_chunk` records have gathered: memory stays
+    /// bounded when records are unusually large.
     pub write_chunk_bytes: usize,
+    /// At a page's end, what has gathered is written once this long has passed since the last
+    /// write (zero: at every page's end). Bounds how far the change feed lags behind a sync.
+    pub write_interval: chrono::Duration,
     /// How long a claimed sync stays leased without a heartbeat (each page extends it).
     pub lease: chrono::Duration,
     /// How far back an incremental sync re-reads before the previous one's end.
@@ -60,8 +64,9 @@ impl Default for SyncSettings {
     fn default() -> Self {
         Self {
             page_size: 1_000,
-            write_chunk: 1_000,
+            write_chunk: 5_000,
             write_chunk_bytes: 16 << 20,
+            write_interval: chrono::Duration::seconds(1),
             lease: chrono::Duration::seconds(120),
             overlap: chrono::Duration::minutes(5),
             retry: crate::retry::RetryPolicy::default(),

@@ -11,7 +11,7 @@ use sqlx::QueryBuilder;
 
 use crate::dialect::CHUNK;
 use crate::error::{Result, StoreError};
-use crate::pages::{self, PageOutcome, PageWrite, push_records_in};
+use crate::pages::{self, PageOutcome, PageWrite, RecordIn, Staged, push_records_in};
 use crate::pool::{Backed, Db, on_pool};
 use crate::sync_rows::SyncJob;
 
@@ -50,6 +50,31 @@ pub trait RecordStore: Send + Sync {
         job: &SyncJob,
         worker: &str,
         page: PageWrite<'_>,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+    ) -> Result<PageOutcome>;
+    /// Stages records of the sync for a later [`RecordStore::save_staged`]: compares them with the
+    /// stored ones (outside any write transaction) — or, for those in `unsettled` (remote id to
+    /// hash), with what a write of the sync not yet committed stores — and packs the new and
+    /// changed ones.
+    async fn stage_records(
+        &self,
+        job: &SyncJob,
+        records: &[RecordIn],
+        unsettled: &HashMap<String, String>,
+    ) -> Result<Staged>;
+    /// Writes staged records (each id as its last staged occurrence has it: new and changed ones at
+    /// new feed positions, unchanged ones marked seen), their skips, and the resume state in one
+    /// transaction, extending the lease. [`crate::error::StoreError::NotHeld`] when `worker` no
+    /// longer holds the lease.
+    #[allow(clippy::too_many_arguments)]
+    async fn save_staged(
+        &self,
+        job: &SyncJob,
+        worker: &str,
+        staged: &Staged,
+        forget_skips: &[String],
+        state: &Value,
         now: DateTime<Utc>,
         lease_until: DateTime<Utc>,
     ) -> Result<PageOutcome>;
@@ -104,6 +129,41 @@ impl<S: Backed> RecordStore for S {
     ) -> Result<PageOutcome> {
         let outcome = pages::save_sync_page(self.db(), job, worker, page, now, lease_until).await?;
         self.db().records_written(outcome.written);
+        Ok(outcome)
+    }
+
+    async fn stage_records(
+        &self,
+        job: &SyncJob,
+        records: &[RecordIn],
+        unsettled: &HashMap<String, String>,
+    ) -> Result<Staged> {
+        pages::stage(self.db(), job, records, unsettled).await
+    }
+
+    async fn save_staged(
+        &self,
+        job: &SyncJob,
+        worker: &str,
+        staged: &Staged,
+        forget_skips: &[String],
+        state: &Value,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+    ) -> Result<PageOutcome> {
+        let db = self.db();
+        let outcome = pages::save_staged(
+            db,
+            job,
+            worker,
+            staged,
+            forget_skips,
+            state,
+            now,
+            lease_until,
+        )
+        .await?;
+        db.records_written(outcome.written);
         Ok(outcome)
     }
 

@@ -105,8 +105,8 @@ impl State {
 /// What one attempt works with.
 pub(super) struct Run<'a> {
     pub(super) engine: &'a Engine,
-    job: &'a SyncJob,
-    worker: &'a str,
+    pub(super) job: &'a SyncJob,
+    pub(super) worker: &'a str,
     pub(super) conn: &'a Connection,
     pub(super) session: &'a Session,
     ctx: MappingContext,
@@ -335,6 +335,14 @@ impl Run<'_> {
         page_skips: &[SkippedRecord],
         forget_skips: &[String],
     ) -> Result<Option<Attempt>, EngineError> {
+        let state = self.count_page(count, page_skips);
+        self.write(records, skipped, forget_skips, &state, true)
+            .await
+    }
+
+    /// Counts the end of a page that held `count` records and `page_skips` into the state, which
+    /// becomes the one writes save from now on; returns it.
+    pub(super) fn count_page(&mut self, count: u64, page_skips: &[SkippedRecord]) -> Value {
         self.state.pages += 1;
         self.state.records += count;
         for skip in page_skips {
@@ -350,8 +358,7 @@ impl Run<'_> {
         }
         let state = serde_json::to_value(&self.state).unwrap_or_default();
         self.committed = state.clone();
-        self.write(records, skipped, forget_skips, &state, true)
-            .await
+        state
     }
 
     /// Writes records and skips with `state` as the resume state; `page_end` when it is a page's
@@ -393,7 +400,7 @@ impl Run<'_> {
         }
     }
 
-    fn lease_end(&self) -> chrono::DateTime<chrono::Utc> {
+    pub(super) fn lease_end(&self) -> chrono::DateTime<chrono::Utc> {
         self.engine.now() + self.engine.sync_settings().lease
     }
 

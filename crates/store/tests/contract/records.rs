@@ -4,7 +4,7 @@
 
 use ledgerlink_store::{RecordIn, RecordQuery};
 
-use crate::harness::{TestDb, org, ready_connection, sync_invoices, t0};
+use crate::harness::{TestDb, at, org, queue_invoices, ready_connection, sync_invoices, t0};
 
 /// JSON text no serializer of ours would write: spaces, a trailing zero, keys out of order, escapes
 /// and characters beyond ASCII. Long enough to be compressed.
@@ -261,4 +261,96 @@ async fn postgres_statistics_follow_a_growing_table() {
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
     panic!("records was not analyzed after 50,000 records were written");
+}
+
+/// A sync's write may gather several pages (`stage_records`, then `save_staged`): each id is what
+/// its last staged occurrence says — a record changed on one page and back as stored on a later one
+/// is not rewritten, one changed last is, once — and a record the write in flight stores (unsettled)
+/// counts as stored.
+#[tokio::test]
+async fn a_staged_record_is_its_last_occurrence_and_an_unsettled_one_counts_as_stored() {
+    use std::collections::HashMap;
+
+    let db = TestDb::new().await;
+    let store = &db.store;
+    let o = org(store, "acme").await;
+    let c = ready_connection(store, &o, "erp").await;
+    sync_invoices(
+        store,
+        &c,
+        &[record("a", LONG, LONG), record("b", LONG, LONG)],
+    )
+    .await;
+    let before = store
+        .feed_page(&o, &c.id, "invoices", &everything())
+        .await
+        .unwrap();
+    let none = HashMap::new();
+    let c = &c;
+    let second_sync = |n: i64| async move {
+        queue_invoices(store, c).await;
+        store
+            .claim_sync("w", at(10 * n), at(10 * n + 60))
+            .await
+            .unwrap()
+            .expect("a runnable sync")
+    };
+
+    // `a` changed on one page, back as stored on a later one; `c` new, its write still in flight.
+    let job = second_sync(1).await;
+    let mut staged = store
+        .stage_records(
+            &job,
+            &[record("a", SHORT, SHORT), record("b", LONG, LONG)],
+            &none,
+        )
+        .await
+        .unwrap();
+    let unsettled = HashMap::from([("c".to_owned(), record("c", LONG, LONG).hash)]);
+    let later = [record("a", LONG, LONG), record("c", LONG, LONG)];
+    staged.append(store.stage_records(&job, &later, &unsettled).await.unwrap());
+    assert_eq!(staged.len(), 4);
+    let state = serde_json::json!({ "pages": 2 });
+    let outcome = store
+        .save_staged(&job, "w", &staged, &[], &state, at(11), at(70))
+        .await
+        .unwrap();
+    assert_eq!((outcome.written, outcome.unchanged), (0, 3));
+    let after = store
+        .feed_page(&o, &c.id, "invoices", &everything())
+        .await
+        .unwrap();
+    assert_eq!(after, before, "nothing rewritten, nothing added");
+    let complete = ledgerlink_store::SyncEnd::Complete { reconcile: false };
+    assert!(
+        store
+            .finish_sync(&job, "w", &complete, at(12))
+            .await
+            .unwrap()
+    );
+
+    // `a` as stored on one page, changed on a later one: written once, at a new position.
+    let job = second_sync(2).await;
+    let mut staged = store
+        .stage_records(&job, &[record("a", LONG, LONG)], &none)
+        .await
+        .unwrap();
+    staged.append(
+        store
+            .stage_records(&job, &[record("a", SHORT, SHORT)], &none)
+            .await
+            .unwrap(),
+    );
+    let outcome = store
+        .save_staged(&job, "w", &staged, &[], &state, at(21), at(80))
+        .await
+        .unwrap();
+    assert_eq!((outcome.written, outcome.unchanged), (1, 0));
+    let after = store
+        .feed_page(&o, &c.id, "invoices", &everything())
+        .await
+        .unwrap();
+    let ids: Vec<&str> = after.iter().map(|r| r.remote_id.as_str()).collect();
+    assert_eq!(ids, ["b", "a"], "a once, after b");
+    assert_eq!(after[1].data, SHORT);
 }
