@@ -52,6 +52,34 @@ async fn connected_and(
     (app, id)
 }
 
+/// A first sync of `invoices` invoices alone, on a server configured by `tweak_server`: the
+/// statements it took, the invoices sync's resume state (it completed), the app and connection.
+async fn first_invoices_sync(
+    invoices: usize,
+    tweak_server: impl FnOnce(&mut ledgerlink::Config),
+) -> (u64, Value, TestApp, String) {
+    let (app, id) = connected_and(
+        |s| {
+            s.data.invoices = invoices;
+            s.data.customers = 12;
+        },
+        tweak_server,
+    )
+    .await;
+    invoices_only(&app, &id).await;
+    let before = app.running.store.queries_executed();
+    let syncs = settle(&app, &id).await;
+    let statements = app.running.store.queries_executed() - before;
+    assert!(syncs.iter().all(|s| s["status"] == "complete"), "{syncs:?}");
+    let model = model_id(&app, &id, "invoices").await;
+    let sync = syncs
+        .iter()
+        .find(|s| s["model_id"] == model)
+        .unwrap_or_else(|| panic!("an invoices sync: {syncs:?}"));
+    let state = sync["pagination_state"].clone();
+    (statements, state, app, id)
+}
+
 /// Runs queued syncs until every sync of the connection has ended (retries included): the server's
 /// clock is moved past each backoff instead of waiting for it.
 async fn settle(app: &TestApp, id: &str) -> Vec<Value> {
@@ -627,25 +655,10 @@ async fn syncs_finish_exactly_right_through_injected_faults() {
 /// writes the page whole; and the feed is the ERP's all the same.
 #[tokio::test]
 async fn chunks_are_written_by_bytes_before_they_fill_up_with_records() {
-    /// The statements a first sync of 40 invoices (alone) takes, with the app and connection.
-    async fn first_sync(bytes: usize) -> (u64, TestApp, String) {
-        let (app, id) = connected_and(
-            |s| {
-                s.data.invoices = 40;
-                s.data.customers = 12;
-            },
-            |c| c.sync_write_chunk_bytes = bytes,
-        )
-        .await;
-        invoices_only(&app, &id).await;
-        let before = app.running.store.queries_executed();
-        let syncs = settle(&app, &id).await;
-        let statements = app.running.store.queries_executed() - before;
-        assert!(syncs.iter().all(|s| s["status"] == "complete"), "{syncs:?}");
-        (statements, app, id)
-    }
-    let (whole, _, _) = first_sync(16 << 20).await;
-    let (by_record, app, id) = first_sync(1).await;
+    let first_sync =
+        |bytes: usize| first_invoices_sync(40, move |c| c.sync_write_chunk_bytes = bytes);
+    let (whole, _, _, _) = first_sync(16 << 20).await;
+    let (by_record, _, app, id) = first_sync(1).await;
     assert!(
         by_record >= whole + 4 * 39,
         "{by_record} statements written by record, {whole} by page"
@@ -658,29 +671,8 @@ async fn chunks_are_written_by_bytes_before_they_fill_up_with_records() {
 /// than page by page (at 0 ms) — with the same pages and records counted, and the feed the ERP's.
 #[tokio::test]
 async fn one_write_covers_several_pages_until_the_interval_passes() {
-    /// The statements a first sync of 60 invoices (alone) takes, and its resume state.
-    async fn first_sync(interval_ms: u64) -> (u64, Value, TestApp, String) {
-        let (app, id) = connected_and(
-            |s| {
-                s.data.invoices = 60;
-                s.data.customers = 12;
-            },
-            |c| c.sync_write_interval_ms = interval_ms,
-        )
-        .await;
-        invoices_only(&app, &id).await;
-        let before = app.running.store.queries_executed();
-        let syncs = settle(&app, &id).await;
-        let statements = app.running.store.queries_executed() - before;
-        let model = model_id(&app, &id, "invoices").await;
-        let invoices = syncs
-            .iter()
-            .find(|s| s["model_id"] == model)
-            .unwrap_or_else(|| panic!("an invoices sync: {syncs:?}"));
-        assert_eq!(invoices["status"], "complete", "{invoices}");
-        let state = invoices["pagination_state"].clone();
-        (statements, state, app, id)
-    }
+    let first_sync =
+        |interval_ms: u64| first_invoices_sync(60, move |c| c.sync_write_interval_ms = interval_ms);
     let (by_page, by_page_state) = {
         let (n, state, _, _) = first_sync(0).await;
         (n, state)

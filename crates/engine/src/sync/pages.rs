@@ -389,6 +389,15 @@ impl Run<'_> {
                 )
             })
             .await;
+        self.after_write(saved, page_end)
+    }
+
+    /// What a write's outcome means for the attempt (`page_end`: it saved a page's end).
+    pub(super) fn after_write(
+        &self,
+        saved: Result<ledgerlink_store::PageOutcome, StoreError>,
+        page_end: bool,
+    ) -> Result<Option<Attempt>, EngineError> {
         match saved {
             Ok(outcome) if outcome.cancel_requested => Ok(Some(Attempt::Cancelled)),
             Ok(_) if page_end && self.engine.is_stopping() && self.state.phase() != Phase::Done => {

@@ -430,14 +430,6 @@ impl<'a> Run<'a> {
         buffer.clear();
         w.spare = Some(buffer);
         w.unsettled.clear();
-        match saved {
-            Ok(outcome) if outcome.cancel_requested => Ok(Some(Attempt::Cancelled)),
-            Ok(_) if page_end && self.engine.is_stopping() && self.state.phase() != Phase::Done => {
-                Ok(Some(Attempt::Released))
-            }
-            Ok(_) => Ok(None),
-            Err(StoreError::NotHeld) => Ok(Some(Attempt::LeaseLost)),
-            Err(e) => Err(e.into()),
-        }
+        self.after_write(saved, page_end)
     }
 }
