@@ -336,8 +336,7 @@ impl Run<'_> {
         forget_skips: &[String],
     ) -> Result<Option<Attempt>, EngineError> {
         let state = self.count_page(count, page_skips);
-        self.write(records, skipped, forget_skips, &state, true)
-            .await
+        self.write(records, skipped, forget_skips, &state).await
     }
 
     /// Counts the end of a page that held `count` records and `page_skips` into the state, which
@@ -361,15 +360,14 @@ impl Run<'_> {
         state
     }
 
-    /// Writes records and skips with `state` as the resume state; `page_end` when it is a page's
-    /// last write. `Some(end)` ends the attempt.
-    pub(super) async fn write(
+    /// Writes a page's records and skips with `state`, the state after the page, as the resume
+    /// state. `Some(end)` ends the attempt.
+    async fn write(
         &mut self,
         records: &[RecordIn],
         skipped: &[SkippedRecord],
         forget_skips: &[String],
         state: &Value,
-        page_end: bool,
     ) -> Result<Option<Attempt>, EngineError> {
         let page = PageWrite {
             records,
@@ -389,7 +387,7 @@ impl Run<'_> {
                 )
             })
             .await;
-        self.after_write(saved, page_end)
+        self.after_write(saved, true)
     }
 
     /// What a write's outcome means for the attempt (`page_end`: it saved a page's end).
