@@ -168,7 +168,15 @@ fn serve_role_api_runs_no_background_work() {
             .stderr(std::process::Stdio::piped())
             .spawn()
             .unwrap();
+        // The log is read as it comes (a child blocked on a full stderr pipe would never print
+        // its banner).
         let stderr = child.stderr.take().unwrap();
+        let logged = std::thread::spawn(move || {
+            BufReader::new(stderr)
+                .lines()
+                .map_while(Result::ok)
+                .collect::<Vec<String>>()
+        });
         // The banner ends with the OpenAPI line; whatever start-up logged comes before it.
         let mut out = BufReader::new(child.stdout.take().unwrap()).lines();
         for line in out.by_ref() {
@@ -180,10 +188,7 @@ fn serve_role_api_runs_no_background_work() {
             .args(["-TERM", &child.id().to_string()])
             .status();
         let _ = child.wait();
-        let logged: Vec<String> = BufReader::new(stderr)
-            .lines()
-            .map_while(Result::ok)
-            .collect();
+        let logged = logged.join().unwrap();
         let said = logged.iter().any(|l| l.contains("runs no background work"));
         assert_eq!(said, idle, "--role {role}: {logged:?}");
     }
