@@ -2,7 +2,7 @@
 //! measures the ceiling (fetching every invoice page with lines over plain HTTP: once bare, once with
 //! the sync's own query — dimension set lines, `$count=true` on the first page), then runs a full sync
 //! of invoices with one worker and reports records per second, BC requests and peak RSS of this
-//! process (ledgerlink's side only; bc-sim runs in its own process).
+//! process (ledgerlink's side only; bc-sim runs in its own process), and where its threads' time went.
 //!
 //! With `--recheck N`, then pays N open invoices partially in bc-sim (their `lastModifiedDateTime`
 //! does not move, as in BC), runs one incremental sync and reports what re-checking the open invoices'
@@ -192,6 +192,7 @@ async fn run() -> anyhow::Result<()> {
     let _ = std::fs::write("/proc/self/clear_refs", "5");
     let cpu_before = cpu_secs();
     let written_before = written_mib();
+    let threads_before = thread_times();
 
     // The sync: invoices only, one worker.
     let model_id = stored
@@ -276,6 +277,10 @@ async fn run() -> anyhow::Result<()> {
         })
         .collect();
     println!("invoices_per_sec_by_tenth={}", rates.join(","));
+    println!(
+        "threads_during_sync={}",
+        thread_report(&threads_before, &thread_times())
+    );
     if std::env::var_os("BENCH_SAMPLES").is_some() {
         println!("samples={samples:?}");
     }
@@ -292,6 +297,75 @@ async fn run() -> anyhow::Result<()> {
 /// WAL and checkpoint writes (and a little socket traffic).
 fn written_mib() -> f64 {
     proc_self_number("io", "wchar:") / (1024.0 * 1024.0)
+}
+
+/// What one thread of this process spent, in seconds (`/proc/…/schedstat`): on a CPU, and runnable
+/// but waiting for one (on one core, the time its other threads held it). The rest of its life it
+/// slept: waiting for the network, the disk, or another thread.
+struct ThreadTimes {
+    name: String,
+    on_cpu: f64,
+    runnable: f64,
+}
+
+/// [`ThreadTimes`] of every live thread of this process, by thread id.
+fn thread_times() -> std::collections::HashMap<u32, ThreadTimes> {
+    let mut out = std::collections::HashMap::new();
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+        return out;
+    };
+    for task in tasks.flatten() {
+        let Some(tid) = task
+            .file_name()
+            .to_str()
+            .and_then(|t| t.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let read = |file: &str| std::fs::read_to_string(task.path().join(file)).unwrap_or_default();
+        let sched: Vec<f64> = read("schedstat")
+            .split_whitespace()
+            .filter_map(|v| v.parse().ok())
+            .collect();
+        out.insert(
+            tid,
+            ThreadTimes {
+                name: read("comm").trim().to_owned(),
+                on_cpu: sched.first().copied().unwrap_or(0.0) / 1e9,
+                runnable: sched.get(1).copied().unwrap_or(0.0) / 1e9,
+            },
+        );
+    }
+    out
+}
+
+/// The threads' times between two [`thread_times`] readings, summed by thread name (numbers
+/// dropped: the pool's workers are one entry), as `name:on_cpu/runnable` seconds, busiest
+/// first; threads under 0.1 s in all are left out. Threads that ended meanwhile are not counted.
+fn thread_report(
+    before: &std::collections::HashMap<u32, ThreadTimes>,
+    after: &std::collections::HashMap<u32, ThreadTimes>,
+) -> String {
+    let mut by_name: std::collections::BTreeMap<String, [f64; 2]> = Default::default();
+    for (tid, t) in after {
+        let base = before.get(tid).map_or([0.0; 2], |b| [b.on_cpu, b.runnable]);
+        let name: String = t
+            .name
+            .trim_end_matches(|c: char| c.is_ascii_digit() || c == '-')
+            .into();
+        let sum = by_name.entry(name).or_default();
+        sum[0] += t.on_cpu - base[0];
+        sum[1] += t.runnable - base[1];
+    }
+    let mut rows: Vec<_> = by_name
+        .into_iter()
+        .filter(|(_, s)| s.iter().sum::<f64>() >= 0.1)
+        .collect();
+    rows.sort_by(|a, b| b.1[0].total_cmp(&a.1[0]));
+    rows.iter()
+        .map(|(n, s)| format!("{n}:{:.1}/{:.1}", s[0], s[1]))
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 /// Process CPU time (user + system, all threads) in seconds: what `getrusage(RUSAGE_SELF)` reports,
