@@ -29,6 +29,7 @@ pub mod packed;
 mod pages;
 mod pool;
 mod postgres;
+mod record_keys;
 mod records;
 mod schedule;
 mod secrets;

@@ -2,7 +2,7 @@
 //! changed one at a new position in the change feed), its skipped records and resume state — and,
 //! after a full pass, marks unseen records deleted.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;
@@ -13,6 +13,7 @@ use crate::dialect::CHUNK;
 use crate::error::{Result, StoreError};
 use crate::packed;
 use crate::pool::{Db, Tx, on_pool, on_tx};
+use crate::record_keys::{self, Path};
 use crate::sync_rows::SyncJob;
 
 /// One mapped record to write.
@@ -86,6 +87,10 @@ struct PackedRecord {
     raw: Vec<u8>,
     hash: String,
     remote_modified_at: Option<DateTime<Utc>>,
+    /// Stored without a key (see `record_keys`): written along that path.
+    unkeyed: bool,
+    /// The write in flight at staging stores it too, possibly without a key: its write looks again.
+    recheck: bool,
 }
 
 impl Staged {
@@ -165,24 +170,35 @@ const SAVE_STATE: &str = "UPDATE syncs SET pagination_state = $1, locked_until =
 const TAKE_SEQS: &str = "UPDATE connections SET record_seq = record_seq + $1 \
     WHERE id = $2 RETURNING record_seq";
 
-/// The records a complete full pass `$3` did not see.
-const UNSEEN: &str = "SELECT remote_id FROM records WHERE connection_id = $1 AND model = $2 \
-    AND NOT is_deleted AND (seen_sync_id IS NULL OR seen_sync_id <> $3) ORDER BY remote_id";
+/// Our ids of the records a complete full pass `$3` did not see, in feed order (`records_feed` finds
+/// the model's records in that order, the order their rows were written in).
+const UNSEEN: &str = "SELECT id FROM records WHERE connection_id = $1 AND model = $2 \
+    AND NOT is_deleted AND (seen_sync_id IS NULL OR seen_sync_id <> $3) ORDER BY seq";
 
-/// `$1` its new feed position, `$2` now, `$3` connection, `$4` model, `$5` remote id.
+/// `$1` its new feed position, `$2` now, `$3` our id.
 const MARK_DELETED: &str = "UPDATE records SET is_deleted = true, remote_deleted_at = $2, \
-    seq = $1, modified_at = $2 WHERE connection_id = $3 AND model = $4 AND remote_id = $5";
+    seq = $1, modified_at = $2 WHERE id = $3";
 
 /// The columns a page's inserts bind, in order.
 const INSERT_RECORDS: &str = "INSERT INTO records (id, connection_id, model, remote_id, seq, \
-    data, raw, hash, is_deleted, remote_modified_at, seen_sync_id, modified_at) ";
+    data, raw, hash, is_deleted, remote_modified_at, seen_sync_id, modified_at, rkey) ";
 
-/// A record seen again with other content takes the new content and a new feed position.
-const ON_RECORD_CONFLICT: &str = " ON CONFLICT (connection_id, model, remote_id) DO UPDATE SET \
+/// What a record seen again with other content takes: the new content and a new feed position.
+const RECORD_UPDATE: &str = " DO UPDATE SET \
     seq = excluded.seq, data = excluded.data, raw = excluded.raw, \
     hash = excluded.hash, is_deleted = false, remote_deleted_at = NULL, \
     remote_modified_at = excluded.remote_modified_at, \
     seen_sync_id = excluded.seen_sync_id, modified_at = excluded.modified_at";
+
+/// A keyed row's conflict: the record itself (updated), or another one holding its key (nothing
+/// happens: the row is not counted, and is written without a key).
+const ON_KEY_CONFLICT: &str = " ON CONFLICT (rkey)";
+const SAME_IDENTITY: &str = " WHERE records.connection_id = excluded.connection_id \
+    AND records.model = excluded.model AND records.remote_id = excluded.remote_id";
+
+/// An unkeyed row's conflict: the record itself, stored without a key.
+const ON_IDENTITY_CONFLICT: &str =
+    " ON CONFLICT (connection_id, model, remote_id) WHERE rkey IS NULL";
 
 /// `$1` connection, `$2` model, `$3` remote id, `$4` reason, `$5` sync, `$6` now.
 const REMEMBER_SKIP: &str = "INSERT INTO record_skips (connection_id, model, remote_id, reason, \
@@ -191,12 +207,8 @@ const REMEMBER_SKIP: &str = "INSERT INTO record_skips (connection_id, model, rem
     DO UPDATE SET reason = excluded.reason, sync_id = excluded.sync_id, \
     skipped_at = excluded.skipped_at";
 
-/// Keeps a skipped record's stored version from being taken for deleted by this sync.
-const SEEN_SKIPPED: &str = "UPDATE records SET seen_sync_id = $1 \
-    WHERE connection_id = $2 AND model = $3 AND remote_id = $4";
-
 /// Appends ` WHERE connection_id = … AND model = …{extra} AND remote_id IN (…)`: some of a
-/// connection's records of one model, by remote id.
+/// connection's rows of one model in a table keyed by remote id (the records' skips).
 pub(crate) fn push_records_in<'a, DB>(
     q: &mut QueryBuilder<'a, DB>,
     connection_id: &'a str,
@@ -242,24 +254,37 @@ async fn save_state(
     }))
 }
 
-/// The stored hash and deletion flag of each of these records of the sync's model (read outside
-/// the write transaction: see [`Staged`]).
-async fn stored_hashes(
-    db: &Db,
-    job: &SyncJob,
-    ids: &[&str],
-) -> Result<HashMap<String, (String, bool)>> {
+/// What is stored of a record: its hash, whether it is deleted, and its [`Path`].
+struct Stored {
+    hash: String,
+    deleted: bool,
+    path: Path,
+}
+
+/// What is stored of each of these records of the sync's model (read outside the write transaction:
+/// see [`Staged`]).
+async fn stored_hashes(db: &Db, job: &SyncJob, ids: &[&str]) -> Result<HashMap<String, Stored>> {
     let (connection, model) = (job.connection_id.as_str(), job.model_name.as_str());
     let mut stored = HashMap::with_capacity(ids.len());
     for chunk in ids.chunks(CHUNK) {
-        db.count(1);
-        let rows: Vec<(String, String, bool)> = on_pool!(db, pool, DB => {
-            let mut q = QueryBuilder::<DB>::new("SELECT remote_id, hash, is_deleted FROM records");
-            push_records_in(&mut q, connection, model, "", chunk.iter().copied());
-            q.build_query_as().fetch_all(pool).await?
-        });
-        for (id, hash, deleted) in rows {
-            stored.insert(id, (hash, deleted));
+        for path in Path::BOTH {
+            db.count(1);
+            let rows: Vec<(String, String, bool)> = on_pool!(db, pool, DB => {
+                let mut q = QueryBuilder::<DB>::new("SELECT remote_id, hash, is_deleted FROM records");
+                q.push(path.index(db));
+                path.push_where(&mut q, db, connection, model, "", chunk, false);
+                q.build_query_as().fetch_all(pool).await?
+            });
+            for (id, hash, deleted) in rows {
+                stored.insert(
+                    id,
+                    Stored {
+                        hash,
+                        deleted,
+                        path,
+                    },
+                );
+            }
         }
     }
     Ok(stored)
@@ -279,18 +304,19 @@ pub(crate) async fn stage(
     let mut into = Staged::default();
     into.entries.reserve(records.len());
     for r in records {
-        let unchanged = match unsettled.get(&r.remote_id) {
+        let in_flight = unsettled.get(&r.remote_id);
+        let stored = stored.get(&r.remote_id);
+        let unchanged = match in_flight {
             Some(hash) => hash == &r.hash,
-            None => matches!(
-                stored.get(&r.remote_id),
-                Some((hash, deleted)) if !*deleted && hash == &r.hash
-            ),
+            None => stored.is_some_and(|s| !s.deleted && s.hash == r.hash),
         };
         let packed = (!unchanged).then(|| PackedRecord {
             data: packed::pack(&r.data, packed::Column::Data),
             raw: packed::pack(&r.raw, packed::Column::Raw),
             hash: r.hash.clone(),
             remote_modified_at: r.remote_modified_at,
+            unkeyed: stored.is_some_and(|s| s.path == Path::Unkeyed),
+            recheck: in_flight.is_some(),
         });
         into.bytes += r.remote_id.len()
             + packed
@@ -313,8 +339,20 @@ async fn take_seqs(tx: &mut Tx, connection_id: &str, n: usize) -> Result<i64> {
     Ok(end - n as i64 + 1)
 }
 
-/// Writes new and changed records, each at a new position in the feed (in `changed`'s order).
+/// A new or changed record on its way into a row.
+struct RowOut<'r> {
+    seq: i64,
+    remote_id: &'r str,
+    record: &'r PackedRecord,
+    /// Its key; `None` to write it without one.
+    key: Option<i64>,
+}
+
+/// Writes new and changed records, each at a new position in the feed (in `changed`'s order): at
+/// their keys, except those stored without one, and those whose key another record holds (see
+/// `record_keys`).
 async fn write_changed(
+    db: &Db,
     tx: &mut Tx,
     job: &SyncJob,
     changed: &[(&str, &PackedRecord)],
@@ -323,50 +361,149 @@ async fn write_changed(
     if changed.is_empty() {
         return Ok(());
     }
-    let first = take_seqs(tx, &job.connection_id, changed.len()).await?;
-    // Each record's feed position follows the page's order; the rows go in by remote id, so that the
-    // primary key's leaf pages (ERP ids are random GUIDs) are each visited once, in order, instead of
-    // jumping between them for every row.
-    let mut by_key: Vec<(i64, &str, &PackedRecord)> = changed
+    let (connection, model) = (job.connection_id.as_str(), job.model_name.as_str());
+    let first = take_seqs(tx, connection, changed.len()).await?;
+    // Those the write in flight at staging also stored may have gone in without a key: asked again,
+    // now that it has committed.
+    let recheck: Vec<&str> = changed
+        .iter()
+        .filter(|(_, r)| r.recheck && !r.unkeyed)
+        .map(|(id, _)| *id)
+        .collect();
+    let unkeyed_now = unkeyed_among(db, tx, job, &recheck).await?;
+    let (mut keyed, mut unkeyed): (Vec<RowOut>, Vec<RowOut>) = changed
         .iter()
         .enumerate()
-        .map(|(i, (id, r))| (first + i as i64, *id, *r))
-        .collect();
-    by_key.sort_unstable_by(|a, b| a.1.cmp(b.1));
-    for chunk in by_key.chunks(CHUNK) {
+        .map(|(i, (id, r))| RowOut {
+            seq: first + i as i64,
+            remote_id: id,
+            record: r,
+            key: (!r.unkeyed && !unkeyed_now.contains(*id))
+                .then(|| record_keys::key_of(db, connection, model, id)),
+        })
+        .partition(|row| row.key.is_some());
+    // Each record's feed position follows the page's order; the rows go in by key, so that the key
+    // index's leaf pages are each visited once, in order. A key twice in one write (two records
+    // with one key): the second goes without.
+    keyed.sort_unstable_by_key(|row| row.key);
+    let mut i = 1;
+    while i < keyed.len() {
+        if keyed[i].key == keyed[i - 1].key {
+            let mut row = keyed.remove(i);
+            row.key = None;
+            unkeyed.push(row);
+        } else {
+            i += 1;
+        }
+    }
+    for chunk in keyed.chunks(CHUNK) {
+        let written = on_tx!(tx, conn, DB => {
+            let mut q = QueryBuilder::<DB>::new(INSERT_RECORDS);
+            push_rows(&mut q, job, chunk, now);
+            q.push(ON_KEY_CONFLICT).push(RECORD_UPDATE).push(SAME_IDENTITY);
+            q.build().execute(&mut *conn).await?.rows_affected()
+        });
+        if written < chunk.len() as u64 {
+            // Some keys were other records': which of these records are at their keys now?
+            let ids: Vec<&str> = chunk.iter().map(|row| row.remote_id).collect();
+            db.count(1);
+            let at_keys: HashSet<String> = on_tx!(tx, conn, DB => {
+                let mut q = QueryBuilder::<DB>::new("SELECT remote_id FROM records");
+                q.push(Path::Keyed.index(db));
+                Path::Keyed.push_where(&mut q, db, connection, model, "", &ids, true);
+                q.build_query_scalar().fetch_all(&mut *conn).await?
+            })
+            .into_iter()
+            .collect();
+            for row in chunk {
+                if !at_keys.contains(row.remote_id) {
+                    unkeyed.push(RowOut { key: None, ..*row });
+                }
+            }
+        }
+    }
+    unkeyed.sort_unstable_by(|a, b| a.remote_id.cmp(b.remote_id));
+    for chunk in unkeyed.chunks(CHUNK) {
         on_tx!(tx, conn, DB => {
             let mut q = QueryBuilder::<DB>::new(INSERT_RECORDS);
-            q.push_values(chunk, |mut row, (seq, id, r)| {
-                row.push_bind(ledgerlink_domain::new_id("rec"))
-                    .push_bind(&job.connection_id)
-                    .push_bind(&job.model_name)
-                    .push_bind(*id)
-                    .push_bind(*seq)
-                    .push_bind(r.data.as_slice())
-                    .push_bind(r.raw.as_slice())
-                    .push_bind(&r.hash)
-                    .push_bind(false)
-                    .push_bind(r.remote_modified_at)
-                    .push_bind(&job.sync.id)
-                    .push_bind(now);
-            });
-            q.push(ON_RECORD_CONFLICT);
+            push_rows(&mut q, job, chunk, now);
+            q.push(ON_IDENTITY_CONFLICT).push(RECORD_UPDATE);
             q.build().execute(&mut *conn).await?;
         });
     }
     Ok(())
 }
 
+/// Appends the `VALUES` of these rows (the columns of [`INSERT_RECORDS`]).
+fn push_rows<'a, DB>(
+    q: &mut QueryBuilder<'a, DB>,
+    job: &'a SyncJob,
+    rows: &'a [RowOut<'a>],
+    now: DateTime<Utc>,
+) where
+    DB: sqlx::Database,
+    &'a str: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
+    &'a String: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
+    &'a [u8]: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
+    String: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
+    i64: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
+    bool: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
+    Option<i64>: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
+    DateTime<Utc>: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
+    Option<DateTime<Utc>>: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
+{
+    q.push_values(rows, |mut row, r| {
+        row.push_bind(ledgerlink_domain::new_id("rec"))
+            .push_bind(&job.connection_id)
+            .push_bind(&job.model_name)
+            .push_bind(r.remote_id)
+            .push_bind(r.seq)
+            .push_bind(r.record.data.as_slice())
+            .push_bind(r.record.raw.as_slice())
+            .push_bind(&r.record.hash)
+            .push_bind(false)
+            .push_bind(r.record.remote_modified_at)
+            .push_bind(&job.sync.id)
+            .push_bind(now)
+            .push_bind(r.key);
+    });
+}
+
+/// Which of these of the sync's records are stored without a key (in the write transaction).
+async fn unkeyed_among(
+    db: &Db,
+    tx: &mut Tx,
+    job: &SyncJob,
+    ids: &[&str],
+) -> Result<HashSet<String>> {
+    let (connection, model) = (job.connection_id.as_str(), job.model_name.as_str());
+    let mut found = HashSet::new();
+    for chunk in ids.chunks(CHUNK) {
+        db.count(1);
+        let rows: Vec<String> = on_tx!(tx, conn, DB => {
+            let mut q = QueryBuilder::<DB>::new("SELECT remote_id FROM records");
+            q.push(Path::Unkeyed.index(db));
+            Path::Unkeyed.push_where(&mut q, db, connection, model, "", chunk, true);
+            q.build_query_scalar().fetch_all(&mut *conn).await?
+        });
+        found.extend(rows);
+    }
+    Ok(found)
+}
+
 /// Marks records as seen by the sync (a full pass then does not take them for deleted).
-async fn mark_seen(tx: &mut Tx, job: &SyncJob, ids: &[&str]) -> Result<()> {
+async fn mark_seen(db: &Db, tx: &mut Tx, job: &SyncJob, ids: &[&str]) -> Result<()> {
     let (connection, model) = (job.connection_id.as_str(), job.model_name.as_str());
     for chunk in ids.chunks(CHUNK) {
-        on_tx!(tx, conn, DB => {
-            let mut q = QueryBuilder::<DB>::new("UPDATE records SET seen_sync_id = ");
-            q.push_bind(job.sync.id.as_str());
-            push_records_in(&mut q, connection, model, "", chunk.iter().copied());
-            q.build().execute(&mut *conn).await?;
-        });
+        for path in Path::BOTH {
+            on_tx!(tx, conn, DB => {
+                let mut q = QueryBuilder::<DB>::new("UPDATE records");
+                q.push(path.index(db)).push(" SET seen_sync_id = ");
+                q.push_bind(job.sync.id.as_str());
+                path.push_where(&mut q, db, connection, model, "", chunk, true);
+                q.build().execute(&mut *conn).await?;
+            });
+        }
     }
     Ok(())
 }
@@ -395,7 +532,7 @@ async fn save_skips(
         let Some(remote_id) = skip.remote_id.as_deref() else {
             continue;
         };
-        db.count(2);
+        db.count(3);
         on_tx!(tx, conn => {
             sqlx::query(REMEMBER_SKIP)
                 .bind(connection)
@@ -406,14 +543,9 @@ async fn save_skips(
                 .bind(now)
                 .execute(&mut *conn)
                 .await?;
-            sqlx::query(SEEN_SKIPPED)
-                .bind(&job.sync.id)
-                .bind(connection)
-                .bind(model)
-                .bind(remote_id)
-                .execute(&mut *conn)
-                .await?;
         });
+        // Keeps its stored version from being taken for deleted by this sync.
+        mark_seen(db, tx, job, &[remote_id]).await?;
     }
     Ok(())
 }
@@ -442,8 +574,6 @@ pub(crate) async fn mark_unseen_deleted(
             sqlx::query(MARK_DELETED)
                 .bind(first + i as i64)
                 .bind(now)
-                .bind(&job.connection_id)
-                .bind(&job.model_name)
                 .bind(id)
                 .execute(&mut *conn)
                 .await?;
@@ -492,14 +622,14 @@ pub(crate) async fn save_staged(
     lease_until: DateTime<Utc>,
 ) -> Result<PageOutcome> {
     let (changed, unchanged) = staged.split();
-    db.count(4 + 2 * (staged.len() / CHUNK + 1) as u64);
+    db.count(4 + 3 * (staged.len() / CHUNK + 1) as u64);
     let mut tx = db.begin_write().await?;
     let Some(cancel_requested) = save_state(&mut tx, job, worker, state, now, lease_until).await?
     else {
         return Err(StoreError::NotHeld);
     };
-    write_changed(&mut tx, job, &changed, now).await?;
-    mark_seen(&mut tx, job, &unchanged).await?;
+    write_changed(db, &mut tx, job, &changed, now).await?;
+    mark_seen(db, &mut tx, job, &unchanged).await?;
     save_skips(db, &mut tx, job, &staged.skipped, forget_skips, now).await?;
     tx.commit().await?;
     Ok(PageOutcome {

@@ -4,7 +4,7 @@
 //! apply.
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
 use sqlx::migrate::Migrator;
 use sqlx::{Connection, PgPool, SqlitePool};
@@ -116,6 +116,9 @@ pub struct Db {
     /// Records this process wrote since it last had Postgres analyze `records` (see
     /// [`Db::records_written`]).
     written_since_analyze: std::sync::Arc<AtomicU64>,
+    /// How many bits of a record's key are used: 64, or fewer in tests (see
+    /// [`crate::RecordStore::narrow_record_keys`]).
+    key_bits: AtomicU32,
 }
 
 /// After this many records written by a process, Postgres re-reads the statistics of `records`.
@@ -149,13 +152,14 @@ impl Db {
             file,
             keys: KeyCache::new(marker),
             written_since_analyze: std::sync::Arc::new(AtomicU64::new(0)),
+            key_bits: AtomicU32::new(64),
         }
     }
 
     /// `n` records were written. On Postgres, every [`ANALYZE_EVERY`] of them the planner's statistics
     /// of `records` are refreshed in the background: a first sync fills the table faster than
     /// autovacuum (when it is on at all) re-analyzes it, and with statistics of an empty table the
-    /// page writer's look-up of 1,000 ids by primary key was planned as a scan of every record of the
+    /// page writer's look-up of 1,000 ids by their index was planned as a scan of every record of the
     /// model — 1 s per page at 1,000,000 invoices instead of 20 ms (BENCHMARKS.md, issue #12).
     pub(crate) fn records_written(&self, n: u64) {
         let Pool::Postgres(pool) = &self.pool else {
@@ -172,6 +176,16 @@ impl Db {
             }
             counter.store(0, Ordering::Relaxed);
         });
+    }
+
+    /// How many bits of records' keys are used (64 except in tests; see `record_keys`).
+    pub(crate) fn record_key_bits(&self) -> u32 {
+        self.key_bits.load(Ordering::Relaxed)
+    }
+
+    /// Narrows records' keys to `bits` (tests only: see [`crate::RecordStore::narrow_record_keys`]).
+    pub(crate) fn narrow_record_keys(&self, bits: u32) {
+        self.key_bits.store(bits.clamp(1, 64), Ordering::Relaxed);
     }
 
     /// Counts `n` statements about to run.

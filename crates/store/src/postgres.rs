@@ -29,8 +29,8 @@ impl PgStore {
     /// Connects with explicit options (tests use this to pick a schema through `search_path`).
     pub async fn connect_with(options: PgConnectOptions) -> Result<Self> {
         // Statements with many parameters (a page of record ids) must be planned with their values:
-        // a generic plan cannot see that the ids hit the primary key and scans the whole table,
-        // which made each page slower than the last as the records table grew.
+        // a generic plan cannot see that the ids are found through an index, and scans the whole
+        // table, which made each page slower than the last as the records table grew.
         let options = options.options([("plan_cache_mode", "force_custom_plan")]);
         let pool = PgPoolOptions::new()
             .after_release(|conn, _| Box::pin(crate::pool::still_clean(conn)))

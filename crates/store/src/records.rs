@@ -11,8 +11,9 @@ use sqlx::QueryBuilder;
 
 use crate::dialect::CHUNK;
 use crate::error::{Result, StoreError};
-use crate::pages::{self, PageOutcome, PageWrite, RecordIn, Staged, push_records_in};
+use crate::pages::{self, PageOutcome, PageWrite, RecordIn, Staged};
 use crate::pool::{Backed, Db, on_pool};
+use crate::record_keys::Path;
 use crate::sync_rows::SyncJob;
 
 /// One record of the change feed.
@@ -112,6 +113,11 @@ pub trait RecordStore: Send + Sync {
         model: &str,
         q: &RecordQuery,
     ) -> Result<Vec<RecordOut>>;
+    /// Tests only: narrows records' look-up keys to `bits` bits, so that different records share
+    /// keys (see the `record_keys` module) and the way taken for those is exercised. Call it before
+    /// any record is written; records stay correct at any width, a narrow one only makes them slower.
+    #[doc(hidden)]
+    fn narrow_record_keys(&self, bits: u32);
 }
 
 const SKIPPED: &str = "SELECT remote_id FROM record_skips WHERE connection_id = $1 AND model = $2 \
@@ -234,6 +240,10 @@ impl<S: Backed> RecordStore for S {
         let page = crate::feed::FeedStore::feed_page(self, org, connection_id, model, q).await?;
         page.into_iter().map(RecordOut::try_from).collect()
     }
+
+    fn narrow_record_keys(&self, bits: u32) {
+        self.db().narrow_record_keys(bits);
+    }
 }
 
 /// What [`by_remote_id`] does with a record whose stored JSON cannot be read, once it has marked it
@@ -258,12 +268,16 @@ async fn by_remote_id(
     damaged: Damaged,
 ) -> Result<HashMap<String, Value>> {
     let mut out = HashMap::with_capacity(remote_ids.len());
-    for chunk in remote_ids.chunks(CHUNK) {
+    for (chunk, path) in remote_ids
+        .chunks(CHUNK)
+        .flat_map(|chunk| Path::BOTH.map(|path| (chunk, path)))
+    {
         db.count(1);
         let rows: Vec<(String, Vec<u8>)> = on_pool!(db, pool, DB => {
             let mut q = QueryBuilder::<DB>::new(format!("SELECT remote_id, {column} FROM records"));
-            let ids = chunk.iter().copied();
-            push_records_in(&mut q, connection_id, model, " AND NOT is_deleted", ids);
+            q.push(path.index(db));
+            let live = " AND NOT is_deleted";
+            path.push_where(&mut q, db, connection_id, model, live, chunk, false);
             if let Some(org) = org {
                 q.push(" AND connection_id IN (SELECT id FROM connections WHERE org_id = ")
                     .push_bind(org.as_str())
@@ -272,6 +286,10 @@ async fn by_remote_id(
             q.build_query_as().fetch_all(pool).await?
         });
         for (id, bytes) in rows {
+            // A keyed look-up may find another record at a key (see `record_keys`).
+            if !chunk.contains(&id.as_str()) {
+                continue;
+            }
             let value = {
                 let what = format_args!("record {id} of {connection_id}");
                 crate::packed::unpack(bytes, &what).and_then(|text| {

@@ -7,6 +7,7 @@ mod connect_sessions;
 mod harness;
 mod jobs;
 mod leases;
+mod record_keys;
 mod records;
 mod scheduling;
 mod scoping;
