@@ -268,6 +268,7 @@ async fn by_remote_id(
     damaged: Damaged,
 ) -> Result<HashMap<String, Value>> {
     let mut out = HashMap::with_capacity(remote_ids.len());
+    let asked: std::collections::HashSet<&str> = remote_ids.iter().copied().collect();
     for (chunk, path) in remote_ids
         .chunks(CHUNK)
         .flat_map(|chunk| Path::BOTH.map(|path| (chunk, path)))
@@ -287,7 +288,7 @@ async fn by_remote_id(
         });
         for (id, bytes) in rows {
             // A keyed look-up may find another record at a key (see `record_keys`).
-            if !chunk.contains(&id.as_str()) {
+            if !asked.contains(id.as_str()) {
                 continue;
             }
             let value = {

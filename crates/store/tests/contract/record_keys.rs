@@ -64,6 +64,11 @@ async fn records_sharing_keys_are_each_stored_updated_kept_and_deleted_as_themse
     for i in 0..40 {
         assert_eq!(current[&id(i)], version(i, 1));
         assert_eq!(raw[&id(i)], json!({ "id": id(i) }));
+        // Asked alone, each is found alone (not the record that holds its key, if another does).
+        let one = [id(i)];
+        let one: Vec<&str> = one.iter().map(String::as_str).collect();
+        let alone = store.stored_raw(&c.id, "invoices", &one).await.unwrap();
+        assert_eq!(alone.keys().collect::<Vec<_>>(), [&id(i)]);
     }
 
     // A second full pass in two writes: r0–r9 changed, r10–r33 as stored, r34 skipped (it could not
