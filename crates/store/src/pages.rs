@@ -370,7 +370,7 @@ async fn write_changed(
         .filter(|(_, r)| r.recheck && !r.unkeyed)
         .map(|(id, _)| *id)
         .collect();
-    let unkeyed_now = unkeyed_among(db, tx, job, &recheck).await?;
+    let unkeyed_now = stored_along(db, tx, job, Path::Unkeyed, &recheck).await?;
     let (mut keyed, mut unkeyed): (Vec<RowOut>, Vec<RowOut>) = changed
         .iter()
         .enumerate()
@@ -406,15 +406,7 @@ async fn write_changed(
         if written < chunk.len() as u64 {
             // Some keys were other records': which of these records are at their keys now?
             let ids: Vec<&str> = chunk.iter().map(|row| row.remote_id).collect();
-            db.count(1);
-            let at_keys: HashSet<String> = on_tx!(tx, conn, DB => {
-                let mut q = QueryBuilder::<DB>::new("SELECT remote_id FROM records");
-                q.push(Path::Keyed.index(db));
-                Path::Keyed.push_where(&mut q, db, connection, model, "", &ids, true);
-                q.build_query_scalar().fetch_all(&mut *conn).await?
-            })
-            .into_iter()
-            .collect();
+            let at_keys = stored_along(db, tx, job, Path::Keyed, &ids).await?;
             for row in chunk {
                 if !at_keys.contains(row.remote_id) {
                     unkeyed.push(RowOut { key: None, ..*row });
@@ -469,11 +461,12 @@ fn push_rows<'a, DB>(
     });
 }
 
-/// Which of these of the sync's records are stored without a key (in the write transaction).
-async fn unkeyed_among(
+/// Which of these of the sync's records are stored along `path` (in the write transaction).
+async fn stored_along(
     db: &Db,
     tx: &mut Tx,
     job: &SyncJob,
+    path: Path,
     ids: &[&str],
 ) -> Result<HashSet<String>> {
     let (connection, model) = (job.connection_id.as_str(), job.model_name.as_str());
@@ -482,8 +475,8 @@ async fn unkeyed_among(
         db.count(1);
         let rows: Vec<String> = on_tx!(tx, conn, DB => {
             let mut q = QueryBuilder::<DB>::new("SELECT remote_id FROM records");
-            q.push(Path::Unkeyed.index(db));
-            Path::Unkeyed.push_where(&mut q, db, connection, model, "", chunk, true);
+            q.push(path.index(db));
+            path.push_where(&mut q, db, connection, model, "", chunk, true);
             q.build_query_scalar().fetch_all(&mut *conn).await?
         });
         found.extend(rows);
