@@ -395,6 +395,9 @@ async fn ceiling_fetch(
     page_size: u32,
 ) -> anyhow::Result<(u64, u64)> {
     const KEY: &[u8] = b"\"salesInvoiceLines\"";
+    // Counting must cost next to nothing beside the fetch, or the ceiling's CPU overstates what
+    // fetching costs (a byte-by-byte `windows` scan was ~60% of it).
+    let finder = memchr::memmem::Finder::new(KEY);
     let (mut invoices, mut requests) = (0u64, 0u64);
     let mut next = Some(first.to_owned());
     while let Some(url) = next.take() {
@@ -408,14 +411,11 @@ async fn ceiling_fetch(
         requests += 1;
         let mut tail: Vec<u8> = Vec::new();
         while let Some(chunk) = response.chunk().await? {
-            let keep = tail.len();
+            // Count the keys that end in the new bytes: the search starts far enough back for a key
+            // that straddles two chunks, and never finds one that ended before.
+            let from = tail.len().saturating_sub(KEY.len() - 1);
             tail.extend_from_slice(&chunk);
-            // Count keys that end in the new bytes (a key may straddle two chunks).
-            invoices += tail
-                .windows(KEY.len())
-                .enumerate()
-                .filter(|(i, w)| *w == KEY && i + KEY.len() > keep)
-                .count() as u64;
+            invoices += finder.find_iter(&tail[from..]).count() as u64;
             if tail.len() > 4096 {
                 tail.drain(..tail.len() - 4096);
             }
