@@ -9,7 +9,7 @@ use serde_json::Value;
 use sqlx::QueryBuilder;
 use sqlx::types::Json;
 
-use crate::dialect::CHUNK;
+use crate::dialect::{CHUNK, keep_prepared};
 use crate::error::{Result, StoreError};
 use crate::packed;
 use crate::pool::{Db, Tx, on_pool, on_tx};
@@ -273,7 +273,8 @@ async fn stored_hashes(db: &Db, job: &SyncJob, ids: &[&str]) -> Result<HashMap<S
                 let mut q = QueryBuilder::<DB>::new("SELECT remote_id, hash, is_deleted FROM records");
                 q.push(path.index(db));
                 path.push_where(&mut q, db, connection, model, "", chunk, false);
-                q.build_query_as().fetch_all(pool).await?
+                let q = q.build_query_as().persistent(keep_prepared(chunk.len()));
+                q.fetch_all(pool).await?
             });
             for (id, hash, deleted) in rows {
                 stored.insert(
@@ -401,7 +402,8 @@ async fn write_changed(
             let mut q = QueryBuilder::<DB>::new(INSERT_RECORDS);
             push_rows(&mut q, job, chunk, now);
             q.push(ON_KEY_CONFLICT).push(RECORD_UPDATE).push(SAME_IDENTITY);
-            q.build().execute(&mut *conn).await?.rows_affected()
+            let q = q.build().persistent(keep_prepared(chunk.len()));
+            q.execute(&mut *conn).await?.rows_affected()
         });
         if written < chunk.len() as u64 {
             // Some keys were other records': which of these records are at their keys now?
@@ -420,7 +422,8 @@ async fn write_changed(
             let mut q = QueryBuilder::<DB>::new(INSERT_RECORDS);
             push_rows(&mut q, job, chunk, now);
             q.push(ON_IDENTITY_CONFLICT).push(RECORD_UPDATE);
-            q.build().execute(&mut *conn).await?;
+            let q = q.build().persistent(keep_prepared(chunk.len()));
+            q.execute(&mut *conn).await?;
         });
     }
     Ok(())
@@ -477,7 +480,8 @@ async fn stored_along(
             let mut q = QueryBuilder::<DB>::new("SELECT remote_id FROM records");
             q.push(path.index(db));
             path.push_where(&mut q, db, connection, model, "", chunk, true);
-            q.build_query_scalar().fetch_all(&mut *conn).await?
+            let q = q.build_query_scalar().persistent(keep_prepared(chunk.len()));
+            q.fetch_all(&mut *conn).await?
         });
         found.extend(rows);
     }
@@ -494,7 +498,8 @@ async fn mark_seen(db: &Db, tx: &mut Tx, job: &SyncJob, ids: &[&str]) -> Result<
                 q.push(path.index(db)).push(" SET seen_sync_id = ");
                 q.push_bind(job.sync.id.as_str());
                 path.push_where(&mut q, db, connection, model, "", chunk, true);
-                q.build().execute(&mut *conn).await?;
+                let q = q.build().persistent(keep_prepared(chunk.len()));
+                q.execute(&mut *conn).await?;
             });
         }
     }
@@ -518,7 +523,8 @@ async fn save_skips(
             let mut q = QueryBuilder::<DB>::new("DELETE FROM record_skips");
             let forget = forget_skips.iter().map(String::as_str);
             push_records_in(&mut q, connection, model, "", forget);
-            q.build().execute(&mut *conn).await?;
+            let q = q.build().persistent(keep_prepared(forget_skips.len()));
+            q.execute(&mut *conn).await?;
         });
     }
     for skip in skipped {

@@ -9,7 +9,7 @@ use ledgerlink_domain::OrgId;
 use serde_json::Value;
 use sqlx::QueryBuilder;
 
-use crate::dialect::CHUNK;
+use crate::dialect::{CHUNK, keep_prepared};
 use crate::error::{Result, StoreError};
 use crate::pages::{self, PageOutcome, PageWrite, RecordIn, Staged};
 use crate::pool::{Backed, Db, on_pool};
@@ -284,7 +284,8 @@ async fn by_remote_id(
                     .push_bind(org.as_str())
                     .push(")");
             }
-            q.build_query_as().fetch_all(pool).await?
+            let q = q.build_query_as().persistent(keep_prepared(chunk.len()));
+            q.fetch_all(pool).await?
         });
         for (id, bytes) in rows {
             // A keyed look-up may find another record at a key (see `record_keys`).

@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use ledgerlink_domain::{OrgId, Sync, SyncStatus};
 use serde_json::Value;
 
-use crate::dialect::CHUNK;
+use crate::dialect::{CHUNK, keep_prepared};
 use crate::error::Result;
 use crate::pool::{Backed, Db, Tx, on_pool, on_tx};
 use crate::sync_rows::{NewSync, SYNC_COLUMNS, SyncJob, status_str};
@@ -332,7 +332,8 @@ async fn queue(
                     .push_bind(now);
             });
             insert.push(" ON CONFLICT DO NOTHING RETURNING model_id");
-            insert.build_query_as().fetch_all(&mut *conn).await?
+            let insert = insert.build_query_as().persistent(keep_prepared(chunk.len()));
+            insert.fetch_all(&mut *conn).await?
         });
         count += done.len();
         queued.extend(done.into_iter().map(|(m,)| m));
@@ -372,7 +373,8 @@ async fn move_on(
                 ") UPDATE models SET next_sync_at = v.at, next_full_sync_at = v.full_at \
                  FROM v WHERE models.id = v.id",
             );
-            update.build().execute(&mut *conn).await?;
+            let update = update.build().persistent(keep_prepared(chunk.len()));
+            update.execute(&mut *conn).await?;
         });
     }
     Ok(())
