@@ -26,7 +26,7 @@ use crate::sync::attempt::Attempt;
 use crate::sync::pages::{Phase, Run};
 
 /// Batches of records (of ~64 each) the reader may be ahead of the writer: ~500 records, a stage's
-/// worth (16 held ~5.7 MB of invoices' JSON for no gain in throughput; issue #12).
+/// worth (16 held ~5.7 MB of invoices' JSON; issue #12).
 const EVENTS_AHEAD: usize = 8;
 
 /// What the reader needs, copied out of the run (which the writer holds mutably).
