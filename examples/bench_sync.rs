@@ -167,7 +167,7 @@ async fn run() -> anyhow::Result<()> {
     let set = format!("{sim}/v2.0/{tenant}/{env}/api/v2.0/companies({company})/salesInvoices");
     let first = format!("{set}?$expand=salesInvoiceLines");
     let started = Instant::now();
-    let (invoices, requests) = ceiling_fetch(&http, &token, &first, page_size).await?;
+    let (invoices, requests) = spawned(ceiling_fetch(http.clone(), token.clone(), first.clone(), page_size)).await?;
     let ceiling = started.elapsed().as_secs_f64();
     // The same requests as the sync's (the connector's query for invoices, `models.rs`): lines with
     // their dimension set lines, the invoice's own, and `$count=true` on the first page (the next
@@ -181,7 +181,7 @@ async fn run() -> anyhow::Result<()> {
     let same = format!("{set}?$expand={expand}&$count=true");
     let started = Instant::now();
     let cpu_ceiling_before = cpu_secs();
-    let (same_invoices, _) = ceiling_fetch(&http, &token, &same, page_size).await?;
+    let (same_invoices, _) = spawned(ceiling_fetch(http.clone(), token.clone(), same, page_size)).await?;
     let ceiling_same = started.elapsed().as_secs_f64();
     // The fetch alone's CPU for the sync's own requests: this machine's speed drifts by a third
     // within minutes, and the sync's CPU over this one (measured minutes apart, in one process on one
@@ -235,7 +235,8 @@ async fn run() -> anyhow::Result<()> {
             }
         })
     };
-    running.engine.drain_syncs("bench").await?;
+    let engine = running.engine.clone();
+    spawned(async move { Ok(engine.drain_syncs("bench").await?) }).await?;
     sampler.abort();
     let took = started.elapsed().as_secs_f64();
     let cpu = cpu_secs() - cpu_before;
@@ -388,10 +389,19 @@ fn cpu_secs() -> f64 {
 /// The ceiling: every page fetched over plain HTTP and thrown away as it arrives (only the next link
 /// is read, from the end of the body, and followed without `$count=true`, as the connector does).
 /// Invoices are counted by their `salesInvoiceLines` key.
+/// `work` run as a task on the runtime's workers, as `serve` runs its syncs (beside the HTTP
+/// connections' tasks), not on the thread that blocks on `main`'s future: there every chunk of a
+/// response would wake another thread.
+async fn spawned<T: Send + 'static>(
+    work: impl std::future::Future<Output = anyhow::Result<T>> + Send + 'static,
+) -> anyhow::Result<T> {
+    tokio::spawn(work).await?
+}
+
 async fn ceiling_fetch(
-    http: &reqwest::Client,
-    token: &str,
-    first: &str,
+    http: reqwest::Client,
+    token: String,
+    first: String,
     page_size: u32,
 ) -> anyhow::Result<(u64, u64)> {
     const KEY: &[u8] = b"\"salesInvoiceLines\"";
@@ -403,7 +413,7 @@ async fn ceiling_fetch(
     while let Some(url) = next.take() {
         let mut response = http
             .get(&url)
-            .bearer_auth(token)
+            .bearer_auth(&token)
             .header("Prefer", format!("odata.maxpagesize={page_size}"))
             .send()
             .await?
@@ -501,7 +511,8 @@ async fn recheck(
         .enqueue_syncs(org, id, &[want], ledgerlink_domain::now())
         .await?;
     let started = Instant::now();
-    running.engine.drain_syncs("bench").await?;
+    let engine = running.engine.clone();
+    spawned(async move { Ok(engine.drain_syncs("bench").await?) }).await?;
     let took = started.elapsed().as_secs_f64();
     let job = running.store.get_sync(org, &syncs[0].id).await?.unwrap();
     let counts: Value = http

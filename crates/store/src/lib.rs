@@ -58,7 +58,7 @@ pub use feed::{FeedRecord, FeedStore};
 pub use jobs::{FAILED_JOBS_KEPT_DAYS, HEALTH_CHECK_KIND, Job, JobEnd, JobStore, NewJob};
 pub use models::ModelStore;
 pub use orgs::{Branding, OrgStore};
-pub use pages::{PageOutcome, PageWrite, RecordIn, SkippedRecord, Staged};
+pub use pages::{FirstLoad, PageOutcome, PageWrite, RecordIn, SkippedRecord, Staged};
 pub use postgres::PgStore;
 pub use records::{RecordOut, RecordQuery, RecordStore};
 pub use schedule::{ScheduleStore, ScheduleTick};

@@ -11,7 +11,7 @@ use sqlx::QueryBuilder;
 
 use crate::dialect::{CHUNK, keep_prepared};
 use crate::error::{Result, StoreError};
-use crate::pages::{self, PageOutcome, PageWrite, RecordIn, Staged};
+use crate::pages::{self, FirstLoad, PageOutcome, PageWrite, RecordIn, Staged};
 use crate::pool::{Backed, Db, on_pool};
 use crate::record_keys::Path;
 use crate::sync_rows::SyncJob;
@@ -63,7 +63,12 @@ pub trait RecordStore: Send + Sync {
         job: &SyncJob,
         records: &[RecordIn],
         unsettled: &HashMap<String, String>,
+        first_load: Option<&FirstLoad>,
     ) -> Result<Staged>;
+    /// A [`FirstLoad`] for the sync's window when no record of its model is stored (deleted ones
+    /// included), else `None`. Only the sync that asked may stage with it, and only records it
+    /// writes through [`Self::save_staged`].
+    async fn first_load(&self, job: &SyncJob) -> Result<Option<FirstLoad>>;
     /// Writes staged records (each id as its last staged occurrence has it: new and changed ones at
     /// new feed positions, unchanged ones marked seen), their skips, and the resume state in one
     /// transaction, extending the lease. [`crate::error::StoreError::NotHeld`] when `worker` no
@@ -143,8 +148,13 @@ impl<S: Backed> RecordStore for S {
         job: &SyncJob,
         records: &[RecordIn],
         unsettled: &HashMap<String, String>,
+        first_load: Option<&FirstLoad>,
     ) -> Result<Staged> {
-        pages::stage(self.db(), job, records, unsettled).await
+        pages::stage(self.db(), job, records, unsettled, first_load).await
+    }
+
+    async fn first_load(&self, job: &SyncJob) -> Result<Option<FirstLoad>> {
+        pages::first_load(self.db(), job).await
     }
 
     async fn save_staged(

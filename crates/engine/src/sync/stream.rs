@@ -18,7 +18,7 @@ use std::pin::Pin;
 use std::task::Poll;
 
 use ledgerlink_connectors::{ErrorKind, PageEnd, PageEvent, PageRequest, ReadScope};
-use ledgerlink_store::{PageOutcome, RecordIn, SkippedRecord, Staged, StoreError};
+use ledgerlink_store::{FirstLoad, PageOutcome, RecordIn, SkippedRecord, Staged, StoreError};
 use tokio::sync::mpsc;
 
 use crate::error::EngineError;
@@ -151,6 +151,9 @@ struct Writes<'a> {
     /// The hashes of the records the write in flight stores, by remote id (staging compares with
     /// them: the database does not have them yet).
     unsettled: std::collections::HashMap<String, String>,
+    /// Set when the window began with no record of the model stored: what it has not staged yet
+    /// is new, and is not looked up.
+    first_load: Option<FirstLoad>,
 }
 
 impl<'a> Run<'a> {
@@ -208,6 +211,10 @@ impl<'a> Run<'a> {
         mut rx: mpsc::Receiver<PageEvent>,
     ) -> Result<Option<Attempt>, EngineError> {
         let mut page = PageInProgress::default();
+        let (engine, job) = (self.engine, self.job);
+        let first_load = engine
+            .store_retrying(self.lease_end(), || engine.store().first_load(job))
+            .await?;
         let mut w = Writes {
             staged: Staged::default(),
             page_ended: false,
@@ -215,6 +222,7 @@ impl<'a> Run<'a> {
             in_flight: None,
             spare: None,
             unsettled: Default::default(),
+            first_load,
         };
         loop {
             let event = tokio::select! {
@@ -290,11 +298,18 @@ impl<'a> Run<'a> {
             let mut finished = None;
             // Compared with what is stored, and with what the write in flight stores (it goes on
             // meanwhile).
-            let (engine, job, chunk, unsettled) =
-                (self.engine, self.job, &page.chunk, &w.unsettled);
+            let (engine, job, chunk, unsettled, first_load) = (
+                self.engine,
+                self.job,
+                &page.chunk,
+                &w.unsettled,
+                w.first_load.as_ref(),
+            );
             let staged = {
                 let stage = engine.store_retrying(self.lease_end(), || {
-                    engine.store().stage_records(job, chunk, unsettled)
+                    engine
+                        .store()
+                        .stage_records(job, chunk, unsettled, first_load)
                 });
                 tokio::pin!(stage);
                 loop {

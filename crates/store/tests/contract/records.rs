@@ -303,12 +303,13 @@ async fn a_staged_record_is_its_last_occurrence_and_an_unsettled_one_counts_as_s
             &job,
             &[record("a", SHORT, SHORT), record("b", LONG, LONG)],
             &none,
+            None,
         )
         .await
         .unwrap();
     let unsettled = HashMap::from([("c".to_owned(), record("c", LONG, LONG).hash)]);
     let later = [record("a", LONG, LONG), record("c", LONG, LONG)];
-    staged.append(store.stage_records(&job, &later, &unsettled).await.unwrap());
+    staged.append(store.stage_records(&job, &later, &unsettled, None).await.unwrap());
     assert_eq!(staged.len(), 4);
     let state = serde_json::json!({ "pages": 2 });
     let outcome = store
@@ -332,12 +333,12 @@ async fn a_staged_record_is_its_last_occurrence_and_an_unsettled_one_counts_as_s
     // `a` as stored on one page, changed on a later one: written once, at a new position.
     let job = second_sync(2).await;
     let mut staged = store
-        .stage_records(&job, &[record("a", LONG, LONG)], &none)
+        .stage_records(&job, &[record("a", LONG, LONG)], &none, None)
         .await
         .unwrap();
     staged.append(
         store
-            .stage_records(&job, &[record("a", SHORT, SHORT)], &none)
+            .stage_records(&job, &[record("a", SHORT, SHORT)], &none, None)
             .await
             .unwrap(),
     );
@@ -353,4 +354,70 @@ async fn a_staged_record_is_its_last_occurrence_and_an_unsettled_one_counts_as_s
     let ids: Vec<&str> = after.iter().map(|r| r.remote_id.as_str()).collect();
     assert_eq!(ids, ["b", "a"], "a once, after b");
     assert_eq!(after[1].data, SHORT);
+}
+
+/// A model's first load stages what it has not seen without looking it up, and still finds what it
+/// has written: a record seen again (unchanged or changed) is not given a second row or a spurious
+/// feed position. A model with any record stored (of this connection) has no first load.
+#[tokio::test]
+async fn a_first_load_skips_look_ups_of_new_records_yet_finds_what_it_wrote() {
+    use std::collections::HashMap;
+
+    let db = TestDb::new().await;
+    let store = &db.store;
+    let o = org(store, "acme").await;
+    let c = ready_connection(store, &o, "erp").await;
+    let other = ready_connection(store, &o, "erp-2").await;
+    sync_invoices(store, &other, &[record("a", LONG, LONG)]).await;
+    queue_invoices(store, &c).await;
+    let job = store
+        .claim_sync("w", at(0), at(60))
+        .await
+        .unwrap()
+        .expect("a runnable sync");
+    let first = store
+        .first_load(&job)
+        .await
+        .unwrap()
+        .expect("no invoice of this connection is stored");
+    let none = HashMap::new();
+    let state = serde_json::json!({ "pages": 1 });
+
+    let page = [record("a", LONG, LONG), record("b", LONG, LONG)];
+    let staged = store
+        .stage_records(&job, &page, &none, Some(&first))
+        .await
+        .unwrap();
+    let outcome = store
+        .save_staged(&job, "w", &staged, &[], &state, at(1), at(61))
+        .await
+        .unwrap();
+    assert_eq!((outcome.written, outcome.unchanged), (2, 0));
+    // The pages shifted: `b` again as stored, `a` changed, `c` new.
+    let page = [
+        record("b", LONG, LONG),
+        record("a", SHORT, SHORT),
+        record("c", LONG, LONG),
+    ];
+    let staged = store
+        .stage_records(&job, &page, &none, Some(&first))
+        .await
+        .unwrap();
+    let outcome = store
+        .save_staged(&job, "w", &staged, &[], &state, at(2), at(62))
+        .await
+        .unwrap();
+    assert_eq!((outcome.written, outcome.unchanged), (2, 1));
+    let feed = store
+        .feed_page(&o, &c.id, "invoices", &everything())
+        .await
+        .unwrap();
+    let ids: Vec<&str> = feed.iter().map(|r| r.remote_id.as_str()).collect();
+    assert_eq!(ids, ["b", "a", "c"], "one row each; a moved once");
+    assert_eq!(feed[1].data, SHORT);
+
+    assert!(
+        store.first_load(&job).await.unwrap().is_none(),
+        "the model has records now"
+    );
 }
