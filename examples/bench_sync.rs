@@ -167,7 +167,13 @@ async fn run() -> anyhow::Result<()> {
     let set = format!("{sim}/v2.0/{tenant}/{env}/api/v2.0/companies({company})/salesInvoices");
     let first = format!("{set}?$expand=salesInvoiceLines");
     let started = Instant::now();
-    let (invoices, requests) = spawned(ceiling_fetch(http.clone(), token.clone(), first.clone(), page_size)).await?;
+    let (invoices, requests) = spawned(ceiling_fetch(
+        http.clone(),
+        token.clone(),
+        first.clone(),
+        page_size,
+    ))
+    .await?;
     let ceiling = started.elapsed().as_secs_f64();
     // The same requests as the sync's (the connector's query for invoices, `models.rs`): lines with
     // their dimension set lines, the invoice's own, and `$count=true` on the first page (the next
@@ -181,7 +187,8 @@ async fn run() -> anyhow::Result<()> {
     let same = format!("{set}?$expand={expand}&$count=true");
     let started = Instant::now();
     let cpu_ceiling_before = cpu_secs();
-    let (same_invoices, _) = spawned(ceiling_fetch(http.clone(), token.clone(), same, page_size)).await?;
+    let (same_invoices, _) =
+        spawned(ceiling_fetch(http.clone(), token.clone(), same, page_size)).await?;
     let ceiling_same = started.elapsed().as_secs_f64();
     // The fetch alone's CPU for the sync's own requests: this machine's speed drifts by a third
     // within minutes, and the sync's CPU over this one (measured minutes apart, in one process on one

@@ -163,7 +163,8 @@ impl Staged {
 /// A model's first load: the window of a sync that began with no record of its model stored (not
 /// even a deleted one). Only that sync writes the model's records, so a record it has not staged
 /// yet is not stored, and staging need not look it up: on a connection's initial sync — millions of
-/// records, every one new — the look-ups were 5–8 % of the CPU (issue #12).
+/// records, every one new — the look-ups read the growing table back from disk (at 1,000,000
+/// invoices, skipping them took 3–14 % off the CPU and 10–19 MiB off the peak; BENCHMARKS.md).
 ///
 /// It remembers the remote ids it let through by one bit of a hash each; an id whose bit is set
 /// (staged before, or sharing the bit with one that was) is looked up as always. A bit set without

@@ -84,7 +84,10 @@ async fn records_sharing_keys_are_each_stored_updated_kept_and_deleted_as_themse
     let page1: Vec<RecordIn> = (0..20)
         .map(|i| record(&id(i), version(i, if i < 10 { 2 } else { 1 })))
         .collect();
-    let staged = store.stage_records(&job, &page1, &none, None).await.unwrap();
+    let staged = store
+        .stage_records(&job, &page1, &none, None)
+        .await
+        .unwrap();
     let outcome = store
         .save_staged(&job, "w", &staged, &[], &state, at(11), at(70))
         .await
@@ -94,7 +97,10 @@ async fn records_sharing_keys_are_each_stored_updated_kept_and_deleted_as_themse
         .chain(40..45)
         .map(|i| record(&id(i), version(i, 1)))
         .collect();
-    let mut staged = store.stage_records(&job, &page2, &none, None).await.unwrap();
+    let mut staged = store
+        .stage_records(&job, &page2, &none, None)
+        .await
+        .unwrap();
     staged.skip(&[SkippedRecord {
         remote_id: Some(id(34)),
         reason: "unreadable".into(),
@@ -170,7 +176,12 @@ async fn a_record_its_write_in_flight_stored_without_a_key_is_found_by_the_next_
         .await
         .unwrap();
     let second = store
-        .stage_records(&job, &[record("x", json!({ "v": 2 }))], &first.hashes(), None)
+        .stage_records(
+            &job,
+            &[record("x", json!({ "v": 2 }))],
+            &first.hashes(),
+            None,
+        )
         .await
         .unwrap();
     let state = json!({ "pages": 1 });

@@ -309,7 +309,12 @@ async fn a_staged_record_is_its_last_occurrence_and_an_unsettled_one_counts_as_s
         .unwrap();
     let unsettled = HashMap::from([("c".to_owned(), record("c", LONG, LONG).hash)]);
     let later = [record("a", LONG, LONG), record("c", LONG, LONG)];
-    staged.append(store.stage_records(&job, &later, &unsettled, None).await.unwrap());
+    staged.append(
+        store
+            .stage_records(&job, &later, &unsettled, None)
+            .await
+            .unwrap(),
+    );
     assert_eq!(staged.len(), 4);
     let state = serde_json::json!({ "pages": 2 });
     let outcome = store
