@@ -211,10 +211,16 @@ impl<'a> Run<'a> {
         mut rx: mpsc::Receiver<PageEvent>,
     ) -> Result<Option<Attempt>, EngineError> {
         let mut page = PageInProgress::default();
+        // Only a full pass can be a model's first (an incremental sync's model has been synced):
+        // the others save the question's round trip.
         let (engine, job) = (self.engine, self.job);
-        let first_load = engine
-            .store_retrying(self.lease_end(), || engine.store().first_load(job))
-            .await?;
+        let first_load = if job.sync.is_initial_sync {
+            engine
+                .store_retrying(self.lease_end(), || engine.store().first_load(job))
+                .await?
+        } else {
+            None
+        };
         let mut w = Writes {
             staged: Staged::default(),
             page_ended: false,
