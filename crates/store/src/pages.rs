@@ -259,6 +259,12 @@ const SAME_IDENTITY: &str = " WHERE records.connection_id = excluded.connection_
 const ON_IDENTITY_CONFLICT: &str =
     " ON CONFLICT (connection_id, model, remote_id) WHERE rkey IS NULL";
 
+/// Whether a conflicting row is not already what this write stores: a write made again after its
+/// commit's acknowledgement was lost (the store call retried) leaves the rows it wrote where they
+/// are, instead of moving them to new feed positions — a client that read in between would see them
+/// twice. (Staging only sends records that differ from the stored ones, so nothing else matches.)
+const NOT_WRITTEN_YET: &str = " (records.hash IS DISTINCT FROM excluded.hash OR records.is_deleted     OR records.seen_sync_id IS DISTINCT FROM excluded.seen_sync_id)";
+
 /// `$1` connection, `$2` model, `$3` remote id, `$4` reason, `$5` sync, `$6` now.
 const REMEMBER_SKIP: &str = "INSERT INTO record_skips (connection_id, model, remote_id, reason, \
     sync_id, skipped_at) VALUES ($1, $2, $3, $4, $5, $6) \
@@ -465,7 +471,11 @@ async fn write_changed(
         let written = on_tx!(tx, conn, DB => {
             let mut q = QueryBuilder::<DB>::new(INSERT_RECORDS);
             push_rows(&mut q, job, chunk, now);
-            q.push(ON_KEY_CONFLICT).push(RECORD_UPDATE).push(SAME_IDENTITY);
+            q.push(ON_KEY_CONFLICT)
+                .push(RECORD_UPDATE)
+                .push(SAME_IDENTITY)
+                .push(" AND")
+                .push(NOT_WRITTEN_YET);
             let q = q.build().persistent(keep_prepared(chunk.len()));
             q.execute(&mut *conn).await?.rows_affected()
         });
@@ -485,7 +495,10 @@ async fn write_changed(
         on_tx!(tx, conn, DB => {
             let mut q = QueryBuilder::<DB>::new(INSERT_RECORDS);
             push_rows(&mut q, job, chunk, now);
-            q.push(ON_IDENTITY_CONFLICT).push(RECORD_UPDATE);
+            q.push(ON_IDENTITY_CONFLICT)
+                .push(RECORD_UPDATE)
+                .push(" WHERE")
+                .push(NOT_WRITTEN_YET);
             let q = q.build().persistent(keep_prepared(chunk.len()));
             q.execute(&mut *conn).await?;
         });

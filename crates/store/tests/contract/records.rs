@@ -426,3 +426,47 @@ async fn a_first_load_skips_look_ups_of_new_records_yet_finds_what_it_wrote() {
         "the model has records now"
     );
 }
+
+/// A write made again after it committed (its acknowledgement lost, the store call retried) leaves
+/// the records it wrote at their feed positions: a client that read in between does not see them
+/// twice. A record changed since is still moved.
+#[tokio::test]
+async fn a_write_made_again_after_it_committed_moves_nothing() {
+    use std::collections::HashMap;
+
+    let db = TestDb::new().await;
+    let store = &db.store;
+    let o = org(store, "acme").await;
+    let c = ready_connection(store, &o, "erp").await;
+    sync_invoices(store, &c, &[record("a", LONG, LONG)]).await;
+    queue_invoices(store, &c).await;
+    let job = store
+        .claim_sync("w", at(10), at(70))
+        .await
+        .unwrap()
+        .expect("a runnable sync");
+    let none = HashMap::new();
+    let state = serde_json::json!({ "pages": 1 });
+    let page = [record("a", SHORT, SHORT), record("b", LONG, LONG)];
+    let staged = store.stage_records(&job, &page, &none, None).await.unwrap();
+    store
+        .save_staged(&job, "w", &staged, &[], &state, at(11), at(71))
+        .await
+        .unwrap();
+    let once = store
+        .feed_page(&o, &c.id, "invoices", &everything())
+        .await
+        .unwrap();
+    store
+        .save_staged(&job, "w", &staged, &[], &state, at(12), at(72))
+        .await
+        .unwrap();
+    let again = store
+        .feed_page(&o, &c.id, "invoices", &everything())
+        .await
+        .unwrap();
+    assert_eq!(again, once, "the same rows at the same positions");
+    let ids: Vec<&str> = again.iter().map(|r| r.remote_id.as_str()).collect();
+    assert_eq!(ids, ["a", "b"]);
+    assert_eq!(again[0].data, SHORT);
+}
