@@ -13,6 +13,7 @@ use crate::dialect::{CHUNK, keep_prepared};
 use crate::error::{Result, StoreError};
 use crate::packed;
 use crate::pool::{Db, Tx, on_pool, on_tx};
+use crate::record_hash;
 use crate::record_keys::{self, Path};
 use crate::sync_rows::SyncJob;
 
@@ -26,7 +27,7 @@ pub struct RecordIn {
     /// The ERP's payload: the JSON text it sent for the record, as received (stored as it is, in
     /// the form `packed` describes, so it reads back byte for byte).
     pub raw: Box<str>,
-    /// SHA-256 of `data`'s text, hex.
+    /// The hash of `data`'s text ([`record_hash`](crate::record_hash)).
     pub hash: String,
     /// The ERP's modification stamp.
     pub remote_modified_at: Option<DateTime<Utc>>,
@@ -379,7 +380,9 @@ pub(crate) async fn stage(
         let stored = stored.get(&r.remote_id);
         let unchanged = match in_flight {
             Some(hash) => hash == &r.hash,
-            None => stored.is_some_and(|s| !s.deleted && s.hash == r.hash),
+            None => {
+                stored.is_some_and(|s| !s.deleted && record_hash::same(&s.hash, &r.hash, &r.data))
+            }
         };
         let packed = (!unchanged).then(|| PackedRecord {
             data: packed::pack(&r.data, packed::Column::Data),

@@ -25,7 +25,7 @@ use serde_json::Value;
 
 use crate::engine::Engine;
 use crate::error::EngineError;
-use crate::sync::attempt::{Attempt, principal, record_hash};
+use crate::sync::attempt::{Attempt, principal};
 
 /// Skips listed on the sync object (all of them are counted and remembered).
 const SKIPS_SHOWN: usize = 50;
@@ -286,7 +286,7 @@ impl Run<'_> {
         for (i, m) in mapped.drain(..).enumerate() {
             match m {
                 Ok(m) => batch.push(RecordIn {
-                    hash: record_hash(&m.data),
+                    hash: ledgerlink_store::record_hash(&m.data),
                     remote_id: m.remote_id,
                     data: m.data,
                     raw: if i == last {

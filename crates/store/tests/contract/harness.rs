@@ -216,8 +216,7 @@ pub async fn queue_invoices(store: &Arc<dyn Store>, c: &Connection) -> ledgerlin
 
 /// A mapped record with this id and payload.
 pub fn record(remote_id: &str, data: Value) -> RecordIn {
-    use sha2::Digest as _;
-    let hash = hex::encode(sha2::Sha256::digest(data.to_string().as_bytes()));
+    let hash = ledgerlink_store::record_hash(&data.to_string());
     let text = |v: &Value| v.to_string().into_boxed_str();
     RecordIn {
         remote_id: remote_id.to_owned(),

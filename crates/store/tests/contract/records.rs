@@ -4,7 +4,7 @@
 
 use ledgerlink_store::{RecordIn, RecordQuery};
 
-use crate::harness::{TestDb, at, org, queue_invoices, ready_connection, sync_invoices, t0};
+use crate::harness::{TestDb, at, org, page, queue_invoices, ready_connection, sync_invoices, t0};
 
 /// JSON text no serializer of ours would write: spaces, a trailing zero, keys out of order, escapes
 /// and characters beyond ASCII. Long enough to be compressed.
@@ -15,12 +15,11 @@ const LONG: &str = r#"{ "number" : "103001",  "total_amount": 12.50, "a": [1, 2 
 const SHORT: &str = r#"{"b": 1.10, "a":null}"#;
 
 fn record(remote_id: &str, data: &str, raw: &str) -> RecordIn {
-    use sha2::Digest as _;
     RecordIn {
         remote_id: remote_id.to_owned(),
         data: data.into(),
         raw: raw.into(),
-        hash: hex::encode(sha2::Sha256::digest(data.as_bytes())),
+        hash: ledgerlink_store::record_hash(data),
         remote_modified_at: Some(t0()),
     }
 }
@@ -469,4 +468,53 @@ async fn a_write_made_again_after_it_committed_moves_nothing() {
     let ids: Vec<&str> = again.iter().map(|r| r.remote_id.as_str()).collect();
     assert_eq!(ids, ["a", "b"]);
     assert_eq!(again[0].data, SHORT);
+}
+
+/// Records stored before record hashes were BLAKE3 hold SHA-256's: read again unchanged, they are
+/// not taken for changed (no new feed position), while a changed one is written and then holds
+/// BLAKE3's hash.
+#[tokio::test]
+async fn a_record_stored_with_a_sha256_hash_is_unchanged_when_read_again_as_it_was() {
+    use sha2::Digest as _;
+
+    let db = TestDb::new().await;
+    let store = &db.store;
+    let o = org(store, "acme").await;
+    let c = ready_connection(store, &o, "erp").await;
+    let sha256 = |id: &str, data: &str| RecordIn {
+        hash: hex::encode(sha2::Sha256::digest(data.as_bytes())),
+        ..record(id, data, data)
+    };
+    sync_invoices(store, &c, &[sha256("a", LONG), sha256("b", LONG)]).await;
+    let before = store
+        .feed_page(&o, &c.id, "invoices", &everything())
+        .await
+        .unwrap();
+    queue_invoices(store, &c).await;
+    let job = store
+        .claim_sync("w", at(10), at(70))
+        .await
+        .unwrap()
+        .expect("a runnable sync");
+    let state = serde_json::json!({ "pages": 1 });
+    let again = [record("a", LONG, LONG), record("b", SHORT, SHORT)];
+    let outcome = store
+        .save_sync_page(&job, "w", page(&again, &state), at(11), at(71))
+        .await
+        .unwrap();
+    assert_eq!((outcome.written, outcome.unchanged), (1, 1));
+    let after = store
+        .feed_page(&o, &c.id, "invoices", &everything())
+        .await
+        .unwrap();
+    assert_eq!(after[0], before[0], "`a` kept its place");
+    assert_eq!(after[1].remote_id, "b");
+    assert!(after[1].seq > before[1].seq, "`b` moved");
+    assert_eq!(after[1].data, SHORT);
+    // `b` now holds BLAKE3's hash: read again as it is, it is unchanged.
+    let outcome = store
+        .save_sync_page(&job, "w", page(&again, &state), at(12), at(72))
+        .await
+        .unwrap();
+    assert_eq!((outcome.written, outcome.unchanged), (0, 2));
 }
