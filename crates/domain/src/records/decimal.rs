@@ -100,6 +100,15 @@ impl Decimal {
         let mut digits = [b'0'; MAX_LITERAL];
         let mut m = self.0.mantissa().unsigned_abs();
         let mut n = 0;
+        // Above 64 bits (past 18 significant digits; amounts never are), in 128-bit steps, which
+        // divide in a library call; the rest in 64-bit ones, which the compiler turns into a
+        // multiplication.
+        while m > u128::from(u64::MAX) {
+            digits[MAX_LITERAL - 1 - n] = b'0' + (m % 10) as u8;
+            m /= 10;
+            n += 1;
+        }
+        let mut m = m as u64;
         while m > 0 {
             digits[MAX_LITERAL - 1 - n] = b'0' + (m % 10) as u8;
             m /= 10;
