@@ -214,6 +214,16 @@ pub async fn queue_invoices(store: &Arc<dyn Store>, c: &Connection) -> ledgerlin
     out.remove(0)
 }
 
+/// Queues another full pass of `c`'s `invoices` and claims it (as worker `w`, at 10 s).
+pub async fn resync_invoices(store: &Arc<dyn Store>, c: &Connection) -> SyncJob {
+    queue_invoices(store, c).await;
+    store
+        .claim_sync("w", at(10), at(70))
+        .await
+        .expect("claim")
+        .expect("a runnable sync")
+}
+
 /// A mapped record with this id and payload.
 pub fn record(remote_id: &str, data: Value) -> RecordIn {
     let hash = ledgerlink_store::record_hash(&data.to_string());

@@ -9,7 +9,7 @@ use ledgerlink_domain::{Connection, OrgId};
 use ledgerlink_store::{FeedRecord, RecordIn, RecordQuery, SkippedRecord, Store, SyncEnd};
 use serde_json::{Value, json};
 
-use crate::harness::{TestDb, at, org, queue_invoices, ready_connection, record, sync_invoices};
+use crate::harness::{TestDb, at, org, ready_connection, record, resync_invoices, sync_invoices};
 
 /// The connection's invoices feed, everything in it, by remote id (each must be there once).
 async fn feed(store: &Arc<dyn Store>, o: &OrgId, c: &Connection) -> BTreeMap<String, FeedRecord> {
@@ -73,12 +73,7 @@ async fn records_sharing_keys_are_each_stored_updated_kept_and_deleted_as_themse
 
     // A second full pass in two writes: r0–r9 changed, r10–r33 as stored, r34 skipped (it could not
     // be mapped), r35–r39 gone, r40–r44 new (their keys all held by now).
-    queue_invoices(store, &c).await;
-    let job = store
-        .claim_sync("w", at(10), at(70))
-        .await
-        .unwrap()
-        .expect("a runnable sync");
+    let job = resync_invoices(store, &c).await;
     let none = HashMap::new();
     let state = json!({ "pages": 1 });
     let page1: Vec<RecordIn> = (0..20)
@@ -161,12 +156,7 @@ async fn a_record_its_write_in_flight_stored_without_a_key_is_found_by_the_next_
         .collect();
     sync_invoices(store, &other, &others).await;
     let c = ready_connection(store, &o, "erp").await;
-    queue_invoices(store, &c).await;
-    let job = store
-        .claim_sync("w", at(10), at(70))
-        .await
-        .unwrap()
-        .expect("a runnable sync");
+    let job = resync_invoices(store, &c).await;
     assert_eq!(job.connection_id, c.id);
 
     // `x` staged for a write, and again (changed) while that write is in flight.

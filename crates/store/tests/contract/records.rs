@@ -2,9 +2,14 @@
 //! the sync's look-ups read is the text that was written, byte for byte, and rows written before
 //! packing read as they are.
 
-use ledgerlink_store::{RecordIn, RecordQuery};
+use std::sync::Arc;
 
-use crate::harness::{TestDb, at, org, page, queue_invoices, ready_connection, sync_invoices, t0};
+use ledgerlink_domain::{Connection, OrgId};
+use ledgerlink_store::{FeedRecord, RecordIn, RecordQuery, Store};
+
+use crate::harness::{
+    TestDb, at, org, page, queue_invoices, ready_connection, resync_invoices, sync_invoices, t0,
+};
 
 /// JSON text no serializer of ours would write: spaces, a trailing zero, keys out of order, escapes
 /// and characters beyond ASCII. Long enough to be compressed.
@@ -22,6 +27,14 @@ fn record(remote_id: &str, data: &str, raw: &str) -> RecordIn {
         hash: ledgerlink_store::record_hash(data),
         remote_modified_at: Some(t0()),
     }
+}
+
+/// Every record of `c`'s invoices feed, raw and deleted ones included.
+async fn invoices_feed(store: &Arc<dyn Store>, o: &OrgId, c: &Connection) -> Vec<FeedRecord> {
+    store
+        .feed_page(o, &c.id, "invoices", &everything())
+        .await
+        .unwrap()
 }
 
 fn everything() -> RecordQuery {
@@ -46,10 +59,7 @@ async fn stored_json_reads_back_as_the_text_that_was_written() {
     )
     .await;
 
-    let feed = store
-        .feed_page(&o, &c.id, "invoices", &everything())
-        .await
-        .unwrap();
+    let feed = invoices_feed(store, &o, &c).await;
     assert_eq!(feed.len(), 2);
     for (r, text) in feed.iter().zip([LONG, SHORT]) {
         assert_eq!(r.data, text, "{}", r.remote_id);
@@ -79,10 +89,7 @@ async fn stored_json_reads_back_as_the_text_that_was_written() {
 
     // Seen again unchanged: no new feed position.
     sync_invoices(store, &c, &[record("long", LONG, LONG)]).await;
-    let again = store
-        .feed_page(&o, &c.id, "invoices", &everything())
-        .await
-        .unwrap();
+    let again = invoices_feed(store, &o, &c).await;
     assert_eq!(
         again.iter().map(|r| r.seq).max(),
         feed.iter().map(|r| r.seq).max()
@@ -105,10 +112,7 @@ async fn rows_stored_as_plain_text_read_as_they_are() {
         &format!("UPDATE records SET data = convert_to('{old}', 'UTF8'), raw = convert_to('{old}', 'UTF8')"),
     )
     .await;
-    let feed = store
-        .feed_page(&o, &c.id, "invoices", &everything())
-        .await
-        .unwrap();
+    let feed = invoices_feed(store, &o, &c).await;
     assert_eq!(feed[0].data, old);
     assert_eq!(feed[0].raw.as_deref(), Some(old));
     let listed = store
@@ -127,10 +131,7 @@ async fn a_damaged_row_is_reported_not_served_and_the_next_sync_repairs_it() {
     let o = org(store, "acme").await;
     let c = ready_connection(store, &o, "erp").await;
     sync_invoices(store, &c, &[record("long", LONG, LONG)]).await;
-    let before = store
-        .feed_page(&o, &c.id, "invoices", &everything())
-        .await
-        .unwrap();
+    let before = invoices_feed(store, &o, &c).await;
     // A compressed frame with its last bytes flipped.
     db.execute(
         "UPDATE records SET data = substr(data, 1, length(data) - 4) || x'00000000'",
@@ -163,10 +164,7 @@ async fn a_damaged_row_is_reported_not_served_and_the_next_sync_repairs_it() {
     );
     // The ERP sends the same record again: stored as it was before the damage, at a new position.
     sync_invoices(store, &c, &[record("long", LONG, LONG)]).await;
-    let after = store
-        .feed_page(&o, &c.id, "invoices", &everything())
-        .await
-        .unwrap();
+    let after = invoices_feed(store, &o, &c).await;
     assert_eq!(after.len(), 1);
     assert_eq!(
         (&after[0].data, &after[0].raw),
@@ -192,10 +190,7 @@ async fn a_damaged_row_met_by_a_lookup_is_left_out_and_repaired_by_the_next_sync
     let c = ready_connection(store, &o, "erp").await;
     let rows = [record("long", LONG, LONG), record("other", LONG, LONG)];
     sync_invoices(store, &c, &rows).await;
-    let before = store
-        .feed_page(&o, &c.id, "invoices", &everything())
-        .await
-        .unwrap();
+    let before = invoices_feed(store, &o, &c).await;
     db.execute(
         "UPDATE records SET raw = substr(raw, 1, length(raw) - 4) || x'00000000', \
          data = substr(data, 1, length(data) - 4) || x'00000000' WHERE remote_id = 'long'",
@@ -219,10 +214,7 @@ async fn a_damaged_row_met_by_a_lookup_is_left_out_and_repaired_by_the_next_sync
         "{err}"
     );
     sync_invoices(store, &c, &rows).await;
-    let after = store
-        .feed_page(&o, &c.id, "invoices", &everything())
-        .await
-        .unwrap();
+    let after = invoices_feed(store, &o, &c).await;
     let long = |page: &[ledgerlink_store::FeedRecord]| {
         page.iter()
             .find(|r| r.remote_id == "long")
@@ -280,10 +272,7 @@ async fn a_staged_record_is_its_last_occurrence_and_an_unsettled_one_counts_as_s
         &[record("a", LONG, LONG), record("b", LONG, LONG)],
     )
     .await;
-    let before = store
-        .feed_page(&o, &c.id, "invoices", &everything())
-        .await
-        .unwrap();
+    let before = invoices_feed(store, &o, &c).await;
     let none = HashMap::new();
     let c = &c;
     let second_sync = |n: i64| async move {
@@ -321,10 +310,7 @@ async fn a_staged_record_is_its_last_occurrence_and_an_unsettled_one_counts_as_s
         .await
         .unwrap();
     assert_eq!((outcome.written, outcome.unchanged), (0, 3));
-    let after = store
-        .feed_page(&o, &c.id, "invoices", &everything())
-        .await
-        .unwrap();
+    let after = invoices_feed(store, &o, c).await;
     assert_eq!(after, before, "nothing rewritten, nothing added");
     let complete = ledgerlink_store::SyncEnd::Complete { reconcile: false };
     assert!(
@@ -351,10 +337,7 @@ async fn a_staged_record_is_its_last_occurrence_and_an_unsettled_one_counts_as_s
         .await
         .unwrap();
     assert_eq!((outcome.written, outcome.unchanged), (1, 0));
-    let after = store
-        .feed_page(&o, &c.id, "invoices", &everything())
-        .await
-        .unwrap();
+    let after = invoices_feed(store, &o, c).await;
     let ids: Vec<&str> = after.iter().map(|r| r.remote_id.as_str()).collect();
     assert_eq!(ids, ["b", "a"], "a once, after b");
     assert_eq!(after[1].data, SHORT);
@@ -412,10 +395,7 @@ async fn a_first_load_skips_look_ups_of_new_records_yet_finds_what_it_wrote() {
         .await
         .unwrap();
     assert_eq!((outcome.written, outcome.unchanged), (2, 1));
-    let feed = store
-        .feed_page(&o, &c.id, "invoices", &everything())
-        .await
-        .unwrap();
+    let feed = invoices_feed(store, &o, &c).await;
     let ids: Vec<&str> = feed.iter().map(|r| r.remote_id.as_str()).collect();
     assert_eq!(ids, ["b", "a", "c"], "one row each; a moved once");
     assert_eq!(feed[1].data, SHORT);
@@ -438,12 +418,7 @@ async fn a_write_made_again_after_it_committed_moves_nothing() {
     let o = org(store, "acme").await;
     let c = ready_connection(store, &o, "erp").await;
     sync_invoices(store, &c, &[record("a", LONG, LONG)]).await;
-    queue_invoices(store, &c).await;
-    let job = store
-        .claim_sync("w", at(10), at(70))
-        .await
-        .unwrap()
-        .expect("a runnable sync");
+    let job = resync_invoices(store, &c).await;
     let none = HashMap::new();
     let state = serde_json::json!({ "pages": 1 });
     let page = [record("a", SHORT, SHORT), record("b", LONG, LONG)];
@@ -452,18 +427,12 @@ async fn a_write_made_again_after_it_committed_moves_nothing() {
         .save_staged(&job, "w", &staged, &[], &state, at(11), at(71))
         .await
         .unwrap();
-    let once = store
-        .feed_page(&o, &c.id, "invoices", &everything())
-        .await
-        .unwrap();
+    let once = invoices_feed(store, &o, &c).await;
     store
         .save_staged(&job, "w", &staged, &[], &state, at(12), at(72))
         .await
         .unwrap();
-    let again = store
-        .feed_page(&o, &c.id, "invoices", &everything())
-        .await
-        .unwrap();
+    let again = invoices_feed(store, &o, &c).await;
     assert_eq!(again, once, "the same rows at the same positions");
     let ids: Vec<&str> = again.iter().map(|r| r.remote_id.as_str()).collect();
     assert_eq!(ids, ["a", "b"]);
@@ -486,16 +455,8 @@ async fn a_record_stored_with_a_sha256_hash_is_unchanged_when_read_again_as_it_w
         ..record(id, data, data)
     };
     sync_invoices(store, &c, &[sha256("a", LONG), sha256("b", LONG)]).await;
-    let before = store
-        .feed_page(&o, &c.id, "invoices", &everything())
-        .await
-        .unwrap();
-    queue_invoices(store, &c).await;
-    let job = store
-        .claim_sync("w", at(10), at(70))
-        .await
-        .unwrap()
-        .expect("a runnable sync");
+    let before = invoices_feed(store, &o, &c).await;
+    let job = resync_invoices(store, &c).await;
     let state = serde_json::json!({ "pages": 1 });
     let again = [record("a", LONG, LONG), record("b", SHORT, SHORT)];
     let outcome = store
@@ -503,10 +464,7 @@ async fn a_record_stored_with_a_sha256_hash_is_unchanged_when_read_again_as_it_w
         .await
         .unwrap();
     assert_eq!((outcome.written, outcome.unchanged), (1, 1));
-    let after = store
-        .feed_page(&o, &c.id, "invoices", &everything())
-        .await
-        .unwrap();
+    let after = invoices_feed(store, &o, &c).await;
     assert_eq!(after[0], before[0], "`a` kept its place");
     assert_eq!(after[1].remote_id, "b");
     assert!(after[1].seq > before[1].seq, "`b` moved");
