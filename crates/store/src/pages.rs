@@ -264,7 +264,7 @@ const ON_IDENTITY_CONFLICT: &str =
 /// commit's acknowledgement was lost (the store call retried) leaves the rows it wrote where they
 /// are, instead of moving them to new feed positions — a client that read in between would see them
 /// twice. (Staging only sends records that differ from the stored ones, so nothing else matches.)
-const NOT_WRITTEN_YET: &str = " (records.hash IS DISTINCT FROM excluded.hash OR records.is_deleted     OR records.seen_sync_id IS DISTINCT FROM excluded.seen_sync_id)";
+const NOT_WRITTEN_YET: &str = " (records.hash IS DISTINCT FROM excluded.hash OR records.is_deleted OR records.seen_sync_id IS DISTINCT FROM excluded.seen_sync_id)";
 
 /// `$1` connection, `$2` model, `$3` remote id, `$4` reason, `$5` sync, `$6` now.
 const REMEMBER_SKIP: &str = "INSERT INTO record_skips (connection_id, model, remote_id, reason, \

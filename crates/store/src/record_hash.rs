@@ -14,10 +14,7 @@ const PREFIX: &str = "b3:";
 /// The hash of a record's unified JSON text (serialized from the typed record, fields in their
 /// declared order, so equal records hash equal).
 pub fn record_hash(data: &str) -> String {
-    let mut hash = String::with_capacity(PREFIX.len() + 64);
-    hash.push_str(PREFIX);
-    push_hex(&mut hash, blake3::hash(data.as_bytes()).as_bytes());
-    hash
+    format!("{PREFIX}{}", blake3::hash(data.as_bytes()).to_hex())
 }
 
 /// Whether a record whose text is `data` and whose hash is `hash` (from [`record_hash`]) is the
@@ -26,24 +23,14 @@ pub(crate) fn same(stored: &str, hash: &str, data: &str) -> bool {
     if stored == hash {
         return !stored.is_empty();
     }
-    is_sha256(stored) && hash.starts_with(PREFIX) && {
-        let mut legacy = String::with_capacity(64);
-        push_hex(&mut legacy, &Sha256::digest(data.as_bytes()));
-        legacy == stored
-    }
+    is_sha256(stored)
+        && hash.starts_with(PREFIX)
+        && hex::encode(Sha256::digest(data.as_bytes())) == stored
 }
 
 /// A hash stored before BLAKE3: SHA-256, 64 lower-case hex digits.
 fn is_sha256(hash: &str) -> bool {
     hash.len() == 64 && hash.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
-}
-
-fn push_hex(out: &mut String, bytes: &[u8]) {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    for b in bytes {
-        out.push(DIGITS[usize::from(b >> 4)] as char);
-        out.push(DIGITS[usize::from(b & 0xf)] as char);
-    }
 }
 
 #[cfg(test)]
