@@ -37,13 +37,16 @@ pub struct RecordEnvelope {
     pub remote_deleted_at: Option<DateTime<Utc>>,
     /// When ledgerlink's copy last changed.
     pub modified_at: DateTime<Utc>,
-    /// The unified fields of the model (see the model's schema, e.g. `Invoice`).
+    /// The unified fields of the model (see the model's schema, e.g. `Invoice`). `{}` for a deleted
+    /// record whose stored copy was found damaged: the ERP no longer has it, so its last content
+    /// cannot be read again; the deletion itself is served.
     #[schema(value_type = Object)]
     pub data: Value,
     /// The ERP payload as received; only with `include_raw=true`. Business Central: only the
     /// properties the mapping reads (syncs ask for them with `$select`) plus the expanded children
     /// (document lines, dimension set lines, `customerFinancialDetail`, `dimensionValues`); for
-    /// `payments`, the payment journal (its `id`) with all its `customerPayments`.
+    /// `payments`, the payment journal (its `id`) with all its `customerPayments`. Null for a deleted
+    /// record whose stored payload was found damaged.
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<Object>)]
     pub raw: Option<Value>,

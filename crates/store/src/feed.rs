@@ -8,8 +8,8 @@ use chrono::{DateTime, Utc};
 use ledgerlink_domain::OrgId;
 
 use crate::error::{Result, StoreError};
-use crate::packed;
 use crate::pool::{Backed, on_pool};
+use crate::{damaged, packed};
 
 /// Filter of a change-feed read.
 #[derive(Debug, Clone, Default)]
@@ -89,25 +89,46 @@ struct Row {
     modified_at: DateTime<Utc>,
 }
 
-/// A feed row's record, or the row's ids (ours, the ERP's) with why its stored JSON cannot be read.
-fn into_record(r: Row) -> std::result::Result<FeedRecord, (String, String, StoreError)> {
+/// Why a feed row's stored JSON cannot be read, and which of its columns.
+struct Damage {
+    data: bool,
+    raw: bool,
+    err: StoreError,
+}
+
+/// A feed row's record; when a column cannot be read, the record with [`damaged::GONE_DATA`] or
+/// [`damaged::GONE_RAW`] in its place, and why.
+fn into_record(r: Row) -> (FeedRecord, Option<Damage>) {
     let what = format_args!("record {}", r.id);
     let data = packed::unpack(r.data, &what);
     let raw = r.raw.map(|raw| packed::unpack(raw, &what)).transpose();
-    match (data, raw) {
-        (Ok(data), Ok(raw)) => Ok(FeedRecord {
-            data,
-            raw,
-            id: r.id,
-            remote_id: r.remote_id,
-            seq: r.seq,
-            is_deleted: r.is_deleted,
-            remote_deleted_at: r.remote_deleted_at,
-            remote_modified_at: r.remote_modified_at,
-            modified_at: r.modified_at,
-        }),
-        (Err(e), _) | (_, Err(e)) => Err((r.id, r.remote_id, e)),
-    }
+    let (data_ok, raw_ok) = (data.is_ok(), raw.is_ok());
+    let mut err = None;
+    let data = data.unwrap_or_else(|e| {
+        err = Some(e);
+        damaged::GONE_DATA.to_owned()
+    });
+    let raw = raw.unwrap_or_else(|e| {
+        err.get_or_insert(e);
+        Some(damaged::GONE_RAW.to_owned())
+    });
+    let record = FeedRecord {
+        data,
+        raw,
+        id: r.id,
+        remote_id: r.remote_id,
+        seq: r.seq,
+        is_deleted: r.is_deleted,
+        remote_deleted_at: r.remote_deleted_at,
+        remote_modified_at: r.remote_modified_at,
+        modified_at: r.modified_at,
+    };
+    let damage = err.map(|err| Damage {
+        data: !data_ok,
+        raw: !raw_ok,
+        err,
+    });
+    (record, damage)
 }
 
 #[async_trait]
@@ -136,20 +157,25 @@ impl<S: Backed> FeedStore for S {
         });
         let mut page = Vec::with_capacity(rows.len());
         for row in rows {
-            match into_record(row) {
-                Ok(record) => page.push(record),
-                Err((id, remote_id, err)) => {
-                    // Serving the rest without it would let a client's cursor pass it by; answering
-                    // the error until it is repaired keeps the feed whole. The repair: the next sync
-                    // that reads the record writes it anew (its hash no longer matches).
-                    let newly_found =
-                        crate::damaged::mark(db, connection_id, model, &remote_id, &err).await?;
+            let (record, damage) = into_record(row);
+            if let Some(Damage { data, raw, err }) = damage {
+                if record.is_deleted {
+                    // No sync will write it anew: its deletion is served without its content.
+                    damaged::bury(db, &record.id, record.seq, (data, raw), &err).await?;
+                } else {
+                    // Serving the rest without it would let a client's cursor pass it by;
+                    // answering the error until it is repaired keeps the feed whole. The repair:
+                    // the next sync that reads the record writes it anew (its hash no longer
+                    // matches).
+                    let id = &record.remote_id;
+                    let newly_found = damaged::mark(db, connection_id, model, id, &err).await?;
                     return Err(StoreError::Damaged {
-                        what: format!("record {id} ({model})"),
+                        what: format!("record {} ({model})", record.id),
                         newly_found,
                     });
                 }
             }
+            page.push(record);
         }
         Ok(page)
     }

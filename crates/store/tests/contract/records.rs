@@ -179,6 +179,92 @@ async fn a_damaged_row_is_reported_not_served_and_the_next_sync_repairs_it() {
     );
 }
 
+/// A damaged row the ERP no longer has: a complete full pass finds it gone and marks it deleted, and
+/// no sync will read it again to repair it. The feed serves its deletion with `{}` for its content
+/// and `null` for the payload, at the deletion's position, instead of answering the damage for
+/// ever to every client that reads deletions; clients that do not read them never meet it.
+#[tokio::test]
+async fn a_damaged_row_the_erp_deleted_is_served_as_a_deletion_without_its_content() {
+    let db = TestDb::new().await;
+    let store = &db.store;
+    let o = org(store, "acme").await;
+    let c = ready_connection(store, &o, "erp").await;
+    let kept = record("kept", SHORT, SHORT);
+    sync_invoices(store, &c, &[record("gone", LONG, LONG), kept.clone()]).await;
+    db.execute(
+        "UPDATE records SET raw = substr(raw, 1, length(raw) - 4) || x'00000000', \
+         data = substr(data, 1, length(data) - 4) || x'00000000' WHERE remote_id = 'gone'",
+        "UPDATE records SET raw = overlay(raw placing '\\x00000000'::bytea from length(raw) - 3), \
+         data = overlay(data placing '\\x00000000'::bytea from length(data) - 3) \
+         WHERE remote_id = 'gone'",
+    )
+    .await;
+    // A full pass that no longer finds it.
+    let job = resync_invoices(store, &c).await;
+    let state = serde_json::json!({});
+    let kept_page = [kept.clone()];
+    store
+        .save_sync_page(&job, "w", page(&kept_page, &state), at(11), at(70))
+        .await
+        .unwrap();
+    let complete = ledgerlink_store::SyncEnd::Complete { reconcile: true };
+    assert!(
+        store
+            .finish_sync(&job, "w", &complete, at(12))
+            .await
+            .unwrap()
+    );
+
+    // Read with and without the payload, twice: the same deletion at the same position.
+    let gone = |feed: &[FeedRecord]| feed.iter().find(|r| r.remote_id == "gone").cloned();
+    let without_raw = RecordQuery {
+        include_raw: false,
+        ..everything()
+    };
+    let first = store
+        .feed_page(&o, &c.id, "invoices", &without_raw)
+        .await
+        .unwrap();
+    let first = gone(&first).expect("the deletion is served");
+    assert!(first.is_deleted && first.remote_deleted_at.is_some());
+    assert_eq!((first.data.as_str(), first.raw.as_deref()), ("{}", None));
+    let second = gone(&invoices_feed(store, &o, &c).await).unwrap();
+    assert_eq!(
+        (second.data.as_str(), second.raw.as_deref()),
+        ("{}", Some("null"))
+    );
+    assert_eq!((second.id, second.seq), (first.id.clone(), first.seq));
+    let listed = store
+        .list_records(&o, &c.id, "invoices", &everything())
+        .await
+        .unwrap();
+    let listed = listed.iter().find(|r| r.remote_id == "gone").unwrap();
+    assert_eq!(listed.data, serde_json::json!({}));
+    // Clients that do not read deletions never meet it.
+    let live = RecordQuery {
+        include_deleted: false,
+        ..everything()
+    };
+    let live = store.feed_page(&o, &c.id, "invoices", &live).await.unwrap();
+    assert_eq!(
+        live.iter()
+            .map(|r| r.remote_id.as_str())
+            .collect::<Vec<_>>(),
+        ["kept"]
+    );
+
+    // Should the ERP send it again, it is written anew, as itself, at a new position.
+    sync_invoices(store, &c, &[record("gone", LONG, LONG), kept]).await;
+    let back = gone(&invoices_feed(store, &o, &c).await).unwrap();
+    assert!(!back.is_deleted);
+    assert_eq!(
+        (back.data.as_str(), back.raw.as_deref()),
+        (LONG, Some(LONG))
+    );
+    assert_eq!(back.id, first.id);
+    assert!(back.seq > first.seq);
+}
+
 /// A damaged row met by a sync's look-up of stored payloads (the re-check of silently changing
 /// amounts) is left out, not an error that would fail every sync; it is marked, so the next sync that
 /// reads the record writes it anew. A write's look-up of current data answers the damage.
