@@ -46,6 +46,22 @@ fn everything() -> RecordQuery {
     }
 }
 
+/// Flips the last bytes of the stored `data` and `raw` frames of the record `remote_id`.
+async fn damage_both_columns(db: &TestDb, remote_id: &str) {
+    db.execute(
+        &format!(
+            "UPDATE records SET raw = substr(raw, 1, length(raw) - 4) || x'00000000', \
+             data = substr(data, 1, length(data) - 4) || x'00000000' WHERE remote_id = '{remote_id}'"
+        ),
+        &format!(
+            "UPDATE records SET raw = overlay(raw placing '\\x00000000'::bytea from length(raw) - 3), \
+             data = overlay(data placing '\\x00000000'::bytea from length(data) - 3) \
+             WHERE remote_id = '{remote_id}'"
+        ),
+    )
+    .await;
+}
+
 #[tokio::test]
 async fn stored_json_reads_back_as_the_text_that_was_written() {
     let db = TestDb::new().await;
@@ -191,14 +207,7 @@ async fn a_damaged_row_the_erp_deleted_is_served_as_a_deletion_without_its_conte
     let c = ready_connection(store, &o, "erp").await;
     let kept = record("kept", SHORT, SHORT);
     sync_invoices(store, &c, &[record("gone", LONG, LONG), kept.clone()]).await;
-    db.execute(
-        "UPDATE records SET raw = substr(raw, 1, length(raw) - 4) || x'00000000', \
-         data = substr(data, 1, length(data) - 4) || x'00000000' WHERE remote_id = 'gone'",
-        "UPDATE records SET raw = overlay(raw placing '\\x00000000'::bytea from length(raw) - 3), \
-         data = overlay(data placing '\\x00000000'::bytea from length(data) - 3) \
-         WHERE remote_id = 'gone'",
-    )
-    .await;
+    damage_both_columns(&db, "gone").await;
     // A full pass that no longer finds it.
     let job = resync_invoices(store, &c).await;
     let state = serde_json::json!({});
@@ -277,14 +286,7 @@ async fn a_damaged_row_met_by_a_lookup_is_left_out_and_repaired_by_the_next_sync
     let rows = [record("long", LONG, LONG), record("other", LONG, LONG)];
     sync_invoices(store, &c, &rows).await;
     let before = invoices_feed(store, &o, &c).await;
-    db.execute(
-        "UPDATE records SET raw = substr(raw, 1, length(raw) - 4) || x'00000000', \
-         data = substr(data, 1, length(data) - 4) || x'00000000' WHERE remote_id = 'long'",
-        "UPDATE records SET raw = overlay(raw placing '\\x00000000'::bytea from length(raw) - 3), \
-         data = overlay(data placing '\\x00000000'::bytea from length(data) - 3) \
-         WHERE remote_id = 'long'",
-    )
-    .await;
+    damage_both_columns(&db, "long").await;
     let stored = store
         .stored_raw(&c.id, "invoices", &["long", "other"])
         .await
